@@ -1,0 +1,35 @@
+# Two-command quick start: `make bench` and `make test`. Both create .venv when missing.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
+TORCH  ?= torch==2.13.0
+BENCH_ARGS ?=
+
+.PHONY: setup test bench clean
+
+# idempotent: a stamp per install step, redone only when pyproject.toml changes
+setup: $(VENV)/.stamp-core
+
+$(VENV)/.stamp-core: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) "$(TORCH)"
+	$(PIP) -e . "$(TORCH)"
+	touch $@
+
+$(VENV)/.stamp-dev: $(VENV)/.stamp-core
+	$(PIP) -e ".[dev]" "$(TORCH)"
+	touch $@
+
+$(VENV)/.stamp-bench: $(VENV)/.stamp-core
+	$(PIP) -e ".[bench]" "$(TORCH)"
+	touch $@
+
+test: $(VENV)/.stamp-dev
+	OMP_NUM_THREADS=1 $(PY) -m pytest tests
+
+bench: $(VENV)/.stamp-bench
+	$(VENV)/bin/acwa bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

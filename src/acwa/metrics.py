@@ -1,0 +1,158 @@
+"""Streaming per-class classification metrics from O(C) counts.
+
+State is three count vectors (true positives, false positives, false negatives), kept on the
+logits' device and updated with one ``index_add_`` per batch: no host sync, no Python loop
+over classes or samples, no C x C confusion matrix. Under ``torch.distributed`` the counts are
+summed across ranks with one ``all_reduce`` before a metric is read (:meth:`ClassStatScores.sync`).
+
+Per-class metrics follow scikit-learn's definitions, with one deliberate difference: a class
+with no true sample in the window (support 0) is NaN, never a silent 0, so that callers can
+skip it. Where a class has support but a denominator is 0 (precision of a class that was never
+predicted) the value is 0, as with scikit-learn's ``zero_division=0``.
+
+- precision_c = tp_c / (tp_c + fp_c)
+- recall_c    = tp_c / (tp_c + fn_c)
+- f1_c        = 2 tp_c / (2 tp_c + fp_c + fn_c)
+- balanced accuracy = mean over present classes of recall_c
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, Optional
+
+import torch
+from torch import Tensor
+
+from ._validation import check_choice, check_num_classes
+
+__all__ = [
+    "stat_scores",
+    "precision_from_counts",
+    "recall_from_counts",
+    "f1_from_counts",
+    "per_class_metric",
+    "balanced_accuracy",
+    "macro_f1",
+    "ClassStatScores",
+    "METRICS",
+    "all_reduce_sum",
+]
+
+
+def stat_scores(preds: Tensor, target: Tensor, num_classes: int, ignore_index: Optional[int] = None) -> Tensor:
+    """Per-class ``[tp, fp, fn]`` counts, a ``[3, C]`` int64 tensor on ``target``'s device.
+
+    ``preds`` are class indices (or logits ``[N, C, ...]``, reduced with argmax over dim 1).
+    Entries whose target equals ``ignore_index`` are not counted. Sync-free: the ignore mask
+    becomes a 0/1 weight instead of a boolean index.
+    """
+    if preds.is_floating_point():
+        preds = preds.argmax(dim=1)
+    preds = preds.reshape(-1)
+    target = target.reshape(-1)
+    counted = torch.ones_like(target, dtype=torch.bool) if ignore_index is None else target != ignore_index
+    safe_target = torch.where(counted, target, torch.zeros_like(target))
+    hit = counted & (preds == safe_target)
+    # one scatter into [tp | predicted | actual] blocks
+    index = torch.cat([safe_target, preds + num_classes, safe_target + 2 * num_classes])
+    values = torch.cat([hit, counted, counted]).long()
+    counts = torch.zeros(3 * num_classes, dtype=torch.long, device=target.device)
+    counts.index_add_(0, index, values)
+    tp, predicted, actual = counts.view(3, num_classes)
+    return torch.stack([tp, predicted - tp, actual - tp])
+
+
+def _ratio(num: Tensor, den: Tensor, support: Tensor) -> Tensor:
+    num, den = num.double(), den.double()
+    out = torch.where(den > 0, num / den.clamp_min(1), torch.zeros_like(num))
+    return torch.where(support > 0, out, torch.full_like(out, float("nan"))).float()
+
+
+def precision_from_counts(tp: Tensor, fp: Tensor, fn: Tensor) -> Tensor:
+    """tp / (tp + fp); 0 if never predicted, NaN if the class has no true sample."""
+    return _ratio(tp, tp + fp, tp + fn)
+
+
+def recall_from_counts(tp: Tensor, fp: Tensor, fn: Tensor) -> Tensor:
+    """tp / (tp + fn) (per-class accuracy); NaN if the class has no true sample."""
+    return _ratio(tp, tp + fn, tp + fn)
+
+
+def f1_from_counts(tp: Tensor, fp: Tensor, fn: Tensor) -> Tensor:
+    """2 tp / (2 tp + fp + fn); NaN if the class has no true sample."""
+    return _ratio(2 * tp, 2 * tp + fp + fn, tp + fn)
+
+
+METRICS: Dict[str, Callable[[Tensor, Tensor, Tensor], Tensor]] = {
+    "f1": f1_from_counts,
+    "recall": recall_from_counts,
+    "precision": precision_from_counts,
+}
+
+
+def per_class_metric(
+    preds: Tensor, target: Tensor, num_classes: int, metric: str = "f1", ignore_index: Optional[int] = None
+) -> Tensor:
+    """Per-class metric ``[C]`` (``'f1'``, ``'recall'`` or ``'precision'``) for one batch."""
+    check_choice(metric, METRICS, "metric")
+    return METRICS[metric](*stat_scores(preds, target, num_classes, ignore_index))
+
+
+def balanced_accuracy(preds: Tensor, target: Tensor, num_classes: int) -> Tensor:
+    """Mean recall over the classes present in ``target`` (scikit-learn's balanced accuracy)."""
+    return torch.nanmean(per_class_metric(preds, target, num_classes, "recall"))
+
+
+def macro_f1(preds: Tensor, target: Tensor, num_classes: int) -> Tensor:
+    """Mean F1 over the classes present in ``target``."""
+    return torch.nanmean(per_class_metric(preds, target, num_classes, "f1"))
+
+
+def all_reduce_sum(t: Tensor) -> Tensor:
+    """Sum ``t`` in place over all ranks when ``torch.distributed`` is initialised (else a no-op)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
+
+
+class ClassStatScores:
+    """Running per-class ``tp/fp/fn`` counts over a window of batches.
+
+    >>> s = ClassStatScores(3)
+    >>> s.update(torch.tensor([0, 1, 1]), torch.tensor([0, 1, 2]))
+    >>> s.compute("recall")
+    tensor([1., 1., 0.])
+    """
+
+    def __init__(self, num_classes: int, ignore_index: Optional[int] = None, device=None) -> None:
+        self.num_classes = check_num_classes(num_classes)
+        self.ignore_index = ignore_index
+        self.counts = torch.zeros(3, num_classes, dtype=torch.long, device=device)
+
+    def update(self, preds: Tensor, target: Tensor) -> None:
+        counts = stat_scores(preds.detach(), target.detach(), self.num_classes, self.ignore_index)
+        if counts.device != self.counts.device:
+            self.counts = self.counts.to(counts.device)
+        self.counts += counts
+
+    def sync(self) -> None:
+        """Sum the counts over DDP ranks. Every rank must call it at the same point."""
+        all_reduce_sum(self.counts)
+
+    @property
+    def support(self) -> Tensor:
+        return self.counts[0] + self.counts[2]
+
+    def compute(self, metric: str = "f1") -> Tensor:
+        check_choice(metric, METRICS, "metric")
+        return METRICS[metric](*self.counts)
+
+    def reset(self) -> None:
+        self.counts.zero_()
+
+    def state_dict(self) -> dict:
+        return {"counts": self.counts.clone()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.counts = state["counts"].to(self.counts.device).clone()
