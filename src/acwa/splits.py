@@ -1,0 +1,46 @@
+"""Stratified index splits that follow the class imbalance.
+
+Used wherever validation data must come from the training split (validation-driven ACWA,
+AutoBalance, the bench's ``X, y`` files).
+"""
+from __future__ import annotations
+
+from typing import Tuple
+
+import numpy as np
+import torch
+
+__all__ = ["stratified_split"]
+
+
+def stratified_split(labels, val_fraction: float = 0.2, min_per_class: int = 1, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+    """Split sample indices into ``(train_idx, val_idx)``, per class, in proportion.
+
+    Each class c with n_c samples puts ``max(min_per_class, round(val_fraction * n_c))`` samples
+    in validation, while keeping at least one in training; so the validation split follows the
+    training imbalance and no class is missing from either side. Classes with a single sample
+    cannot be split: that raises ``ValueError``.
+
+    Returns sorted int64 numpy arrays. Deterministic for a given ``seed``.
+    """
+    y = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    if y.ndim != 1 or y.size == 0:
+        raise ValueError(f"labels must be a non-empty 1-D sequence, got shape {y.shape}")
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}")
+    if min_per_class < 1:
+        raise ValueError(f"min_per_class must be >= 1, got {min_per_class}")
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        if idx.size < 2:
+            raise ValueError(
+                f"class {c} has {idx.size} sample; a stratified split needs >= 2 per class "
+                "(merge or drop the class, or collect more data)"
+            )
+        n_val = min(max(min_per_class, int(round(val_fraction * idx.size))), idx.size - 1)
+        perm = rng.permutation(idx)
+        val.append(perm[:n_val])
+        train.append(perm[n_val:])
+    return np.sort(np.concatenate(train)).astype(np.int64), np.sort(np.concatenate(val)).astype(np.int64)
