@@ -1,0 +1,289 @@
+"""Parametric cross-entropy, the loss family that AutoBalance tunes (Li et al., "AutoBalance:
+Optimized Loss Functions for Imbalanced Data", NeurIPS 2021, arXiv 2201.01212).
+
+    l_i = -w_{g_i, y_i} * log softmax( Delta_{g_i} * f(x_i) + iota_{g_i} )_{y_i}
+
+``Delta`` (multiplicative, per class), ``iota`` (additive, per class) and ``w`` (per-class
+weight) are learnable :class:`torch.nn.Parameter` s. ``g_i`` is an optional group attribute
+(group-sensitive classification): then every parameter is a ``[G, C]`` table and sample ``i``
+uses row ``g_i``. Without groups the tables are ``[C]``.
+
+Special cases (same convention as the VS loss, Kini et al. 2021): Delta = 1, iota = 0, w = 1 is
+plain cross-entropy (exactly, the default); iota = tau * log pi is logit adjustment (Menon et
+al. 2021, "LA init"); Delta_c = (n_c / n_max)^gamma is CDT; both together are VS.
+
+Multiplicative parameterisation (``delta_transform``):
+
+* ``'identity'`` (default): ``Delta = delta`` (the stored parameter is the scale itself).
+* ``'sigmoid'``: ``Delta = 2 * sigmoid(delta)``, a bounded positive scale in (0, 2), neutral at
+  ``delta = 0``. The paper uses ``sigmoid(Delta) * f``, whose neutral point ``sigmoid(1)`` is a
+  uniform temperature; the factor 2 makes the default loss equal to cross-entropy exactly.
+
+Constructor arguments ``delta``, ``iota`` and ``weight`` are always *effective* values
+(``Delta``, ``iota``, ``w``); :meth:`ParametricCrossEntropyLoss.set_params` takes the same.
+
+Parameters can be shared: ``param_index`` maps each class to one of K parameter slots (e.g.
+classes grouped by frequency rank, see :func:`acwa.autobalance.frequency_rank_groups`); the
+tables then hold K columns and are expanded per class with ``table[..., param_index]``.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Union
+
+import torch
+from torch import Tensor, nn
+
+from .base import DEFAULT_IGNORE_INDEX, BaseLoss, check_loss_inputs, reduce_loss, target_log_probs
+
+__all__ = ["parametric_cross_entropy", "ParametricCrossEntropyLoss", "log_priors", "DELTA_TRANSFORMS"]
+
+DELTA_TRANSFORMS = ("identity", "sigmoid")
+TableLike = Union[Tensor, Sequence[float], Sequence[Sequence[float]], float, None]
+
+
+def _group_rows(table: Tensor, group: Optional[Tensor], logits: Tensor, name: str) -> Tensor:
+    """Broadcast a ``[C]`` or ``[G, C]`` table against ``logits`` ``[N, C, d1, ...]``."""
+    extra = (1,) * (logits.dim() - 2)
+    table = table.to(device=logits.device, dtype=logits.dtype if logits.is_floating_point() else table.dtype)
+    if table.dim() == 1:
+        return table.view((1, -1) + extra)
+    if group is None:
+        raise ValueError(
+            f"{name} is a per-(group, class) table of shape {tuple(table.shape)} but group=None; "
+            "pass group=<LongTensor [N] of group ids>"
+        )
+    if group.dim() != 1:
+        # dense prediction: one group per image
+        raise ValueError(f"group must be a 1-D tensor [N] of group ids, got shape {tuple(group.shape)}")
+    return table[group].view((group.shape[0], table.shape[1]) + extra)
+
+
+def _check_group(group: Optional[Tensor], logits: Tensor, num_groups: Optional[int]) -> Optional[Tensor]:
+    if group is None:
+        return None
+    if not isinstance(group, Tensor):
+        group = torch.as_tensor(group)
+    if group.is_floating_point() or group.dtype == torch.bool:
+        raise ValueError(f"group must hold integer group ids, got dtype {group.dtype}; pass group.long()")
+    if group.dim() != 1 or group.shape[0] != logits.shape[0]:
+        raise ValueError(
+            f"group must have shape [N] = [{logits.shape[0]}] (one group id per sample), got {tuple(group.shape)}"
+        )
+    group = group.to(device=logits.device, dtype=torch.long)
+    if num_groups is not None and group.device.type == "cpu" and group.numel() > 0:
+        lo, hi = int(group.min()), int(group.max())
+        if lo < 0 or hi >= num_groups:
+            raise ValueError(f"group ids must lie in [0, {num_groups}), got values in [{lo}, {hi}]")
+    return group
+
+
+def parametric_cross_entropy(
+    logits: Tensor,
+    target: Tensor,
+    delta: Optional[Tensor] = None,
+    iota: Optional[Tensor] = None,
+    weight: Optional[Tensor] = None,
+    group: Optional[Tensor] = None,
+    ignore_index: int = DEFAULT_IGNORE_INDEX,
+    reduction: str = "mean",
+) -> Tensor:
+    """Functional parametric CE: ``-w_{g,y} log softmax(delta_g * f + iota_g)_y`` (module docstring).
+
+    ``delta``, ``iota`` and ``weight`` are effective values, each ``None``, ``[C]`` or ``[G, C]``
+    (a ``[G, C]`` table needs ``group``, a ``[N]`` integer tensor). Gradients flow to all three.
+    ``None`` means neutral (1, 0, 1). The reduction follows :func:`acwa.losses.base.reduce_loss`
+    (``'mean'`` divides by the number of counted elements).
+    """
+    check_loss_inputs(logits, target, reduction)
+    C = logits.shape[1]
+    for name, t in (("delta", delta), ("iota", iota), ("weight", weight)):
+        if t is not None and (t.dim() not in (1, 2) or t.shape[-1] != C):
+            raise ValueError(f"{name} must have shape [C] or [G, C] with C = {C}, got {tuple(t.shape)}")
+    if group is not None:
+        group = _check_group(group, logits, None)
+    z = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+    if delta is not None:
+        z = z * _group_rows(delta, group, z, "delta")
+    if iota is not None:
+        z = z + _group_rows(iota, group, z, "iota")
+    logp_y, safe_target, counted = target_log_probs(z, target, ignore_index)
+    loss = -logp_y
+    if weight is None:
+        return reduce_loss(loss, safe_target, counted, None, reduction)
+    weight = weight.to(device=loss.device, dtype=loss.dtype)
+    if weight.dim() == 1:
+        return reduce_loss(loss, safe_target, counted, weight, reduction)
+    if group is None:
+        raise ValueError(
+            f"weight is a per-(group, class) table of shape {tuple(weight.shape)} but group=None; "
+            "pass group=<LongTensor [N] of group ids>"
+        )
+    # flatten the (group, class) table so that reduce_loss indexes it with g*C + y
+    g = group.view((-1,) + (1,) * (safe_target.dim() - 1)).expand_as(safe_target)
+    return reduce_loss(loss, g * C + safe_target, counted, weight.reshape(-1), reduction)
+
+
+def _table(value: TableLike, shape: tuple, default: float, name: str) -> Tensor:
+    if value is None:
+        return torch.full(shape, float(default), dtype=torch.get_default_dtype())
+    t = torch.as_tensor(value, dtype=torch.get_default_dtype()).detach().clone()
+    if t.dim() == 0:
+        t = t.expand(shape).clone()
+    elif len(shape) == 2 and t.dim() == 1 and t.shape[0] == shape[1]:
+        t = t.expand(shape).clone()  # one per-slot vector shared by every group
+    if tuple(t.shape) != shape:
+        raise ValueError(f"{name} must have shape {list(shape)} (or a scalar), got {list(t.shape)}")
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name} must be finite, got {t.tolist()}")
+    return t
+
+
+class ParametricCrossEntropyLoss(BaseLoss):
+    """Parametric CE with learnable per-class (or per-(group, class)) ``delta``, ``iota``, ``weight``.
+
+    ``ParametricCrossEntropyLoss(num_classes, delta=None, iota=None, weight=None,
+    ignore_index=-100, reduction='mean', num_groups=None, param_index=None,
+    delta_transform='identity', class_counts=None, la_tau=None, learn=('delta', 'iota'))``
+
+    * ``delta``, ``iota``, ``weight``: effective initial values (scalar, ``[K]`` or ``[G, K]``,
+      K = number of parameter slots = C unless ``param_index`` shares slots). Defaults 1, 0, 1:
+      the default-constructed loss is ``torch.nn.functional.cross_entropy`` exactly.
+    * ``class_counts`` + ``la_tau``: logit-adjustment init ``iota_c = la_tau * log(pi_c)``,
+      pi_c = n_c / sum n (Menon et al. 2021). Needs ``param_index=None``.
+    * ``num_groups``: parameters become ``[G, K]`` tables; ``forward(logits, target, group)``.
+    * ``param_index``: LongTensor [C] mapping class -> slot in ``[0, K)`` (parameter sharing).
+    * ``learn``: which of ``'delta', 'iota', 'weight'`` have ``requires_grad=True``. All three
+      are registered parameters (in ``.parameters()`` and the ``state_dict``).
+
+    The module's ``delta`` attribute is the stored (raw) parameter; with
+    ``delta_transform='sigmoid'`` the scale is ``2*sigmoid(delta)``. :meth:`effective` returns
+    the per-class effective ``(Delta, iota, w)`` tables as used in the forward pass.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        delta: TableLike = None,
+        iota: TableLike = None,
+        weight: TableLike = None,
+        ignore_index: int = DEFAULT_IGNORE_INDEX,
+        reduction: str = "mean",
+        num_groups: Optional[int] = None,
+        param_index: Optional[Union[Tensor, Sequence[int]]] = None,
+        delta_transform: str = "identity",
+        class_counts: Optional[Union[Tensor, Sequence[float]]] = None,
+        la_tau: Optional[float] = None,
+        learn: Sequence[str] = ("delta", "iota"),
+    ) -> None:
+        super().__init__(None, ignore_index, reduction)
+        del self._buffers["weight"]  # replaced by a parameter below
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+        if delta_transform not in DELTA_TRANSFORMS:
+            raise ValueError(f"delta_transform must be one of {list(DELTA_TRANSFORMS)}, got {delta_transform!r}")
+        if num_groups is not None and (isinstance(num_groups, bool) or not isinstance(num_groups, int) or num_groups < 1):
+            raise ValueError(f"num_groups must be None or an int >= 1, got {num_groups!r}")
+        bad = [x for x in learn if x not in ("delta", "iota", "weight")]
+        if bad:
+            raise ValueError(f"learn must name parameters among ['delta', 'iota', 'weight'], got {list(learn)}")
+        self.num_classes = num_classes
+        self.num_groups = num_groups
+        self.delta_transform = delta_transform
+        if param_index is None:
+            index = torch.arange(num_classes)
+        else:
+            index = torch.as_tensor(param_index)
+            if index.is_floating_point() or index.dim() != 1 or index.numel() != num_classes:
+                raise ValueError(
+                    f"param_index must be an integer vector with one slot id per class ({num_classes}), "
+                    f"got {list(index.shape)} {index.dtype}"
+                )
+            index = index.long()
+            if int(index.min()) < 0 or bool((torch.bincount(index) == 0).any()):
+                raise ValueError(
+                    f"param_index must use every slot 0..K-1 (no gaps, no negatives), got {index.tolist()}"
+                )
+        self.register_buffer("param_index", index.clone())
+        self.num_slots = int(index.max()) + 1
+        shape = (self.num_slots,) if num_groups is None else (num_groups, self.num_slots)
+
+        if la_tau is not None or class_counts is not None:
+            if class_counts is None or la_tau is None:
+                raise ValueError("logit-adjustment init needs both class_counts and la_tau (e.g. la_tau=1.0)")
+            if iota is not None:
+                raise ValueError("pass either iota or (class_counts, la_tau) for the LA init, not both")
+            if param_index is not None:
+                raise ValueError("LA init (class_counts, la_tau) needs one slot per class; drop param_index")
+            iota = la_tau * log_priors(class_counts, num_classes)
+
+        d = _table(delta, shape, 1.0, "delta")
+        if delta_transform == "sigmoid":
+            if bool(((d <= 0) | (d >= 2)).any()):
+                raise ValueError(f"with delta_transform='sigmoid' the scale delta must lie in (0, 2), got {d.tolist()}")
+            d = torch.logit(d / 2.0)
+        self.delta = nn.Parameter(d, requires_grad="delta" in learn)
+        self.iota = nn.Parameter(_table(iota, shape, 0.0, "iota"), requires_grad="iota" in learn)
+        self.weight = nn.Parameter(_table(weight, shape, 1.0, "weight"), requires_grad="weight" in learn)
+
+    # ------------------------------------------------------------------ parameters
+    def scale(self) -> Tensor:
+        """Effective multiplicative scale Delta per slot (``delta`` or ``2*sigmoid(delta)``)."""
+        return self.delta if self.delta_transform == "identity" else 2.0 * torch.sigmoid(self.delta)
+
+    def effective(self) -> tuple:
+        """``(Delta, iota, w)`` per class (``[C]`` or ``[G, C]``), differentiable w.r.t. the parameters."""
+        idx = self.param_index
+        return self.scale()[..., idx], self.iota[..., idx], self.weight[..., idx]
+
+    @torch.no_grad()
+    def set_params(self, delta: TableLike = None, iota: TableLike = None, weight: TableLike = None) -> None:
+        """Overwrite parameters in place from effective values (slot tables, like the constructor)."""
+        shape = tuple(self.iota.shape)
+        if delta is not None:
+            d = _table(delta, shape, 1.0, "delta")
+            if self.delta_transform == "sigmoid":
+                if bool(((d <= 0) | (d >= 2)).any()):
+                    raise ValueError(f"with delta_transform='sigmoid' delta must lie in (0, 2), got {d.tolist()}")
+                d = torch.logit(d / 2.0)
+            self.delta.copy_(d)
+        if iota is not None:
+            self.iota.copy_(_table(iota, shape, 0.0, "iota"))
+        if weight is not None:
+            self.weight.copy_(_table(weight, shape, 1.0, "weight"))
+
+    def forward(self, logits: Tensor, target: Tensor, group: Optional[Tensor] = None) -> Tensor:
+        if self.num_groups is None and group is not None:
+            raise ValueError("group was given but the loss has num_groups=None; build it with num_groups=G")
+        if self.num_groups is not None:
+            if group is None:
+                raise ValueError(
+                    f"this loss has num_groups={self.num_groups}: pass group=<LongTensor [N]> to forward"
+                )
+            group = _check_group(group, logits, self.num_groups)
+        if logits.dim() >= 2 and logits.shape[1] != self.num_classes:
+            raise ValueError(f"logits have {logits.shape[1]} classes but the loss was built for {self.num_classes}")
+        delta, iota, weight = self.effective()
+        return parametric_cross_entropy(
+            logits, target, delta, iota, weight, group, self.ignore_index, self.reduction
+        )
+
+    def extra_repr(self) -> str:
+        g = "" if self.num_groups is None else f", num_groups={self.num_groups}"
+        k = "" if self.num_slots == self.num_classes else f", num_slots={self.num_slots}"
+        return (
+            f"num_classes={self.num_classes}{g}{k}, delta_transform={self.delta_transform!r}, "
+            f"reduction={self.reduction!r}, ignore_index={self.ignore_index}"
+        )
+
+
+def log_priors(class_counts: Union[Tensor, Sequence[float]], num_classes: Optional[int] = None) -> Tensor:
+    """``log pi_c`` with ``pi_c = n_c / sum n`` from training-set class counts (all must be > 0)."""
+    n = torch.as_tensor(class_counts, dtype=torch.get_default_dtype()).detach().clone()
+    if n.dim() != 1 or (num_classes is not None and n.numel() != num_classes):
+        raise ValueError(f"class_counts must be a 1-D vector with one count per class ({num_classes}), got {list(n.shape)}")
+    if not bool(torch.isfinite(n).all()) or bool((n <= 0).any()):
+        raise ValueError(
+            f"class_counts must be finite and > 0 for every class (log pi needs n_c > 0), got {n.tolist()}"
+        )
+    return torch.log(n / n.sum())
+
