@@ -1,0 +1,64 @@
+import math
+
+import pytest
+import torch
+
+from acwa.adaptive import AdaptiveClassWeights, acwa_update, inverse_frequency_init
+
+
+def test_update_formula_hand_computed_with_clipping():
+    w = torch.tensor([1.0, 1.99, 0.505, 1.0])
+    metric = torch.tensor([0.5, 0.0, 1.0, 0.85])
+    new = acwa_update(w, metric, 0.85, alpha=0.5, beta=0.9, bounds=(0.5, 2.0), mode="max")
+    # w + alpha*(1-beta)*(target - metric)
+    expected = [1.0 + 0.05 * 0.35, min(2.0, 1.99 + 0.05 * 0.85), max(0.5, 0.505 + 0.05 * -0.15), 1.0]
+    assert new.tolist() == pytest.approx(expected)
+    assert new[1] == 2.0 and new[2] == 0.5
+
+
+def test_min_mode_flips_the_error_sign():
+    w = torch.ones(2)
+    loss_per_class = torch.tensor([0.9, 0.1])
+    new = acwa_update(w, loss_per_class, 0.3, alpha=1.0, beta=0.5, mode="min")
+    assert new.tolist() == pytest.approx([1.0 + 0.5 * 0.6, 1.0 + 0.5 * -0.2])
+
+
+def test_absent_classes_keep_their_weight():
+    w = torch.tensor([1.2, 0.7, 1.5])
+    new = acwa_update(w, torch.tensor([float("nan"), 0.2, float("nan")]), 0.85, 0.02, 0.9)
+    assert new[0] == w[0] and new[2] == w[2] and new[1] > w[1]
+    assert torch.isfinite(new).all()
+
+
+def test_per_class_target():
+    ctrl = AdaptiveClassWeights(3, target_metric=[0.9, 0.5, 0.1], alpha=1.0, beta=0.0, weight_bounds=(0.0, 10.0))
+    ctrl.step(torch.tensor([0.5, 0.5, 0.5]), at_step=1)
+    assert ctrl.weights.tolist() == pytest.approx([1.4, 1.0, 0.6])
+    assert ctrl.history.shape == (2, 3) and ctrl.history_steps.tolist() == [0, 1]
+
+
+def test_inverse_frequency_init_is_normalised_and_clipped():
+    w = inverse_frequency_init([0.5, 0.25, 0.25], bounds=(0.0, 100.0))
+    assert w.mean().item() == pytest.approx(1.0)
+    assert w[1].item() == pytest.approx(2 * w[0].item(), rel=1e-4)
+    clipped = inverse_frequency_init([0.98, 0.01, 0.01], bounds=(0.5, 2.0))
+    assert clipped.min() >= 0.5 and clipped.max() <= 2.0
+    # a zero frequency stays finite thanks to eps
+    assert torch.isfinite(inverse_frequency_init([1.0, 0.0], bounds=(0.0, math.inf))).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"metric_mode": "maximize"}, "metric_mode"),
+        ({"beta": 1.0}, "beta"),
+        ({"alpha": -0.1}, "alpha"),
+        ({"weight_bounds": (2.0, 0.5)}, "weight_bounds"),
+        ({"target_metric": [0.5, 0.5]}, "target_metric"),
+        ({"num_classes": 1}, "num_classes"),
+    ],
+)
+def test_bad_controller_arguments(kwargs, match):
+    args = {"num_classes": 3, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        AdaptiveClassWeights(**args)

@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import balanced_accuracy_score, f1_score, precision_score, recall_score
+
+from acwa.metrics import ClassStatScores, balanced_accuracy, macro_f1, per_class_metric, stat_scores
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_per_class_metrics_match_sklearn(seed):
+    g = torch.Generator().manual_seed(seed)
+    c = 7
+    target = torch.randint(0, c, (500,), generator=g)
+    logits = torch.randn(500, c, generator=g)
+    preds = logits.argmax(1)
+    for name, ref in [("f1", f1_score), ("recall", recall_score), ("precision", precision_score)]:
+        ours = per_class_metric(logits, target, c, name).numpy()
+        expected = ref(target.numpy(), preds.numpy(), average=None, labels=list(range(c)), zero_division=0)
+        np.testing.assert_allclose(ours, expected, rtol=1e-6, atol=1e-7)
+    assert balanced_accuracy(preds, target, c).item() == pytest.approx(balanced_accuracy_score(target, preds))
+    assert macro_f1(preds, target, c).item() == pytest.approx(f1_score(target, preds, average="macro"))
+
+
+def test_stat_scores_hand_case_and_ignore_index():
+    preds = torch.tensor([0, 1, 1, 2, 2, 0])
+    target = torch.tensor([0, 1, 2, 2, -100, 1])
+    tp, fp, fn = stat_scores(preds, target, 3, ignore_index=-100)
+    assert tp.tolist() == [1, 1, 1]
+    assert fp.tolist() == [1, 1, 0]  # the ignored sample's prediction (2) is not counted
+    assert fn.tolist() == [0, 1, 1]
+
+
+def test_absent_class_is_nan_and_never_predicted_class_has_zero_precision():
+    target = torch.tensor([0, 0, 1, 1])
+    preds = torch.tensor([0, 0, 0, 0])
+    f1 = per_class_metric(preds, target, 3, "f1")
+    assert torch.isnan(f1[2]) and f1[1] == 0
+    prec = per_class_metric(preds, target, 3, "precision")
+    assert prec[1] == 0 and torch.isnan(prec[2])
+
+
+def test_streaming_counts_equal_one_shot_counts_and_state_round_trip():
+    g = torch.Generator().manual_seed(3)
+    target = torch.randint(0, 5, (300,), generator=g)
+    logits = torch.randn(300, 5, generator=g)
+    s = ClassStatScores(5)
+    for chunk in range(0, 300, 64):
+        s.update(logits[chunk:chunk + 64], target[chunk:chunk + 64])
+    assert torch.equal(s.counts, stat_scores(logits, target, 5))
+    s2 = ClassStatScores(5)
+    s2.load_state_dict(s.state_dict())
+    assert torch.equal(s2.compute("f1"), s.compute("f1"))
+    s.reset()
+    assert int(s.counts.sum()) == 0
+
+
+def test_dense_prediction_shapes():
+    logits = torch.randn(2, 3, 4, 4)
+    target = torch.randint(0, 3, (2, 4, 4))
+    counts = stat_scores(logits, target, 3)
+    assert int(counts[0].sum() + counts[2].sum()) == 32  # tp + fn = every pixel once

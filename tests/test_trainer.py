@@ -1,0 +1,291 @@
+"""ACWATrainer against the ACWA README (acwa-trainer 1.0.0) as written."""
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from acwa import ACWATrainer, EarlyStopping, FocalLoss
+from acwa.adaptive import acwa_update
+from acwa.metrics import per_class_metric
+
+
+def make_problem(n=512, d=8, c=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g)
+    y = (x[:, :c].argmax(1) + (torch.rand(n, generator=g) < 0.2).long()) % c
+    return x, y
+
+
+def batches(x, y, bs=64):
+    return [(x[i:i + bs], y[i:i + bs]) for i in range(0, len(x), bs)]
+
+
+def train(trainer, model, data, epochs=1, lr=0.1):
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    for _ in range(epochs):
+        for inputs, labels in data:
+            outputs = model(inputs)
+            loss = trainer.get_weighted_loss(outputs, labels)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            trainer.update_metrics(outputs, labels)
+
+
+def test_readme_basic_usage_runs_and_updates_every_update_freq_calls():
+    x, y = make_problem()
+    dataloader = batches(x, y)
+    model = nn.Linear(8, 4)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    trainer = ACWATrainer(num_classes=4, target_metric=0.85, alpha=0.02, beta=0.9, update_freq=3)
+    for inputs, labels in dataloader:  # the README's loop, verbatim apart from zero_grad
+        outputs = model(inputs)
+        loss = trainer.get_weighted_loss(outputs, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        trainer.update_metrics(outputs, labels)
+    assert trainer.num_calls == 8
+    assert trainer.weight_history.shape == (1 + 8 // 3, 4)
+    assert trainer.weight_history_steps.tolist() == [0, 3, 6]
+    assert not torch.equal(trainer.weights, torch.ones(4))
+
+
+def test_one_window_reproduces_the_formula_with_f1_of_the_window():
+    x, y = make_problem(n=192)
+    logits = torch.randn(192, 4)
+    trainer = ACWATrainer(num_classes=4, alpha=0.5, beta=0.5, update_freq=3)
+    for i in range(0, 192, 64):
+        trainer.update_metrics(logits[i:i + 64], y[i:i + 64])
+    f1 = per_class_metric(logits, y, 4, "f1")
+    expected = acwa_update(torch.ones(4), f1, 0.85, 0.5, 0.5)
+    torch.testing.assert_close(trainer.weights, expected)
+    torch.testing.assert_close(trainer.last_metric, f1)
+
+
+def test_weighted_loss_is_mean_of_weighted_per_sample_ce():
+    logits, y = torch.randn(10, 3), torch.randint(0, 3, (10,))
+    trainer = ACWATrainer(num_classes=3)
+    trainer.controller.weights = torch.tensor([0.5, 1.0, 2.0])
+    per = nn.functional.cross_entropy(logits, y, reduction="none")
+    expected = (torch.tensor([0.5, 1.0, 2.0])[y] * per).mean()
+    torch.testing.assert_close(trainer.get_weighted_loss(logits, y), expected)
+
+
+def test_ignore_index_excluded_from_loss_and_metrics():
+    logits = torch.randn(6, 3)
+    y = torch.tensor([0, 1, 2, -100, -100, 1])
+    trainer = ACWATrainer(num_classes=3, update_freq=1)
+    per = nn.functional.cross_entropy(logits[y != -100], y[y != -100], reduction="none")
+    torch.testing.assert_close(trainer.get_weighted_loss(logits, y), per.mean())
+    trainer.update_metrics(logits, y)
+    assert torch.isfinite(trainer.weights).all()
+
+
+def test_num_classes_inferred_from_first_logits():
+    trainer = ACWATrainer(update_freq=1)
+    trainer.update_metrics(torch.randn(16, 5), torch.randint(0, 5, (16,)))
+    assert trainer.num_classes == 5 and trainer.weights.shape == (5,)
+
+
+def test_absent_classes_do_not_change():
+    trainer = ACWATrainer(num_classes=4, alpha=1.0, beta=0.0, update_freq=1)
+    logits = torch.randn(8, 4)
+    trainer.update_metrics(logits, torch.tensor([0, 1, 0, 1, 0, 1, 0, 1]))
+    assert trainer.weights[2] == 1.0 and trainer.weights[3] == 1.0
+    assert trainer.weights[:2].ne(1.0).any()
+
+
+def test_readme_custom_metric_callable_and_min_mode():
+    def per_class_error(outputs, labels):  # lower is better
+        return 1.0 - per_class_metric(outputs, labels, 3, "recall")
+
+    trainer = ACWATrainer(num_classes=3, metric_fn=per_class_error, metric_mode="min", alpha=1.0, beta=0.0,
+                          target_metric=0.0, update_freq=2, weight_bounds=(0.0, 10.0))
+    logits = torch.tensor([[5.0, 0, 0], [5.0, 0, 0], [0, 5.0, 0], [5.0, 0, 0]])
+    labels = torch.tensor([0, 1, 1, 2])
+    trainer.update_metrics(logits[:2], labels[:2])
+    trainer.update_metrics(logits[2:], labels[2:])
+    # errors: class0 0, class1 0.5, class2 1.0 -> w = 1 + (error - 0)
+    assert trainer.weights.tolist() == pytest.approx([1.0, 1.5, 2.0])
+
+
+def test_torchmetrics_object_as_metric_fn():
+    torchmetrics = pytest.importorskip("torchmetrics")
+    metric = torchmetrics.F1Score(task="multiclass", num_classes=3, average=None)
+    trainer = ACWATrainer(num_classes=3, metric_fn=metric, update_freq=2, alpha=1.0, beta=0.0)
+    logits, y = torch.randn(40, 3), torch.randint(0, 3, (40,))
+    trainer.update_metrics(logits[:20], y[:20])
+    trainer.update_metrics(logits[20:], y[20:])
+    f1 = per_class_metric(logits, y, 3, "f1")
+    torch.testing.assert_close(trainer.last_metric, f1)
+    assert int(metric.tp.sum() if hasattr(metric, "tp") else 0) == 0  # reset after the step
+
+
+def test_metric_name_recall():
+    trainer = ACWATrainer(num_classes=3, metric_fn="recall", update_freq=1, alpha=1.0, beta=0.0)
+    logits, y = torch.randn(30, 3), torch.randint(0, 3, (30,))
+    trainer.update_metrics(logits, y)
+    torch.testing.assert_close(trainer.last_metric, per_class_metric(logits, y, 3, "recall"))
+
+
+def test_readme_combined_with_focal_loss():
+    x, y = make_problem()
+    model = nn.Linear(8, 4)
+    focal = FocalLoss(gamma=2.0)
+    trainer = ACWATrainer(num_classes=4, loss_fn=focal, update_freq=2)
+    train(trainer, model, batches(x, y))
+    assert focal.reduction == "mean"  # restored after per-sample evaluation
+    logits = model(x)
+    trainer.controller.weights = torch.full((4,), 2.0)
+    expected = 2.0 * FocalLoss(gamma=2.0, reduction="mean")(logits, y)
+    torch.testing.assert_close(trainer.get_weighted_loss(logits, y), expected)
+
+
+def test_loss_fn_that_only_returns_a_scalar_is_refused():
+    trainer = ACWATrainer(num_classes=3, loss_fn=lambda out, lab: nn.functional.cross_entropy(out, lab))
+    with pytest.raises(ValueError, match="reduction='none'"):
+        trainer.get_weighted_loss(torch.randn(4, 3), torch.tensor([0, 1, 2, 0]))
+
+
+def test_nn_crossentropy_with_mean_reduction_is_used_per_sample():
+    trainer = ACWATrainer(num_classes=3, loss_fn=nn.CrossEntropyLoss(label_smoothing=0.1))
+    logits, y = torch.randn(6, 3), torch.randint(0, 3, (6,))
+    expected = nn.CrossEntropyLoss(label_smoothing=0.1)(logits, y)
+    torch.testing.assert_close(trainer.get_weighted_loss(logits, y), expected)
+
+
+def test_readme_class_frequency_init():
+    targets = [0] * 80 + [1] * 15 + [2] * 5
+    model = nn.Linear(4, 3)
+    class_counts = torch.bincount(torch.tensor(targets))
+    class_frequencies = class_counts.float() / (class_counts.sum() + 1e-6)
+    trainer = ACWATrainer(model=model, num_classes=3, class_frequencies=class_frequencies)
+    w = trainer.weights
+    assert w[0] < w[1] < w[2] or (w[2] == 2.0 and w[0] < w[1])
+    assert w.min() >= 0.5 and w.max() <= 2.0
+    wide = ACWATrainer(num_classes=3, class_frequencies=class_frequencies, weight_bounds=(0.0, 100.0))
+    ratio = (wide.weights[2] / wide.weights[0]).item()
+    assert ratio == pytest.approx(80 / 5, rel=1e-3)
+
+
+def test_model_keyword_sets_the_device():
+    model = nn.Linear(3, 2).to("meta")
+    trainer = ACWATrainer(num_classes=2, model=model)
+    assert trainer.weights.device.type == "meta"
+
+
+def test_readme_early_stopping_example():
+    val_f1s = [0.5, 0.6, 0.6, 0.59, 0.6, 0.58, 0.55, 0.7]
+    stopper = EarlyStopping(patience=5, mode="max")
+    stopped_at = None
+    for epoch, val_f1 in enumerate(val_f1s):
+        if stopper.step(val_f1):
+            stopped_at = epoch
+            break
+    assert stopped_at == 6 and stopper.best == 0.6
+    s = EarlyStopping(patience=2, mode="min", min_delta=0.1)
+    assert [s.step(v) for v in [1.0, 0.95, 0.91]] == [False, False, True]
+    with pytest.raises(ValueError, match="patience"):
+        EarlyStopping(patience=0)
+
+
+def test_readme_weight_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    trainer = ACWATrainer(num_classes=3, update_freq=1, alpha=1.0)
+    for _ in range(4):
+        trainer.update_metrics(torch.randn(12, 3), torch.randint(0, 3, (12,)))
+    weight_history = trainer.weight_history
+    plt.plot(weight_history)  # the README's own plotting line
+    plt.close("all")
+    fig = trainer.plot_weight_history(path=tmp_path / "w.png")
+    assert (tmp_path / "w.png").stat().st_size > 1000
+    assert len(fig.axes[0].lines) == 3
+
+
+def test_state_dict_round_trip_resumes_identically():
+    x, y = make_problem(seed=4)
+    data = batches(x, y, bs=32)
+    torch.manual_seed(0)
+    model = nn.Linear(8, 4)
+    ref_model = copy.deepcopy(model)
+    ref = ACWATrainer(num_classes=4, alpha=0.5, update_freq=3)
+    train(ref, ref_model, data, epochs=2)
+
+    first = ACWATrainer(num_classes=4, alpha=0.5, update_freq=3)
+    train(first, model, data, epochs=1)  # 16 calls: stops mid-window (16 % 3 = 1)
+    state = first.state_dict()
+    resumed = ACWATrainer(alpha=0.5, update_freq=3)
+    resumed.load_state_dict(state)
+    train(resumed, model, data, epochs=1)
+    assert torch.equal(resumed.weights, ref.weights)
+    assert torch.equal(resumed.weight_history, ref.weight_history)
+    assert resumed.weight_history_steps.tolist() == ref.weight_history_steps.tolist()
+
+
+def test_validation_driven_updates():
+    x, y = make_problem()
+    model = nn.Linear(8, 4)
+    trainer = ACWATrainer(num_classes=4, update_freq=None, alpha=1.0)
+    train(trainer, model, batches(x[:256], y[:256]))
+    assert trainer.weight_history.shape[0] == 1  # training batches never moved the weights
+    model.train()
+    metric = trainer.update_from_validation(model, batches(x[256:], y[256:]))
+    with torch.no_grad():
+        expected = per_class_metric(model(x[256:]), y[256:], 4, "f1")
+    torch.testing.assert_close(metric, expected)
+    assert model.training and trainer.weight_history.shape[0] == 2
+
+
+@pytest.mark.parametrize(
+    "outputs, labels, match",
+    [
+        (torch.randn(4, 3), torch.tensor([0, 1, 3, 0]), "labels must lie in"),
+        (torch.randn(4, 3), torch.tensor([0, -1, 2, 0]), "labels must lie in"),
+        (torch.tensor([[0.0, float("nan"), 1.0]] * 4), torch.tensor([0, 1, 2, 0]), "NaN or Inf"),
+        (torch.tensor([[0.0, float("inf"), 1.0]] * 4), torch.tensor([0, 1, 2, 0]), "NaN or Inf"),
+        (torch.randn(4), torch.tensor([0, 1, 2, 0]), "shape"),
+        (torch.randn(4, 3), torch.tensor([0, 1, 2]), "labels must have shape"),
+        (torch.randn(4, 3), torch.tensor([0.0, 1.0, 2.0, 0.0]), "integer class indices"),
+        (torch.randn(4, 4), torch.tensor([0, 1, 2, 0]), "num_classes=3"),
+    ],
+)
+def test_bad_batches_raise_value_errors(outputs, labels, match):
+    trainer = ACWATrainer(num_classes=3)
+    with pytest.raises(ValueError, match=match):
+        trainer.get_weighted_loss(outputs, labels)
+    with pytest.raises(ValueError, match=match):
+        trainer.update_metrics(outputs, labels)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"num_classes": 1}, "num_classes must be >= 2"),
+        ({"metric_mode": "maximise"}, "metric_mode"),
+        ({"metric_fn": "auc"}, "metric_fn"),
+        ({"update_freq": -5}, "update_freq"),
+        ({"loss_fn": "focal"}, "loss_fn"),
+        ({"num_classes": 3, "class_frequencies": [0.5, 0.5]}, "class_frequencies"),
+        ({"class_frequencies": [0.5, -0.5]}, "class_frequencies"),
+    ],
+)
+def test_bad_arguments_raise_value_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ACWATrainer(**kwargs)
+
+
+def test_single_class_logits_refused():
+    with pytest.raises(ValueError, match="C >= 2"):
+        ACWATrainer().get_weighted_loss(torch.randn(4, 1), torch.zeros(4, dtype=torch.long))
+
+
+def test_weights_stay_finite_and_bounded_under_extreme_settings():
+    trainer = ACWATrainer(num_classes=3, alpha=1e6, beta=0.0, update_freq=1)
+    for _ in range(5):
+        trainer.update_metrics(torch.randn(9, 3), torch.randint(0, 3, (9,)))
+    assert torch.isfinite(trainer.weight_history).all()
+    assert trainer.weight_history.min() >= 0.5 and trainer.weight_history.max() <= 2.0
