@@ -35,6 +35,7 @@ __all__ = [
     "ClassStatScores",
     "METRICS",
     "all_reduce_sum",
+    "all_gather_cat",
 ]
 
 
@@ -114,6 +115,29 @@ def all_reduce_sum(t: Tensor) -> Tensor:
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t
+
+
+def all_gather_cat(t: Tensor) -> Tensor:
+    """Concatenate ``t`` from all ranks along dim 0, in rank order (identity without DDP).
+
+    First dimensions may differ between ranks (even 0): sizes are gathered first, tensors are
+    padded to the largest, gathered, and trimmed. Every rank must call it at the same point,
+    with the same trailing shape and dtype. Works with gloo and NCCL.
+    """
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return t
+    world = dist.get_world_size()
+    size = torch.tensor([t.shape[0]], dtype=torch.long, device=t.device)
+    sizes = [torch.zeros_like(size) for _ in range(world)]
+    dist.all_gather(sizes, size)
+    sizes_host = [int(s) for s in torch.cat(sizes).tolist()]
+    padded = t.new_zeros((max(sizes_host),) + tuple(t.shape[1:]))
+    padded[: t.shape[0]] = t
+    parts = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(parts, padded)
+    return torch.cat([p[:n] for p, n in zip(parts, sizes_host)])
 
 
 class ClassStatScores:

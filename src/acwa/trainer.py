@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from ._validation import check_choice, check_logits_labels, check_num_classes, should_check_values
 from .adaptive import METRIC_MODES, AdaptiveClassWeights, inverse_frequency_init
-from .metrics import METRICS, ClassStatScores
+from .metrics import METRICS, ClassStatScores, all_gather_cat
 
 __all__ = ["ACWATrainer"]
 
@@ -245,17 +245,23 @@ class ACWATrainer:
             metric = self._stats.compute(fn or "f1")
         elif _is_stateful_metric(fn):
             metric = torch.as_tensor(fn.compute()).float()
-        elif self._window:
-            outs, labs = zip(*self._window)
-            metric = torch.as_tensor(fn(torch.cat(outs), torch.cat(labs))).float()
-        else:
-            metric = torch.full((self.num_classes,), float("nan"))
+        else:  # plain callable on the window; under DDP on the windows of all ranks (same metric everywhere)
+            outs, labs = (all_gather_cat(t) for t in self._window_tensors())
+            nan = torch.full((self.num_classes,), float("nan"))
+            metric = torch.as_tensor(fn(outs, labs)).float() if labs.numel() else nan
         metric = metric.to(present.device)
         if metric.shape != present.shape:
             raise ValueError(
                 f"metric_fn must return one value per class, shape ({self.num_classes},), got {tuple(metric.shape)}"
             )
         return torch.where(present, metric, torch.full_like(metric, float("nan")))
+
+    def _window_tensors(self) -> Tuple[Tensor, Tensor]:
+        if self._window:
+            outs, labs = zip(*self._window)
+            return torch.cat(outs), torch.cat(labs)
+        device = self._stats.counts.device
+        return torch.empty(0, self.num_classes, device=device), torch.empty(0, dtype=torch.long, device=device)
 
     def reset_window(self) -> None:
         self._stats.reset()
