@@ -25,7 +25,20 @@ from typing import Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor, nn
 
-__all__ = ["REDUCTIONS", "reduce_loss", "target_log_probs", "as_class_vector", "check_loss_inputs", "BaseLoss"]
+from ..weights import check_counts
+
+__all__ = [
+    "REDUCTIONS",
+    "reduce_loss",
+    "target_log_probs",
+    "as_class_vector",
+    "check_loss_inputs",
+    "check_class_vector",
+    "counts_vector",
+    "upcast",
+    "class_dim_view",
+    "BaseLoss",
+]
 
 REDUCTIONS = ("none", "mean", "sum", "weighted_mean")
 DEFAULT_IGNORE_INDEX = -100
@@ -65,6 +78,46 @@ def check_loss_inputs(logits: Tensor, target: Tensor, reduction: str) -> None:
 def _class_dim_view(v: Tensor, logits: Tensor) -> Tensor:
     """Reshape a per-class vector [C] to broadcast against logits [N, C, d1, ...]."""
     return v.view((1, -1) + (1,) * (logits.dim() - 2))
+
+
+def class_dim_view(v: Tensor, logits: Tensor) -> Tensor:
+    """``v`` [C] on ``logits``' device and dtype, shaped ``[1, C, 1, ...]`` to broadcast against it."""
+    return _class_dim_view(v.to(device=logits.device, dtype=logits.dtype), logits)
+
+
+def upcast(logits: Tensor) -> Tensor:
+    """float16/bfloat16 logits (e.g. under autocast) to float32; other dtypes unchanged."""
+    return logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+
+
+def check_class_vector(v: Optional[Tensor], num_classes: int, name: str) -> None:
+    """Shape-only check (no host sync) that a per-class vector has ``num_classes`` entries."""
+    if v is None:
+        return
+    if not isinstance(v, Tensor):
+        v = torch.as_tensor(v)
+    if v.dim() != 1 or v.numel() != num_classes:
+        raise ValueError(
+            f"{name} must be a 1-D per-class vector with {num_classes} entries to match the logits' "
+            f"{num_classes} classes, got shape {tuple(v.shape)}"
+        )
+
+
+def counts_vector(class_counts, num_classes: Optional[int] = None, name: str = "class_counts") -> Tensor:
+    """Validate training-set class counts for a loss and return them as float64 ``[C]``.
+
+    Every count-based loss needs ``n_c > 0`` (``log pi_c``, ``n_c^{-1/4}``, ``(n_c/n_max)^gamma``
+    are undefined or infinite at 0), so a zero count raises ``ValueError`` with the fix: add a
+    pseudo-count (``class_counts + 1``) or drop the class.
+    """
+    n = check_counts(class_counts, num_classes, name)
+    if bool((n == 0).any()):
+        bad = torch.nonzero(n == 0).flatten().tolist()
+        raise ValueError(
+            f"{name} has 0 samples for classes {bad}, but this loss needs n_c > 0; add a pseudo-count "
+            f"({name} + 1) or remove the empty classes"
+        )
+    return n
 
 
 def target_log_probs(logits: Tensor, target: Tensor, ignore_index: Optional[int]) -> Tuple[Tensor, Tensor, Tensor]:

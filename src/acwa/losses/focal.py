@@ -17,6 +17,7 @@ from .base import (
     BaseLoss,
     ClassVector,
     as_class_vector,
+    check_class_vector,
     check_loss_inputs,
     reduce_loss,
     target_log_probs,
@@ -50,14 +51,20 @@ def focal_loss(
     """Functional focal loss; see the module docstring and :func:`acwa.losses.base.reduce_loss`."""
     check_loss_inputs(logits, target, reduction)
     gamma = _check_gamma(gamma) if not isinstance(gamma, Tensor) else gamma
+    num_classes = logits.shape[1]
+    check_class_vector(weight, num_classes, "weight")
+    check_class_vector(alpha, num_classes, "alpha")
+    if isinstance(gamma, Tensor):
+        check_class_vector(gamma, num_classes, "gamma")
     logp_y, safe_target, counted = target_log_probs(logits, target, ignore_index)
     if isinstance(gamma, Tensor):
         g = gamma.to(device=logp_y.device, dtype=logp_y.dtype)[safe_target]
     else:
         g = gamma
-    p_y = logp_y.exp()
-    # (1 - p)^gamma with 0^0 = 1; clamp keeps the gradient finite when p -> 1
-    modulating = (1.0 - p_y).clamp_min(0.0).pow(g) if not (isinstance(g, float) and g == 0.0) else 1.0
+    # 1 - p = -expm1(log p) (accurate when p -> 1); clamping at the smallest normal number keeps
+    # (1 - p)^gamma and its gradient finite at p == 1, also for 0 < gamma < 1 (0^0 = 1)
+    one_minus_p = (-torch.expm1(logp_y)).clamp_min(torch.finfo(logp_y.dtype).tiny)
+    modulating = one_minus_p.pow(g) if not (isinstance(g, float) and g == 0.0) else 1.0
     loss = -modulating * logp_y
     if alpha is not None:
         a = torch.as_tensor(alpha, dtype=loss.dtype, device=loss.device)
@@ -67,6 +74,9 @@ def focal_loss(
 
 class FocalLoss(BaseLoss):
     """Focal loss module. ``FocalLoss(gamma=2.0, alpha=None, weight=None, reduction='mean')``.
+
+    ``l_i = -alpha_{y_i} (1 - p_{y_i})^{gamma_{y_i}} log p_{y_i}`` (Lin et al., ICCV 2017), then
+    the per-class ``weight`` and the reduction. ``gamma`` >= 0, a scalar or one per class.
 
     ``reduction='mean'`` (default) divides by the number of counted samples; see
     :mod:`acwa.losses.base` for ``'none'``, ``'sum'`` and ``'weighted_mean'``.

@@ -1,0 +1,210 @@
+"""LDAM loss, its cosine classifier head, and the deferred re-weighting (DRW) schedule
+(Cao et al., "Learning Imbalanced Datasets with Label-Distribution-Aware Margin Loss",
+NeurIPS 2019).
+
+    m_c = max_margin * n_c^{-1/4} / max_k n_k^{-1/4}          (largest margin: the rarest class)
+    l_i = -w_{y_i} log softmax(s * (f(x_i) - m_{y_i} e_{y_i}))_{y_i}
+
+where ``e_y`` is the one-hot vector of the target: only the target logit is lowered by its
+class margin. ``f`` should be cosine logits in ``[-1, 1]`` (:class:`NormedLinear`), which the
+scale ``s`` (default 30) stretches. DRW trains with plain (unit) weights until
+``start_epoch`` and with effective-number weights (beta 0.9999) afterwards: the paper's
+CIFAR recipe switches at epoch 160 of 200.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..weights import effective_number
+from .base import (
+    DEFAULT_IGNORE_INDEX,
+    BaseLoss,
+    ClassVector,
+    check_class_vector,
+    check_loss_inputs,
+    counts_vector,
+    reduce_loss,
+    target_log_probs,
+    upcast,
+)
+
+__all__ = ["ldam_margins", "ldam_loss", "LDAMLoss", "NormedLinear", "drw_weights", "DeferredReweighting"]
+
+
+def _positive(value, name: str, hint: str, allow_zero: bool = False) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value and value != float("inf")
+    if not ok or (value < 0 if allow_zero else value <= 0):
+        raise ValueError(f"{name} must be a finite number {'>= 0' if allow_zero else '> 0'} ({hint}), got {value!r}")
+    return float(value)
+
+
+def ldam_margins(class_counts, max_margin: float = 0.5) -> Tensor:
+    """Per-class margins ``m_c ∝ n_c^{-1/4}`` scaled so the largest is ``max_margin`` (float ``[C]``)."""
+    max_margin = _positive(max_margin, "max_margin", "0.5 in Cao et al. 2019", allow_zero=True)
+    n = counts_vector(class_counts)
+    m = n.pow(-0.25)
+    m = m * (max_margin / m.max())
+    return m.to(torch.get_default_dtype())
+
+
+def _ldam_from_margins(
+    logits: Tensor,
+    target: Tensor,
+    margins: Tensor,
+    scale: float,
+    weight: Optional[Tensor],
+    ignore_index: int,
+    reduction: str,
+) -> Tensor:
+    check_loss_inputs(logits, target, reduction)
+    check_class_vector(margins, logits.shape[1], "class_counts")
+    check_class_vector(weight, logits.shape[1], "weight")
+    z = upcast(logits)
+    counted = target != ignore_index
+    safe_target = torch.where(counted, target, torch.zeros_like(target))
+    m_y = margins.to(device=z.device, dtype=z.dtype)[safe_target]  # [N, d1, ...]
+    onehot = torch.zeros_like(z).scatter_(1, safe_target.unsqueeze(1), 1.0)
+    adjusted = scale * (z - onehot * m_y.unsqueeze(1))
+    logp_y, safe_target, counted = target_log_probs(adjusted, target, ignore_index)
+    return reduce_loss(-logp_y, safe_target, counted, weight, reduction)
+
+
+def ldam_loss(
+    logits: Tensor,
+    target: Tensor,
+    class_counts,
+    max_margin: float = 0.5,
+    scale: float = 30.0,
+    weight: Optional[Tensor] = None,
+    ignore_index: int = DEFAULT_IGNORE_INDEX,
+    reduction: str = "mean",
+) -> Tensor:
+    """Functional twin of :class:`LDAMLoss` (margins recomputed from ``class_counts`` per call)."""
+    scale = _positive(scale, "scale", "30 in Cao et al. 2019")
+    return _ldam_from_margins(logits, target, ldam_margins(class_counts, max_margin), scale, weight, ignore_index, reduction)
+
+
+class LDAMLoss(BaseLoss):
+    """Label-distribution-aware margin loss (Cao et al., NeurIPS 2019; formula in the module doc).
+
+    Args:
+        class_counts: training-set samples per class ``[C]``, all > 0.
+        max_margin: margin of the rarest class (default 0.5); ``m_c ∝ n_c^{-1/4}``.
+        scale: logit scale ``s`` (default 30.0), meant for cosine logits from :class:`NormedLinear`.
+        weight: per-class weights ``[C]``; set them per epoch with :class:`DeferredReweighting`.
+        ignore_index: target value excluded from the loss and from N (default -100).
+        reduction: ``'mean'`` (default: / number of counted samples), ``'sum'``, ``'none'`` or
+            ``'weighted_mean'`` (/ sum of the samples' weights).
+
+    The margins are the buffer :attr:`margins`.
+    """
+
+    def __init__(
+        self,
+        class_counts,
+        max_margin: float = 0.5,
+        scale: float = 30.0,
+        weight: ClassVector = None,
+        ignore_index: int = DEFAULT_IGNORE_INDEX,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(weight, ignore_index, reduction)
+        self.scale = _positive(scale, "scale", "30 in Cao et al. 2019")
+        self.max_margin = float(max_margin)
+        self.register_buffer("margins", ldam_margins(class_counts, max_margin))
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        return _ldam_from_margins(logits, target, self.margins, self.scale, self.weight, self.ignore_index, self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"max_margin={self.max_margin}, scale={self.scale}, " + super().extra_repr()
+
+
+class NormedLinear(nn.Module):
+    """Cosine classifier head: ``f_c(x) = <x / ||x||, W_c / ||W_c||>`` in ``[-1, 1]`` (no bias).
+
+    The head LDAM was designed for (Cao et al. 2019). ``weight`` has shape
+    ``[num_classes, in_features]`` (the :class:`torch.nn.Linear` layout).
+    """
+
+    def __init__(self, in_features: int, num_classes: int) -> None:
+        super().__init__()
+        for name, v in (("in_features", in_features), ("num_classes", num_classes)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        self.in_features, self.num_classes = in_features, num_classes
+        self.weight = nn.Parameter(torch.empty(num_classes, in_features).uniform_(-1.0, 1.0))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(F.normalize(x, dim=-1), F.normalize(self.weight, dim=1))
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, num_classes={self.num_classes}"
+
+
+def _check_epoch(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be an int >= 0 (epochs count from 0), got {value!r}")
+    return value
+
+
+def drw_weights(
+    class_counts,
+    epoch: int,
+    start_epoch: int = 160,
+    beta: float = 0.9999,
+    normalize: Optional[str] = "sum_to_C",
+) -> Tensor:
+    """DRW class weights at ``epoch`` (0-based): all 1 while ``epoch < start_epoch``, then
+    :func:`acwa.weights.effective_number` weights with ``beta`` (Cao et al. 2019)."""
+    return DeferredReweighting(class_counts, start_epoch, beta, normalize).weights(epoch)
+
+
+class DeferredReweighting:
+    """Deferred re-weighting schedule (Cao et al. 2019): per-epoch class weights.
+
+    ``w(epoch) = 1`` for ``epoch < start_epoch`` (0-based epochs) and the effective-number
+    weights ``(1 - beta) / (1 - beta^{n_c})`` (normalised by ``normalize``, default
+    ``'sum_to_C'``) from ``start_epoch`` on. Defaults follow the CIFAR recipe: switch at epoch
+    160 of 200, ``beta = 0.9999``.
+
+    Use::
+
+        drw = DeferredReweighting(counts, start_epoch=160)
+        loss_fn = LDAMLoss(counts)
+        for epoch in range(200):
+            drw.apply(loss_fn, epoch)        # sets loss_fn.weight
+            ...
+    """
+
+    def __init__(self, class_counts, start_epoch: int = 160, beta: float = 0.9999, normalize: Optional[str] = "sum_to_C") -> None:
+        self.start_epoch = _check_epoch(start_epoch, "start_epoch")
+        self.beta = beta
+        counts = counts_vector(class_counts)
+        self.num_classes = counts.numel()
+        self.late_weights = effective_number(counts, beta=beta, normalize=normalize)
+        self.early_weights = torch.ones_like(self.late_weights)
+
+    def weights(self, epoch: int) -> Tensor:
+        """Class weights ``[C]`` to use during ``epoch`` (a new tensor, default float dtype, CPU)."""
+        _check_epoch(epoch, "epoch")
+        return (self.late_weights if epoch >= self.start_epoch else self.early_weights).clone()
+
+    __call__ = weights
+
+    def apply(self, loss_fn: nn.Module, epoch: int) -> Tensor:
+        """Set ``loss_fn.weight`` (any :mod:`acwa.losses` module) to :meth:`weights` ``(epoch)``,
+        on the device of the loss's buffers; returns the weights."""
+        if not hasattr(loss_fn, "weight"):
+            raise ValueError(f"loss_fn must have a per-class 'weight' attribute (an acwa.losses module), got {type(loss_fn).__name__}")
+        w = self.weights(epoch)
+        device = next(loss_fn.buffers(), w).device if isinstance(loss_fn, nn.Module) else w.device
+        loss_fn.weight = w.to(device)
+        return loss_fn.weight
+
+    def __repr__(self) -> str:
+        return f"DeferredReweighting(num_classes={self.num_classes}, start_epoch={self.start_epoch}, beta={self.beta})"

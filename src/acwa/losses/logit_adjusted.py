@@ -1,0 +1,180 @@
+"""Logit adjustment (Menon et al., "Long-Tail Learning via Logit Adjustment", ICLR 2021) and
+Balanced Softmax (Ren et al., "Balanced Meta-Softmax for Long-Tailed Visual Recognition",
+NeurIPS 2020).
+
+    pi_c = n_c / sum_k n_k                                  (training-set class prior)
+    logit-adjusted loss:  l_i = -w_{y_i} log softmax(f(x_i) + tau * log pi)_{y_i}
+    post-hoc adjustment:  predict argmax_c  f_c(x) - tau * log pi_c
+    balanced softmax:     l_i = -w_{y_i} log [ n_{y_i} e^{f_{y_i}} / sum_c n_c e^{f_c} ]
+                              = -w_{y_i} log softmax(f(x_i) + log n)_{y_i}
+
+Balanced Softmax equals the logit-adjusted loss with ``tau = 1`` (``log n`` and ``log pi``
+differ by a constant, which softmax ignores). ``tau = 0`` gives plain cross-entropy.
+At inference, a model trained with either loss is used with its raw logits ``f``; a model
+trained with plain CE is corrected post hoc with :func:`logit_adjust`.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from .base import (
+    DEFAULT_IGNORE_INDEX,
+    BaseLoss,
+    ClassVector,
+    check_class_vector,
+    check_loss_inputs,
+    class_dim_view,
+    counts_vector,
+    reduce_loss,
+    target_log_probs,
+    upcast,
+)
+
+__all__ = [
+    "log_prior",
+    "logit_adjust",
+    "logit_adjusted_loss",
+    "LogitAdjustedLoss",
+    "balanced_softmax_loss",
+    "BalancedSoftmaxLoss",
+]
+
+
+def _check_tau(tau) -> float:
+    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not math.isfinite(tau):
+        raise ValueError(f"tau must be a finite number (1.0 in Menon et al. 2021; 0 gives plain CE), got {tau!r}")
+    return float(tau)
+
+
+def log_prior(class_counts) -> Tensor:
+    """``log pi_c = log(n_c / sum_k n_k)`` as a float ``[C]`` (computed in float64; counts > 0)."""
+    n = counts_vector(class_counts)
+    return (n / n.sum()).log().to(torch.get_default_dtype())
+
+
+def logit_adjust(logits: Tensor, class_counts, tau: float = 1.0) -> Tensor:
+    """Post-hoc logit adjustment (Menon et al. 2021): ``f_c(x) - tau * log pi_c``.
+
+    Apply to the logits of a model trained with plain (or weighted) CE, then take the argmax
+    for balanced-error predictions. ``logits`` is ``[N, C]`` or ``[N, C, d1, ...]``; the result
+    keeps its dtype and device. ``class_counts`` are training-set counts (all > 0).
+    """
+    tau = _check_tau(tau)
+    if not isinstance(logits, Tensor) or logits.dim() < 2:
+        shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
+        raise ValueError(f"logits must have shape [N, C] or [N, C, d1, ...], got {shape}")
+    lp = log_prior(class_counts)
+    check_class_vector(lp, logits.shape[1], "class_counts")
+    return logits - tau * class_dim_view(lp, logits)
+
+
+def _shifted_ce(
+    logits: Tensor,
+    target: Tensor,
+    shift: Tensor,
+    weight: Optional[Tensor],
+    ignore_index: int,
+    reduction: str,
+) -> Tensor:
+    """``-log softmax(f + shift)_y`` reduced; ``shift`` is a per-class vector ``[C]``."""
+    check_loss_inputs(logits, target, reduction)
+    check_class_vector(shift, logits.shape[1], "class_counts")
+    check_class_vector(weight, logits.shape[1], "weight")
+    z = upcast(logits)
+    logp_y, safe_target, counted = target_log_probs(z + class_dim_view(shift, z), target, ignore_index)
+    return reduce_loss(-logp_y, safe_target, counted, weight, reduction)
+
+
+def logit_adjusted_loss(
+    logits: Tensor,
+    target: Tensor,
+    class_counts,
+    tau: float = 1.0,
+    weight: Optional[Tensor] = None,
+    ignore_index: int = DEFAULT_IGNORE_INDEX,
+    reduction: str = "mean",
+) -> Tensor:
+    """Functional twin of :class:`LogitAdjustedLoss`: ``-log softmax(f + tau log pi)_y``."""
+    tau = _check_tau(tau)
+    return _shifted_ce(logits, target, tau * log_prior(class_counts), weight, ignore_index, reduction)
+
+
+class LogitAdjustedLoss(BaseLoss):
+    """Logit-adjusted cross-entropy (Menon et al., ICLR 2021): ``-w_y log softmax(f + tau log pi)_y``.
+
+    Args:
+        class_counts: training-set samples per class ``[C]``, all > 0.
+        tau: adjustment strength (default 1.0; 0 gives plain CE).
+        weight: per-class weights ``[C]``.
+        ignore_index: target value excluded from the loss and from N (default -100).
+        reduction: ``'mean'`` (default: / number of counted samples), ``'sum'``, ``'none'`` or
+            ``'weighted_mean'`` (/ sum of the samples' weights).
+
+    The additive offsets ``tau * log pi`` are the buffer :attr:`offsets`. Predict with the raw
+    logits (the adjustment only shapes training).
+    """
+
+    def __init__(
+        self,
+        class_counts,
+        tau: float = 1.0,
+        weight: ClassVector = None,
+        ignore_index: int = DEFAULT_IGNORE_INDEX,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(weight, ignore_index, reduction)
+        self.tau = _check_tau(tau)
+        self.register_buffer("offsets", self.tau * log_prior(class_counts))
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        return _shifted_ce(logits, target, self.offsets, self.weight, self.ignore_index, self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"tau={self.tau}, " + super().extra_repr()
+
+
+def _log_counts(class_counts) -> Tensor:
+    return counts_vector(class_counts).log().to(torch.get_default_dtype())
+
+
+def balanced_softmax_loss(
+    logits: Tensor,
+    target: Tensor,
+    class_counts,
+    weight: Optional[Tensor] = None,
+    ignore_index: int = DEFAULT_IGNORE_INDEX,
+    reduction: str = "mean",
+) -> Tensor:
+    """Functional twin of :class:`BalancedSoftmaxLoss`: ``-log softmax(f + log n)_y``."""
+    return _shifted_ce(logits, target, _log_counts(class_counts), weight, ignore_index, reduction)
+
+
+class BalancedSoftmaxLoss(BaseLoss):
+    """Balanced Softmax (Ren et al., NeurIPS 2020): ``-w_y log [n_y e^{f_y} / sum_c n_c e^{f_c}]``.
+
+    Args:
+        class_counts: training-set samples per class ``[C]``, all > 0.
+        weight: per-class weights ``[C]``.
+        ignore_index: target value excluded from the loss and from N (default -100).
+        reduction: ``'mean'`` (default: / number of counted samples), ``'sum'``, ``'none'`` or
+            ``'weighted_mean'`` (/ sum of the samples' weights).
+
+    The offsets ``log n_c`` are the buffer :attr:`offsets`.
+    """
+
+    def __init__(
+        self,
+        class_counts,
+        weight: ClassVector = None,
+        ignore_index: int = DEFAULT_IGNORE_INDEX,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(weight, ignore_index, reduction)
+        self.register_buffer("offsets", _log_counts(class_counts))
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        return _shifted_ce(logits, target, self.offsets, self.weight, self.ignore_index, self.reduction)

@@ -1,0 +1,281 @@
+"""Static class weights computed once from the training set's class counts.
+
+Counts come from the whole training set (:func:`class_counts`), never from a batch: weights
+computed per batch jump from step to step and are undefined for classes a batch lacks.
+
+======================  ==================================================  =====================
+function                raw weight ``w_c`` (before normalisation)           reference
+======================  ==================================================  =====================
+``inverse_frequency``   ``n_c ** -power`` (power 1: inverse, 0.5: sqrt)     common practice
+``effective_number``    ``(1 - beta) / (1 - beta ** n_c)``                  Cui et al., CVPR 2019
+``median_frequency``    ``median_k(f_k) / f_c``, ``f_c = n_c / sum_k n_k``  Eigen & Fergus, ICCV 2015
+======================  ==================================================  =====================
+
+Normalisation (``normalize=``), the same for every function:
+
+* ``'sum_to_C'`` (**the default**): ``sum_c w_c = C``, i.e. the unweighted mean over classes
+  is 1 (the convention of Cui et al. 2019).
+* ``'mean_one'``: ``sum_c pi_c w_c = 1`` with ``pi_c = n_c / sum_k n_k``, i.e. the mean weight
+  *per training sample* is 1, so a weighted loss with ``reduction='mean'`` keeps the scale of
+  the unweighted loss on the training distribution.
+* ``None``: the raw weights of the table.
+
+``max_weight`` (optional) clips every weight to at most ``max_weight`` *after* normalisation
+(so the normalised sum may drop below its target; that is the point of a cap).
+
+Zero-count classes (``zero_counts=``): every formula above needs ``n_c > 0``.
+
+* ``'raise'`` (default): a ``ValueError`` names the empty classes.
+* ``'zero'``: the class gets weight 0 (it has no training samples, so its weight never
+  multiplies a training loss); the normalisation target is unchanged, so the non-empty
+  classes carry it.
+* ``'max'``: the class gets the largest weight of the non-empty classes (treat it as the rarest
+  class, e.g. when the weights are reused on data where it appears); then normalisation.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ._validation import check_num_classes
+
+__all__ = [
+    "NORMALIZATIONS",
+    "ZERO_COUNT_RULES",
+    "WEIGHTINGS",
+    "class_counts",
+    "check_counts",
+    "normalize_weights",
+    "inverse_frequency",
+    "effective_number",
+    "median_frequency",
+    "class_weights",
+]
+
+NORMALIZATIONS = ("sum_to_C", "mean_one", None)
+ZERO_COUNT_RULES = ("raise", "zero", "max")
+Counts = Union[Tensor, np.ndarray, Sequence[float]]
+
+
+def class_counts(labels: Counts, num_classes: int, ignore_index: Optional[int] = None) -> Tensor:
+    """Number of samples per class, an int64 tensor ``[num_classes]`` on the labels' device.
+
+    One ``torch.bincount`` pass (10M labels take tens of milliseconds on a CPU). ``labels``
+    is a tensor, a NumPy array or a sequence of integer class indices; entries equal to
+    ``ignore_index`` are skipped. Labels outside ``[0, num_classes)`` raise ``ValueError``.
+    """
+    check_num_classes(num_classes)
+    if isinstance(labels, np.ndarray):
+        labels = torch.from_numpy(labels)
+    elif not isinstance(labels, Tensor):
+        labels = torch.as_tensor(labels)
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise ValueError(
+            f"labels must hold integer class indices, got dtype {labels.dtype}; pass labels.long() "
+            "(one-hot labels: labels.argmax(1))"
+        )
+    labels = labels.reshape(-1)
+    if ignore_index is not None:
+        labels = labels[labels != ignore_index]
+    if labels.numel() == 0:
+        return torch.zeros(num_classes, dtype=torch.long, device=labels.device)
+    lo, hi = int(labels.min()), int(labels.max())
+    if lo < 0 or hi >= num_classes:
+        bad = lo if lo < 0 else hi
+        raise ValueError(
+            f"labels must lie in [0, {num_classes}), found {bad}; check num_classes and the label encoding"
+            + ("" if ignore_index is None else f" (ignore_index={ignore_index} is skipped)")
+        )
+    if labels.dtype != torch.long:
+        labels = labels.long()
+    return torch.bincount(labels, minlength=num_classes)
+
+
+def check_counts(counts: Counts, num_classes: Optional[int] = None, name: str = "class_counts") -> Tensor:
+    """Validate per-class counts and return them as a float64 tensor ``[C]``.
+
+    Raises ``ValueError`` for: not 1-D, fewer than 2 classes, a length other than
+    ``num_classes``, NaN/Inf, negative entries, or all entries 0. Zero entries are allowed
+    here; each consumer decides what a zero-count class means.
+    """
+    if isinstance(counts, np.ndarray):
+        counts = torch.from_numpy(counts)
+    t = torch.as_tensor(counts).detach()
+    if t.is_complex() or t.dtype == torch.bool:
+        raise ValueError(f"{name} must be real numbers (samples per class), got dtype {t.dtype}")
+    t = t.to(torch.float64)
+    if t.dim() != 1:
+        raise ValueError(f"{name} must be a 1-D vector with one count per class, got shape {tuple(t.shape)}")
+    if t.numel() < 2:
+        raise ValueError(f"{name} must have one entry per class (at least 2 classes), got {t.numel()}")
+    if num_classes is not None and t.numel() != num_classes:
+        raise ValueError(
+            f"{name} has {t.numel()} entries but there are {num_classes} classes; give one count per class "
+            "(e.g. acwa.weights.class_counts(train_labels, num_classes))"
+        )
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name} must be finite, got {t.tolist()}")
+    if bool((t < 0).any()):
+        bad = torch.nonzero(t < 0).flatten().tolist()
+        raise ValueError(f"{name} must be >= 0 (samples per class), got negative entries at classes {bad}: {t.tolist()}")
+    if not bool((t > 0).any()):
+        raise ValueError(f"{name} must not be all 0; count the labels of the whole training set")
+    return t
+
+
+def _zero_mask(counts: Tensor, zero_counts: str, func: str) -> Tensor:
+    if zero_counts not in ZERO_COUNT_RULES:
+        raise ValueError(f"zero_counts must be one of {list(ZERO_COUNT_RULES)}, got {zero_counts!r}")
+    empty = counts == 0
+    if zero_counts == "raise" and bool(empty.any()):
+        bad = torch.nonzero(empty).flatten().tolist()
+        raise ValueError(
+            f"{func} needs n_c > 0, but classes {bad} have 0 samples in class_counts; pass "
+            "zero_counts='zero' (weight 0) or zero_counts='max' (largest weight), or add a pseudo-count "
+            "(class_counts + 1)"
+        )
+    return empty
+
+
+def _fill_empty(raw: Tensor, empty: Tensor, zero_counts: str) -> Tensor:
+    if not bool(empty.any()):
+        return raw
+    fill = raw[~empty].max() if zero_counts == "max" else raw.new_zeros(())
+    return torch.where(empty, fill, raw)
+
+
+def normalize_weights(
+    weights: Tensor,
+    counts: Optional[Tensor] = None,
+    normalize: Optional[str] = "sum_to_C",
+    max_weight: Optional[float] = None,
+) -> Tensor:
+    """Apply the module's ``normalize`` rule (``'mean_one'`` needs ``counts``) and the ``max_weight`` cap."""
+    if normalize not in NORMALIZATIONS:
+        raise ValueError(f"normalize must be one of {list(NORMALIZATIONS)}, got {normalize!r}")
+    if max_weight is not None and not (isinstance(max_weight, (int, float)) and max_weight > 0):
+        raise ValueError(f"max_weight must be a number > 0 (or None for no cap), got {max_weight!r}")
+    w = weights.to(torch.float64)
+    if normalize == "sum_to_C":
+        w = w * (w.numel() / w.sum())
+    elif normalize == "mean_one":
+        if counts is None:
+            raise ValueError("normalize='mean_one' needs the class counts (pass counts=...)")
+        pi = counts.to(torch.float64) / counts.sum()
+        w = w / (pi * w).sum()
+    if max_weight is not None:
+        w = w.clamp(max=float(max_weight))
+    return w
+
+
+def _finish(raw: Tensor, counts: Tensor, empty: Tensor, zero_counts: str, normalize, max_weight, device) -> Tensor:
+    w = _fill_empty(raw, empty, zero_counts)
+    w = normalize_weights(w, counts, normalize, max_weight)
+    return w.to(device=device, dtype=torch.get_default_dtype())
+
+
+def _device_of(counts) -> torch.device:
+    return counts.device if isinstance(counts, Tensor) else torch.device("cpu")
+
+
+def inverse_frequency(
+    counts: Counts,
+    power: float = 1.0,
+    normalize: Optional[str] = "sum_to_C",
+    max_weight: Optional[float] = None,
+    zero_counts: str = "raise",
+    num_classes: Optional[int] = None,
+) -> Tensor:
+    """Inverse-frequency weights ``w_c ∝ n_c ** -power`` (``power=0.5``: square-root inverse).
+
+    ``power=0`` gives uniform weights. Normalised with ``normalize`` (default ``'sum_to_C'``:
+    ``sum_c w_c = C``), then capped at ``max_weight``. Returns a tensor ``[C]`` of the default
+    float dtype on the counts' device. Zero-count classes follow ``zero_counts`` (module doc).
+    """
+    if isinstance(power, bool) or not isinstance(power, (int, float)) or not power >= 0 or power == float("inf"):
+        raise ValueError(f"power must be a finite number >= 0 (1: inverse, 0.5: square-root inverse), got {power!r}")
+    device = _device_of(counts)
+    n = check_counts(counts, num_classes)
+    empty = _zero_mask(n, zero_counts, "inverse_frequency")
+    raw = torch.where(empty, torch.ones_like(n), n).pow(-float(power))
+    return _finish(raw, n, empty, zero_counts, normalize, max_weight, device)
+
+
+def effective_number(
+    counts: Counts,
+    beta: float = 0.9999,
+    normalize: Optional[str] = "sum_to_C",
+    max_weight: Optional[float] = None,
+    zero_counts: str = "raise",
+    num_classes: Optional[int] = None,
+) -> Tensor:
+    """Class-balanced weights from the effective number of samples (Cui et al., "Class-Balanced
+    Loss Based on Effective Number of Samples", CVPR 2019).
+
+        E_c = (1 - beta ** n_c) / (1 - beta),   w_c = 1 / E_c = (1 - beta) / (1 - beta ** n_c)
+
+    ``beta`` in ``[0, 1)``: 0 gives uniform weights, ``beta -> 1`` approaches inverse frequency.
+    Default 0.9999 (the paper's choice for CIFAR-LT). Computed in float64 with ``expm1`` so
+    ``beta`` close to 1 stays accurate. Normalised with ``normalize`` (default ``'sum_to_C'``),
+    then capped at ``max_weight``.
+    """
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0.0 <= beta < 1.0:
+        raise ValueError(f"beta must be in [0, 1) (0.9999 in Cui et al. 2019; 0 gives uniform weights), got {beta!r}")
+    device = _device_of(counts)
+    n = check_counts(counts, num_classes)
+    empty = _zero_mask(n, zero_counts, "effective_number")
+    n_safe = torch.where(empty, torch.ones_like(n), n)
+    if beta == 0.0:
+        raw = torch.ones_like(n)  # 1 - 0**n = 1 for n >= 1
+    else:
+        # 1 - beta**n = -expm1(n * log(beta)), log(beta) = log1p(beta - 1)
+        one_minus_beta_n = -torch.expm1(n_safe * torch.log1p(torch.tensor(beta - 1.0, dtype=torch.float64)))
+        raw = (1.0 - beta) / one_minus_beta_n
+    return _finish(raw, n, empty, zero_counts, normalize, max_weight, device)
+
+
+def median_frequency(
+    counts: Counts,
+    normalize: Optional[str] = "sum_to_C",
+    max_weight: Optional[float] = None,
+    zero_counts: str = "raise",
+    num_classes: Optional[int] = None,
+) -> Tensor:
+    """Median-frequency balancing (Eigen & Fergus, "Predicting Depth, Surface Normals and Semantic
+    Labels with a Common Multi-Scale Convolutional Architecture", ICCV 2015).
+
+        f_c = n_c / sum_k n_k,   w_c = median_k(f_k) / f_c
+
+    The median runs over the non-empty classes and averages the two middle values when their
+    number is even. With ``normalize=None`` the median class gets weight 1 (the paper's
+    values); the default ``'sum_to_C'`` rescales to ``sum_c w_c = C``.
+    """
+    device = _device_of(counts)
+    n = check_counts(counts, num_classes)
+    empty = _zero_mask(n, zero_counts, "median_frequency")
+    f = n / n.sum()
+    med = torch.quantile(f[~empty], 0.5)
+    raw = med / torch.where(empty, torch.ones_like(f), f)
+    return _finish(raw, n, empty, zero_counts, normalize, max_weight, device)
+
+
+WEIGHTINGS = ("inverse", "sqrt_inverse", "effective_number", "median_frequency")
+
+
+def class_weights(counts: Counts, method: str = "inverse", **options) -> Tensor:
+    """Dispatch by name: ``'inverse'`` (power 1), ``'sqrt_inverse'`` (power 0.5),
+    ``'effective_number'`` or ``'median_frequency'``; ``options`` go to that function."""
+    if method == "inverse":
+        return inverse_frequency(counts, **{"power": 1.0, **options})
+    if method == "sqrt_inverse":
+        if "power" in options:
+            raise ValueError("method='sqrt_inverse' fixes power=0.5; use method='inverse' with power=... instead")
+        return inverse_frequency(counts, power=0.5, **options)
+    if method == "effective_number":
+        return effective_number(counts, **options)
+    if method == "median_frequency":
+        return median_frequency(counts, **options)
+    raise ValueError(f"method must be one of {list(WEIGHTINGS)}, got {method!r}")
