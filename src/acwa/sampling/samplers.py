@@ -1,0 +1,300 @@
+"""Class-balanced index sampler: draw a class, then a sample inside it.
+
+Sampling rule (Mahajan et al. 2018 "Exploring the limits of weakly supervised pretraining";
+Kang et al. 2020 "Decoupling representation and classifier for long-tailed recognition",
+ICLR, eq. 1): with n_c training samples in class c, optional class weights w_c (default 1)
+and exponent q,
+
+    P(class c)            = pi_c = w_c * n_c^(1-q) / sum_k w_k * n_k^(1-q)     (n_c > 0)
+    P(sample i | class c) = 1 / n_c
+    P(sample i)           = w_{y_i} * n_{y_i}^(-q) / sum_k w_k * n_k^(1-q)
+
+q = 1: class-balanced (every class equally often when w = 1); q = 0.5: square-root
+sampling; q = 0: instance sampling (the data distribution). Classes with n_c = 0 (given by
+``num_classes`` but absent from the labels) are never drawn. With ``set_class_weights(w)`` an
+ACWA controller drives sampling: class c is drawn in proportion to w_c * n_c^(1-q), so
+``q=1`` gives pi_c = w_c / sum w, i.e. the class weights become the sampling proportions.
+
+The draw is class first (an inverse-CDF search over C classes), then a uniform position
+inside the class; it never runs ``torch.multinomial`` over N per-sample weights, which is
+O(N log N) per epoch, needs an N-float weight vector and fails above 2^24 samples
+(pytorch #2576). Labels are read without loading samples (see :mod:`acwa.sampling._labels`).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Sampler
+
+from ._labels import ClassIndex, extract_labels
+
+__all__ = ["ClassBalancedSampler", "ProgressiveQ", "class_sampling_probabilities"]
+
+_CHUNK = 1 << 22  # draws per chunk: bounds transient memory (~100 MB) for huge epochs
+
+
+class ProgressiveQ:
+    """Linear schedule of the exponent q over epochs (progressive balancing).
+
+    ``q(e) = q_start + (q_end - q_start) * min(e / (num_epochs - 1), 1)``: instance sampling
+    (q=0) at the start moving to class-balanced (q=1) at ``num_epochs - 1`` and after, in the
+    spirit of Kang et al. 2020's progressively-balanced sampling (which interpolates the two
+    distributions rather than the exponent; with two classes both are monotone paths between
+    the same end points). Pass it as ``q=ProgressiveQ(0.0, 1.0, num_epochs=90)``.
+    """
+
+    def __init__(self, q_start: float = 0.0, q_end: float = 1.0, num_epochs: int = 10) -> None:
+        for name, v in (("q_start", q_start), ("q_end", q_end)):
+            if not (isinstance(v, (int, float)) and math.isfinite(v)):
+                raise ValueError(f"{name} must be a finite float, got {v!r}")
+        if isinstance(num_epochs, bool) or not isinstance(num_epochs, int) or num_epochs < 1:
+            raise ValueError(f"num_epochs must be an int >= 1, got {num_epochs!r}")
+        self.q_start, self.q_end, self.num_epochs = float(q_start), float(q_end), num_epochs
+
+    def __call__(self, epoch: int) -> float:
+        frac = 1.0 if self.num_epochs == 1 else min(max(epoch, 0) / (self.num_epochs - 1), 1.0)
+        return self.q_start + (self.q_end - self.q_start) * frac
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"q_start": self.q_start, "q_end": self.q_end, "num_epochs": self.num_epochs}
+
+    def __repr__(self) -> str:
+        return f"ProgressiveQ(q_start={self.q_start}, q_end={self.q_end}, num_epochs={self.num_epochs})"
+
+
+QType = Union[float, ProgressiveQ, Callable[[int], float]]
+
+
+def class_sampling_probabilities(counts: Tensor, q: float, class_weights: Optional[Tensor] = None) -> Tensor:
+    """pi_c = w_c * n_c^(1-q) / sum_k w_k * n_k^(1-q), 0 where n_c = 0 (float64 [C])."""
+    n = counts.to(torch.float64)
+    present = n > 0
+    p = torch.where(present, torch.exp((1.0 - q) * torch.log(n.clamp(min=1.0))), torch.zeros_like(n))
+    if class_weights is not None:
+        p = p * class_weights.to(torch.float64)
+    total = p.sum()
+    if not bool(total > 0):
+        raise ValueError(
+            "class_weights give zero probability to every class present in the labels; "
+            "give at least one present class a positive weight"
+        )
+    return p / total
+
+
+def _check_q(q: Any) -> QType:
+    if callable(q):
+        return q
+    if isinstance(q, bool) or not isinstance(q, (int, float)) or not math.isfinite(q):
+        raise ValueError(
+            f"q must be a finite float (1 = class-balanced, 0.5 = square-root, 0 = instance) "
+            f"or a schedule callable epoch -> q such as ProgressiveQ, got {q!r}"
+        )
+    return float(q)
+
+
+class ClassBalancedSampler(Sampler[int]):
+    """Sampler yielding dataset indices with P(sample i) ∝ w_{y_i} * n_{y_i}^(-q).
+
+    Args:
+        labels: class indices (tensor, array, list), a dataset with ``.targets`` or
+            ``.get_labels()``, a ``Subset`` of one, or a zero-argument callable. Never loads
+            samples.
+        q: exponent (float) or schedule ``epoch -> q`` (e.g. :class:`ProgressiveQ`).
+        num_samples: indices per epoch; default ``len(labels)``.
+        replacement: ``True``: i.i.d. draws (class ~ pi, then a uniform sample of it).
+            ``False``: exact class quotas (largest-remainder rounding of ``num_samples * pi``)
+            and, inside each class, a fresh random permutation walked in order, so a sample
+            repeats only when its class's quota exceeds n_c (then every sample of the class
+            appears floor or ceil of quota/n_c times); the epoch is then shuffled.
+        seed: base seed; epoch e uses a ``torch.Generator`` seeded with ``seed + e``
+            (the ``DistributedSampler`` convention).
+        num_classes: C when some classes are absent from ``labels`` (default max label + 1).
+        class_weights: optional initial w (see :meth:`set_class_weights`).
+
+    Epochs: each ``iter()`` uses the current epoch, then advances it by one, so two passes
+    differ even without :meth:`set_epoch` (as with ``WeightedRandomSampler``).
+    ``set_epoch(e)`` pins the next pass to epoch e (Lightning and Accelerate call it).
+    Draws are a pure function of (labels, q(e), w, num_samples, replacement, seed, e).
+    """
+
+    _auto_advance = True
+
+    def __init__(
+        self,
+        labels: Any,
+        q: QType = 1.0,
+        num_samples: Optional[int] = None,
+        replacement: bool = True,
+        seed: int = 0,
+        *,
+        num_classes: Optional[int] = None,
+        class_weights: Optional[Union[Tensor, Sequence[float]]] = None,
+    ) -> None:
+        y = extract_labels(labels, "labels")
+        self.index = ClassIndex(y, num_classes)
+        self.q = _check_q(q)
+        if num_samples is None:
+            num_samples = self.index.num_samples
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+            raise ValueError(f"num_samples must be a positive int (indices per epoch), got {num_samples!r}")
+        if not isinstance(replacement, bool):
+            raise ValueError(f"replacement must be a bool, got {replacement!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"seed must be an int, got {seed!r}")
+        self.num_samples = num_samples
+        self.replacement = replacement
+        self.seed = seed
+        self.epoch = 0
+        self.class_weights: Optional[Tensor] = None
+        if class_weights is not None:
+            self.set_class_weights(class_weights)
+
+    # ------------------------------------------------------------------ configuration
+    @property
+    def num_classes(self) -> int:
+        return self.index.num_classes
+
+    @property
+    def class_counts(self) -> Tensor:
+        """n_c per class (int64 [C])."""
+        return self.index.counts.clone()
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use epoch ``epoch`` for the next pass (seed + epoch seeds its generator)."""
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(f"epoch must be a non-negative int, got {epoch!r}")
+        self.epoch = epoch
+
+    def set_class_weights(self, weights: Optional[Union[Tensor, Sequence[float]]]) -> None:
+        """Set w (length C, finite, >= 0); ``None`` restores w = 1.
+
+        Class c is then drawn with probability ∝ w_c * n_c^(1-q). To let ACWA drive sampling,
+        call ``sampler.set_class_weights(trainer.weights)`` before each epoch (under DDP, with
+        the same weights on every rank: ACWA weights computed from all-reduced metrics are).
+        """
+        if weights is None:
+            self.class_weights = None
+            return
+        w = torch.as_tensor(weights).detach().to("cpu", torch.float64).flatten().clone()
+        if w.numel() != self.num_classes:
+            raise ValueError(
+                f"class weights must have one entry per class ({self.num_classes}), got {w.numel()}; "
+                "pass num_classes= to the sampler when some classes are absent from the labels"
+            )
+        if not bool(torch.isfinite(w).all()) or bool((w < 0).any()):
+            raise ValueError(f"class weights must be finite and >= 0, got {w.tolist()}")
+        class_sampling_probabilities(self.index.counts, 1.0, w)  # raises if no present class is positive
+        self.class_weights = w
+
+    def current_q(self, epoch: Optional[int] = None) -> float:
+        e = self.epoch if epoch is None else epoch
+        q = self.q(e) if callable(self.q) else self.q
+        if not math.isfinite(q):
+            raise ValueError(f"the q schedule returned {q!r} at epoch {e}; it must return a finite float")
+        return float(q)
+
+    def class_probabilities(self, epoch: Optional[int] = None) -> Tensor:
+        """pi_c for ``epoch`` (default: the current one), float64 [C]."""
+        return class_sampling_probabilities(self.index.counts, self.current_q(epoch), self.class_weights)
+
+    # ------------------------------------------------------------------ drawing
+    def _generator(self, epoch: int) -> torch.Generator:
+        g = torch.Generator()
+        g.manual_seed(self.seed + epoch)
+        return g
+
+    def _draw(self, num: int, epoch: int) -> Tensor:
+        """The epoch's global draw: ``num`` dataset indices (int64)."""
+        pi = self.class_probabilities(epoch)
+        g = self._generator(epoch)
+        counts = self.index.counts
+        if self.replacement:
+            cdf = torch.cumsum(pi, 0)
+            last = int(torch.nonzero(pi > 0).max())
+            out = []
+            for start in range(0, num, _CHUNK):
+                m = min(_CHUNK, num - start)
+                u = torch.rand(m, generator=g, dtype=torch.float64)
+                cls = torch.searchsorted(cdf, u * cdf[-1], right=True).clamp_(max=last)
+                v = torch.rand(m, generator=g, dtype=torch.float64)
+                n_c = counts[cls]
+                pos = torch.minimum((v * n_c).long(), n_c - 1)
+                out.append(self.index.gather(cls, pos))
+            return out[0] if len(out) == 1 else torch.cat(out)
+        # exact quotas by largest remainder
+        raw = pi * num
+        quota = torch.floor(raw).long()
+        rest = num - int(quota.sum())
+        if rest > 0:
+            frac = torch.where(pi > 0, raw - quota, torch.full_like(raw, -1.0))
+            quota[torch.argsort(frac, descending=True, stable=True)[:rest]] += 1
+        # a fresh random order inside every class: sort by (class, random key)
+        n = self.index.num_samples
+        group = torch.repeat_interleave(torch.arange(self.num_classes, dtype=torch.float64), counts)
+        within = torch.argsort(group + torch.rand(n, generator=g, dtype=torch.float64) * 0.5, stable=True)
+        shuffled_order = self.index.order[within]
+        cls = torch.repeat_interleave(torch.arange(self.num_classes), quota)
+        qoff = torch.cumsum(quota, 0) - quota
+        k = torch.arange(num) - qoff[cls]
+        pos = k % counts[cls].clamp(min=1)
+        idx = shuffled_order[self.index.offsets[cls] + pos].long()
+        return idx[torch.randperm(num, generator=g)]
+
+    def sample_indices(self, epoch: Optional[int] = None) -> Tensor:
+        """The indices of one epoch (default: the current one) as an int64 tensor, without
+        advancing the epoch."""
+        return self._draw(self.num_samples, self.epoch if epoch is None else epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        idx = self.sample_indices()
+        if self._auto_advance:
+            self.epoch += 1
+        return iter(idx.tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    # ------------------------------------------------------------------ checkpointing
+    def state_dict(self) -> Dict[str, Any]:
+        """Epoch, seed, q (float or schedule parameters), weights and the class counts (as a
+        fingerprint of the labels; the labels themselves are not stored)."""
+        q = self.q.state_dict() if isinstance(self.q, ProgressiveQ) else (self.q if not callable(self.q) else None)
+        return {
+            "epoch": self.epoch,
+            "seed": self.seed,
+            "q": q,
+            "num_samples": self.num_samples,
+            "replacement": self.replacement,
+            "class_weights": None if self.class_weights is None else self.class_weights.clone(),
+            "class_counts": self.index.counts.clone(),
+        }
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        counts = torch.as_tensor(state["class_counts"])
+        if counts.shape != self.index.counts.shape or not bool(torch.equal(counts, self.index.counts)):
+            raise ValueError(
+                "state_dict was saved for different labels (class counts differ: "
+                f"{counts.tolist()[:10]}... vs {self.index.counts.tolist()[:10]}...); "
+                "build the sampler over the same dataset before loading"
+            )
+        self.epoch = int(state["epoch"])
+        self.seed = int(state["seed"])
+        self.num_samples = int(state["num_samples"])
+        self.replacement = bool(state["replacement"])
+        q = state["q"]
+        if isinstance(q, dict):
+            self.q = ProgressiveQ(**q)
+        elif q is not None:
+            self.q = _check_q(q)
+        # q None: a user callable; keep the one given to the constructor
+        self.set_class_weights(state["class_weights"])
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(N={self.index.num_samples}, C={self.num_classes}, q={self.q!r}, "
+            f"num_samples={self.num_samples}, replacement={self.replacement}, seed={self.seed}, epoch={self.epoch})"
+        )
