@@ -1,0 +1,131 @@
+"""The container every benchmark dataset is returned in, and the checks it passes."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+__all__ = ["BenchDataset", "MODALITIES", "DataError", "encode_labels", "check_features"]
+
+MODALITIES = ("image", "series", "tabular", "embedding")
+
+
+class DataError(ValueError):
+    """A dataset cannot be used as given (the message names the problem and the fix)."""
+
+
+@dataclass
+class BenchDataset:
+    """A train/test split ready for the benchmark.
+
+    Shapes: images ``[N, channels, H, W]``, series ``[N, channels, length]``, tabular and
+    embeddings ``[N, features]``; features float32, labels int64 in ``[0, C)``.
+    ``long_tailed`` says whether the training split follows a long-tailed profile (then
+    many/medium/few-shot accuracies are reported).
+    """
+
+    name: str
+    modality: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    class_names: List[str]
+    long_tailed: bool = True
+    info: Dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.modality not in MODALITIES:
+            raise DataError(f"modality must be one of {list(MODALITIES)}, got {self.modality!r}")
+        self.X_train = np.ascontiguousarray(self.X_train, dtype=np.float32)
+        self.X_test = np.ascontiguousarray(self.X_test, dtype=np.float32)
+        self.y_train = np.asarray(self.y_train, dtype=np.int64)
+        self.y_test = np.asarray(self.y_test, dtype=np.int64)
+        for split in ("train", "test"):
+            X, y = getattr(self, f"X_{split}"), getattr(self, f"y_{split}")
+            if len(X) != len(y):
+                raise DataError(f"X_{split} has {len(X)} rows but y_{split} has {len(y)} labels; they must match")
+            check_features(X, f"X_{split}")
+        if self.X_train.shape[1:] != self.X_test.shape[1:]:
+            raise DataError(
+                f"X_train rows have shape {self.X_train.shape[1:]} but X_test rows {self.X_test.shape[1:]}; they must match"
+            )
+        C = self.num_classes
+        if C < 2 or len(np.unique(self.y_train)) < 2:
+            raise DataError(f"{self.name}: the training labels hold a single class; a classifier needs at least two")
+        if self.y_train.min() < 0 or self.y_test.min() < 0 or self.y_test.max() >= C:
+            raise DataError(f"{self.name}: labels must lie in [0, {C})")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def input_shape(self) -> tuple:
+        return tuple(self.X_train.shape[1:])
+
+    @property
+    def train_counts(self) -> np.ndarray:
+        return np.bincount(self.y_train, minlength=self.num_classes)
+
+    @property
+    def test_counts(self) -> np.ndarray:
+        return np.bincount(self.y_test, minlength=self.num_classes)
+
+    @property
+    def imbalance_ratio(self) -> float:
+        counts = self.train_counts
+        return float(counts.max() / max(counts[counts > 0].min(), 1))
+
+    def describe(self) -> str:
+        return (
+            f"{self.name}: {self.modality}, {self.num_classes} classes, train {len(self.y_train)} "
+            f"(counts {self.train_counts.tolist()}, IR {self.imbalance_ratio:.1f}), test {len(self.y_test)}, "
+            f"input {self.input_shape}"
+        )
+
+
+def check_features(X: np.ndarray, name: str) -> None:
+    """Features must be finite: NaN/Inf make every method fail silently."""
+    if X.size and not np.isfinite(X).all():
+        bad = ~np.isfinite(X.reshape(len(X), -1))
+        rows = int(bad.any(axis=1).sum())
+        raise DataError(
+            f"{name} has NaN/Inf values in {rows} row(s); impute or drop them before benchmarking"
+        )
+
+
+def encode_labels(y_train, y_test=None, name: str = "labels"):
+    """Map arbitrary labels (ints or strings) to ``0..C-1`` in sorted order.
+
+    Returns ``(y_train_codes, y_test_codes_or_None, class_names)``. Test labels absent from the
+    training labels are an error.
+    """
+    y_train = np.asarray(y_train)
+    if y_train.ndim != 1:
+        raise DataError(f"{name} must be 1-D, got shape {y_train.shape}")
+    if y_train.dtype.kind == "f":
+        if not np.isfinite(y_train).all():
+            raise DataError(f"{name} contains NaN/Inf labels; drop those rows")
+        if not np.all(y_train == np.round(y_train)):
+            raise DataError(f"{name} holds non-integer floats; a classifier needs discrete labels")
+        y_train = y_train.astype(np.int64)
+    classes = np.unique(y_train)
+    if classes.size < 2:
+        raise DataError(f"{name} holds a single class ({classes[0]!r} only); a classifier needs at least two")
+    codes = np.searchsorted(classes, y_train).astype(np.int64)
+    test_codes: Optional[np.ndarray] = None
+    if y_test is not None:
+        y_test = np.asarray(y_test)
+        if y_test.dtype.kind == "f":
+            y_test = y_test.astype(np.int64)
+        if y_test.dtype.kind != classes.dtype.kind and not (y_test.dtype.kind in "iu" and classes.dtype.kind in "iu"):
+            y_test = y_test.astype(classes.dtype)
+        unknown = np.setdiff1d(np.unique(y_test), classes)
+        if unknown.size:
+            raise DataError(
+                f"test labels {unknown[:5].tolist()} never occur in the training labels; every test class needs training data"
+            )
+        test_codes = np.searchsorted(classes, y_test).astype(np.int64)
+    return codes, test_codes, [str(c) for c in classes.tolist()]
