@@ -34,8 +34,9 @@ import torch
 from torch import Tensor, nn
 
 from .base import DEFAULT_IGNORE_INDEX, BaseLoss, check_loss_inputs, reduce_loss, target_log_probs
+from .logit_adjusted import log_prior
 
-__all__ = ["parametric_cross_entropy", "ParametricCrossEntropyLoss", "log_priors", "DELTA_TRANSFORMS"]
+__all__ = ["parametric_cross_entropy", "ParametricCrossEntropyLoss", "DELTA_TRANSFORMS"]
 
 DELTA_TRANSFORMS = ("identity", "sigmoid")
 TableLike = Union[Tensor, Sequence[float], Sequence[Sequence[float]], float, None]
@@ -214,7 +215,10 @@ class ParametricCrossEntropyLoss(BaseLoss):
                 raise ValueError("pass either iota or (class_counts, la_tau) for the LA init, not both")
             if param_index is not None:
                 raise ValueError("LA init (class_counts, la_tau) needs one slot per class; drop param_index")
-            iota = la_tau * log_priors(class_counts, num_classes)
+            lp = log_prior(class_counts)
+            if lp.numel() != num_classes:
+                raise ValueError(f"class_counts must have one count per class ({num_classes}), got {lp.numel()}")
+            iota = la_tau * lp
 
         d = _table(delta, shape, 1.0, "delta")
         if delta_transform == "sigmoid":
@@ -274,16 +278,4 @@ class ParametricCrossEntropyLoss(BaseLoss):
             f"num_classes={self.num_classes}{g}{k}, delta_transform={self.delta_transform!r}, "
             f"reduction={self.reduction!r}, ignore_index={self.ignore_index}"
         )
-
-
-def log_priors(class_counts: Union[Tensor, Sequence[float]], num_classes: Optional[int] = None) -> Tensor:
-    """``log pi_c`` with ``pi_c = n_c / sum n`` from training-set class counts (all must be > 0)."""
-    n = torch.as_tensor(class_counts, dtype=torch.get_default_dtype()).detach().clone()
-    if n.dim() != 1 or (num_classes is not None and n.numel() != num_classes):
-        raise ValueError(f"class_counts must be a 1-D vector with one count per class ({num_classes}), got {list(n.shape)}")
-    if not bool(torch.isfinite(n).all()) or bool((n <= 0).any()):
-        raise ValueError(
-            f"class_counts must be finite and > 0 for every class (log pi needs n_c > 0), got {n.tolist()}"
-        )
-    return torch.log(n / n.sum())
 

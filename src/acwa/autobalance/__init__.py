@@ -1,0 +1,57 @@
+"""AutoBalance: bilevel tuning of a parametric loss on validation data (Li, Zhang,
+Thrampoulidis, Chen and Oymak, "AutoBalance: Optimized Loss Functions for Imbalanced Data",
+NeurIPS 2021, arXiv 2201.01212).
+
+* :class:`AutoBalance`: the tuner for a plain training loop (``step`` / ``record`` /
+  ``hyper_step``, ``state_dict`` for resume).
+* :func:`fit`: the whole protocol on tensors (stratified split, search, continue or retrain).
+* :func:`implicit_hypergradient`: the IFT hypergradient (damped Neumann series or CG over
+  Hessian-vector products) for any ``nn.Module``.
+* :mod:`objectives <acwa.autobalance.objectives>`: balanced / standard / smoothed worst-class
+  CE, DEO and worst-group for groups, blends.
+* :class:`ClassAugment`: per-class augmentation magnitude tuned as a hyperparameter.
+
+The tuned loss is :class:`acwa.losses.ParametricCrossEntropyLoss`.
+"""
+from ..losses.parametric import ParametricCrossEntropyLoss, parametric_cross_entropy
+from .augment import AUGMENT_KINDS, AugmentedBatch, ClassAugment
+from .fit import AutoBalanceResult, fit, predict
+from .hypergrad import SOLVERS, implicit_hypergradient, inverse_hvp
+from .objectives import (
+    OBJECTIVES,
+    balanced_objective,
+    blend,
+    deo_objective,
+    make_objective,
+    standard_objective,
+    worst_class_objective,
+    worst_group_objective,
+)
+from .tuner import AutoBalance, check_group_labels, check_val_classes, frequency_rank_groups, train_objective
+
+__all__ = [
+    "AutoBalance",
+    "fit",
+    "predict",
+    "AutoBalanceResult",
+    "implicit_hypergradient",
+    "inverse_hvp",
+    "SOLVERS",
+    "OBJECTIVES",
+    "make_objective",
+    "standard_objective",
+    "balanced_objective",
+    "worst_class_objective",
+    "deo_objective",
+    "worst_group_objective",
+    "blend",
+    "ClassAugment",
+    "AugmentedBatch",
+    "AUGMENT_KINDS",
+    "frequency_rank_groups",
+    "check_group_labels",
+    "check_val_classes",
+    "train_objective",
+    "ParametricCrossEntropyLoss",
+    "parametric_cross_entropy",
+]

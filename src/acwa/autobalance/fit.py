@@ -1,0 +1,191 @@
+"""``fit``: the AutoBalance protocol end to end on in-memory tensors.
+
+1. Stratified train/validation split of the training data that follows the imbalance, with
+   >= 1 validation sample per class (:func:`acwa.splits.stratified_split`, 80/20 by default).
+2. Search: train the model with :class:`AutoBalance` for ``epochs`` (hyper-steps after
+   ``warm_start`` of the epochs, 40% by default as in the paper).
+3. ``mode='continue'`` (default): keep the model trained during the search (cost ~ one training
+   run plus the hyper-steps). ``mode='retrain'``: reset the model to its initial weights and
+   train it again for ``epochs`` on train + validation with the tuned loss frozen (the paper's
+   protocol; doubles the cost).
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..splits import stratified_split
+from .tuner import AutoBalance, check_group_labels, check_val_classes, train_objective
+
+__all__ = ["fit", "AutoBalanceResult", "predict"]
+
+
+@torch.no_grad()
+def predict(model: nn.Module, X: Tensor, batch_size: int = 1024) -> Tensor:
+    """Arg-max class predictions in eval mode (batched; returns a CPU LongTensor)."""
+    was = model.training
+    model.eval()
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    out = [model(X[i:i + batch_size].to(device)).argmax(1).cpu() for i in range(0, X.shape[0], batch_size)]
+    model.train(was)
+    return torch.cat(out)
+
+
+@dataclass
+class AutoBalanceResult:
+    """What :func:`fit` returns: the trained ``model``, the ``tuner`` (its loss holds the tuned
+    parameters), the split indices and per-epoch training losses."""
+
+    model: nn.Module
+    tuner: AutoBalance
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+    epoch_losses: List[float] = field(default_factory=list)
+    mode: str = "continue"
+
+    def predict(self, X: Tensor, batch_size: int = 1024) -> Tensor:
+        return predict(self.model, torch.as_tensor(X), batch_size)
+
+    @property
+    def params(self) -> Dict[str, Tensor]:
+        return self.tuner.effective_params()
+
+
+def _make_optimizer(name: str, params, lr: float, momentum: float, weight_decay: float) -> torch.optim.Optimizer:
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"optimizer must be 'sgd' or 'adam', got {name!r}")
+
+
+def _lr_at(schedule: str, base: float, epoch: int, epochs: int) -> float:
+    if schedule == "constant":
+        return base
+    if schedule == "cosine":
+        return 0.5 * base * (1 + math.cos(math.pi * epoch / epochs))
+    raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
+
+
+def fit(
+    model: nn.Module,
+    X_train: Tensor,
+    y_train: Tensor,
+    *,
+    num_classes: Optional[int] = None,
+    X_val: Optional[Tensor] = None,
+    y_val: Optional[Tensor] = None,
+    groups: Optional[Tensor] = None,
+    val_groups: Optional[Tensor] = None,
+    epochs: int = 20,
+    batch_size: int = 128,
+    lr: float = 0.05,
+    optimizer: str = "sgd",
+    momentum: float = 0.9,
+    weight_decay: float = 5e-4,
+    schedule: str = "cosine",
+    val_fraction: float = 0.2,
+    warm_start: float = 0.4,
+    mode: str = "continue",
+    seed: int = 0,
+    verbose: bool = False,
+    **autobalance_kwargs,
+) -> AutoBalanceResult:
+    """Train ``model`` on ``(X_train, y_train)`` with AutoBalance (see the module docstring).
+
+    Without ``X_val``/``y_val`` the validation split is carved out of the training data
+    (stratified, ``val_fraction``). ``groups``/``val_groups`` enable group-sensitive parameters
+    (pass ``num_groups`` in ``autobalance_kwargs``). ``warm_start`` is the fraction of epochs before
+    the first hyper-step. Other keyword arguments go to :class:`AutoBalance` (``objective``,
+    ``la_tau``, ``learn``, ``hyper_every``, ``neumann_terms``, ``augment``, ``hyper_lr``, ...).
+    The model stays on its device; data are moved per batch. Deterministic for a given ``seed``.
+    """
+    if mode not in ("continue", "retrain"):
+        raise ValueError(f"mode must be 'continue' or 'retrain', got {mode!r}")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
+    if not 0.0 <= warm_start < 1.0:
+        raise ValueError(f"warm_start must be a fraction of the epochs in [0, 1), got {warm_start}")
+    X_train = torch.as_tensor(X_train)
+    y_train = torch.as_tensor(y_train).long()
+    if X_train.shape[0] != y_train.shape[0]:
+        raise ValueError(f"X_train has {X_train.shape[0]} samples but y_train has {y_train.shape[0]}")
+    if num_classes is None:
+        num_classes = int(y_train.max()) + 1
+    num_groups = autobalance_kwargs.get("num_groups")
+    groups = check_group_labels(groups, y_train.shape[0], num_groups, "groups")
+    if (X_val is None) != (y_val is None):
+        raise ValueError("pass both X_val and y_val, or neither (then a stratified split is made)")
+    if X_val is None:
+        train_idx, val_idx = stratified_split(y_train, val_fraction, min_per_class=1, seed=seed)
+        if val_groups is not None:
+            raise ValueError("val_groups without X_val: pass groups for the whole training data instead")
+        ti, vi = torch.from_numpy(train_idx), torch.from_numpy(val_idx)
+        X_tr, y_tr, X_va, y_va = X_train[ti], y_train[ti], X_train[vi], y_train[vi]
+        g_tr = None if groups is None else groups[ti]
+        g_va = None if groups is None else groups[vi]
+    else:
+        train_idx, val_idx = np.arange(y_train.shape[0]), np.array([], dtype=np.int64)
+        X_tr, y_tr, g_tr = X_train, y_train, groups
+        X_va, y_va = torch.as_tensor(X_val), torch.as_tensor(y_val).long()
+        g_va = check_group_labels(val_groups, y_va.shape[0], num_groups, "val_groups")
+    check_val_classes(y_va, num_classes)
+    counts = torch.bincount(y_tr, minlength=num_classes)
+
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    init_state = copy.deepcopy(model.state_dict()) if mode == "retrain" else None
+    torch.manual_seed(seed)
+    opt = _make_optimizer(optimizer, model.parameters(), lr, momentum, weight_decay)
+    kwargs = dict(autobalance_kwargs)
+    kwargs.setdefault("class_counts", counts)
+    kwargs.setdefault("warm_start_epochs", int(round(warm_start * epochs)))
+    kwargs.setdefault("seed", seed)
+    val_data = (X_va, y_va) if g_va is None else (X_va, y_va, g_va)
+    tuner = AutoBalance(model, num_classes, val_data=val_data, optimizer=opt, **kwargs)
+    gen = torch.Generator().manual_seed(seed)
+    losses: List[float] = []
+
+    def run_epochs(step_fn, X, y, g, optim) -> None:
+        n = y.shape[0]
+        for epoch in range(epochs):
+            for group in optim.param_groups:
+                group["lr"] = _lr_at(schedule, lr, epoch, epochs)
+            model.train()
+            perm = torch.randperm(n, generator=gen)
+            total = torch.zeros((), device=device)
+            for s in range(0, n, batch_size):
+                idx = perm[s:s + batch_size]
+                xb, yb = X[idx].to(device), y[idx].to(device)
+                gb = None if g is None else g[idx].to(device)
+                total = total + step_fn(xb, yb, gb)
+            losses.append(float(total) / math.ceil(n / batch_size))  # one sync per epoch
+            if verbose:
+                print(f"epoch {epoch + 1}/{epochs} loss {losses[-1]:.4f}")
+            if step_fn == tuner.step:
+                tuner.end_epoch()
+
+    run_epochs(tuner.step, X_tr, y_tr, g_tr, opt)
+    if mode == "retrain":
+        model.load_state_dict(init_state)
+        loss_fn, aug = tuner.frozen_loss(), tuner.frozen_augment()
+        opt2 = _make_optimizer(optimizer, model.parameters(), lr, momentum, weight_decay)
+        aug_gen = torch.Generator(device=device).manual_seed(seed + 2) if aug is not None else None
+
+        def retrain_step(xb: Tensor, yb: Tensor, gb: Optional[Tensor]) -> Tensor:
+            opt2.zero_grad(set_to_none=True)
+            loss = train_objective(model, loss_fn, xb, yb, gb, aug, aug_gen)
+            loss.backward()
+            opt2.step()
+            return loss.detach()
+
+        X_all = torch.cat([X_tr, X_va])
+        y_all = torch.cat([y_tr, y_va])
+        g_all = None if g_tr is None else torch.cat([g_tr, g_va])
+        run_epochs(retrain_step, X_all, y_all, g_all, opt2)
+    return AutoBalanceResult(model, tuner, train_idx, val_idx, losses, mode)
