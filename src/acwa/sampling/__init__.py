@@ -4,10 +4,18 @@
   uniform sample of it; works beyond 2^24 samples; never loads samples to read labels.
 * :class:`DistributedClassBalancedSampler`: the same under DDP (disjoint equal shards of one
   global draw) or, with ``shard=False``, for Accelerate / the HF Trainer.
+* :class:`RandomOverSampler`, :class:`RandomUnderSampler`, :class:`SMOTE`,
+  :class:`BorderlineSMOTE`, :class:`ADASYN`: imbalanced-learn conventions on torch tensors
+  (CPU/GPU); one ``sampling_strategy`` parser (:func:`check_sampling_strategy`).
+* :class:`GenerativeOverSampler`: a class-conditional VAE on feature vectors.
 """
 from ._labels import extract_labels
 from .distributed import DistributedClassBalancedSampler
+from .generative import GenerativeOverSampler
+from .resample import RandomOverSampler, RandomUnderSampler, resample_dataset
 from .samplers import ClassBalancedSampler, ProgressiveQ, class_sampling_probabilities
+from .smote import ADASYN, SMOTE, BorderlineSMOTE, knn_indices
+from .strategy import check_sampling_strategy
 
 __all__ = [
     "extract_labels",
@@ -15,4 +23,13 @@ __all__ = [
     "DistributedClassBalancedSampler",
     "ProgressiveQ",
     "class_sampling_probabilities",
+    "RandomOverSampler",
+    "RandomUnderSampler",
+    "resample_dataset",
+    "SMOTE",
+    "BorderlineSMOTE",
+    "ADASYN",
+    "knn_indices",
+    "check_sampling_strategy",
+    "GenerativeOverSampler",
 ]
