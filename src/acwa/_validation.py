@@ -72,7 +72,9 @@ def check_labels(
     ignore_index: Optional[int] = None,
     name: str = "labels",
     check_values: bool = True,
-) -> None:
+) -> Optional[bool]:
+    """Returns True when every label lies in [0, C) (none ignored), False when some equal
+    ``ignore_index``, None when values were not checked."""
     if not isinstance(labels, Tensor):
         raise ValueError(f"{name} must be a torch.Tensor of class indices, got {type(labels).__name__}")
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
@@ -80,19 +82,26 @@ def check_labels(
             f"{name} must hold integer class indices, got dtype {labels.dtype}; "
             "pass labels.long() (one-hot targets: labels.argmax(1))"
         )
-    if not check_values or labels.numel() == 0:
-        return
-    valid = labels if ignore_index is None else labels[labels != ignore_index]
-    if valid.numel() == 0:
-        return
-    lo, hi = int(valid.min()), int(valid.max())
-    if lo < 0 or hi >= num_classes:
-        bad = lo if lo < 0 else hi
-        hint = f" other than ignore_index={ignore_index}" if ignore_index is not None else ""
-        raise ValueError(
-            f"{name} must lie in [0, {num_classes}){hint}, found {bad}; "
-            "check num_classes and the label encoding"
-        )
+    if not check_values:
+        return None
+    if labels.numel() == 0:
+        return True
+    lo, hi = (int(v) for v in torch.aminmax(labels))
+    if lo >= 0 and hi < num_classes:
+        return True
+    if ignore_index is not None:
+        valid = labels[labels != ignore_index]
+        if valid.numel() == 0:
+            return False
+        lo, hi = (int(v) for v in torch.aminmax(valid))
+        if lo >= 0 and hi < num_classes:
+            return False
+    bad = lo if lo < 0 else hi
+    hint = f" other than ignore_index={ignore_index}" if ignore_index is not None else ""
+    raise ValueError(
+        f"{name} must lie in [0, {num_classes}){hint}, found {bad}; "
+        "check num_classes and the label encoding"
+    )
 
 
 def check_logits_labels(
@@ -103,8 +112,9 @@ def check_logits_labels(
     check_values: bool = True,
     logits_name: str = "outputs",
     labels_name: str = "labels",
-) -> None:
-    """Shape, dtype and (optionally) value checks for a (logits, labels) pair."""
+) -> Optional[bool]:
+    """Shape, dtype and (optionally) value checks for a (logits, labels) pair; returns
+    :func:`check_labels`'s answer (True: no label is ignored)."""
     check_logits(logits, logits_name, check_values)
     c = logits.shape[1]
     if num_classes is not None and c != num_classes:
@@ -120,4 +130,4 @@ def check_logits_labels(
             f"{labels_name} must have shape {expected} to match {logits_name} {tuple(logits.shape)}, "
             f"got {tuple(labels.shape)}"
         )
-    check_labels(labels, c, ignore_index, labels_name, check_values)
+    return check_labels(labels, c, ignore_index, labels_name, check_values)

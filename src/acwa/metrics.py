@@ -39,27 +39,46 @@ __all__ = [
 ]
 
 
-def stat_scores(preds: Tensor, target: Tensor, num_classes: int, ignore_index: Optional[int] = None) -> Tensor:
-    """Per-class ``[tp, fp, fn]`` counts, a ``[3, C]`` int64 tensor on ``target``'s device.
+def _accumulate_raw_counts(raw: Tensor, preds: Tensor, target: Tensor, num_classes: int, ignore_index: Optional[int]) -> None:
+    """Add one batch to ``raw``, a ``[3C + 1]`` int64 vector laid out as
+    ``[actual_0..C-1 | predicted_0..C-1 | hit_0..C-1 | trash]``, with one in-place scatter.
 
-    ``preds`` are class indices (or logits ``[N, C, ...]``, reduced with argmax over dim 1).
-    Entries whose target equals ``ignore_index`` are not counted. Sync-free: the ignore mask
-    becomes a 0/1 weight instead of a boolean index.
+    Entries whose target is ``ignore_index`` go to the trash slot, so no boolean indexing (and no
+    host sync) is needed.
     """
     if preds.is_floating_point():
         preds = preds.argmax(dim=1)
     preds = preds.reshape(-1)
     target = target.reshape(-1)
-    counted = torch.ones_like(target, dtype=torch.bool) if ignore_index is None else target != ignore_index
-    safe_target = torch.where(counted, target, torch.zeros_like(target))
-    hit = counted & (preds == safe_target)
-    # one scatter into [tp | predicted | actual] blocks
-    index = torch.cat([safe_target, preds + num_classes, safe_target + 2 * num_classes])
-    values = torch.cat([hit, counted, counted]).long()
-    counts = torch.zeros(3 * num_classes, dtype=torch.long, device=target.device)
-    counts.index_add_(0, index, values)
-    tp, predicted, actual = counts.view(3, num_classes)
+    c = num_classes
+    trash = 3 * c
+    hit = preds == target
+    if ignore_index is None:
+        actual_idx, predicted_idx = target, preds + c
+    else:
+        counted = target != ignore_index
+        actual_idx = torch.where(counted, target, trash)
+        predicted_idx = torch.where(counted, preds + c, trash)
+        if 0 <= ignore_index < c:  # an ignored target could equal its prediction
+            hit = hit & counted
+    index = torch.cat([actual_idx, predicted_idx, torch.where(hit, target + 2 * c, trash)])
+    raw.index_add_(0, index, torch.ones_like(index))
+
+
+def _raw_to_stat_scores(raw: Tensor, num_classes: int) -> Tensor:
+    actual, predicted, tp = raw[:-1].view(3, num_classes)
     return torch.stack([tp, predicted - tp, actual - tp])
+
+
+def stat_scores(preds: Tensor, target: Tensor, num_classes: int, ignore_index: Optional[int] = None) -> Tensor:
+    """Per-class ``[tp, fp, fn]`` counts, a ``[3, C]`` int64 tensor on ``target``'s device.
+
+    ``preds`` are class indices (or logits ``[N, C, ...]``, reduced with argmax over dim 1).
+    Entries whose target equals ``ignore_index`` are not counted. Sync-free.
+    """
+    raw = torch.zeros(3 * num_classes + 1, dtype=torch.long, device=target.device)
+    _accumulate_raw_counts(raw, preds, target, num_classes, ignore_index)
+    return _raw_to_stat_scores(raw, num_classes)
 
 
 def _ratio(num: Tensor, den: Tensor, support: Tensor) -> Tensor:
@@ -152,31 +171,42 @@ class ClassStatScores:
     def __init__(self, num_classes: int, ignore_index: Optional[int] = None, device=None) -> None:
         self.num_classes = check_num_classes(num_classes)
         self.ignore_index = ignore_index
-        self.counts = torch.zeros(3, num_classes, dtype=torch.long, device=device)
+        self._raw = torch.zeros(3 * num_classes + 1, dtype=torch.long, device=device)
 
-    def update(self, preds: Tensor, target: Tensor) -> None:
-        counts = stat_scores(preds.detach(), target.detach(), self.num_classes, self.ignore_index)
-        if counts.device != self.counts.device:
-            self.counts = self.counts.to(counts.device)
-        self.counts += counts
+    def update(self, preds: Tensor, target: Tensor, all_counted: bool = False) -> None:
+        """Add a batch (logits or class indices). ``all_counted=True`` promises that no target
+        equals ``ignore_index`` (already checked by the caller), which skips the masking."""
+        if target.device != self._raw.device:
+            self._raw = self._raw.to(target.device)
+        ignore = None if all_counted else self.ignore_index
+        _accumulate_raw_counts(self._raw, preds.detach(), target.detach(), self.num_classes, ignore)
+
+    @property
+    def counts(self) -> Tensor:
+        """``[3, C]``: rows tp, fp, fn."""
+        return _raw_to_stat_scores(self._raw, self.num_classes)
 
     def sync(self) -> None:
         """Sum the counts over DDP ranks. Every rank must call it at the same point."""
-        all_reduce_sum(self.counts)
+        all_reduce_sum(self._raw)
 
     @property
     def support(self) -> Tensor:
-        return self.counts[0] + self.counts[2]
+        """Number of true samples per class in the window."""
+        return self._raw[: self.num_classes]
 
     def compute(self, metric: str = "f1") -> Tensor:
         check_choice(metric, METRICS, "metric")
         return METRICS[metric](*self.counts)
 
     def reset(self) -> None:
-        self.counts.zero_()
+        self._raw.zero_()
 
     def state_dict(self) -> dict:
-        return {"counts": self.counts.clone()}
+        return {"counts": self._raw.clone()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.counts = state["counts"].to(self.counts.device).clone()
+        raw = state["counts"]
+        if raw.shape != self._raw.shape:
+            raise ValueError(f"state counts have shape {tuple(raw.shape)}, expected {tuple(self._raw.shape)}")
+        self._raw = raw.to(self._raw.device).clone()

@@ -146,7 +146,9 @@ class ACWATrainer:
         self._window: list = []  # (outputs, labels) kept only for a plain callable metric_fn
         self.last_metric: Optional[Tensor] = None
         self.num_calls = 0  # calls of update_metrics so far
+        self._checked_pair: Optional[Tuple[Tensor, Tensor]] = None  # last validated (logits, labels)
         self._checked_once = False
+        self._all_counted: Optional[bool] = None  # True: the checked batch has no ignored label
         if num_classes is not None:
             self._build(num_classes, self.device)
 
@@ -163,9 +165,11 @@ class ACWATrainer:
 
     def _prepare(self, outputs: Any, labels: Tensor) -> Tensor:
         logits = logits_of(outputs)
-        check_values = should_check_values(logits, self.validate_inputs, not self._checked_once)
-        check_logits_labels(logits, labels, self.num_classes, self.ignore_index, check_values)
-        self._checked_once = True
+        # get_weighted_loss and update_metrics usually see the same pair: check it once
+        if self._checked_pair is None or self._checked_pair[0] is not logits or self._checked_pair[1] is not labels:
+            check_values = should_check_values(logits, self.validate_inputs, not self._checked_once)
+            self._all_counted = check_logits_labels(logits, labels, self.num_classes, self.ignore_index, check_values)
+            self._checked_pair, self._checked_once = (logits, labels), True
         if self.controller is None:
             self._build(logits.shape[1], self.device or logits.device)
         if self.controller.weights.device != logits.device:
@@ -216,18 +220,24 @@ class ACWATrainer:
     def get_weighted_loss(self, outputs: Any, labels: Tensor) -> Tensor:
         """``sum_i w_{y_i} * l_i / N_counted``: the ACWA-weighted mean loss of the batch."""
         logits = self._prepare(outputs, labels)
+        # N_counted: known on the host when the labels were checked (CPU), else a device op
+        n_counted = labels.numel() if self._all_counted else (labels != self.ignore_index).sum().clamp_min(1)
+        if self.loss_fn is None:  # fused: sum_i w_{y_i} CE_i in one kernel
+            w = self.controller.weights.to(logits.dtype)
+            total = F.cross_entropy(logits, labels, weight=w, ignore_index=self.ignore_index, reduction="sum")
+            return total / n_counted
         values = self.per_sample_loss(logits, labels)
         counted = labels != self.ignore_index
         safe = torch.where(counted, labels, torch.zeros_like(labels))
         w = self.controller.weights.to(values.dtype)[safe] * counted.to(values.dtype)
-        return (w * values).sum() / counted.sum().clamp_min(1).to(values.dtype)
+        return (w * values).sum() / n_counted
 
     # ------------------------------------------------------------------ metrics
     def update_metrics(self, outputs: Any, labels: Tensor) -> None:
         """Accumulate the batch into the window; every ``update_freq`` calls, apply :meth:`step`."""
         logits = self._prepare(outputs, labels).detach()
-        labels = labels.detach()
-        self._stats.update(logits, labels)
+        self._checked_pair = None  # the pair is consumed: don't keep it alive
+        self._stats.update(logits, labels, all_counted=bool(self._all_counted))
         if _is_stateful_metric(self.metric_fn):
             self.metric_fn.update(logits, labels)
         elif callable(self.metric_fn):

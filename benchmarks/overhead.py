@@ -1,0 +1,188 @@
+"""Per-step overhead of ACWA against a plain cross-entropy step, measured in one run.
+
+For C in {10, 100, 1000}: an MLP step (forward, loss, backward, SGD step) with
+  plain      F.cross_entropy
+  acwa       ACWATrainer.get_weighted_loss + update_metrics (an update every 50 steps)
+  published  the published acwa-trainer 1.0.0 algorithm, re-implemented faithfully: a Python
+             loop over classes to weight the loss, torchmetrics F1Score(average='none') updated
+             every step, and a Python loop over classes for the weight update.
+Variants run interleaved (round-robin blocks) so machine noise hits all of them alike; the
+median per-step time of each is reported and the ratios to plain are printed.
+
+    python benchmarks/overhead.py [--steps 300] [--repeats 5] [--threads 1] [--device cpu]
+On CUDA it also checks that the ACWA step makes no host sync (torch.cuda.set_sync_debug_mode).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from acwa import ACWATrainer
+
+
+class PublishedACWA:
+    """The loop structure of acwa-trainer 1.0.0's ACWATrainer (re-implemented for timing)."""
+
+    def __init__(self, num_classes, device, alpha=0.02, beta=0.9, target=0.85):
+        from torchmetrics import F1Score
+
+        self.num_classes, self.alpha, self.beta, self.target = num_classes, alpha, beta, target
+        self.metric = F1Score(task="multiclass", num_classes=num_classes, average="none").to(device)
+        self.weights = torch.ones(num_classes, device=device)
+        self.seen = torch.zeros(num_classes, device=device)
+
+    def get_weighted_loss(self, outputs, labels):
+        loss = F.cross_entropy(outputs, labels, reduction="none")
+        weighted = torch.zeros_like(loss)
+        for c in range(self.num_classes):
+            mask = labels == c
+            weighted[mask] = loss[mask] * self.weights[c]
+        return weighted.mean()
+
+    def update_metrics(self, outputs, labels):
+        self.metric.update(outputs, labels)
+        self.seen += torch.bincount(labels, minlength=self.num_classes)
+
+    def update_weights(self):
+        f1 = self.metric.compute()
+        self.metric.reset()
+        for c in range(self.num_classes):
+            if self.seen[c] > 0:
+                new = self.weights[c] + self.alpha * (self.target - f1[c])
+                self.weights[c] = torch.clamp(self.beta * self.weights[c] + (1 - self.beta) * new, 0.5, 2.0)
+        self.seen.zero_()
+
+
+def make_step(kind, model, opt, num_classes, device, update_every=50):
+    if kind == "plain":
+        def step(x, y):
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return step
+    if kind == "acwa":
+        trainer = ACWATrainer(num_classes=num_classes, update_freq=update_every, model=model)
+
+        def step(x, y):
+            out = model(x)
+            loss = trainer.get_weighted_loss(out, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            trainer.update_metrics(out, y)
+        return step
+    published = PublishedACWA(num_classes, device)
+    calls = [0]
+
+    def step(x, y):
+        out = model(x)
+        loss = published.get_weighted_loss(out, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        published.update_metrics(out, y)
+        calls[0] += 1
+        if calls[0] % update_every == 0:
+            published.update_weights()
+    return step
+
+
+def bench(num_classes, args, kinds):
+    device = torch.device(args.device)
+    g = torch.Generator().manual_seed(0)
+    xs = torch.randn(16, args.batch, args.features, generator=g).to(device)
+    # long-tailed labels so that some classes are rare in a batch
+    probs = torch.arange(1, num_classes + 1, dtype=torch.float).pow(-1.0)
+    ys = torch.multinomial(probs, 16 * args.batch, replacement=True, generator=g).view(16, args.batch).to(device)
+    steps = {}
+    for kind in kinds:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(args.features, args.hidden), nn.ReLU(), nn.Linear(args.hidden, num_classes)).to(device)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        steps[kind] = make_step(kind, model, opt, num_classes, device)
+    times = {k: [] for k in kinds}
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    for k in kinds:  # warm-up
+        for i in range(20):
+            steps[k](xs[i % 16], ys[i % 16])
+    for _ in range(args.repeats):
+        for k in kinds:
+            n = args.steps if k != "published" else max(5, args.steps // 5)
+            sync()
+            t0 = time.perf_counter()
+            for i in range(n):
+                steps[k](xs[i % 16], ys[i % 16])
+            sync()
+            times[k].append((time.perf_counter() - t0) / n)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def check_no_sync(args):
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        device = torch.device("cuda")
+        model = nn.Linear(args.features, 100).to(device)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        trainer = ACWATrainer(num_classes=100, update_freq=5, model=model)
+        x = torch.randn(args.batch, args.features, device=device)
+        y = torch.randint(0, 100, (args.batch,), device=device)
+        trainer.get_weighted_loss(model(x), y)  # first call validates values (one sync allowed)
+        torch.cuda.set_sync_debug_mode("error")
+        for _ in range(12):
+            out = model(x)
+            loss = trainer.get_weighted_loss(out, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            trainer.update_metrics(out, y)
+        print("cuda: 12 ACWA steps (2 weight updates) ran with sync_debug_mode='error': no host sync")
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--classes", default="10,100,1000")
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--features", type=int, default=256)
+    p.add_argument("--hidden", type=int, default=512)
+    p.add_argument("--steps", type=int, default=25, help="steps per timed block")
+    p.add_argument("--repeats", type=int, default=40, help="round-robin blocks per variant")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave default)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--no-published", action="store_true", help="skip the published-algorithm baseline")
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    kinds = ["plain", "acwa"]
+    if not args.no_published:
+        try:
+            import torchmetrics  # noqa: F401
+            kinds.append("published")
+        except ImportError:
+            print("torchmetrics not installed: skipping the published-algorithm baseline")
+    print(f"device={args.device} threads={torch.get_num_threads()} batch={args.batch} "
+          f"mlp={args.features}-{args.hidden}-C steps={args.steps} repeats={args.repeats}")
+    print(f"{'C':>6} {'plain ms':>9} {'acwa ms':>9} {'acwa/plain':>11}" + (f" {'published/plain':>16}" if "published" in kinds else ""))
+    for c in [int(v) for v in args.classes.split(",")]:
+        t = bench(c, args, kinds)
+        line = f"{c:>6} {t['plain'] * 1e3:9.3f} {t['acwa'] * 1e3:9.3f} {t['acwa'] / t['plain']:11.3f}"
+        if "published" in t:
+            line += f" {t['published'] / t['plain']:16.2f}"
+        print(line, flush=True)
+    if args.device.startswith("cuda"):
+        check_no_sync(args)
+
+
+if __name__ == "__main__":
+    main()
