@@ -485,6 +485,9 @@ def test_deferred_reweighting_schedule():
     expected = ref_reduce(ref_ldam(z, y), y, late.tolist(), "mean").float()
     torch.testing.assert_close(loss(z, y), expected, rtol=1e-4, atol=1e-5)
     assert "weight" in dict(loss.named_buffers())  # saved in the state_dict
+    param = ParametricCrossEntropyLoss(C)
+    drw.apply(param, 7)
+    torch.testing.assert_close(param.weight.detach(), late)
     with pytest.raises(ValueError, match="epoch"):
         drw.weights(-1)
     with pytest.raises(ValueError, match="start_epoch"):

@@ -202,6 +202,13 @@ class DeferredReweighting:
         if not hasattr(loss_fn, "weight"):
             raise ValueError(f"loss_fn must have a per-class 'weight' attribute (an acwa.losses module), got {type(loss_fn).__name__}")
         w = self.weights(epoch)
+        current = getattr(loss_fn, "weight")
+        if isinstance(current, nn.Parameter):  # e.g. ParametricCrossEntropyLoss: overwrite in place
+            if current.shape != w.shape:
+                raise ValueError(f"loss_fn.weight has shape {tuple(current.shape)}, the schedule gives {tuple(w.shape)}")
+            with torch.no_grad():
+                current.copy_(w)
+            return current
         device = next(loss_fn.buffers(), w).device if isinstance(loss_fn, nn.Module) else w.device
         loss_fn.weight = w.to(device)
         return loss_fn.weight
