@@ -78,11 +78,14 @@ def class_counts(labels: Counts, num_classes: int, ignore_index: Optional[int] =
             "(one-hot labels: labels.argmax(1))"
         )
     labels = labels.reshape(-1)
-    if ignore_index is not None:
-        labels = labels[labels != ignore_index]
     if labels.numel() == 0:
         return torch.zeros(num_classes, dtype=torch.long, device=labels.device)
-    lo, hi = int(labels.min()), int(labels.max())
+    ignored = None
+    if ignore_index is not None:
+        # count ignored entries as class 0, then take them back (cheaper than compacting)
+        ignored = labels == ignore_index
+        labels = labels.masked_fill(ignored, 0)
+    lo, hi = (int(v) for v in torch.aminmax(labels))
     if lo < 0 or hi >= num_classes:
         bad = lo if lo < 0 else hi
         raise ValueError(
@@ -91,7 +94,10 @@ def class_counts(labels: Counts, num_classes: int, ignore_index: Optional[int] =
         )
     if labels.dtype != torch.long:
         labels = labels.long()
-    return torch.bincount(labels, minlength=num_classes)
+    counts = torch.bincount(labels, minlength=num_classes)
+    if ignored is not None:
+        counts[0] -= ignored.sum()
+    return counts
 
 
 def check_counts(counts: Counts, num_classes: Optional[int] = None, name: str = "class_counts") -> Tensor:

@@ -66,9 +66,10 @@ def _ldam_from_margins(
     z = upcast(logits)
     counted = target != ignore_index
     safe_target = torch.where(counted, target, torch.zeros_like(target))
-    m_y = margins.to(device=z.device, dtype=z.dtype)[safe_target]  # [N, d1, ...]
-    onehot = torch.zeros_like(z).scatter_(1, safe_target.unsqueeze(1), 1.0)
-    adjusted = scale * (z - onehot * m_y.unsqueeze(1))
+    index = safe_target.unsqueeze(1)  # [N, 1, d1, ...]
+    m_y = margins.to(device=z.device, dtype=z.dtype)[index]
+    # lower only the target logit by its class margin, then scale
+    adjusted = scale * z.scatter(1, index, z.gather(1, index) - m_y)
     logp_y, safe_target, counted = target_log_probs(adjusted, target, ignore_index)
     return reduce_loss(-logp_y, safe_target, counted, weight, reduction)
 
