@@ -241,16 +241,16 @@ def test_random_over_sampler_shrinkage_smoothed_bootstrap():
 def test_generative_oversampler_counts_and_determinism():
     kw = dict(random_state=0, steps=60, batch_size=64, hidden=32)
     state = torch.get_rng_state()
-    Xa, ya = GenerativeOverSampler(**kw).fit_resample(torch.from_numpy(X_MC).float(), Y_MC)
+    ga = GenerativeOverSampler(**kw)
+    Xa, ya = ga.fit_resample(torch.from_numpy(X_MC).float(), Y_MC)
     assert torch.equal(state, torch.get_rng_state())  # the global RNG is untouched
     Xb, _ = GenerativeOverSampler(**kw).fit_resample(torch.from_numpy(X_MC).float(), Y_MC)
     assert torch.equal(Xa, Xb)
     _, y_peer = imb_over.RandomOverSampler(random_state=0).fit_resample(X_MC, Y_MC)
     assert _counts(ya) == _counts(y_peer)
     assert torch.equal(Xa[: len(X_MC)], torch.from_numpy(X_MC).float()) and torch.isfinite(Xa).all()
-    g = GenerativeOverSampler(**kw)
-    g.fit_resample(X_MC, Y_MC)
-    assert g.loss_history_[-1] < g.loss_history_[0]
+    assert ga.loss_history_[-1] < ga.loss_history_[0]
+    assert ga.sample(3, 5).shape == (5, X_MC.shape[1])
 
 
 @pytest.mark.parametrize("name,ours,peer,kind", RESAMPLERS, ids=IDS)

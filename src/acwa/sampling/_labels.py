@@ -123,16 +123,19 @@ class ClassIndex:
             )
         if num_classes >= 2**24:
             raise ValueError(f"num_classes must be < 2^24, got {num_classes}")
-        if c_max <= 127:
-            key = labels.astype(np.int8, copy=False)
+        if labels.dtype.itemsize <= 2:
+            key = labels  # numpy sorts 8/16-bit integers with a stable radix sort, O(N)
+        elif c_max <= 127:
+            key = labels.astype(np.int8)
         elif c_max <= 32767:
-            key = labels.astype(np.int16, copy=False)
+            key = labels.astype(np.int16)
         else:
-            key = labels
+            key = labels.astype(np.int64, copy=False)
         order = np.argsort(key, kind="stable")
         if n < 2**31:
             order = order.astype(np.int32)
-        counts = np.bincount(key if key.dtype.itemsize < 8 else key.astype(np.int64), minlength=num_classes)
+        kt = torch.from_numpy(key.view(np.uint8) if key.dtype == np.int8 else key.astype(np.int64, copy=False) if key.dtype.kind == "u" and key.dtype.itemsize > 1 else key)
+        counts = torch.bincount(kt, minlength=num_classes).numpy()
         self.num_samples = n
         self.num_classes = int(num_classes)
         self.counts = torch.from_numpy(counts.astype(np.int64))
