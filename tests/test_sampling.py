@@ -161,6 +161,20 @@ def test_probability_formula_by_hand():
     assert torch.allclose(s.class_probabilities(), torch.full((6,), 1 / 6, dtype=torch.float64))
 
 
+@pytest.mark.parametrize("pi", [[0.5, 0.5], [0.7, 0.0, 0.2, 0.1], [1e-9, 1 - 1e-9], [0.0, 0.0, 1.0], list(np.random.default_rng(0).dirichlet(np.ones(50)))])
+def test_alias_table_encodes_pi_exactly(pi):
+    from acwa.sampling.samplers import _alias_table
+
+    pi = torch.tensor(pi, dtype=torch.float64)
+    pi = pi / pi.sum()
+    prob, alias = _alias_table(pi)
+    c = pi.numel()
+    implied = prob.clone()
+    implied.index_add_(0, alias, 1.0 - prob)
+    assert torch.allclose(implied / c, pi, atol=1e-12)
+    assert torch.all(implied[pi == 0] == 0)
+
+
 def test_progressive_q_schedule():
     sched = ProgressiveQ(0.0, 1.0, num_epochs=5)
     assert [sched(e) for e in range(6)] == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]

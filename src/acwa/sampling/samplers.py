@@ -15,7 +15,7 @@ sampling; q = 0: instance sampling (the data distribution). Classes with n_c = 0
 ACWA controller drives sampling: class c is drawn in proportion to w_c * n_c^(1-q), so
 ``q=1`` gives pi_c = w_c / sum w, i.e. the class weights become the sampling proportions.
 
-The draw is class first (an inverse-CDF search over C classes), then a uniform position
+The draw is class first (Walker's alias method over C classes, O(1) per draw), then a uniform position
 inside the class; it never runs ``torch.multinomial`` over N per-sample weights, which is
 O(N log N) per epoch, needs an N-float weight vector and fails above 2^24 samples
 (pytorch #2576). Labels are read without loading samples (see :mod:`acwa.sampling._labels`).
@@ -83,6 +83,31 @@ def class_sampling_probabilities(counts: Tensor, q: float, class_weights: Option
             "give at least one present class a positive weight"
         )
     return p / total
+
+
+def _alias_table(pi: Tensor):
+    """Walker/Vose alias table for drawing classes in O(1) each: draw a column j uniformly,
+    keep j with probability prob[j], else take alias[j] (Vose 1991, IEEE TSE 17(9))."""
+    c = pi.numel()
+    p = (pi.double() * c).tolist()
+    prob = [0.0] * c
+    alias = list(range(c))
+    small = [i for i in range(c) if p[i] < 1.0]
+    large = [i for i in range(c) if p[i] >= 1.0]
+    while small and large:
+        s, l = small.pop(), large.pop()
+        prob[s], alias[s] = p[s], l
+        p[l] = p[l] + p[s] - 1.0
+        (small if p[l] < 1.0 else large).append(l)
+    for i in small + large:  # left-overs are 1 up to rounding
+        prob[i] = 1.0
+    prob_t, alias_t = torch.tensor(prob, dtype=torch.float64), torch.tensor(alias, dtype=torch.long)
+    zero = pi <= 0  # a class with pi = 0 is never kept and never an alias target
+    if bool(zero.any()):
+        prob_t[zero] = 0.0
+        bad = zero[alias_t]
+        alias_t[bad] = int(torch.argmax(pi))
+    return prob_t, alias_t
 
 
 def _check_q(q: Any) -> QType:
@@ -213,13 +238,14 @@ class ClassBalancedSampler(Sampler[int]):
         g = self._generator(epoch)
         counts = self.index.counts
         if self.replacement:
-            cdf = torch.cumsum(pi, 0)
-            last = int(torch.nonzero(pi > 0).max())
+            prob, alias = _alias_table(pi)
+            c = pi.numel()
             out = []
             for start in range(0, num, _CHUNK):
                 m = min(_CHUNK, num - start)
+                col = torch.randint(c, (m,), generator=g)
                 u = torch.rand(m, generator=g, dtype=torch.float64)
-                cls = torch.searchsorted(cdf, u * cdf[-1], right=True).clamp_(max=last)
+                cls = torch.where(u < prob[col], col, alias[col])
                 v = torch.rand(m, generator=g, dtype=torch.float64)
                 n_c = counts[cls]
                 pos = torch.minimum((v * n_c).long(), n_c - 1)

@@ -4,9 +4,10 @@ All three follow imbalanced-learn's algorithms and conventions (``fit_resample``
 ``sampling_strategy`` via the shared parser, ``k_neighbors``, ``random_state``; originals first,
 then the new samples class by class) so a strategy gives the same class counts. The k-nearest
 neighbour search is exact and brute force: a chunked ``||a||^2 - 2 a.b + ||b||^2`` distance
-matrix (one GEMM per chunk, bounded memory), ``topk`` of k + 4 candidates, then the candidates'
-distances recomputed exactly as ``||a - b||^2`` and re-sorted, so float32 cancellation in the
-expansion cannot reorder the k nearest. Everything runs on X's device.
+matrix on centred data (one float32 GEMM per chunk, bounded memory) screens k + 4 candidates
+with ``topk``; the candidates' distances are then recomputed exactly as ``||a - b||^2`` in X's
+dtype and re-sorted, so rounding in the expansion cannot reorder the k nearest (a true
+neighbour is missed only if more than 4 points sit within float32 rounding of it). Everything runs on X's device.
 
 * SMOTE (Chawla et al. 2002, JAIR 16): for a targeted class c with n_c samples, draw
   (i, j) uniformly among the n_c * k (sample, neighbour) pairs, j among the k nearest samples
@@ -66,12 +67,17 @@ def knn_indices(
     if not 1 <= k <= avail:
         raise ValueError(f"k must lie in [1, {avail}] for {nd} reference points, got {k}")
     n_cand = min(k + _EXTRA_CANDIDATES, avail)
-    data_sq = (data * data).sum(1)
-    rows = max(1, min(nq, chunk_bytes // max(1, nd * data.element_size())))
+    # screen: centred data (better conditioned expansion), float32 GEMM; then exact re-ranking
+    center = data.mean(0, keepdim=True)
+    screen_dtype = torch.float32 if data.dtype == torch.float64 else data.dtype
+    ds = (data - center).to(screen_dtype)
+    ds_sq = (ds * ds).sum(1)
+    rows = max(1, min(nq, chunk_bytes // max(1, nd * ds.element_size())))
     out = torch.empty(nq, k, dtype=torch.long, device=query.device)
     for start in range(0, nq, rows):
         q = query[start : start + rows]
-        d2 = torch.addmm(data_sq.unsqueeze(0), q, data.t(), beta=1.0, alpha=-2.0)
+        qs = (q - center).to(screen_dtype)
+        d2 = torch.addmm(ds_sq.unsqueeze(0), qs, ds.t(), beta=1.0, alpha=-2.0)
         if exclude is not None:
             d2.scatter_(1, exclude[start : start + rows].unsqueeze(1), float("inf"))
         cand = torch.topk(d2, n_cand, dim=1, largest=False, sorted=False).indices
@@ -96,8 +102,9 @@ def _check_class_size(c: int, n_c: int, k: int, name: str = "k_neighbors") -> No
         )
 
 
-def _interpolate(base: Tensor, nbr: Tensor, steps: Tensor) -> Tensor:
-    return base + steps.unsqueeze(1) * (nbr - base)
+def _interpolate(base: Tensor, nbr: Tensor, steps: Tensor, out: Optional[Tensor] = None) -> Tensor:
+    """base + steps * (nbr - base), fused (torch.lerp), optionally written into ``out``."""
+    return torch.lerp(base, nbr, steps.unsqueeze(1), out=out) if out is not None else torch.lerp(base, nbr, steps.unsqueeze(1))
 
 
 class _SMOTEBase(BaseResampler):
@@ -130,7 +137,13 @@ class SMOTE(_SMOTEBase):
 
     def _fit_resample(self, X, y, y_np, g):
         k = self.k_neighbors
-        new_X, new_y = [X], [y]
+        n = X.shape[0]
+        total = n + sum(self.sampling_strategy_.values())
+        X_out = torch.empty((total,) + tuple(X.shape[1:]), dtype=X.dtype, device=X.device)
+        y_out = torch.empty(total, dtype=y.dtype, device=y.device)
+        X_out[:n] = X
+        y_out[:n] = y
+        start = n
         for c, n_new in self.sampling_strategy_.items():
             if n_new == 0:
                 continue
@@ -139,9 +152,10 @@ class SMOTE(_SMOTEBase):
             Xc = X.index_select(0, members)
             nn = knn_indices(Xc, Xc, k, exclude=torch.arange(Xc.shape[0], device=X.device))
             rows, cols, steps = self._draw_pairs(Xc.shape[0], k, n_new, g, X.dtype, X.device)
-            new_X.append(_interpolate(Xc[rows], Xc[nn[rows, cols]], steps))
-            new_y.append(torch.full((n_new,), c, dtype=y.dtype, device=y.device))
-        return torch.cat(new_X), torch.cat(new_y)
+            _interpolate(Xc[rows], Xc[nn[rows, cols]], steps, out=X_out[start : start + n_new])
+            y_out[start : start + n_new] = c
+            start += n_new
+        return X_out, y_out
 
 
 class BorderlineSMOTE(_SMOTEBase):
