@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
@@ -23,7 +24,7 @@ from torch import Tensor, nn
 from ..splits import stratified_split
 from .tuner import AutoBalance, check_group_labels, check_val_classes, train_objective
 
-__all__ = ["fit", "AutoBalanceResult", "predict"]
+__all__ = ["fit", "AutoBalanceResult", "predict", "split_with_singletons"]
 
 
 @torch.no_grad()
@@ -55,6 +56,27 @@ class AutoBalanceResult:
     @property
     def params(self) -> Dict[str, Tensor]:
         return self.tuner.effective_params()
+
+
+def split_with_singletons(y: Tensor, val_fraction: float, seed: int):
+    """:func:`acwa.splits.stratified_split`, except that a class with a single training sample
+    (possible under rho = 100) puts that sample in both splits, with a warning: otherwise the
+    class would be missing from validation (a ValueError) or from training."""
+    counts = torch.bincount(y)
+    single = (counts == 1).nonzero().flatten()
+    if single.numel() == 0:
+        return stratified_split(y, val_fraction, min_per_class=1, seed=seed)
+    warnings.warn(
+        f"classes {single.tolist()} have one training sample; it is used for both training and "
+        "validation (the hypergradient sees a memorised sample for these classes)",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    is_single = (y.unsqueeze(1) == single.unsqueeze(0)).any(1).numpy()
+    rest = np.flatnonzero(~is_single)
+    tr, va = stratified_split(y[torch.from_numpy(rest)], val_fraction, min_per_class=1, seed=seed)
+    both = np.flatnonzero(is_single)
+    return np.sort(np.concatenate([rest[tr], both])), np.sort(np.concatenate([rest[va], both]))
 
 
 def _make_optimizer(name: str, params, lr: float, momentum: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -123,7 +145,7 @@ def fit(
     if (X_val is None) != (y_val is None):
         raise ValueError("pass both X_val and y_val, or neither (then a stratified split is made)")
     if X_val is None:
-        train_idx, val_idx = stratified_split(y_train, val_fraction, min_per_class=1, seed=seed)
+        train_idx, val_idx = split_with_singletons(y_train, val_fraction, seed)
         if val_groups is not None:
             raise ValueError("val_groups without X_val: pass groups for the whole training data instead")
         ti, vi = torch.from_numpy(train_idx), torch.from_numpy(val_idx)
@@ -146,6 +168,8 @@ def fit(
     kwargs.setdefault("class_counts", counts)
     kwargs.setdefault("warm_start_epochs", int(round(warm_start * epochs)))
     kwargs.setdefault("seed", seed)
+    # at least one hyper-step per epoch on small data (the paper's 20 iterations otherwise)
+    kwargs.setdefault("hyper_every", max(1, min(20, y_tr.shape[0] // batch_size)))
     val_data = (X_va, y_va) if g_va is None else (X_va, y_va, g_va)
     tuner = AutoBalance(model, num_classes, val_data=val_data, optimizer=opt, **kwargs)
     gen = torch.Generator().manual_seed(seed)
@@ -161,6 +185,8 @@ def fit(
             total = torch.zeros((), device=device)
             for s in range(0, n, batch_size):
                 idx = perm[s:s + batch_size]
+                if idx.numel() < 2 < n:
+                    continue  # a batch of one breaks BatchNorm: skip the remainder (as acwa.bench does)
                 xb, yb = X[idx].to(device), y[idx].to(device)
                 gb = None if g is None else g[idx].to(device)
                 total = total + step_fn(xb, yb, gb)

@@ -124,6 +124,21 @@ def train_objective(
     return augment.mixed_loss(per_sample, batch)
 
 
+def _lower_params(model: nn.Module, spec) -> List[nn.Parameter]:
+    """Lower-level parameters that enter the hypergradient: all (None), 'last' (those of the last
+    submodule that owns parameters, e.g. the classifier head), or an explicit sequence."""
+    if spec is None or spec == "all":
+        return [p for p in model.parameters() if p.requires_grad]
+    if spec == "last":
+        owners = [m for m in model.modules() if any(p.requires_grad for p in m.parameters(recurse=False))]
+        if not owners:
+            return []
+        return [p for p in owners[-1].parameters(recurse=False) if p.requires_grad]
+    if isinstance(spec, str):
+        raise ValueError(f"hyper_params must be None/'all', 'last' or a sequence of parameters, got {spec!r}")
+    return list(spec)
+
+
 class AutoBalance:
     """Bilevel tuner of a parametric CE on validation data (AutoBalance, arXiv 2201.01212).
 
@@ -159,7 +174,9 @@ class AutoBalance:
     * ``augment`` [None]: 'noise' or 'mixup' (or a :class:`ClassAugment`) for a tuned per-class
       augmentation magnitude.
     * ``hyper_params`` [None = all model parameters with requires_grad]: the lower parameters
-      whose curvature enters the hypergradient (e.g. only the classifier head: cheaper).
+      whose curvature enters the hypergradient; ``'last'`` = the parameters of the last
+      submodule that owns any (the classifier head), much cheaper: the Hessian products then
+      only traverse the head, the rest of the network is held fixed in the implicit step.
     """
 
     def __init__(
@@ -192,7 +209,7 @@ class AutoBalance:
         hyper_momentum: float = 0.9,
         max_hyper_grad_norm: Optional[float] = 1.0,
         augment: Union[None, str, ClassAugment] = None,
-        hyper_params: Optional[Sequence[nn.Parameter]] = None,
+        hyper_params: Union[None, str, Sequence[nn.Parameter]] = None,
         weight_bounds: Tuple[float, float] = (0.05, 20.0),
         seed: int = 0,
     ) -> None:
@@ -273,9 +290,7 @@ class AutoBalance:
             self.hparams.append(self.augment.magnitude)
         if not self.hparams:
             raise ValueError("nothing to tune: learn is empty and no augment was given")
-        self.lower_params = list(hyper_params) if hyper_params is not None else [
-            p for p in model.parameters() if p.requires_grad
-        ]
+        self.lower_params = _lower_params(model, hyper_params)
         if not self.lower_params:
             raise ValueError("the model has no parameter with requires_grad=True")
 
@@ -436,19 +451,21 @@ class AutoBalance:
             return self.objective(logits, yv, gv)
 
         def train_loss_fn() -> Tensor:
-            saved = [b.detach().clone() for b in model.buffers()]
-            try:
-                total = sum(self.train_loss(*b) for b in batches)
-            finally:
-                with torch.no_grad():
-                    for b, s in zip(model.buffers(), saved):
-                        b.copy_(s)
-            return total / len(batches)
+            return sum(self.train_loss(*b) for b in batches) / len(batches)
 
-        return implicit_hypergradient(
-            train_loss_fn, val_loss_fn, self.lower_params, self.hparams,
-            self.solver, self.neumann_terms, self.neumann_step, self.damping,
-        )
+        # the training-side forward runs in the model's own mode (BatchNorm uses batch statistics,
+        # as in the lower steps) but must not move the running statistics: restore every buffer
+        # once the Hessian products are done (restoring earlier would break double backward)
+        saved = [b.detach().clone() for b in model.buffers()]
+        try:
+            return implicit_hypergradient(
+                train_loss_fn, val_loss_fn, self.lower_params, self.hparams,
+                self.solver, self.neumann_terms, self.neumann_step, self.damping,
+            )
+        finally:
+            with torch.no_grad():
+                for b, s in zip(model.buffers(), saved):
+                    b.copy_(s)
 
     def hyper_step(self, train_data: Optional[Sequence[tuple]] = None, val_batch: Optional[tuple] = None) -> bool:
         """Compute the hypergradient and take one hyper-optimiser step. Returns False if skipped."""
