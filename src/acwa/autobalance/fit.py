@@ -126,6 +126,10 @@ def fit(
     (pass ``num_groups`` in ``autobalance_kwargs``). ``warm_start`` is the fraction of epochs before
     the first hyper-step. Other keyword arguments go to :class:`AutoBalance` (``objective``,
     ``la_tau``, ``learn``, ``hyper_every``, ``neumann_terms``, ``augment``, ``hyper_lr``, ...).
+    Defaults that differ from :class:`AutoBalance`'s: ``la_tau=1.0`` (logit-adjustment init;
+    pass ``la_tau=None`` for the neutral start), ``hyper_params='last'`` (hypergradient through
+    the classifier head only; pass ``None`` for all parameters), ``hyper_every`` = min(20,
+    iterations per epoch).
     The model stays on its device; data are moved per batch. Deterministic for a given ``seed``.
     """
     if mode not in ("continue", "retrain"):
@@ -168,6 +172,8 @@ def fit(
     kwargs.setdefault("class_counts", counts)
     kwargs.setdefault("warm_start_epochs", int(round(warm_start * epochs)))
     kwargs.setdefault("seed", seed)
+    kwargs.setdefault("la_tau", None if kwargs.get("share_slots") else 1.0)  # the paper's "LA init" variant
+    kwargs.setdefault("hyper_params", "last")  # IFT over the classifier head: keeps the cost near 1x
     # at least one hyper-step per epoch on small data (the paper's 20 iterations otherwise)
     kwargs.setdefault("hyper_every", max(1, min(20, y_tr.shape[0] // batch_size)))
     val_data = (X_va, y_va) if g_va is None else (X_va, y_va, g_va)

@@ -167,8 +167,10 @@ class AutoBalance:
       ``val_batch_size`` [256]: hyper-step frequency and batches averaged per hyper-step.
     * ``solver`` ['neumann'] or 'cg' or 'identity'; ``neumann_terms`` [5] (5); ``neumann_step``
       [optimizer lr] (1.0); ``damping`` [optimizer weight decay] (0).
-    * ``hyper_optimizer`` ['sgd'] (SGD momentum 0.9) or 'adam' or a callable ``params -> optim``;
-      ``hyper_lr`` [0.05]; ``max_hyper_grad_norm`` [1.0] clips the hypergradient.
+    * ``hyper_optimizer`` ['adam'] or 'sgd' (the authors': SGD momentum ``hyper_momentum`` 0.9)
+      or a callable ``params -> optimizer``; ``hyper_lr`` [0.05]; ``max_hyper_grad_norm`` [1.0]
+      clips the hypergradient. Adam is the default because the hypergradient's scale depends on
+      the Neumann step and the curvature; Adam's steps do not.
     * ``warm_start_epochs`` [0]: hyper-steps start when ``end_epoch()`` was called this often
       (the authors start after ~40% of the epochs).
     * ``augment`` [None]: 'noise' or 'mixup' (or a :class:`ClassAugment`) for a tuned per-class
@@ -204,7 +206,7 @@ class AutoBalance:
         val_batches: int = 2,
         val_batch_size: int = 256,
         warm_start_epochs: float = 0,
-        hyper_optimizer: Union[str, Callable] = "sgd",
+        hyper_optimizer: Union[str, Callable] = "adam",
         hyper_lr: float = 0.05,
         hyper_momentum: float = 0.9,
         max_hyper_grad_norm: Optional[float] = 1.0,
