@@ -311,3 +311,21 @@ def test_gpu_matches_cpu(name, ours, peer, kind):
     Xg, yg = ours(random_state=0).fit_resample(X.cuda(), torch.from_numpy(Y_MC).cuda())
     assert Xg.is_cuda and torch.equal(yg.cpu(), yc)
     assert torch.allclose(Xg.cpu(), Xc, atol=1e-10)
+
+
+def test_generative_adam_matches_torch_adam():
+    from acwa.sampling.generative import _Adam
+
+    torch.manual_seed(0)
+    a, b = torch.nn.Linear(5, 3), torch.nn.Linear(5, 3)
+    b.load_state_dict(a.state_dict())
+    opt_a, opt_b = torch.optim.Adam(a.parameters(), lr=1e-2), _Adam(list(b.parameters()), lr=1e-2)
+    for _ in range(20):
+        x = torch.randn(8, 5)
+        loss_a = a(x).pow(2).sum()
+        opt_a.zero_grad()
+        loss_a.backward()
+        opt_a.step()
+        opt_b.step(torch.autograd.grad(b(x).pow(2).sum(), opt_b.params))
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.allclose(p, q, atol=1e-6)

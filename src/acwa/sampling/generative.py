@@ -59,6 +59,30 @@ class ConditionalVAE(nn.Module):
         return self.decoder(torch.cat([z, self._onehot(c, z)], 1))
 
 
+class _Adam:
+    """Adam (Kingma & Ba 2015) with the default betas (0.9, 0.999), eps 1e-8.
+
+    A few lines instead of ``torch.optim.Adam``: constructing any ``torch.optim`` optimizer
+    imports ``torch._dynamo`` (~5 s of start-up on a small CPU machine), which would dominate
+    a short fit.
+    """
+
+    def __init__(self, params, lr: float, betas=(0.9, 0.999), eps: float = 1e-8) -> None:
+        self.params, self.lr, self.betas, self.eps, self.t = params, lr, betas, eps, 0
+        self.m = [torch.zeros_like(p) for p in params]
+        self.v = [torch.zeros_like(p) for p in params]
+
+    @torch.no_grad()
+    def step(self, grads) -> None:
+        self.t += 1
+        b1, b2 = self.betas
+        c1, c2 = 1 - b1**self.t, 1 - b2**self.t
+        for p, g, m, v in zip(self.params, grads, self.m, self.v):
+            m.mul_(b1).add_(g, alpha=1 - b1)
+            v.mul_(b2).addcmul_(g, g, value=1 - b2)
+            p.addcdiv_(m, (v / c2).sqrt_().add_(self.eps), value=-self.lr / c1)
+
+
 class GenerativeOverSampler(BaseResampler):
     """Over-sample with a class-conditional VAE trained on (X, y).
 
@@ -114,7 +138,7 @@ class GenerativeOverSampler(BaseResampler):
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             model = ConditionalVAE(Z.shape[1], num_classes, self.latent_dim, self.hidden).to(device)
-            opt = torch.optim.Adam(model.parameters(), lr=self.lr)
+            opt = _Adam(list(model.parameters()), lr=self.lr)
             batches = ClassBalancedSampler(y_np, q=0.5, num_samples=self.steps * self.batch_size, seed=seed)
             order = batches.sample_indices(0).to(device).view(self.steps, self.batch_size)
             history = []
@@ -126,9 +150,8 @@ class GenerativeOverSampler(BaseResampler):
                 rec = 0.5 * (recon - xb).pow(2).sum(1).mean()
                 kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1).mean()
                 loss = rec + self.beta * kl
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+                grads = torch.autograd.grad(loss, opt.params)
+                opt.step(grads)
                 if step % 50 == 0 or step == self.steps - 1:
                     history.append(loss.detach())
         model.eval()
