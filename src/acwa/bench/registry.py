@@ -1,0 +1,109 @@
+"""The one method registry shared by the Python API (:func:`acwa.bench.run_bench`) and the CLI
+(``acwa bench --methods ...``).
+
+A method is a name, a ``family`` (``'baseline'``, ``'static'`` or ``'adaptive'``), a one-line
+description and a function ``fn(ctx: RunContext) -> Fit`` that trains with the run's shared
+recipe through :meth:`acwa.bench.RunContext.fit`, using the public acwa API exactly as a user
+would. Built-in methods are registered in :mod:`acwa.bench.methods`, each only when the public
+API it needs is importable (no stubs).
+
+Adding a method takes a few lines::
+
+    from acwa import ACWATrainer
+    from acwa.bench import register_method
+
+    @register_method("acwa-val", family="adaptive",
+                     description="ACWA driven by a validation split of the training data")
+    def acwa_val(ctx):
+        train_idx, val_idx = ctx.validation_split(0.2)          # from the training split only
+        val = ctx.batches(ctx.X[val_idx], ctx.y[val_idx])
+        trainer = ACWATrainer(num_classes=ctx.num_classes, update_freq=None)
+        return ctx.fit(acwa=trainer, indices=train_idx,
+                       on_epoch_end=lambda epoch, model: trainer.update_from_validation(model, val))
+
+``modalities`` restricts a method to some data kinds (e.g. SMOTE: ``('tabular', 'embedding')``);
+the runner skips it elsewhere and says so in the report.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence
+
+__all__ = ["FAMILIES", "Method", "METHODS", "register_method", "unregister_method", "get_method", "list_methods", "resolve_methods"]
+
+FAMILIES = ("baseline", "static", "adaptive")
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    family: str
+    description: str
+    fn: Callable
+    modalities: Optional[tuple] = None  # None: every modality
+
+    def supports(self, modality: str) -> bool:
+        return self.modalities is None or modality in self.modalities
+
+
+METHODS: Dict[str, Method] = {}
+
+
+def register_method(name: str, family: str, description: str = "", modalities: Optional[Sequence[str]] = None,
+                    replace: bool = False) -> Callable:
+    """Decorator registering ``fn(ctx) -> Fit`` under ``name`` (lower-case, dashes)."""
+    if not isinstance(name, str) or not name or name != name.strip().lower() or " " in name or name == "all":
+        raise ValueError(f"method name must be a non-empty lower-case string without spaces (not 'all'), got {name!r}")
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {list(FAMILIES)}, got {family!r}")
+
+    def decorator(fn: Callable) -> Callable:
+        if name in METHODS and not replace:
+            raise ValueError(f"method {name!r} is already registered; pass replace=True to override it")
+        METHODS[name] = Method(name, family, description or (fn.__doc__ or "").strip().split("\n")[0], fn,
+                               tuple(modalities) if modalities is not None else None)
+        return fn
+
+    return decorator
+
+
+def unregister_method(name: str) -> None:
+    METHODS.pop(name, None)
+
+
+def _ensure_builtins() -> None:
+    from . import methods  # noqa: F401  (registers the built-in methods on first use)
+
+
+def get_method(name: str) -> Method:
+    _ensure_builtins()
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; valid names: {', '.join(METHODS)}")
+    return METHODS[name]
+
+
+def list_methods(family: Optional[str] = None) -> List[str]:
+    """Registered method names in registration order (baseline, static, adaptive)."""
+    _ensure_builtins()
+    order = {f: i for i, f in enumerate(FAMILIES)}
+    names = sorted(METHODS, key=lambda n: order[METHODS[n].family])
+    return [n for n in names if family is None or METHODS[n].family == family]
+
+
+def resolve_methods(spec) -> List[str]:
+    """``'all'``, ``'a,b,c'`` or a list of names -> validated names (unknown names list the valid ones)."""
+    _ensure_builtins()
+    if spec is None or spec == "all" or spec == ["all"]:
+        return list_methods()
+    names = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else [str(s).strip() for s in spec]
+    names = [n for n in names if n]
+    if not names:
+        raise ValueError(f"no method given; valid names: all, {', '.join(list_methods())}")
+    unknown = [n for n in names if n not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {', '.join(unknown)}; valid names: all, {', '.join(list_methods())}")
+    seen = []
+    for n in names:
+        if n not in seen:
+            seen.append(n)
+    return seen

@@ -1,0 +1,265 @@
+"""The shared training recipe and the context every benchmark method trains through.
+
+A method (see :mod:`acwa.bench.registry`) receives a :class:`RunContext` and calls
+:meth:`RunContext.fit` with its loss (and optionally a sampler, resampled data, a validation
+split, per-step / per-epoch hooks). ``fit`` runs the one loop of the run: the same model,
+optimizer, epochs, batch size and seed for every method, so differences come from the method.
+
+Determinism: the model is initialised right after ``torch.manual_seed(seed)``; mini-batch
+order comes from a ``torch.Generator`` seeded with ``seed``; so, with the same number of CPU
+threads, the same seed gives the same numbers.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..data import BenchDataset
+from ..metrics import stat_scores
+from ..splits import stratified_split
+from ..weights import class_counts as count_classes
+from .models import build_model
+
+__all__ = ["Recipe", "default_recipe", "RunContext", "Fit"]
+
+
+@dataclass
+class Recipe:
+    """One training recipe shared by all methods of a run."""
+
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    optimizer: str = "adam"  # 'adam' | 'sgd' (momentum 0.9)
+    schedule: str = "cosine"  # 'cosine' (per epoch, to 0) | 'constant'
+    eval_batch_size: int = 1024
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dict(self.__dict__)
+
+
+# Per-dataset defaults: chosen so that the default run stays fast on 2 CPU cores.
+_DEFAULTS = {
+    "digits-lt": dict(epochs=30, batch_size=32),
+    "fashion-mnist-lt": dict(epochs=8, batch_size=128, lr=2e-3),
+    "ecg5000": dict(epochs=40, batch_size=32),
+    "rotten-tomatoes": dict(epochs=15, batch_size=128),
+}
+_MODALITY_DEFAULTS = {
+    "image": dict(epochs=30, batch_size=64),
+    "series": dict(epochs=40, batch_size=32),
+    "tabular": dict(epochs=40, batch_size=64),
+    "embedding": dict(epochs=20, batch_size=128),
+}
+
+
+def default_recipe(dataset: BenchDataset, **overrides: Any) -> Recipe:
+    """The recipe for ``dataset`` (by name, else by modality), with ``overrides`` applied
+    (``None`` values are ignored)."""
+    kw = dict(_DEFAULTS.get(dataset.name) or _MODALITY_DEFAULTS[dataset.modality])
+    kw.update({k: v for k, v in overrides.items() if v is not None})
+    recipe = Recipe(**kw)
+    if isinstance(recipe.epochs, bool) or not isinstance(recipe.epochs, int) or recipe.epochs < 1:
+        raise ValueError(f"epochs must be an int >= 1, got {recipe.epochs!r}")
+    if isinstance(recipe.batch_size, bool) or not isinstance(recipe.batch_size, int) or recipe.batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1, got {recipe.batch_size!r}")
+    if recipe.optimizer not in ("adam", "sgd"):
+        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {recipe.optimizer!r}")
+    return recipe
+
+
+@dataclass
+class Fit:
+    """What a method returns: the trained model, how to turn its test logits into
+    predictions (``posthoc``, e.g. post-hoc logit adjustment), and what happened in training."""
+
+    model: nn.Module
+    train_seconds: float
+    history: Dict[str, List[float]] = field(default_factory=dict)
+    posthoc: Optional[Callable[[Tensor], Tensor]] = None
+    weight_history: Optional[np.ndarray] = None  # [T, C] class weights (ACWA-style methods)
+    weight_history_steps: Optional[np.ndarray] = None
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+    def with_posthoc(self, fn: Callable[[Tensor], Tensor]) -> "Fit":
+        return Fit(self.model, self.train_seconds, self.history, fn, self.weight_history, self.weight_history_steps, dict(self.extra))
+
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
+
+
+class RunContext:
+    """Everything one (method, seed) run may use. Only the training split is here: the test
+    split stays with the runner, so no method can see it.
+
+    Attributes:
+        dataset_name, modality, num_classes, class_names, seed, recipe.
+        X, y: training tensors (features standardised on this split for tabular/embeddings).
+        counts: training samples per class, int64 ``[C]`` (:func:`acwa.weights.class_counts`).
+    """
+
+    def __init__(self, dataset: BenchDataset, X: Tensor, y: Tensor, recipe: Recipe, seed: int,
+                 cache: Optional[Dict[Any, Fit]] = None) -> None:
+        self.dataset_name = dataset.name
+        self.modality = dataset.modality
+        self.input_shape = tuple(X.shape[1:])
+        self.num_classes = dataset.num_classes
+        self.class_names = list(dataset.class_names)
+        self.X, self.y = X, y
+        self.recipe = recipe
+        self.seed = seed
+        self.counts = count_classes(y, self.num_classes)
+        self._cache = cache if cache is not None else {}
+
+    # ------------------------------------------------------------------ building blocks
+    def build_model(self, cosine_head: bool = False) -> nn.Module:
+        """The run's model, initialised from ``seed`` (``cosine_head``: LDAM's NormedLinear)."""
+        torch.manual_seed(self.seed)
+        model = build_model(self.modality, self.input_shape, self.num_classes)
+        if cosine_head:
+            from ..losses import NormedLinear
+
+            model.head = NormedLinear(model.features_dim, self.num_classes)
+        return model
+
+    def validation_split(self, fraction: float = 0.2) -> Tuple[np.ndarray, np.ndarray]:
+        """Stratified ``(train_idx, val_idx)`` into the training split (never the test split),
+        following the imbalance with >= 1 validation sample per class
+        (:func:`acwa.splits.stratified_split`). A class with a single training sample cannot be
+        split: that sample goes to both parts (documented overlap, tail classes only)."""
+        y = self.y.numpy()
+        counts = np.bincount(y, minlength=self.num_classes)
+        single = np.isin(y, np.flatnonzero(counts == 1))
+        if not single.any():
+            return stratified_split(y, val_fraction=fraction, min_per_class=1, seed=self.seed)
+        multi = np.flatnonzero(~single)
+        if multi.size == 0:
+            both = np.arange(len(y))
+            return both, both.copy()
+        tr, va = stratified_split(y[multi], val_fraction=fraction, min_per_class=1, seed=self.seed)
+        shared = np.flatnonzero(single)
+        return np.sort(np.concatenate([multi[tr], shared])), np.sort(np.concatenate([multi[va], shared]))
+
+    def batches(self, X: Optional[Tensor] = None, y: Optional[Tensor] = None, batch_size: Optional[int] = None) -> List[Tuple[Tensor, Tensor]]:
+        """Fixed-order ``(inputs, labels)`` batches, e.g. a validation loader for
+        ``ACWATrainer.update_from_validation``."""
+        X = self.X if X is None else X
+        y = self.y if y is None else y
+        bs = batch_size or self.recipe.eval_batch_size
+        return [(X[i:i + bs], y[i:i + bs]) for i in range(0, len(y), bs)]
+
+    def make_optimizer(self, params: Iterable[Tensor]) -> torch.optim.Optimizer:
+        r = self.recipe
+        if r.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=r.lr, momentum=0.9, weight_decay=r.weight_decay)
+        return torch.optim.Adam(params, lr=r.lr, weight_decay=r.weight_decay)
+
+    # ------------------------------------------------------------------ the loop
+    def fit(
+        self,
+        loss_fn: Optional[LossFn] = None,
+        *,
+        X: Optional[Tensor] = None,
+        y: Optional[Tensor] = None,
+        indices: Optional[Sequence[int]] = None,
+        sampler: Optional[Iterable[int]] = None,
+        model: Optional[nn.Module] = None,
+        acwa: Any = None,
+        after_step: Optional[Callable[[Tensor, Tensor], Any]] = None,
+        on_epoch_start: Optional[Callable[[int, nn.Module], Any]] = None,
+        on_epoch_end: Optional[Callable[[int, nn.Module], Any]] = None,
+        extra_params: Sequence[Tensor] = (),
+        cache_key: Any = None,
+    ) -> Fit:
+        """Train the run's model with the shared recipe and return a :class:`Fit`.
+
+        Args:
+            loss_fn: ``(logits, labels) -> scalar``; default cross-entropy, or
+                ``acwa.get_weighted_loss`` when ``acwa`` is given.
+            X, y: training data to use instead of the context's (resampled data); or
+            indices: a subset of the context's training data (e.g. after a validation split).
+            sampler: an index sampler over the training data (one pass = one epoch), e.g.
+                :class:`acwa.sampling.ClassBalancedSampler`; default: a seeded shuffle.
+            model: a model to train (default :meth:`build_model`).
+            acwa: an :class:`acwa.ACWATrainer`; its weighted loss is used and, when it has an
+                ``update_freq``, ``acwa.update_metrics(outputs, labels)`` runs after every step
+                (the README loop). Its ``weight_history`` goes into the report.
+            after_step: ``(logits, labels)`` hook after each optimizer step.
+            on_epoch_start / on_epoch_end: ``(epoch, model)`` hooks (0-based epochs).
+            extra_params: further tensors to optimise with the model (e.g. loss parameters).
+            cache_key: runs of the same seed with the same key share one training
+                (``la-posthoc`` reuses ``ce``'s model).
+        """
+        key = (cache_key, self.seed) if cache_key is not None else None
+        if key is not None and key in self._cache:
+            return self._cache[key]
+        X = self.X if X is None else X
+        y = self.y if y is None else y
+        if indices is not None:
+            idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
+            X, y = X[idx], y[idx]
+        if model is None:
+            model = self.build_model()
+        if loss_fn is None:
+            loss_fn = acwa.get_weighted_loss if acwa is not None else nn.CrossEntropyLoss()
+        if acwa is not None and after_step is None and getattr(acwa, "update_freq", None):
+            after_step = acwa.update_metrics
+        params = list(model.parameters()) + [p for p in extra_params]
+        opt = self.make_optimizer(params)
+        r = self.recipe
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=r.epochs) if r.schedule == "cosine" else None
+        gen = torch.Generator().manual_seed(self.seed)
+        C = self.num_classes
+        history: Dict[str, List[float]] = {"train_loss": [], "train_balanced_accuracy": []}
+        t0 = time.perf_counter()
+        for epoch in range(r.epochs):
+            if on_epoch_start is not None:
+                on_epoch_start(epoch, model)
+            model.train()
+            if sampler is not None:
+                if hasattr(sampler, "set_epoch"):
+                    sampler.set_epoch(epoch)
+                order = torch.as_tensor(list(iter(sampler)), dtype=torch.long)
+            else:
+                order = torch.randperm(len(y), generator=gen)
+            loss_sum = torch.zeros((), dtype=torch.float64)
+            counts = torch.zeros(3, C, dtype=torch.long)
+            n_batches = 0
+            for start in range(0, len(order), r.batch_size):
+                bidx = order[start:start + r.batch_size]
+                if len(bidx) < 2 and len(order) > 1:
+                    continue  # a batch of one breaks BatchNorm; skip the remainder
+                xb, yb = X[bidx], y[bidx]
+                logits = model(xb)
+                loss = loss_fn(logits, yb)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                if after_step is not None:
+                    after_step(logits.detach(), yb)
+                loss_sum += loss.detach().double()
+                counts += stat_scores(logits.detach(), yb, C)
+                n_batches += 1
+            if sched is not None:
+                sched.step()
+            tp, fn = counts[0].double(), counts[2].double()
+            support = tp + fn
+            recall = tp[support > 0] / support[support > 0]
+            history["train_loss"].append(float(loss_sum / max(n_batches, 1)))
+            history["train_balanced_accuracy"].append(float(recall.mean()) if recall.numel() else float("nan"))
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, model)
+        seconds = time.perf_counter() - t0
+        fit = Fit(model, seconds, history)
+        if acwa is not None:
+            fit.weight_history = np.asarray(acwa.weight_history.detach().cpu().numpy())
+            fit.weight_history_steps = np.asarray(acwa.weight_history_steps.detach().cpu().numpy())
+        if key is not None:
+            self._cache[key] = fit
+        return fit
