@@ -286,3 +286,42 @@ def test_bad_options():
         DistributedClassBalancedSampler(LABELS, 0, 0)
     with pytest.raises(ValueError, match="epoch"):
         ClassBalancedSampler(LABELS).set_epoch(-1)
+
+
+def test_global_mode_under_accelerate_is_sharded_once():
+    pytest.importorskip("accelerate")
+    from accelerate.data_loader import prepare_data_loader
+
+    y = torch.cat([torch.zeros(90), torch.ones(10)]).long()
+    ds = TensorDataset(torch.arange(100), y)
+    per_rank = []
+    for rank in range(2):
+        s = DistributedClassBalancedSampler(y, shard=False, seed=0)
+        loader = prepare_data_loader(
+            DataLoader(ds, batch_size=10, sampler=s), num_processes=2, process_index=rank, put_on_device=False
+        )
+        loader.set_epoch(2)  # accelerate forwards the epoch to our sampler
+        per_rank.append(torch.cat([xb for xb, _ in loader]))
+        assert s.epoch == 2
+    # accelerate hands out whole batches round-robin: together they are exactly the global draw
+    inter = torch.stack([r.view(-1, 10) for r in per_rank], 1).reshape(-1)
+    assert torch.equal(inter, DistributedClassBalancedSampler(y, shard=False, seed=0).sample_indices(2))
+    assert per_rank[0].numel() == per_rank[1].numel() == 50
+    # the sharded mode under accelerate shards twice: rank 0 gets 3 of its shard's 5 batches
+    # (accelerate pads to even batches) instead of its 50-sample share of the epoch
+    double = DistributedClassBalancedSampler(y, num_replicas=2, rank=0, seed=0)
+    loader = prepare_data_loader(DataLoader(ds, batch_size=10, sampler=double), num_processes=2, process_index=0, put_on_device=False)
+    assert sum(xb.numel() for xb, _ in loader) == 30
+
+
+def test_defaults_read_world_from_torch_distributed(tmp_path):
+    import torch.distributed as dist
+
+    if not dist.is_available() or dist.is_initialized():
+        pytest.skip("torch.distributed unavailable or already initialised")
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        s = DistributedClassBalancedSampler(LABELS)
+        assert (s.num_replicas, s.rank, len(s)) == (1, 0, LABELS.numel())
+    finally:
+        dist.destroy_process_group()

@@ -134,7 +134,8 @@ class ClassBalancedSampler(Sampler[int]):
             ``False``: exact class quotas (largest-remainder rounding of ``num_samples * pi``)
             and, inside each class, a fresh random permutation walked in order, so a sample
             repeats only when its class's quota exceeds n_c (then every sample of the class
-            appears floor or ceil of quota/n_c times); the epoch is then shuffled.
+            appears floor or ceil of quota/n_c times); the epoch is then shuffled. Costs one
+            O(N log N) sort per epoch (the within-class permutations).
         seed: base seed; epoch e uses a ``torch.Generator`` seeded with ``seed + e``
             (the ``DistributedSampler`` convention).
         num_classes: C when some classes are absent from ``labels`` (default max label + 1).
