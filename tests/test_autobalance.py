@@ -172,6 +172,12 @@ def test_inverse_hvp_neumann_cg_identity_on_a_quadratic():
     # an undamped step 1.0 with curvature 3 (outside (0, 2)) diverges: the series stops early, finite
     (v,), used = inverse_hvp([g], [theta], [b], "neumann", terms=50, step=1.0)
     assert used < 50 and bool(torch.isfinite(v).all())
+    # step='auto': alpha = 1 / lambda_max(A + lam I) = 1 / 3.1 from power iteration
+    (v,), used = inverse_hvp([g], [theta], [b], "neumann", terms=5, step="auto", damping=0.1)
+    M = torch.eye(3, dtype=torch.float64) - (A + 0.1 * torch.eye(3, dtype=torch.float64)) / 3.1
+    ref = sum(torch.linalg.matrix_power(M, j) @ b for j in range(6)) / 3.1
+    torch.testing.assert_close(v, ref, rtol=1e-3, atol=1e-4)
+    assert used == 5
     (v,), used = inverse_hvp([g], [theta], [b], "identity", terms=5, step=0.7)
     torch.testing.assert_close(v, 0.7 * b)
     with pytest.raises(ValueError, match="solver must be one of"):

@@ -17,7 +17,8 @@ The inverse-Hessian-vector product ``v = (H + lambda I)^{-1} g`` is approximated
 * ``'neumann'``: ``v ~ alpha * sum_{j=0}^{J} (I - alpha (H + lambda I))^j g``. Converges when every
   eigenvalue of ``alpha (H + lambda I)`` lies in (0, 2); the authors' code uses alpha = 1 with no
   damping, which diverges as soon as the curvature exceeds 2. Here the series stops early
-  (keeping the partial sum) if a term grows, so a too-large ``alpha`` cannot blow up.
+  (keeping the partial sum) if a term grows, so a too-large ``alpha`` cannot blow up, and
+  ``alpha='auto'`` takes ``1 / lambda_max`` from a short power iteration.
 * ``'cg'``: J iterations of conjugate gradient on ``(H + lambda I) v = g`` (exact in ``dim``
   steps for a positive-definite system), stopping on a non-positive curvature direction.
 * ``'identity'``: ``v = alpha g`` (J = 0, the one-step / "T1-T2" approximation).
@@ -28,12 +29,12 @@ works for any :class:`torch.nn.Module` and only traverses the part of the graph 
 """
 from __future__ import annotations
 
-from typing import Callable, List, Sequence, Tuple
+from typing import Callable, List, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
 
-__all__ = ["implicit_hypergradient", "inverse_hvp", "SOLVERS"]
+__all__ = ["implicit_hypergradient", "inverse_hvp", "top_eigenvalue", "SOLVERS"]
 
 SOLVERS = ("neumann", "cg", "identity")
 
@@ -53,17 +54,22 @@ def inverse_hvp(
     vector: Sequence[Tensor],
     solver: str = "neumann",
     terms: int = 5,
-    step: float = 1.0,
+    step: Union[float, str] = 1.0,
     damping: float = 0.0,
+    power_iterations: int = 10,
 ) -> Tuple[List[Tensor], int]:
     """Approximate ``(H + damping I)^{-1} vector`` where ``H`` is the Jacobian of ``train_grads``
-    (created with ``create_graph=True``) w.r.t. ``params``. Returns ``(v, terms_used)``."""
+    (created with ``create_graph=True``) w.r.t. ``params``. Returns ``(v, terms_used)``.
+
+    ``step='auto'`` sets ``alpha = 1 / lambda_max(H + damping I)``, estimated by
+    ``power_iterations`` Hessian-vector products (power iteration), so that every eigenvalue of
+    ``alpha (H + lambda I)`` on the positive-curvature side lies in (0, 1]."""
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {list(SOLVERS)}, got {solver!r}")
     if terms < 0:
         raise ValueError(f"terms must be >= 0, got {terms}")
-    if not step > 0:
-        raise ValueError(f"step (the Neumann/identity scale alpha) must be > 0, got {step}")
+    if step != "auto" and not (isinstance(step, (int, float)) and step > 0):
+        raise ValueError(f"step (the Neumann/identity scale alpha) must be > 0 or 'auto', got {step!r}")
     if damping < 0:
         raise ValueError(f"damping must be >= 0, got {damping}")
     vector = [v.detach() for v in vector]
@@ -73,6 +79,9 @@ def inverse_hvp(
         if damping:
             hv = [h + damping * x for h, x in zip(hv, v)]
         return [h.detach() for h in hv]
+
+    if step == "auto":
+        step = 1.0 / top_eigenvalue(hvp, vector, iterations=power_iterations)
 
     if solver == "identity" or terms == 0:
         return [step * v for v in vector], 0
@@ -117,6 +126,24 @@ def inverse_hvp(
     return x, used
 
 
+def top_eigenvalue(hvp, like: Sequence[Tensor], iterations: int = 10) -> float:
+    """Largest-magnitude eigenvalue of the operator ``hvp`` by power iteration (a deterministic
+    start: the all-ones direction plus ``like``). Falls back to 1.0 if it is not positive."""
+    v = [torch.ones_like(x) + x for x in like]
+    norm = _dot(v, v).sqrt()
+    v = [x / norm for x in v]
+    lam = torch.zeros(())
+    for _ in range(max(1, iterations)):
+        hv = hvp(v)
+        lam = _dot(v, hv)
+        norm = _dot(hv, hv).sqrt()
+        if not bool(norm > 0) or not bool(torch.isfinite(norm)):
+            break
+        v = [x / norm for x in hv]
+    lam = float(lam)
+    return lam if lam > 0 and lam == lam and lam != float("inf") else 1.0
+
+
 def implicit_hypergradient(
     train_loss_fn: Callable[[], Tensor],
     val_loss_fn: Callable[[], Tensor],
@@ -124,7 +151,7 @@ def implicit_hypergradient(
     hparams: Sequence[Tensor],
     solver: str = "neumann",
     terms: int = 5,
-    step: float = 1.0,
+    step: Union[float, str] = 1.0,
     damping: float = 0.0,
 ) -> Tuple[List[Tensor], dict]:
     """Hypergradient ``dL_val/d hparams`` by the implicit function theorem (module docstring).

@@ -166,7 +166,7 @@ class AutoBalance:
     * ``hyper_every`` [20] (20), ``train_batches`` [2] (10), ``val_batches`` [2] (10),
       ``val_batch_size`` [256]: hyper-step frequency and batches averaged per hyper-step.
     * ``solver`` ['neumann'] or 'cg' or 'identity'; ``neumann_terms`` [5] (5); ``neumann_step``
-      [optimizer lr] (1.0); ``damping`` [optimizer weight decay] (0).
+      [optimizer lr; 'auto' = 1/lambda_max by power iteration] (1.0); ``damping`` [optimizer weight decay] (0).
     * ``hyper_optimizer`` ['adam'] or 'sgd' (the authors': SGD momentum ``hyper_momentum`` 0.9)
       or a callable ``params -> optimizer``; ``hyper_lr`` [0.05]; ``max_hyper_grad_norm`` [1.0]
       clips the hypergradient. Adam is the default because the hypergradient's scale depends on
@@ -200,7 +200,7 @@ class AutoBalance:
         hyper_every: int = 20,
         solver: str = "neumann",
         neumann_terms: int = 5,
-        neumann_step: Optional[float] = None,
+        neumann_step: Union[None, float, str] = None,
         damping: Optional[float] = None,
         train_batches: int = 2,
         val_batches: int = 2,
@@ -231,8 +231,10 @@ class AutoBalance:
             raise ValueError(f"hyper_lr must be > 0, got {hyper_lr}")
         if damping is not None and damping < 0:
             raise ValueError(f"damping must be >= 0, got {damping}")
-        if neumann_step is not None and not neumann_step > 0:
-            raise ValueError(f"neumann_step must be > 0, got {neumann_step}")
+        if neumann_step is not None and neumann_step != "auto" and not (
+            isinstance(neumann_step, (int, float)) and neumann_step > 0
+        ):
+            raise ValueError(f"neumann_step must be > 0, 'auto' or None (the optimizer's lr), got {neumann_step!r}")
         if not 0 < weight_bounds[0] <= weight_bounds[1]:
             raise ValueError(f"weight_bounds must satisfy 0 < lo <= hi, got {weight_bounds}")
         self.model = model
@@ -297,7 +299,10 @@ class AutoBalance:
             raise ValueError("the model has no parameter with requires_grad=True")
 
         group0 = optimizer.param_groups[0] if optimizer is not None else {}
-        self.neumann_step = float(neumann_step if neumann_step is not None else group0.get("lr", 1.0))
+        if neumann_step == "auto":
+            self.neumann_step: Union[float, str] = "auto"
+        else:
+            self.neumann_step = float(neumann_step if neumann_step is not None else group0.get("lr", 1.0))
         self.damping = float(damping if damping is not None else group0.get("weight_decay", 0.0))
         if hyper_optimizer == "sgd":
             self.hyper_optimizer = torch.optim.SGD(self.hparams, lr=hyper_lr, momentum=hyper_momentum)
