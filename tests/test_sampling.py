@@ -325,3 +325,16 @@ def test_defaults_read_world_from_torch_distributed(tmp_path):
         assert (s.num_replicas, s.rank, len(s)) == (1, 0, LABELS.numel())
     finally:
         dist.destroy_process_group()
+
+
+def test_concat_dataset_and_array_like_labels():
+    from torch.utils.data import ConcatDataset
+
+    a, b = _NoLoad(LABELS[:700], "targets"), _NoLoad(LABELS[700:].tolist(), "get_labels")
+    assert extract_labels(ConcatDataset([a, b])).tolist() == LABELS.tolist()
+
+    class ArrayLike:  # e.g. a pandas Series
+        def __array__(self, dtype=None, copy=None):
+            return LABELS.numpy()
+
+    assert extract_labels(ArrayLike()).tolist() == LABELS.tolist()

@@ -134,7 +134,7 @@ class GenerativeOverSampler(BaseResampler):
         yl = torch.from_numpy(y_np.astype("int64")).to(device)
         seed = int(torch.randint(0, 2**62, (1,), generator=g))
         self._sample_gen = torch.Generator().manual_seed(seed + 1)
-        devices = [device] if device.type == "cuda" else []
+        devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             model = ConditionalVAE(Z.shape[1], num_classes, self.latent_dim, self.hidden).to(device)

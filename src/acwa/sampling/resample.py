@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Subset
 
-from ._labels import extract_labels
+from ._labels import extract_labels, group_by_class
 from .strategy import check_sampling_strategy
 
 __all__ = ["BaseResampler", "SelectionResampler", "RandomOverSampler", "RandomUnderSampler", "resample_dataset"]
@@ -131,10 +131,10 @@ class SelectionResampler(BaseResampler):
         """Index-level resampling: ``Subset(dataset, sample_indices_)``; no sample is loaded or
         copied. Labels come from ``labels`` or from the dataset (``.targets``,
         ``.get_labels()``, see :func:`acwa.sampling.extract_labels`)."""
-        idx = self.fit_resample_indices(dataset if labels is None else labels)
-        if hasattr(dataset, "__len__") and len(dataset) != int(extract_labels(dataset if labels is None else labels).shape[0]):
-            raise ValueError(f"labels have a different length than the dataset ({len(dataset)})")
-        return Subset(dataset, idx.tolist())
+        y_np = extract_labels(dataset if labels is None else labels, "labels")
+        if hasattr(dataset, "__len__") and len(dataset) != y_np.shape[0]:
+            raise ValueError(f"labels have {y_np.shape[0]} entries but the dataset has {len(dataset)} samples")
+        return Subset(dataset, self.fit_resample_indices(y_np).tolist())
 
     def _fit_resample(self, X, y, y_np, g):
         self.sample_indices_ = self._select(y_np, g)
@@ -160,8 +160,9 @@ class RandomOverSampler(SelectionResampler):
 
     def _select(self, y_np, g):
         parts = [torch.arange(y_np.shape[0])]
+        groups = group_by_class(y_np)
         for c, n_new in self.sampling_strategy_.items():
-            members = torch.from_numpy(np.flatnonzero(y_np == c))
+            members = torch.from_numpy(groups[c])
             parts.append(members[torch.randint(members.numel(), (n_new,), generator=g)])
         return torch.cat(parts)
 
@@ -184,7 +185,7 @@ class RandomOverSampler(SelectionResampler):
         for c, n_new in self.sampling_strategy_.items():
             boot = self.sample_indices_[start : start + n_new].to(X.device)
             start += n_new
-            members = torch.from_numpy(np.flatnonzero(y_np == c)).to(X.device)
+            members = torch.from_numpy(np.flatnonzero(y_np == c)).to(X.device)  # one class: one scan
             scale = X.index_select(0, members).std(0, unbiased=False) * (float(shrink[c]) * const)
             noise = torch.randn(n_new, d, generator=g, dtype=torch.float64).to(X.device, X.dtype)
             out.append(X.index_select(0, boot) + noise * scale)
@@ -208,9 +209,8 @@ class RandomUnderSampler(SelectionResampler):
 
     def _select(self, y_np, g):
         parts = []
-        for c in np.unique(y_np):
-            members = torch.from_numpy(np.flatnonzero(y_np == c))
-            c = int(c)
+        for c, members in group_by_class(y_np).items():
+            members = torch.from_numpy(members)
             if c in self.sampling_strategy_:
                 n = self.sampling_strategy_[c]
                 if self.replacement:

@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ._labels import group_by_class
 from .resample import BaseResampler, RandomState
 
 __all__ = ["knn_indices", "SMOTE", "BorderlineSMOTE", "ADASYN"]
@@ -116,8 +117,9 @@ class _SMOTEBase(BaseResampler):
         super().__init__(sampling_strategy=sampling_strategy, random_state=random_state)
         self.k_neighbors = _check_k(k_neighbors, "k_neighbors")
 
-    def _members(self, y_np: np.ndarray, c: int, device) -> Tensor:
-        return torch.from_numpy(np.flatnonzero(y_np == c)).to(device)
+    @staticmethod
+    def _members(groups, c: int, device) -> Tensor:
+        return torch.from_numpy(groups[c]).to(device)
 
     def _draw_pairs(self, n_rows: int, k: int, n_new: int, g: torch.Generator, dtype, device):
         """imbalanced-learn's draw: a flat index over the n_rows * k (row, neighbour) pairs, then u."""
@@ -144,10 +146,11 @@ class SMOTE(_SMOTEBase):
         X_out[:n] = X
         y_out[:n] = y
         start = n
+        groups = group_by_class(y_np)
         for c, n_new in self.sampling_strategy_.items():
             if n_new == 0:
                 continue
-            members = self._members(y_np, c, X.device)
+            members = self._members(groups, c, X.device)
             _check_class_size(c, members.numel(), k)
             Xc = X.index_select(0, members)
             nn = knn_indices(Xc, Xc, k, exclude=torch.arange(Xc.shape[0], device=X.device))
@@ -191,11 +194,12 @@ class BorderlineSMOTE(_SMOTEBase):
             raise ValueError(f"m_neighbors={m} must be < the number of samples ({n})")
         y_long = torch.from_numpy(y_np.astype(np.int64)).to(X.device)
         new_X, new_y = [X], [y]
+        groups = group_by_class(y_np)
         self.in_danger_indices_ = {}
         for c, n_new in self.sampling_strategy_.items():
             if n_new == 0:
                 continue
-            members = self._members(y_np, c, X.device)
+            members = self._members(groups, c, X.device)
             Xc = X.index_select(0, members)
             nn_m = knn_indices(Xc, X, m, exclude=members)
             n_other = (y_long[nn_m] != c).sum(1)
@@ -243,10 +247,11 @@ class ADASYN(_SMOTEBase):
             raise ValueError(f"k_neighbors={k} must be < the number of samples ({X.shape[0]})")
         y_long = torch.from_numpy(y_np.astype(np.int64)).to(X.device)
         new_X, new_y = [X], [y]
+        groups = group_by_class(y_np)
         for c, n_new in self.sampling_strategy_.items():
             if n_new == 0:
                 continue
-            members = self._members(y_np, c, X.device)
+            members = self._members(groups, c, X.device)
             Xc = X.index_select(0, members)
             nn_all = knn_indices(Xc, X, k, exclude=members)
             ratio = (y_long[nn_all] != c).sum(1).to(torch.float64) / k
