@@ -68,7 +68,7 @@ def _figure(w: float, h: float):
         from matplotlib.figure import Figure
     except ImportError as exc:  # pragma: no cover
         raise ImportError("bench reports need matplotlib: pip install 'acwa-torch[bench]'") from exc
-    return Figure(figsize=(w, h), dpi=100)
+    return Figure(figsize=(w, h), dpi=100, layout="constrained")
 
 
 def _seed0(results, method: str) -> Optional[Dict[str, Any]]:
@@ -112,11 +112,11 @@ def make_figures(results: Dict[str, Any], out_dir: Path) -> Dict[str, str]:
         ax.axvline(base["balanced_accuracy_mean"], color="k", ls="--", lw=1, label="ce")
     lo = min(r["balanced_accuracy_mean"] for r in summary)
     ax.set_xlim(max(0.0, lo - 0.1), min(1.0, max(r["balanced_accuracy_mean"] for r in summary) + 0.05))
-    ax.set_xlabel(f"test balanced accuracy (mean ± std over {len(cfg['seeds'])} seeds)")
+    n_seeds = len(cfg["seeds"])
+    ax.set_xlabel(f"test balanced accuracy (mean ± std over {n_seeds} seed{'s' if n_seeds > 1 else ''})")
     handles = [__import__("matplotlib.patches", fromlist=["Patch"]).Patch(color=c, label=f) for f, c in FAMILY_COLOURS.items()]
     ax.legend(handles=handles, loc="lower right", fontsize="small")
     ax.set_title(f"{results['dataset']}: methods ranked")
-    fig.tight_layout()
     files["ranking"] = "ranking.png"
     fig.savefig(out_dir / files["ranking"])
 
@@ -138,7 +138,6 @@ def make_figures(results: Dict[str, Any], out_dir: Path) -> Dict[str, str]:
         ax.set_xlabel("class (training count: " + ", ".join(str(c) for c in counts) + ")", fontsize="small")
     ax.legend(fontsize="small", ncol=len(hl))
     ax.set_title("per-class F1")
-    fig.tight_layout()
     files["per_class_f1"] = "per_class_f1.png"
     fig.savefig(out_dir / files["per_class_f1"])
 
@@ -156,7 +155,6 @@ def make_figures(results: Dict[str, Any], out_dir: Path) -> Dict[str, str]:
                             color="white" if mat[i, j] < 0.6 else "black")
     fig.colorbar(im, ax=ax, fraction=0.03)
     ax.set_title("per-class test F1, all methods (ranked)")
-    fig.tight_layout()
     files["per_class_f1_heatmap"] = "per_class_f1_heatmap.png"
     fig.savefig(out_dir / files["per_class_f1_heatmap"])
 
@@ -181,7 +179,6 @@ def make_figures(results: Dict[str, Any], out_dir: Path) -> Dict[str, str]:
         ticks = np.arange(C)
         ax.set_xticks(ticks, [str(t) for t in ticks] if C > 6 else classes, fontsize="x-small")
         ax.set_yticks(ticks, [str(t) for t in ticks] if C > 6 else classes, fontsize="x-small")
-    fig.tight_layout()
     files["confusion"] = "confusion.png"
     fig.savefig(out_dir / files["confusion"])
 
@@ -201,29 +198,29 @@ def make_figures(results: Dict[str, Any], out_dir: Path) -> Dict[str, str]:
             ax.set_ylabel("class weight")
             if wh.shape[1] <= 12:
                 ax.legend(fontsize="x-small", ncol=2)
-        fig.tight_layout()
-        files["acwa_weights"] = "acwa_weights.png"
+            files["acwa_weights"] = "acwa_weights.png"
         fig.savefig(out_dir / files["acwa_weights"])
 
     # 5. training curves
     fig = _figure(11, 3.6)
     ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    for r in summary:
+    cmap = __import__("matplotlib").colormaps["tab20"]
+    for i, r in enumerate(summary):
         run = _seed0(results, r["method"])
         hist = run.get("history") or {}
         ls = "-" if r["family"] != "static" else "--"
         if hist.get("train_loss"):
-            ax1.plot(np.arange(1, len(hist["train_loss"]) + 1), hist["train_loss"], ls, label=r["method"], lw=1.2)
+            ax1.plot(np.arange(1, len(hist["train_loss"]) + 1), hist["train_loss"], ls, label=r["method"], lw=1.2,
+                     color=cmap(i % 20))
         if hist.get("train_balanced_accuracy"):
             ax2.plot(np.arange(1, len(hist["train_balanced_accuracy"]) + 1), hist["train_balanced_accuracy"], ls, lw=1.2,
-                     label=r["method"])
+                     label=r["method"], color=cmap(i % 20))
     ax1.set_yscale("log")
     ax1.set_title("training loss per epoch (seed 0; each method's own loss)", fontsize="medium")
     ax2.set_title("balanced accuracy on training batches (seed 0)", fontsize="medium")
     for ax in (ax1, ax2):
         ax.set_xlabel("epoch")
     ax2.legend(fontsize="x-small", ncol=2, loc="lower right")
-    fig.tight_layout()
     files["training_curves"] = "training_curves.png"
     fig.savefig(out_dir / files["training_curves"])
     return files
