@@ -1,14 +1,57 @@
 """acwa: make deep classifiers work on imbalanced data.
 
-Public names: :class:`ACWATrainer` (adaptive class weights), :class:`FocalLoss`,
-:class:`EarlyStopping`; submodules :mod:`acwa.losses`, :mod:`acwa.metrics`,
-:mod:`acwa.adaptive`.
+- :class:`ACWATrainer`: adaptive class weights (and logit offsets) that follow a live per-class
+  metric; :mod:`acwa.adaptive` holds the update rules.
+- :mod:`acwa.losses` (focal, class-balanced, LDAM-DRW, logit adjustment, balanced softmax, VS,
+  parametric CE; :func:`make_loss`), :mod:`acwa.weights` (static class weights).
+- :mod:`acwa.sampling` (class-balanced and distributed samplers, over/under-sampling, SMOTE,
+  generative oversampling), :mod:`acwa.autobalance` (bilevel loss tuning).
+- :mod:`acwa.metrics` (streaming per-class counts), :mod:`acwa.splits`, :class:`EarlyStopping`.
+- :mod:`acwa.integrations` (Lightning, Hugging Face, Keras), :mod:`acwa.data` and
+  :mod:`acwa.bench` (the ``acwa bench`` command).
 """
+from . import losses, metrics, weights
 from .adaptive import AdaptiveClassWeights, acwa_update
 from .early_stopping import EarlyStopping
-from .losses import FocalLoss
+from .losses import (
+    BalancedSoftmaxLoss,
+    ClassBalancedLoss,
+    DeferredReweighting,
+    FocalLoss,
+    LDAMLoss,
+    LogitAdjustedLoss,
+    NormedLinear,
+    ParametricCrossEntropyLoss,
+    VSLoss,
+    WeightedCrossEntropyLoss,
+    logit_adjust,
+    make_loss,
+)
+from .splits import stratified_split
 from .trainer import ACWATrainer
 
 __version__ = "0.1.0"
 
-__all__ = ["ACWATrainer", "AdaptiveClassWeights", "acwa_update", "EarlyStopping", "FocalLoss", "__version__"]
+__all__ = [
+    "ACWATrainer",
+    "AdaptiveClassWeights",
+    "acwa_update",
+    "EarlyStopping",
+    "stratified_split",
+    "make_loss",
+    "FocalLoss",
+    "WeightedCrossEntropyLoss",
+    "ClassBalancedLoss",
+    "LDAMLoss",
+    "NormedLinear",
+    "DeferredReweighting",
+    "LogitAdjustedLoss",
+    "BalancedSoftmaxLoss",
+    "VSLoss",
+    "ParametricCrossEntropyLoss",
+    "logit_adjust",
+    "losses",
+    "metrics",
+    "weights",
+    "__version__",
+]

@@ -9,6 +9,23 @@ applied only to classes whose metric is defined in the window (NaN means the cla
 its weight is left unchanged). Algebraically the step is ``w + alpha * (1 - beta) * error``,
 so the README defaults (alpha 0.02, beta 0.9) move a weight by at most 0.002 per update.
 
+Beyond the README (same update, same API, opt-in):
+
+- ``target_metric="mean"``: a *relative* target, the mean metric over the classes present in
+  the window, so ``error_c = mean_k metric_k - metric_c`` pushes classes towards equal metric
+  instead of towards an absolute goal that every class may already exceed.
+- ``normalize=True``: after each update the weights are rescaled to mean 1 (then clipped), so
+  only their ratios move.
+- ``adjust="logits"`` (or ``"both"``): the controller also keeps additive logit offsets
+  ``o`` [C], used in the training loss as ``loss(f + o, y)`` (the logit-adjusted loss of
+  Menon et al., ICLR 2021, when ``o = tau log pi``), and updates them with the mirrored rule
+
+      o_c <- beta * o_c + (1 - beta) * (o_c - alpha * error_c)
+
+  A class below target gets a lower training offset, so the network must raise its raw logit
+  for that class and predicts it more often at test time. Additive logit terms keep their
+  effect on over-parameterised networks where loss weights fade (Kini et al., NeurIPS 2021).
+
 Everything here is tensor arithmetic on the weights' device: no host sync, no class loop.
 """
 from __future__ import annotations
@@ -19,17 +36,29 @@ import torch
 from torch import Tensor
 
 from ._validation import check_choice, check_num_classes
+from .losses.logit_adjusted import log_prior
+from .weights import check_counts, inverse_frequency
 
-__all__ = ["acwa_update", "inverse_frequency_init", "AdaptiveClassWeights", "METRIC_MODES"]
+__all__ = ["acwa_update", "offset_update", "metric_error", "inverse_frequency_init", "log_prior_offsets",
+           "AdaptiveClassWeights", "METRIC_MODES", "ADJUST_MODES"]
 
 METRIC_MODES = ("max", "min")
-Target = Union[float, Sequence[float], Tensor]
+ADJUST_MODES = ("weights", "logits", "both")
+Target = Union[float, Sequence[float], Tensor, str]
+
+
+def metric_error(metric: Tensor, target: Union[float, Tensor, str], mode: str = "max") -> Tensor:
+    """``target - metric`` ('max') or ``metric - target`` ('min'); ``target='mean'`` uses the
+    mean metric over present (non-NaN) classes. NaN stays NaN."""
+    if isinstance(target, str):
+        target = torch.nanmean(metric)
+    return (target - metric) if mode == "max" else (metric - target)
 
 
 def acwa_update(
     weights: Tensor,
     metric: Tensor,
-    target: Union[float, Tensor],
+    target: Union[float, Tensor, str],
     alpha: float,
     beta: float,
     bounds: Tuple[float, float] = (0.5, 2.0),
@@ -37,10 +66,29 @@ def acwa_update(
 ) -> Tensor:
     """One ACWA step (formula in the module docstring). NaN entries of ``metric`` keep their weight."""
     metric = metric.to(device=weights.device, dtype=weights.dtype)
-    error = (target - metric) if mode == "max" else (metric - target)
+    error = metric_error(metric, target, mode)
     proposed = beta * weights + (1.0 - beta) * (weights + alpha * error)
     proposed = proposed.clamp(bounds[0], bounds[1])
     return torch.where(torch.isnan(metric), weights, proposed)
+
+
+def offset_update(
+    offsets: Tensor, metric: Tensor, target: Union[float, Tensor, str], alpha: float, beta: float, mode: str = "max"
+) -> Tensor:
+    """``o_c <- beta o_c + (1 - beta)(o_c - alpha error_c)``; NaN entries keep their offset."""
+    metric = metric.to(device=offsets.device, dtype=offsets.dtype)
+    error = metric_error(metric, target, mode)
+    proposed = beta * offsets + (1.0 - beta) * (offsets - alpha * error)
+    return torch.where(torch.isnan(metric), offsets, proposed)
+
+
+def log_prior_offsets(class_frequencies: Union[Sequence[float], Tensor], tau: float = 1.0, eps: float = 1e-6) -> Tensor:
+    """Logit-adjustment offsets ``tau * log(pi_c + eps)``, centred to mean 0 (Menon et al. 2021).
+
+    ``class_frequencies`` may be frequencies or counts (only ratios matter)."""
+    f = check_counts(class_frequencies, name="class_frequencies")
+    o = tau * log_prior(f / f.sum() + eps)
+    return (o - o.mean()).float()
 
 
 def inverse_frequency_init(
@@ -52,17 +100,9 @@ def inverse_frequency_init(
     the README's invariant that weights live inside ``weight_bounds``; widen the bounds to keep
     the full inverse-frequency ratio.
     """
-    f = torch.as_tensor(class_frequencies, dtype=torch.float32).detach().clone().flatten()
-    if f.numel() < 2:
-        raise ValueError(f"class_frequencies must have one entry per class (>= 2), got {f.numel()}")
-    if not bool(torch.isfinite(f).all()) or bool((f < 0).any()):
-        raise ValueError(f"class_frequencies must be finite and >= 0, got {f.tolist()}")
-    if not float(f.sum()) > 0:
-        raise ValueError("class_frequencies must not all be 0")
-    f = f / f.sum()
-    w = 1.0 / (f + eps)
-    w = w * (w.numel() / w.sum())
-    return w.clamp(bounds[0], bounds[1])
+    f = check_counts(class_frequencies, name="class_frequencies")
+    w = inverse_frequency(f / f.sum() + eps, normalize="sum_to_C")
+    return w.float().clamp(bounds[0], bounds[1])
 
 
 def _check_bounds(bounds) -> Tuple[float, float]:
@@ -80,11 +120,16 @@ class AdaptiveClassWeights:
 
     Args:
         num_classes: C >= 2.
-        target_metric: scalar or per-class target (length C).
+        target_metric: scalar, per-class target (length C), or ``'mean'`` (relative target).
         alpha: step size (README: 0.01-0.05). beta: smoothing (README: 0.8-0.95), in [0, 1).
         weight_bounds: (low, high) clip range, default (0.5, 2.0).
         metric_mode: 'max' (higher metric is better, e.g. F1) or 'min' (e.g. a per-class loss).
         initial_weights: optional [C] start; default all ones.
+        adjust: what the metric moves: ``'weights'`` (README), ``'logits'`` (additive offsets)
+            or ``'both'``.
+        normalize: rescale the weights to mean 1 after each update.
+        initial_offsets: optional [C] start of the logit offsets (e.g. :func:`log_prior_offsets`);
+            default zeros.
     """
 
     def __init__(
@@ -97,6 +142,9 @@ class AdaptiveClassWeights:
         metric_mode: str = "max",
         initial_weights: Optional[Tensor] = None,
         device=None,
+        adjust: str = "weights",
+        normalize: bool = False,
+        initial_offsets: Optional[Tensor] = None,
     ) -> None:
         self.num_classes = check_num_classes(num_classes)
         self.metric_mode = check_choice(metric_mode, METRIC_MODES, "metric_mode")
@@ -106,28 +154,39 @@ class AdaptiveClassWeights:
             raise ValueError(f"beta must lie in [0, 1) (README: 0.8-0.95), got {beta!r}")
         self.alpha, self.beta = float(alpha), float(beta)
         self.bounds = _check_bounds(weight_bounds)
-        target = torch.as_tensor(target_metric, dtype=torch.float32)
-        if target.dim() > 1 or (target.dim() == 1 and target.numel() != num_classes):
-            raise ValueError(
-                f"target_metric must be a scalar or have one entry per class ({num_classes}), "
-                f"got shape {tuple(target.shape)}"
-            )
-        if not bool(torch.isfinite(target).all()):
-            raise ValueError(f"target_metric must be finite, got {target.tolist()}")
-        self.target = target.to(device)
-        if initial_weights is None:
-            w = torch.ones(num_classes)
+        self.adjust = check_choice(adjust, ADJUST_MODES, "adjust")
+        self.normalize = bool(normalize)
+        if isinstance(target_metric, str):
+            self.target = check_choice(target_metric, ("mean",), "target_metric")
         else:
-            w = torch.as_tensor(initial_weights, dtype=torch.float32).detach().clone()
-            if w.shape != (num_classes,):
-                raise ValueError(f"initial weights must have shape ({num_classes},), got {tuple(w.shape)}")
-        self.weights = w.to(device)
+            target = torch.as_tensor(target_metric, dtype=torch.float32)
+            if target.dim() > 1 or (target.dim() == 1 and target.numel() != num_classes):
+                raise ValueError(
+                    f"target_metric must be a scalar, 'mean', or have one entry per class ({num_classes}), "
+                    f"got shape {tuple(target.shape)}"
+                )
+            if not bool(torch.isfinite(target).all()):
+                raise ValueError(f"target_metric must be finite, got {target.tolist()}")
+            self.target = target.to(device)
+        self.weights = self._vector(initial_weights, 1.0, "initial weights").to(device)
+        self.offsets = self._vector(initial_offsets, 0.0, "initial_offsets").to(device)
         self._history: List[Tensor] = [self.weights.clone()]
+        self._offset_history: List[Tensor] = [self.offsets.clone()]
         self._history_steps: List[int] = [0]
+
+    def _vector(self, value, fill: float, name: str) -> Tensor:
+        if value is None:
+            return torch.full((self.num_classes,), fill)
+        v = torch.as_tensor(value, dtype=torch.float32).detach().clone()
+        if v.shape != (self.num_classes,) or not bool(torch.isfinite(v).all()):
+            raise ValueError(f"{name} must be a finite vector of shape ({self.num_classes},), got {v.tolist()}")
+        return v
 
     def to(self, device) -> "AdaptiveClassWeights":
         self.weights = self.weights.to(device)
-        self.target = self.target.to(device)
+        self.offsets = self.offsets.to(device)
+        if isinstance(self.target, Tensor):
+            self.target = self.target.to(device)
         return self
 
     def step(self, metric: Tensor, at_step: int) -> Tensor:
@@ -137,16 +196,25 @@ class AdaptiveClassWeights:
                 f"the per-class metric must have shape ({self.num_classes},), got {tuple(metric.shape)}; "
                 "a custom metric_fn must return one value per class"
             )
-        self.weights = acwa_update(
-            self.weights, metric, self.target, self.alpha, self.beta, self.bounds, self.metric_mode
-        )
+        if self.adjust in ("weights", "both"):
+            w = acwa_update(self.weights, metric, self.target, self.alpha, self.beta, self.bounds, self.metric_mode)
+            if self.normalize:
+                w = (w * (self.num_classes / w.sum())).clamp(*self.bounds)
+            self.weights = w
+        if self.adjust in ("logits", "both"):
+            self.offsets = offset_update(self.offsets, metric, self.target, self.alpha, self.beta, self.metric_mode)
         self._history.append(self.weights.clone())
+        self._offset_history.append(self.offsets.clone())
         self._history_steps.append(int(at_step))
         return self.weights
 
     @property
     def history(self) -> Tensor:
         return torch.stack(self._history).detach().cpu()
+
+    @property
+    def offset_history(self) -> Tensor:
+        return torch.stack(self._offset_history).detach().cpu()
 
     @property
     def history_steps(self) -> Tensor:
@@ -156,6 +224,8 @@ class AdaptiveClassWeights:
         return {
             "weights": self.weights.detach().cpu().clone(),
             "history": self.history,
+            "offsets": self.offsets.detach().cpu().clone(),
+            "offset_history": self.offset_history,
             "history_steps": list(self._history_steps),
         }
 
@@ -167,3 +237,6 @@ class AdaptiveClassWeights:
         self.weights = w.to(device).clone()
         self._history = [row.to(device) for row in state["history"]]
         self._history_steps = list(state["history_steps"])
+        if "offsets" in state:
+            self.offsets = state["offsets"].to(device).clone()
+            self._offset_history = [row.to(device) for row in state["offset_history"]]

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._validation import check_choice, check_logits_labels, check_num_classes, should_check_values
-from .adaptive import METRIC_MODES, AdaptiveClassWeights, inverse_frequency_init
+from .adaptive import ADJUST_MODES, METRIC_MODES, AdaptiveClassWeights, inverse_frequency_init, log_prior_offsets
 from .metrics import METRICS, ClassStatScores, all_gather_cat
 
 __all__ = ["ACWATrainer"]
@@ -83,6 +83,13 @@ class ACWATrainer:
         validate_inputs: ``None`` (auto): value checks (finite logits, label range) on every call
             for CPU tensors, on the first call only on accelerators (so steps stay sync-free);
             ``True``: always; ``False``: shapes only.
+        adjust: what the metric drives: ``'weights'`` (the README), ``'logits'`` (additive
+            training-logit offsets ``o``, loss ``l(f + o, y)``) or ``'both'``
+            (see :mod:`acwa.adaptive`). With ``'logits'``/``'both'``, ``class_frequencies``
+            initialise the offsets to ``logit_tau * log pi`` (logit adjustment) instead of the
+            weights.
+        normalize_weights: rescale the weights to mean 1 after each update.
+        logit_tau: scale of the logit-adjustment initialisation (default 1.0).
     """
 
     def __init__(
@@ -101,8 +108,12 @@ class ACWATrainer:
         ignore_index: int = -100,
         validate_inputs: Optional[bool] = None,
         eps: float = 1e-6,
+        adjust: str = "weights",
+        normalize_weights: bool = False,
+        logit_tau: float = 1.0,
     ) -> None:
         check_choice(metric_mode, METRIC_MODES, "metric_mode")
+        check_choice(adjust, ADJUST_MODES, "adjust")
         if update_freq is not None and (isinstance(update_freq, bool) or not isinstance(update_freq, int) or update_freq < 0):
             raise ValueError(f"update_freq must be an int >= 1 (README: 50-200), or None for manual steps, got {update_freq!r}")
         if isinstance(metric_fn, str):
@@ -137,6 +148,9 @@ class ACWATrainer:
         self.ignore_index = ignore_index
         self.validate_inputs = validate_inputs
         self.eps = eps
+        self.adjust = adjust
+        self.normalize_weights = normalize_weights
+        self.logit_tau = logit_tau
         self.device = None
         if model is not None:
             self.device = next(itertools.chain(model.parameters(), model.buffers()), torch.empty(0)).device
@@ -154,11 +168,15 @@ class ACWATrainer:
 
     # ------------------------------------------------------------------ setup
     def _build(self, num_classes: int, device) -> None:
-        init = None
+        init_w = init_o = None
         if self.class_frequencies is not None:
-            init = inverse_frequency_init(self.class_frequencies, tuple(self.weight_bounds), self.eps)
+            if self.adjust == "weights":
+                init_w = inverse_frequency_init(self.class_frequencies, tuple(self.weight_bounds), self.eps)
+            else:
+                init_o = log_prior_offsets(self.class_frequencies, self.logit_tau, self.eps)
         self.controller = AdaptiveClassWeights(
-            num_classes, self.target_metric, self.alpha, self.beta, self.weight_bounds, self.metric_mode, init, device
+            num_classes, self.target_metric, self.alpha, self.beta, self.weight_bounds, self.metric_mode, init_w,
+            device, adjust=self.adjust, normalize=self.normalize_weights, initial_offsets=init_o,
         )
         self._stats = ClassStatScores(num_classes, self.ignore_index, device)
         self.num_classes = num_classes
@@ -187,6 +205,16 @@ class ACWATrainer:
     def weight_history(self) -> Tensor:
         """Weights after each update, a CPU tensor [T, C]; row 0 holds the initial weights."""
         return self.weights.new_empty(0) if self.controller is None else self.controller.history
+
+    @property
+    def logit_offsets(self) -> Tensor:
+        """Additive training-logit offsets [C] (all zero unless ``adjust`` is 'logits'/'both')."""
+        return self.controller.offsets
+
+    @property
+    def offset_history(self) -> Tensor:
+        """Offsets after each update, a CPU tensor [T, C] (rows as in :attr:`weight_history`)."""
+        return self.controller.offset_history
 
     @property
     def weight_history_steps(self) -> Tensor:
@@ -220,6 +248,8 @@ class ACWATrainer:
     def get_weighted_loss(self, outputs: Any, labels: Tensor) -> Tensor:
         """``sum_i w_{y_i} * l_i / N_counted``: the ACWA-weighted mean loss of the batch."""
         logits = self._prepare(outputs, labels)
+        if self.adjust != "weights":
+            logits = logits + self.controller.offsets.to(logits.dtype).view((1, -1) + (1,) * (logits.dim() - 2))
         # N_counted: known on the host when the labels were checked (CPU), else a device op
         n_counted = labels.numel() if self._all_counted else (labels != self.ignore_index).sum().clamp_min(1)
         if self.loss_fn is None:  # fused: sum_i w_{y_i} CE_i in one kernel
