@@ -191,9 +191,9 @@ class ClassBalancedSampler(Sampler[int]):
 
     def set_epoch(self, epoch: int) -> None:
         """Use epoch ``epoch`` for the next pass (seed + epoch seeds its generator)."""
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
             raise ValueError(f"epoch must be a non-negative int, got {epoch!r}")
-        self.epoch = epoch
+        self.epoch = int(epoch)
 
     def set_class_weights(self, weights: Optional[Union[Tensor, Sequence[float]]]) -> None:
         """Set w (length C, finite, >= 0); ``None`` restores w = 1.
