@@ -251,3 +251,13 @@ def test_trainer_rejects_conflicting_arguments(tmp_path):
         ImbalancedTrainer(model=seq_model(), args=args(tmp_path), compute_loss_func=lambda *a, **k: 0)
     with pytest.raises(ValueError, match="sampler"):
         ImbalancedTrainer(model=seq_model(), args=args(tmp_path), sampler="balanced")
+
+
+def test_missing_transformers_gives_the_install_hint(monkeypatch):
+    import importlib
+    import sys
+
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    monkeypatch.delitem(sys.modules, "acwa.integrations.huggingface")
+    with pytest.raises(ImportError, match=r"pip install 'acwa-torch\[huggingface\]'"):
+        importlib.import_module("acwa.integrations.huggingface")

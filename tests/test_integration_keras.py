@@ -175,3 +175,13 @@ def test_config_round_trip_keeps_weights():
     clone = AdaptiveWeightedLoss.from_config(loss.get_config())
     np.testing.assert_array_equal(clone.weights, loss.weights)
     assert clone.num_classes == C
+
+
+def test_missing_keras_gives_the_install_hint(monkeypatch):
+    import importlib
+    import sys
+
+    monkeypatch.setitem(sys.modules, "keras", None)
+    monkeypatch.delitem(sys.modules, "acwa.integrations.keras")
+    with pytest.raises(ImportError, match=r"pip install 'acwa-torch\[keras\]'.*KERAS_BACKEND=torch"):
+        importlib.import_module("acwa.integrations.keras")

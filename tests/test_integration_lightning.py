@@ -190,3 +190,14 @@ def test_ddp_spawn_two_cpu_processes_hold_identical_weights(tmp_path):
     assert r0["calls"] == r1["calls"] == 2 * 4  # 64 samples / 2 ranks / batch 8, two epochs
     assert torch.equal(r0["weights"], r1["weights"])
     assert r0["weights"].shape == (5, C) and not torch.equal(r0["weights"][0], r0["weights"][-1])
+
+
+def test_missing_lightning_gives_the_install_hint(monkeypatch):
+    import importlib
+    import sys
+
+    for name in ("lightning", "lightning.pytorch", "pytorch_lightning"):
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.delitem(sys.modules, "acwa.integrations.lightning")
+    with pytest.raises(ImportError, match=r"pip install 'acwa-torch\[lightning\]'"):
+        importlib.import_module("acwa.integrations.lightning")

@@ -35,7 +35,6 @@ from torch import Tensor
 from ..trainer import ACWATrainer, logits_of
 
 try:
-    import transformers
     from transformers import Trainer, TrainerCallback
 except ImportError as exc:
     raise ImportError(
