@@ -62,3 +62,36 @@ def test_bad_controller_arguments(kwargs, match):
     args = {"num_classes": 3, **kwargs}
     with pytest.raises(ValueError, match=match):
         AdaptiveClassWeights(**args)
+
+
+def test_relative_target_uses_the_mean_of_present_classes():
+    metric = torch.tensor([0.9, 0.5, float("nan"), 0.7])
+    new = acwa_update(torch.ones(4), metric, "mean", alpha=1.0, beta=0.0, bounds=(0.0, 10.0))
+    # mean over present = 0.7 -> errors -0.2, 0.2, (skip), 0
+    assert new.tolist() == pytest.approx([0.8, 1.2, 1.0, 1.0])
+
+
+def test_offset_update_mirrors_the_weight_rule():
+    from acwa.adaptive import offset_update
+
+    o = torch.tensor([0.0, -1.0, 2.0])
+    new = offset_update(o, torch.tensor([0.2, 0.9, float("nan")]), 0.8, alpha=2.0, beta=0.5)
+    # o - alpha*(1-beta)*(target - metric)
+    assert new.tolist() == pytest.approx([0.0 - 0.6, -1.0 + 0.1, 2.0])
+
+
+def test_normalised_weights_keep_mean_one():
+    ctrl = AdaptiveClassWeights(3, "mean", alpha=1.0, beta=0.0, weight_bounds=(0.1, 10.0), normalize=True)
+    ctrl.step(torch.tensor([0.2, 0.5, 0.8]), at_step=1)
+    assert ctrl.weights.mean().item() == pytest.approx(1.0)
+    assert ctrl.weights[0] > ctrl.weights[1] > ctrl.weights[2]
+
+
+def test_log_prior_offsets_are_centred_log_frequencies():
+    from acwa.adaptive import log_prior_offsets
+
+    o = log_prior_offsets([80, 15, 5], tau=1.0, eps=0.0)
+    ref = torch.log(torch.tensor([0.8, 0.15, 0.05]))
+    assert o.tolist() == pytest.approx((ref - ref.mean()).tolist(), abs=1e-6)
+    with pytest.raises(ValueError, match="class_frequencies"):
+        log_prior_offsets([1.0, -1.0])

@@ -289,3 +289,30 @@ def test_weights_stay_finite_and_bounded_under_extreme_settings():
         trainer.update_metrics(torch.randn(9, 3), torch.randint(0, 3, (9,)))
     assert torch.isfinite(trainer.weight_history).all()
     assert trainer.weight_history.min() >= 0.5 and trainer.weight_history.max() <= 2.0
+
+
+def test_logit_adjust_mode_trains_on_shifted_logits():
+    from acwa.losses import LogitAdjustedLoss
+
+    counts = torch.tensor([80.0, 15.0, 5.0])
+    trainer = ACWATrainer(num_classes=3, adjust="logits", class_frequencies=counts, update_freq=1,
+                          target_metric="mean", metric_fn="recall", alpha=1.0, beta=0.0)
+    logits, y = torch.randn(16, 3), torch.randint(0, 3, (16,))
+    # initial offsets = log prior (centred): the loss is the logit-adjusted loss
+    torch.testing.assert_close(trainer.get_weighted_loss(logits, y), LogitAdjustedLoss(counts)(logits, y))
+    assert torch.equal(trainer.weights, torch.ones(3))
+    before = trainer.logit_offsets.clone()
+    trainer.update_metrics(logits, y)
+    recall = per_class_metric(logits, y, 3, "recall")
+    expected = before - 1.0 * (torch.nanmean(recall) - recall)
+    torch.testing.assert_close(trainer.logit_offsets, torch.where(torch.isnan(recall), before, expected))
+    assert trainer.offset_history.shape == (2, 3)
+    state = trainer.state_dict()
+    resumed = ACWATrainer(num_classes=3, adjust="logits")
+    resumed.load_state_dict(state)
+    assert torch.equal(resumed.logit_offsets, trainer.logit_offsets)
+
+
+def test_unknown_adjust_is_refused():
+    with pytest.raises(ValueError, match="adjust"):
+        ACWATrainer(num_classes=3, adjust="margins")
