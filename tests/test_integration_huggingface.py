@@ -261,3 +261,49 @@ def test_missing_transformers_gives_the_install_hint(monkeypatch):
     monkeypatch.delitem(sys.modules, "acwa.integrations.huggingface")
     with pytest.raises(ImportError, match=r"pip install 'acwa-torch\[huggingface\]'"):
         importlib.import_module("acwa.integrations.huggingface")
+
+
+# ----------------------------------------------------------------------------- DDP (torchrun)
+def _ddp_main(out_dir: str) -> None:
+    """Run under torchrun: 2 CPU processes, ACWA + class-balanced sampling; each rank saves its state."""
+    import tempfile
+
+    torch.set_num_threads(1)
+    acwa = ACWATrainer(num_classes=C, update_freq=2, alpha=0.5, beta=0.5)
+    data = SeqDataset()
+    trainer = ImbalancedTrainer(
+        model=seq_model(), args=args(tempfile.mkdtemp(), max_steps=4, per_device_train_batch_size=4, ddp_backend="gloo"),
+        train_dataset=data, acwa=acwa, sampler="class_balanced", sampling_q=1.0,
+    )
+    seen = []
+    orig = acwa.update_metrics
+    acwa.update_metrics = lambda logits, labels: (seen.append(labels.clone()), orig(logits, labels))[1]
+    trainer.train()
+    params = torch.cat([p.detach().flatten() for p in trainer.model.parameters()])
+    torch.save(
+        {"weights": acwa.weight_history, "calls": acwa.num_calls, "labels": torch.cat(seen), "params": params,
+         "world": trainer.args.world_size},
+        os.path.join(out_dir, f"rank{trainer.args.process_index}.pt"),
+    )
+
+
+def test_ddp_two_processes_identical_weights(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "ACWA_HF_DDP_OUT": str(tmp_path)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(Path(__file__).resolve())]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in range(2))
+    assert r0["world"] == r1["world"] == 2
+    assert r0["calls"] == r1["calls"] == 4
+    assert torch.equal(r0["weights"], r1["weights"]) and r0["weights"].shape == (3, C)
+    assert not torch.equal(r0["weights"][0], r0["weights"][-1])
+    assert torch.equal(r0["params"], r1["params"])  # DDP kept the replicas in sync
+    assert not torch.equal(r0["labels"], r1["labels"])  # Accelerate gave the ranks different batches
+
+
+if __name__ == "__main__" and os.environ.get("ACWA_HF_DDP_OUT"):
+    _ddp_main(os.environ["ACWA_HF_DDP_OUT"])
