@@ -216,8 +216,11 @@ def fit(
             opt2.step()
             return loss.detach()
 
-        X_all = torch.cat([X_tr, X_va])
-        y_all = torch.cat([y_tr, y_va])
-        g_all = None if g_tr is None else torch.cat([g_tr, g_va])
+        if X_val is None:  # the whole training data, each sample once (singletons are in both splits)
+            X_all, y_all, g_all = X_train, y_train, groups
+        else:
+            X_all = torch.cat([X_tr, X_va])
+            y_all = torch.cat([y_tr, y_va])
+            g_all = None if g_tr is None else torch.cat([g_tr, g_va])
         run_epochs(retrain_step, X_all, y_all, g_all, opt2)
     return AutoBalanceResult(model, tuner, train_idx, val_idx, losses, mode)
