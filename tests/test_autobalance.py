@@ -434,3 +434,21 @@ def test_fit_continue_retrain_and_singleton_classes():
     assert len(y1) - 1 in set(res3.train_idx) & set(res3.val_idx)
     with pytest.raises(ValueError, match="mode must be"):
         fit(small_mlp(), X, y, mode="search")
+
+
+def test_validation_dataloader():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    X, y = imbalanced_blobs((20, 10, 6), seed=0)
+    Xv, yv = imbalanced_blobs((6, 3, 2), seed=3)
+    loader = DataLoader(TensorDataset(Xv, yv), batch_size=4, shuffle=False)
+    model = small_mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    ab = AutoBalance(model, 3, val_data=loader, optimizer=opt, hyper_every=2, val_batches=3)
+    assert ab.val_class_counts.tolist() == [6, 3, 2]
+    for i in range(4):
+        ab.step(X[i::4], y[i::4])
+    assert ab.hyper_steps == 2
+    keep = yv != 1
+    with pytest.raises(ValueError, match=r"no sample of class\(es\) \[1\]"):
+        AutoBalance(small_mlp(), 3, val_data=DataLoader(TensorDataset(Xv[keep], yv[keep]), batch_size=4))
