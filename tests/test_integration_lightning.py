@@ -127,6 +127,8 @@ def test_validation_driven_updates_skip_sanity_check(tmp_path):
     f1 = f1_score(yv.numpy(), preds.numpy(), labels=list(range(C)), average=None, zero_division=0)
     torch.testing.assert_close(cb.acwa.last_metric, torch.tensor(f1, dtype=torch.float32))
     assert float(trainer.callback_metrics["acwa/weight_1"]) == pytest.approx(cb.acwa.weights[1].item())
+    trainer.validate(module, dataloaders=loader(xv, yv), verbose=False)  # outside fit: no update
+    assert cb.acwa.weight_history.shape == (4, C)
 
 
 def test_callback_state_round_trips_through_a_checkpoint(tmp_path):

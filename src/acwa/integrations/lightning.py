@@ -12,8 +12,8 @@ Contract (explicit, no hidden loss replacement):
   and the batch is ``(x, y, ...)``, ``y`` is used.
 * ``update_on='train'``: every training batch feeds the window; the ACWATrainer's
   ``update_freq`` decides when a step happens. ``update_on='val'`` (create the ACWATrainer with
-  ``update_freq=None``): the batches of each validation epoch (not the sanity check) form the
-  window, and one step follows each validation epoch.
+  ``update_freq=None``): the batches of each validation epoch of ``fit`` (not the sanity
+  check, not ``trainer.validate()``) form the window, and one step follows each of them.
 * After each step the per-class weights and metric are logged as ``acwa/weight_<c>`` and
   ``acwa/<metric>_<c>`` (NaN: class absent from the window) to the Lightning loggers (at the
   current ``global_step``, whatever ``log_every_n_steps`` is) and to
@@ -164,18 +164,22 @@ class ACWACallback(pl.Callback):
         if self.acwa.last_metric is not before:  # a step happened in this call
             self._log(trainer, pl_module, epoch_level=False)
 
+    def _learns_from_validation(self, trainer) -> bool:
+        # only the validation epochs of fit(): not the sanity check, not trainer.validate()
+        return self.update_on == "val" and not trainer.sanity_checking and trainer.state.fn == "fit"
+
     def on_validation_epoch_start(self, trainer, pl_module) -> None:
-        if self.update_on == "val" and not trainer.sanity_checking and self.acwa.controller is not None:
+        if self._learns_from_validation(trainer) and self.acwa.controller is not None:
             self.acwa.reset_window()
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx: int = 0) -> None:
-        if self.update_on != "val" or trainer.sanity_checking:
+        if not self._learns_from_validation(trainer):
             return
         logits, labels = self._logits_labels(outputs, batch, "validation_step")
         self.acwa.update_metrics(logits, labels)
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
-        if self.update_on != "val" or trainer.sanity_checking or self.acwa.controller is None:
+        if not self._learns_from_validation(trainer) or self.acwa.controller is None:
             return
         self.acwa.step()
         self._log(trainer, pl_module, epoch_level=True)
