@@ -547,7 +547,10 @@ class AutoBalance:
 
     def state_dict(self) -> dict:
         """Everything needed to resume the tuner exactly (the model and its optimiser are saved
-        by the caller, as usual)."""
+        by the caller, as usual): loss and augmentation parameters, hyper-optimiser state,
+        counters, the random generators and the buffered training batches. With tensor
+        ``val_data`` a resumed run is identical to an uninterrupted one; a validation
+        ``DataLoader`` restarts its iterator on resume (its position is not saved)."""
         return {
             "loss": self.loss.state_dict(),
             "augment": None if self.augment is None else self.augment.state_dict(),
