@@ -91,6 +91,17 @@ def train_shards(world):
     ]
 
 
+def validation_run(rank: int, world: int) -> torch.Tensor:
+    """``update_from_validation`` on rows ``rank::world`` of a fixed validation set (world=1: all)."""
+    x, y = train_data()
+    torch.manual_seed(1)
+    model = nn.Linear(5, 3)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x[rank::world], y[rank::world]), batch_size=5)
+    acwa = ACWATrainer(num_classes=3, alpha=0.5, beta=0.5, update_freq=None, metric_fn="recall")
+    acwa.update_from_validation(model, loader)
+    return acwa.weights.clone()
+
+
 def _worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
@@ -112,6 +123,8 @@ def _worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
         if rank == 0:
             t.update_metrics(*batches[0])
         res["empty_rank_step"] = t.step().clone()
+        # validation-driven step: each rank evaluates its shard of the validation set
+        res["validation_step"] = validation_run(rank, world)
         # all_gather_cat with unequal first dimensions (rank r has r + 1 rows)
         res["gathered"] = all_gather_cat(torch.full((rank + 1, 2), float(rank)))
         # DDP training: gradients averaged across ranks
@@ -143,16 +156,17 @@ def single_process_reference():
     t = ACWATrainer(num_classes=C, alpha=0.5, beta=0.5, update_freq=None, metric_fn=recall_fn)
     t.update_metrics(*ranks[0][0])
     res["empty_rank_step"] = t.step().clone()
+    res["validation_step"] = validation_run(0, 1)
     return res
 
 
-@pytest.mark.parametrize("key", ["f1_history", "callable_history", "empty_rank_step", "train_history"])
+@pytest.mark.parametrize("key", ["f1_history", "callable_history", "empty_rank_step", "train_history", "validation_step"])
 def test_ranks_hold_bitwise_identical_weights(ddp_results, key):
     a, b = ddp_results[0][key], ddp_results[1][key]
     assert torch.equal(a, b), f"{key} differs between ranks:\n{a}\n{b}"
 
 
-@pytest.mark.parametrize("key", ["f1_history", "callable_history", "empty_rank_step"])
+@pytest.mark.parametrize("key", ["f1_history", "callable_history", "empty_rank_step", "validation_step"])
 def test_ddp_equals_single_process_on_union(ddp_results, key):
     ref = single_process_reference()[key]
     assert torch.equal(ddp_results[0][key], ref), f"{key}: DDP\n{ddp_results[0][key]}\nsingle\n{ref}"
@@ -171,6 +185,8 @@ def test_reference_is_not_trivial(ddp_results):
         alone.update_metrics(logits, labels)
     assert not torch.equal(alone.weight_history, hist)  # rank 1's local counts would give other weights
     assert alone.weight_history[1, 3] == 1.0  # ... and never touch class 3
+    full = validation_run(0, 1)
+    assert not torch.equal(full, torch.ones(3)) and not torch.equal(full, validation_run(1, WORLD))
 
 
 def test_all_gather_cat_uneven_sizes(ddp_results):
