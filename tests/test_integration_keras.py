@@ -152,6 +152,15 @@ def test_validation_driven_updates_ignore_training_batches():
     assert cb.last_metric[0].item() == pytest.approx(recall0)
 
 
+def test_validation_mode_without_validation_data_warns():
+    x, y = imbalanced_data()
+    model, loss = model_and_loss()
+    cb = ACWACallback(loss, update_on="validation")
+    with pytest.warns(UserWarning, match="validation_data"):
+        model.fit(x, y, batch_size=80, epochs=1, callbacks=[cb], verbose=0)
+    assert cb.weight_history.shape == (1, C)
+
+
 def test_bad_arguments_name_the_argument():
     with pytest.raises(ValueError, match="initial_weights"):
         AdaptiveWeightedLoss(C, initial_weights=[1.0, 2.0])

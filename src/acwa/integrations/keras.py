@@ -22,6 +22,7 @@ TensorFlow/JAX use the same ``keras.ops`` code but are not tested here.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -231,6 +232,7 @@ class ACWACallback(keras.callbacks.Callback):
         )
         self.last_metric: Optional[torch.Tensor] = None
         self.num_batches = 0
+        self._validated = self._warned = False
 
     @property
     def weights(self) -> torch.Tensor:
@@ -268,12 +270,21 @@ class ACWACallback(keras.callbacks.Callback):
     def on_test_end(self, logs=None) -> None:
         if self.update_on == "validation":
             self.update()
+            self._validated = True
         self.loss.counts.assign(self._train_counts)
         self.loss.track_counts = self.update_on == "train"
 
     def on_epoch_end(self, epoch, logs=None) -> None:
         if self.update_on == "train" and self.update_freq == "epoch":
             self.update()
+        if self.update_on == "validation" and not self._validated and not self._warned:
+            warnings.warn(
+                "ACWACallback(update_on='validation') saw no validation pass this epoch, so the class weights "
+                "did not change; pass validation_data to fit (and check validation_freq)",
+                stacklevel=2,
+            )
+            self._warned = True
+        self._validated = False
         if self.log and logs is not None:
             for c, w in enumerate(self.controller.weights.tolist()):
                 logs[f"acwa_weight_{c}"] = w
