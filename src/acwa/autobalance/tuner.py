@@ -168,7 +168,7 @@ class AutoBalance:
     * ``solver`` ['neumann'] or 'cg' or 'identity'; ``neumann_terms`` [5] (5); ``neumann_step``
       [optimizer lr; 'auto' = 1/lambda_max by power iteration] (1.0); ``damping`` [optimizer weight decay] (0).
     * ``hyper_optimizer`` ['adam'] or 'sgd' (the authors': SGD momentum ``hyper_momentum`` 0.9)
-      or a callable ``params -> optimizer``; ``hyper_lr`` [0.05]; ``max_hyper_grad_norm`` [1.0]
+      or a callable ``params -> optimizer``; ``hyper_lr`` [0.02]; ``max_hyper_grad_norm`` [1.0]
       clips the hypergradient. Adam is the default because the hypergradient's scale depends on
       the Neumann step and the curvature; Adam's steps do not.
     * ``warm_start_epochs`` [0]: hyper-steps start when ``end_epoch()`` was called this often
@@ -207,7 +207,7 @@ class AutoBalance:
         val_batch_size: int = 256,
         warm_start_epochs: float = 0,
         hyper_optimizer: Union[str, Callable] = "adam",
-        hyper_lr: float = 0.05,
+        hyper_lr: float = 0.02,
         hyper_momentum: float = 0.9,
         max_hyper_grad_norm: Optional[float] = 1.0,
         augment: Union[None, str, ClassAugment] = None,
