@@ -126,10 +126,12 @@ def _fashion_available() -> bool:
     return (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file()
 
 
-def load_fashion_mnist_lt(rho: Optional[float] = 100, seed: int = 0, test_per_class: Optional[int] = None) -> BenchDataset:
+def load_fashion_mnist_lt(rho: Optional[float] = 100, seed: int = 0, test_per_class: Optional[int] = None,
+                          n_max: Optional[int] = None) -> BenchDataset:
     """Fashion-MNIST (60k/10k, 28x28, 10 classes) with an LT-rho training set (LT-100:
-    6000, 3597, ..., 60 = 14,887 images) and the official balanced 10k test set
-    (``test_per_class`` keeps a balanced random subset)."""
+    6000, 3596, ..., 60 = 14,886 images) and the official balanced 10k test set
+    (``test_per_class`` keeps a balanced random subset; ``n_max`` shrinks the head class,
+    e.g. 1500 for a quick demo: 1500 ... 15)."""
     if not _fashion_available():
         raise DataError(
             f"fashion-mnist-lt needs the Debian package dataset-fashion-mnist (files not found in {FASHION_MNIST_DIR}); "
@@ -140,7 +142,10 @@ def load_fashion_mnist_lt(rho: Optional[float] = 100, seed: int = 0, test_per_cl
     y_tr = _read_idx(d / "train-labels-idx1-ubyte.gz").astype(np.int64)
     X_te = _read_idx(d / "t10k-images-idx3-ubyte.gz")
     y_te = _read_idx(d / "t10k-labels-idx1-ubyte.gz").astype(np.int64)
-    X_tr, y_tr = _lt_train(X_tr, y_tr, rho, seed)
+    if n_max is not None:
+        X_tr, y_tr = make_long_tailed(X_tr, y_tr, rho or 1, seed=seed, n_max=n_max)
+    else:
+        X_tr, y_tr = _lt_train(X_tr, y_tr, rho, seed)
     if test_per_class is not None:
         rng = np.random.default_rng(seed + 1)
         keep = np.sort(np.concatenate([rng.choice(np.flatnonzero(y_te == c), size=min(test_per_class, int((y_te == c).sum())), replace=False) for c in range(10)]))
