@@ -10,7 +10,9 @@ through acwa.bench.RunContext.fit on the whole training split; AutoBalance throu
 acwa.autobalance.fit, which carves a stratified 20% validation split out of the same training
 split (the test split is never seen). ``autobalance`` continues training during the search
 (cost ~ one run); ``autobalance-retrain`` (with --retrain) retrains from the initial
-weights on the whole training split (train+val) with the tuned loss frozen (the paper's protocol, cost ~ two runs).
+weights on the whole training split (train+val) with the tuned loss frozen (the paper's protocol,
+cost ~ two runs). Both take the hypergradient through the classifier head (``hyper_params='last'``,
+the ``fit`` default); ``autobalance-full`` (with --full-ift) through every model parameter.
 
 Cost ratio = AutoBalance wall time / plain-training wall time for the same epochs, per seed, in
 this run (against CE, and against the mean of CE, LA and VS, which cost the same and smooth out
@@ -59,6 +61,8 @@ def main() -> None:
     ap.add_argument("--fashion-fraction", type=float, default=1 / 6)
     ap.add_argument("--test-per-class", type=int, default=200)
     ap.add_argument("--retrain", action="store_true", help="also run autobalance-retrain (the paper's protocol)")
+    ap.add_argument("--full-ift", action="store_true",
+                    help="also run autobalance-full: hypergradient through all model parameters (hyper_params=None)")
     ap.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -79,6 +83,7 @@ def main() -> None:
         print(f"\n## {name}, rho=100{note}: train {len(y)} {counts.tolist()}, test {len(yt)} (balanced)")
         print(f"recipe: {recipe.to_dict()}")
         methods = ["ce", "la", "vs", "autobalance"] + (["autobalance-retrain"] if args.retrain else [])
+        methods += ["autobalance-full"] if args.full_ift else []
         # untimed warm-up (first-call allocations and thread-pool start would bill the first method)
         RunContext(ds, X[:64], y[:64], default_recipe(ds, epochs=1), 0).fit()
         acc = {m: [] for m in methods}
@@ -99,6 +104,7 @@ def main() -> None:
                         batch_size=recipe.batch_size, lr=recipe.lr, optimizer=recipe.optimizer,
                         weight_decay=recipe.weight_decay, schedule=recipe.schedule, seed=seed,
                         mode="retrain" if m.endswith("retrain") else "continue",
+                        hyper_params=None if m.endswith("full") else "last",
                     )
                     model = res.model
                 secs[m].append(time.perf_counter() - t0)
