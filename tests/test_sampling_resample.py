@@ -183,6 +183,10 @@ def test_knn_indices_exact_and_chunked():
         got = knn_indices(query.to(dtype), data.to(dtype), 7, exclude=torch.arange(300), chunk_bytes=4096)
         ref = _true_knn(data.double().numpy(), query.double().numpy(), 7, True)
         assert np.array_equal(got.numpy(), ref)
+    # blocked top-k path (reference set >= 4 * (k + 4) * 64 points), with ties to padding
+    big = torch.randn(3000, 4, generator=g)
+    got = knn_indices(big[:400], big, 5, exclude=torch.arange(400), chunk_bytes=50_000)
+    assert np.array_equal(got.numpy(), _true_knn(big.double().numpy(), big[:400].double().numpy(), 5, True))
     other = torch.randn(50, 16, generator=g)
     assert np.array_equal(knn_indices(other, data, 4).numpy(), _true_knn(data.numpy(), other.numpy(), 4, False))
     with pytest.raises(ValueError, match="k must lie"):

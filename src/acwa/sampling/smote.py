@@ -5,7 +5,7 @@ All three follow imbalanced-learn's algorithms and conventions (``fit_resample``
 then the new samples class by class) so a strategy gives the same class counts. The k-nearest
 neighbour search is exact and brute force: a chunked ``||a||^2 - 2 a.b + ||b||^2`` distance
 matrix on centred data (one float32 GEMM per chunk, bounded memory) screens k + 4 candidates
-with ``topk``; the candidates' distances are then recomputed exactly as ``||a - b||^2`` in X's
+with a blocked top-k (minimum per block of 64 columns, then top-k inside the best blocks); the candidates' distances are then recomputed exactly as ``||a - b||^2`` in X's
 dtype and re-sorted, so rounding in the expansion cannot reorder the k nearest (a true
 neighbour is missed only if more than 4 points sit within float32 rounding of it). Everything runs on X's device.
 
@@ -48,6 +48,7 @@ from .resample import BaseResampler, RandomState
 __all__ = ["knn_indices", "SMOTE", "BorderlineSMOTE", "ADASYN"]
 
 _EXTRA_CANDIDATES = 4
+_BLOCK = 64  # columns per block in the blocked top-k search
 
 
 def knn_indices(
@@ -73,7 +74,12 @@ def knn_indices(
     screen_dtype = torch.float32 if data.dtype == torch.float64 else data.dtype
     ds = (data - center).to(screen_dtype)
     ds_sq = (ds * ds).sum(1)
-    rows = max(1, min(nq, chunk_bytes // max(1, nd * ds.element_size())))
+    blocked = nd >= 4 * n_cand * _BLOCK
+    if blocked:  # pad to whole blocks with points at distance +inf (zero rows, +inf norm)
+        pad = (-nd) % _BLOCK
+        ds = torch.cat([ds, ds.new_zeros(pad, ds.shape[1])])
+        ds_sq = torch.cat([ds_sq, ds_sq.new_full((pad,), float("inf"))])
+    rows = max(1, min(nq, chunk_bytes // max(1, ds.shape[0] * ds.element_size())))
     out = torch.empty(nq, k, dtype=torch.long, device=query.device)
     for start in range(0, nq, rows):
         q = query[start : start + rows]
@@ -81,11 +87,30 @@ def knn_indices(
         d2 = torch.addmm(ds_sq.unsqueeze(0), qs, ds.t(), beta=1.0, alpha=-2.0)
         if exclude is not None:
             d2.scatter_(1, exclude[start : start + rows].unsqueeze(1), float("inf"))
-        cand = torch.topk(d2, n_cand, dim=1, largest=False, sorted=False).indices
+        cand = _smallest(d2, n_cand, blocked)
         exact = (data[cand] - q.unsqueeze(1)).pow(2).sum(-1)
         order = torch.sort(exact, dim=1, stable=True).indices[:, :k]
         out[start : start + rows] = cand.gather(1, order)
     return out
+
+
+def _smallest(d2: Tensor, m: int, blocked: bool) -> Tensor:
+    """Column indices of the m smallest entries of each row of d2 (any order).
+
+    Blocked search: the m smallest entries of a row lie in the m blocks (of ``_BLOCK``
+    columns) with the smallest block minima, because every block holding one of them has a
+    minimum <= the m-th smallest value and at most m blocks can; so a cheap ``amin`` per
+    block, a ``topk`` over block minima and a ``topk`` over m blocks replace a ``topk`` over
+    the whole row.
+    """
+    if not blocked:
+        return torch.topk(d2, m, dim=1, largest=False, sorted=False).indices
+    r, c = d2.shape
+    mins = d2.view(r, c // _BLOCK, _BLOCK).amin(2)
+    blocks = torch.topk(mins, m, dim=1, largest=False, sorted=False).indices
+    cols = (blocks.unsqueeze(2) * _BLOCK + torch.arange(_BLOCK, device=d2.device)).view(r, m * _BLOCK)
+    sel = torch.topk(d2.gather(1, cols), m, dim=1, largest=False, sorted=False).indices
+    return cols.gather(1, sel)
 
 
 def _check_k(value: Any, name: str) -> int:
