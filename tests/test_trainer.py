@@ -316,3 +316,15 @@ def test_logit_adjust_mode_trains_on_shifted_logits():
 def test_unknown_adjust_is_refused():
     with pytest.raises(ValueError, match="adjust"):
         ACWATrainer(num_classes=3, adjust="margins")
+
+
+def test_unpickled_trainer_owns_its_tensors():
+    import pickle
+
+    trainer = ACWATrainer(num_classes=3, update_freq=1, alpha=1.0)
+    trainer.update_metrics(torch.randn(6, 3), torch.tensor([0, 1, 2, 0, 1, 2]))
+    clone = pickle.loads(pickle.dumps(trainer))
+    assert torch.equal(clone.weights, trainer.weights)
+    clone.update_metrics(torch.randn(6, 3), torch.tensor([0, 0, 0, 1, 1, 1]))
+    assert trainer.num_calls == 1 and clone.num_calls == 2
+    assert clone.weights.data_ptr() != trainer.weights.data_ptr()

@@ -344,6 +344,14 @@ class ACWATrainer:
         return self.last_metric
 
     # ------------------------------------------------------------------ state
+    def __setstate__(self, state: dict) -> None:
+        # Unpickling in a spawned process (torch.multiprocessing, ddp_spawn) maps tensors to
+        # shared memory; give each process private copies so ranks never write the same counts.
+        self.__dict__.update(state)
+        if self.controller is not None:
+            self.controller.load_state_dict(self.controller.state_dict())
+            self._stats.load_state_dict(self._stats.state_dict())
+
     def state_dict(self) -> dict:
         """Everything needed to resume with identical weights: weights, history, window counts."""
         state = {"num_classes": self.num_classes, "num_calls": self.num_calls}
