@@ -13,6 +13,8 @@ split (the test split is never seen). ``autobalance`` continues training during 
 weights on the whole training split (train+val) with the tuned loss frozen (the paper's protocol,
 cost ~ two runs). Both take the hypergradient through the classifier head (``hyper_params='last'``,
 the ``fit`` default); ``autobalance-full`` (with --full-ift) through every model parameter.
+``--ablation`` adds ``autobalance-notune`` / ``autobalance-retrain-notune``: the same protocols
+with no hyper-step (the LA-initialised loss is never changed), to isolate what tuning adds.
 
 Cost ratio = AutoBalance wall time / plain-training wall time for the same epochs, per seed, in
 this run (against CE, and against the mean of CE, LA and VS, which cost the same and smooth out
@@ -63,6 +65,8 @@ def main() -> None:
     ap.add_argument("--retrain", action="store_true", help="also run autobalance-retrain (the paper's protocol)")
     ap.add_argument("--full-ift", action="store_true",
                     help="also run autobalance-full: hypergradient through all model parameters (hyper_params=None)")
+    ap.add_argument("--ablation", action="store_true",
+                    help="also run autobalance(-retrain)-notune: the same protocol with no hyper-step (LA init kept)")
     ap.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -84,6 +88,7 @@ def main() -> None:
         print(f"recipe: {recipe.to_dict()}")
         methods = ["ce", "la", "vs", "autobalance"] + (["autobalance-retrain"] if args.retrain else [])
         methods += ["autobalance-full"] if args.full_ift else []
+        methods += ["autobalance-notune", "autobalance-retrain-notune"] if args.ablation else []
         # untimed warm-up (first-call allocations and thread-pool start would bill the first method)
         RunContext(ds, X[:64], y[:64], default_recipe(ds, epochs=1), 0).fit()
         acc = {m: [] for m in methods}
@@ -103,8 +108,10 @@ def main() -> None:
                         ctx.build_model(), X, y, num_classes=ds.num_classes, epochs=recipe.epochs,
                         batch_size=recipe.batch_size, lr=recipe.lr, optimizer=recipe.optimizer,
                         weight_decay=recipe.weight_decay, schedule=recipe.schedule, seed=seed,
-                        mode="retrain" if m.endswith("retrain") else "continue",
+                        mode="retrain" if "retrain" in m else "continue",
                         hyper_params=None if m.endswith("full") else "last",
+                        # no tuning: hyper-steps would start after the last epoch
+                        **({"warm_start_epochs": recipe.epochs} if m.endswith("notune") else {}),
                     )
                     model = res.model
                 secs[m].append(time.perf_counter() - t0)
