@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from acwa import ACWATrainer
 from acwa.bench.models import MLP
-from acwa.data import embed_texts, read_rotten_tomatoes
+from acwa.data import cached_embeddings, embed_texts, read_rotten_tomatoes
 from acwa.metrics import balanced_accuracy, f1_from_counts, stat_scores
 from acwa.splits import stratified_split
 
@@ -62,7 +62,11 @@ def main():
     if args.max_texts and args.max_texts < len(y_all):
         _, keep = stratified_split(y_all, val_fraction=args.max_texts / len(y_all), seed=0)
     t0 = time.perf_counter()
-    emb = embed_texts([texts[i] for i in keep], show_progress=True)  # cached after the first run
+    full = cached_embeddings(texts)  # present after `acwa bench --dataset rotten-tomatoes`
+    if full is not None:
+        emb = full[keep]
+    else:
+        emb = embed_texts([texts[i] for i in keep], show_progress=True)  # cached after the first run
     print(f"{len(keep)} snippets embedded in {time.perf_counter() - t0:.1f} s, counts {np.bincount(y_all[keep]).tolist()}")
     torch.set_num_threads(1)
     X, y = torch.from_numpy(emb), torch.from_numpy(y_all[keep])

@@ -155,7 +155,7 @@ def _bench(args: argparse.Namespace, argv: List[str]) -> int:
     cfg = results["config"]
     print(f"{results['dataset']}: {cfg['num_classes']} classes, train counts {cfg['train_counts']}, "
           f"test {sum(cfg['test_counts'])}; {len(cfg['seeds'])} seed(s), {cfg['recipe']['epochs']} epochs, "
-          f"{cfg['total_seconds']:.1f} s")
+          f"{cfg['total_seconds']:.1f} s wall, {cfg['cpu_seconds']:.1f} s CPU")
     if results["summary"]:
         print(summary_table(results))
     for s in results["skipped"]:

@@ -238,7 +238,7 @@ def _setup_lines(results) -> List[str]:
         f"- model `{cfg['model']}`, {r['optimizer']} lr {r['lr']} wd {r['weight_decay']}, {r['schedule']} schedule, "
         f"{r['epochs']} epochs, batch {r['batch_size']}; seeds {cfg['seeds']}; {cfg['threads']} CPU thread(s)"
         + ("; features standardised on the training split" if cfg.get("standardised_features") else ""),
-        f"- total time {cfg.get('total_seconds', float('nan')):.1f} s; torch {cfg['torch']}, python {cfg['python']}",
+        f"- total time {cfg.get('total_seconds', float('nan')):.1f} s wall, {cfg.get('cpu_seconds', float('nan')):.1f} s CPU; torch {cfg['torch']}, python {cfg['python']}",
     ]
     if cfg.get("source"):
         lines.append(f"- source: {cfg['source']}; licence: {cfg.get('license') or 'see the source'}")

@@ -188,7 +188,7 @@ def run_bench(
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be an int >= 1 (number of seeds), got {seeds!r}")
     names = resolve_methods(methods)
-    t_start = time.perf_counter()
+    t_start, cpu_start = time.perf_counter(), time.process_time()
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     ds = dataset_obj if dataset_obj is not None else prepare_dataset(dataset, data=data, target=target, rho=rho, data_seed=data_seed)
     if max_train is not None or max_test is not None:
@@ -284,6 +284,8 @@ def run_bench(
     results = {"dataset": ds.name, "config": config, "runs": runs, "summary": summary,
                "skipped": skipped, "failures": failures}
     config["total_seconds"] = round(time.perf_counter() - t_start, 2)
+    # CPU seconds of this process: with 1 thread, about the wall time on an otherwise idle CPU
+    config["cpu_seconds"] = round(time.process_time() - cpu_start, 2)
     if write_report:
         from .report import write_report as _write
 

