@@ -328,3 +328,20 @@ def test_unpickled_trainer_owns_its_tensors():
     clone.update_metrics(torch.randn(6, 3), torch.tensor([0, 0, 0, 1, 1, 1]))
     assert trainer.num_calls == 1 and clone.num_calls == 2
     assert clone.weights.data_ptr() != trainer.weights.data_ptr()
+
+
+def test_auto_mode_preset():
+    counts = torch.tensor([80, 15, 5])
+    trainer = ACWATrainer(num_classes=3, mode="auto", class_frequencies=counts)
+    assert (trainer.adjust, trainer.update_freq, trainer.metric_fn, trainer.target_metric) == ("logits", 20, "recall", "mean")
+    assert ACWATrainer(num_classes=3, mode="auto", class_frequencies=counts, alpha=0.1).alpha == 0.1  # explicit wins
+    torch.manual_seed(0)
+    for _ in range(200):  # offsets never leave the +-0.5 band around the logit-adjustment start
+        trainer.update_metrics(torch.randn(16, 3) * 5, torch.randint(0, 3, (16,)))
+    start = trainer.offset_history[0]
+    assert (trainer.offset_history - start).abs().max() <= 0.5 + 1e-6
+    assert trainer.offset_history.shape[0] == 1 + 200 // 20
+    with pytest.raises(ValueError, match="class_frequencies"):
+        ACWATrainer(num_classes=3, mode="auto")
+    with pytest.raises(ValueError, match="mode"):
+        ACWATrainer(num_classes=3, mode="turbo")

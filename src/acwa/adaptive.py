@@ -130,6 +130,8 @@ class AdaptiveClassWeights:
         normalize: rescale the weights to mean 1 after each update.
         initial_offsets: optional [C] start of the logit offsets (e.g. :func:`log_prior_offsets`);
             default zeros.
+        offset_radius: optional bound on how far each offset may move from its start
+            (``|o_c - o_c^0| <= offset_radius``); ``None``: unbounded.
     """
 
     def __init__(
@@ -145,6 +147,7 @@ class AdaptiveClassWeights:
         adjust: str = "weights",
         normalize: bool = False,
         initial_offsets: Optional[Tensor] = None,
+        offset_radius: Optional[float] = None,
     ) -> None:
         self.num_classes = check_num_classes(num_classes)
         self.metric_mode = check_choice(metric_mode, METRIC_MODES, "metric_mode")
@@ -170,6 +173,10 @@ class AdaptiveClassWeights:
             self.target = target.to(device)
         self.weights = self._vector(initial_weights, 1.0, "initial weights").to(device)
         self.offsets = self._vector(initial_offsets, 0.0, "initial_offsets").to(device)
+        if offset_radius is not None and not (isinstance(offset_radius, (int, float)) and offset_radius >= 0):
+            raise ValueError(f"offset_radius must be a number >= 0 or None, got {offset_radius!r}")
+        self.offset_radius = offset_radius
+        self._offset_start = self.offsets.clone()
         self._history: List[Tensor] = [self.weights.clone()]
         self._offset_history: List[Tensor] = [self.offsets.clone()]
         self._history_steps: List[int] = [0]
@@ -185,6 +192,7 @@ class AdaptiveClassWeights:
     def to(self, device) -> "AdaptiveClassWeights":
         self.weights = self.weights.to(device)
         self.offsets = self.offsets.to(device)
+        self._offset_start = self._offset_start.to(device)
         if isinstance(self.target, Tensor):
             self.target = self.target.to(device)
         return self
@@ -202,7 +210,10 @@ class AdaptiveClassWeights:
                 w = (w * (self.num_classes / w.sum())).clamp(*self.bounds)
             self.weights = w
         if self.adjust in ("logits", "both"):
-            self.offsets = offset_update(self.offsets, metric, self.target, self.alpha, self.beta, self.metric_mode)
+            o = offset_update(self.offsets, metric, self.target, self.alpha, self.beta, self.metric_mode)
+            if self.offset_radius is not None:
+                o = torch.minimum(torch.maximum(o, self._offset_start - self.offset_radius), self._offset_start + self.offset_radius)
+            self.offsets = o
         self._history.append(self.weights.clone())
         self._offset_history.append(self.offsets.clone())
         self._history_steps.append(int(at_step))

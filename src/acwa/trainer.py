@@ -32,6 +32,17 @@ __all__ = ["ACWATrainer"]
 
 MetricFn = Union[None, str, Callable[[Tensor, Tensor], Tensor], Any]
 
+# mode="auto": logit-adjusted training whose offsets follow the per-class recall of training
+# windows relative to the mean, within +-0.5 of the logit-adjustment start. Measured in
+# BENCHMARKS.md (issue 8 ablation): far above CE, but not above plain logit adjustment.
+PRESETS = {
+    "classic": {},
+    "auto": dict(adjust="logits", target_metric="mean", metric_fn="recall", alpha=0.5, beta=0.0,
+                 update_freq=20, offset_radius=0.5),
+}
+_README_DEFAULTS = dict(adjust="weights", target_metric=0.85, metric_fn=None, alpha=0.02, beta=0.9,
+                        update_freq=100, offset_radius=None)
+
 
 def logits_of(outputs: Any) -> Tensor:
     """Logits from a tensor, a Hugging Face style output (``.logits``) or a tuple (first item)."""
@@ -90,6 +101,12 @@ class ACWATrainer:
             weights.
         normalize_weights: rescale the weights to mean 1 after each update.
         logit_tau: scale of the logit-adjustment initialisation (default 1.0).
+        offset_radius: how far each logit offset may move from its initial value (default
+            unbounded).
+        mode: ``'classic'`` (the README, default) or ``'auto'``, a preset that changes the
+            defaults of ``adjust, target_metric, metric_fn, alpha, beta, update_freq,
+            offset_radius`` (see ``PRESETS``; arguments you set to other values win) and needs
+            ``class_frequencies`` for its logit-adjustment start.
     """
 
     def __init__(
@@ -111,7 +128,24 @@ class ACWATrainer:
         adjust: str = "weights",
         normalize_weights: bool = False,
         logit_tau: float = 1.0,
+        offset_radius: Optional[float] = None,
+        mode: str = "classic",
     ) -> None:
+        check_choice(mode, PRESETS, "mode")
+        if mode != "classic":
+            given = dict(adjust=adjust, target_metric=target_metric, metric_fn=metric_fn, alpha=alpha, beta=beta,
+                         update_freq=update_freq, offset_radius=offset_radius)
+            for key, value in PRESETS[mode].items():
+                if given[key] is _README_DEFAULTS[key] or given[key] == _README_DEFAULTS[key]:
+                    given[key] = value
+            adjust, target_metric, metric_fn = given["adjust"], given["target_metric"], given["metric_fn"]
+            alpha, beta, update_freq, offset_radius = given["alpha"], given["beta"], given["update_freq"], given["offset_radius"]
+            if class_frequencies is None:
+                raise ValueError(
+                    f"mode={mode!r} needs class_frequencies (training-set class counts or frequencies) "
+                    "for its logit-adjustment start, e.g. acwa.weights.class_counts(train_labels, C)"
+                )
+        self.mode = mode
         check_choice(metric_mode, METRIC_MODES, "metric_mode")
         check_choice(adjust, ADJUST_MODES, "adjust")
         if update_freq is not None and (isinstance(update_freq, bool) or not isinstance(update_freq, int) or update_freq < 0):
@@ -151,6 +185,7 @@ class ACWATrainer:
         self.adjust = adjust
         self.normalize_weights = normalize_weights
         self.logit_tau = logit_tau
+        self.offset_radius = offset_radius
         self.device = None
         if model is not None:
             self.device = next(itertools.chain(model.parameters(), model.buffers()), torch.empty(0)).device
@@ -177,6 +212,7 @@ class ACWATrainer:
         self.controller = AdaptiveClassWeights(
             num_classes, self.target_metric, self.alpha, self.beta, self.weight_bounds, self.metric_mode, init_w,
             device, adjust=self.adjust, normalize=self.normalize_weights, initial_offsets=init_o,
+            offset_radius=self.offset_radius,
         )
         self._stats = ClassStatScores(num_classes, self.ignore_index, device)
         self.num_classes = num_classes

@@ -188,6 +188,24 @@ if _has("acwa", "ACWATrainer"):
         trainer = ACWATrainer(num_classes=ctx.num_classes, target_metric=0.85, alpha=0.02, beta=0.9, update_freq=100)
         return ctx.fit(acwa=trainer)
 
+    @register_method("acwa-auto", family="adaptive",
+                     description="ACWATrainer(mode='auto'): logit-adjusted training whose offsets follow per-class "
+                                 "recall relative to the mean, within +-0.5 of the LA start")
+    def acwa_auto(ctx: RunContext) -> Fit:
+        trainer = ACWATrainer(num_classes=ctx.num_classes, mode="auto", class_frequencies=ctx.counts)
+        return ctx.fit(acwa=trainer)
+
+    @register_method("acwa-val", family="adaptive",
+                     description="ACWA weights driven by per-class F1 on a stratified 20% validation part of the "
+                                 "training split, relative target, alpha 1, beta 0, bounds [0.2, 5], once per epoch")
+    def acwa_val(ctx: RunContext) -> Fit:
+        train_idx, val_idx = ctx.validation_split(0.2)
+        val = ctx.batches(ctx.X[val_idx], ctx.y[val_idx])
+        trainer = ACWATrainer(num_classes=ctx.num_classes, update_freq=None, target_metric="mean", alpha=1.0,
+                              beta=0.0, weight_bounds=(0.2, 5.0), normalize_weights=True)
+        return ctx.fit(acwa=trainer, indices=train_idx,
+                       on_epoch_end=lambda epoch, model: trainer.update_from_validation(model, val))
+
 if _has("acwa.autobalance", "fit"):
     import time
 
