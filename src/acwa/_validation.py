@@ -7,6 +7,7 @@ accelerator stay free of host syncs.
 """
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
@@ -60,7 +61,11 @@ def check_logits(logits: Tensor, name: str = "outputs", check_values: bool = Tru
         )
     if check_values and not logits.is_floating_point():
         raise ValueError(f"{name} must be floating point logits, got dtype {logits.dtype}")
-    if check_values and not bool(torch.isfinite(logits).all()):
+    # NaN/Inf propagate through a sum: one reduction instead of an elementwise isfinite pass
+    # (half-precision logits are summed in float32 so that large batches cannot overflow)
+    if check_values and not math.isfinite(
+        (logits.sum(dtype=torch.float32) if logits.dtype in (torch.float16, torch.bfloat16) else logits.sum()).item()
+    ):
         raise ValueError(
             f"{name} contains NaN or Inf values; check the model, the learning rate and the inputs"
         )
