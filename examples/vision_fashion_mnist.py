@@ -8,7 +8,7 @@ images (1500 ... 15, 3,720 images) so the demo runs in about a minute on a CPU::
     python examples/vision_fashion_mnist.py                 # 6 epochs, 2000 test images
     python examples/vision_fashion_mnist.py --n-max 6000 --epochs 15 --test-per-class 1000  # full LT-100
 
-Writes the ACWA weight-evolution plot to ``examples_out/fashion_acwa_weights.png``.
+Writes the ACWA weight-evolution plot to ``reports/examples/fashion_acwa_weights.png``.
 """
 import argparse
 import time
@@ -70,7 +70,7 @@ def main():
     p.add_argument("--rho", type=float, default=100)
     p.add_argument("--test-per-class", type=int, default=200)
     p.add_argument("--n-max", type=int, default=1500, help="head-class size of the LT training set (6000: full)")
-    p.add_argument("--out", default="examples_out")
+    p.add_argument("--out", default="reports/examples")
     args = p.parse_args()
     torch.set_num_threads(1)
 
@@ -90,7 +90,7 @@ def main():
         bacc, f1 = evaluate(model, Xt, yt, C)
         results[mode] = (bacc, f1, time.perf_counter() - t0)
         if trainer is not None and mode == "acwa-val":
-            Path(args.out).mkdir(exist_ok=True)
+            Path(args.out).mkdir(parents=True, exist_ok=True)
             trainer.plot_weight_history(Path(args.out) / "fashion_acwa_weights.png", class_names=ds.class_names)
             print("ACWA (validation-driven) final weights:", [round(w, 2) for w in trainer.weights.tolist()])
     print(f"\n{'method':<10} {'bal.acc':>8} {'seconds':>8}   per-class F1 (head -> tail)")
