@@ -117,6 +117,8 @@ if _has("acwa.sampling", "SMOTE", "RandomOverSampler"):
         model.train()
         fit.model = torch.nn.Sequential(model.features, model.head)
         fit.train_seconds += base.train_seconds
+        if fit.train_cpu_seconds is not None and base.train_cpu_seconds is not None:
+            fit.train_cpu_seconds += base.train_cpu_seconds
         fit.extra["smote_space"] = "features of the CE model"
         return fit
 
@@ -218,11 +220,12 @@ if _has("acwa.autobalance", "fit"):
         r = ctx.recipe
         tr, va = ctx.validation_split(0.2)
         model = ctx.build_model()
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         res = _ab.fit(model, ctx.X[tr], ctx.y[tr], X_val=ctx.X[va], y_val=ctx.y[va], num_classes=ctx.num_classes,
                       epochs=r.epochs, batch_size=r.batch_size, lr=r.lr, optimizer=r.optimizer,
                       weight_decay=r.weight_decay, schedule=r.schedule, seed=ctx.seed)
-        fit = Fit(res.model, time.perf_counter() - t0, {"train_loss": list(res.epoch_losses)})
+        fit = Fit(res.model, time.perf_counter() - t0, {"train_loss": list(res.epoch_losses)},
+                  train_cpu_seconds=time.process_time() - cpu0)
         try:
             fit.extra["autobalance_params"] = {k: v.detach().cpu().tolist() for k, v in res.params.items()}
         except Exception:  # the parameter summary is informative only

@@ -43,7 +43,8 @@ def summary_table(results: Dict[str, Any], fmt: str = "text") -> str:
     head = ["#", "method", "family", "bal. acc", "Δ vs ce", "macro-F1", "accuracy"]
     if shots:
         head += ["many", "medium", "few"]
-    head += ["train s"]
+    cpu = all(r.get("train_cpu_seconds_mean") is not None for r in summary) and bool(summary)
+    head += ["train s"] + (["CPU s"] if cpu else [])
     rows = []
     for r in summary:
         delta = "–" if base is None else f"{r['balanced_accuracy_mean'] - base['balanced_accuracy_mean']:+.3f}"
@@ -51,7 +52,7 @@ def summary_table(results: Dict[str, Any], fmt: str = "text") -> str:
                _fmt(r["macro_f1_mean"], r["macro_f1_std"]), _fmt(r["accuracy_mean"], r.get("accuracy_std"))]
         if shots:
             row += [_fmt(r.get(f"{g}_shot_accuracy_mean")) for g in ("many", "medium", "few")]
-        row += [f"{r['train_seconds_mean']:.1f}"]
+        row += [f"{r['train_seconds_mean']:.1f}"] + ([f"{r['train_cpu_seconds_mean']:.1f}"] if cpu else [])
         rows.append(row)
     if fmt == "md":
         lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
@@ -252,7 +253,9 @@ NOTES = [
     "to plain cross-entropy. Mean ± sample std over seeds; the test split is the same for every seed and is never "
     "used in training or tuning (methods that need validation data split it from the training split).",
     "many / medium / few = mean recall of the classes in the top, middle and bottom third by training count.",
-    "train s = training seconds per run (la-posthoc reuses the ce model of the same seed, so it shows ce's time).",
+    "train s = wall-clock training seconds per run, CPU s = its CPU seconds (single-threaded: about the wall time "
+    "on an idle CPU, and robust when the CPU is shared); la-posthoc reuses the ce model of the same seed, so it shows "
+    "ce's time.",
 ]
 
 
@@ -310,7 +313,7 @@ def html_report(results: Dict[str, Any], figures: Dict[str, str], out_dir: Path)
         parts.append("<li>" + "".join(f"<code>{b}</code>" if i % 2 else b for i, b in enumerate(bits)) + "</li>")
     parts.append("</ul><h2>Ranking</h2><table><tr><th>#</th><th class='l'>method</th><th class='l'>family</th>"
                  "<th>balanced acc</th><th>Δ vs ce</th><th>macro-F1</th><th>accuracy</th>"
-                 + ("<th>many</th><th>medium</th><th>few</th>" if shots else "") + "<th>train s</th></tr>")
+                 + ("<th>many</th><th>medium</th><th>few</th>" if shots else "") + "<th>train s</th><th>CPU s</th></tr>")
     for r in summary:
         d = None if base is None else r["balanced_accuracy_mean"] - base["balanced_accuracy_mean"]
         dcls = "" if d is None or abs(d) < 5e-4 else ("pos" if d > 0 else "neg")
@@ -321,7 +324,7 @@ def html_report(results: Dict[str, Any], figures: Dict[str, str], out_dir: Path)
             f"<td class='{dcls}'>{'–' if d is None else f'{d:+.3f}'}</td>"
             f"<td>{_fmt(r['macro_f1_mean'], r['macro_f1_std'])}</td><td>{_fmt(r['accuracy_mean'], r.get('accuracy_std'))}</td>"
             + ("".join(f"<td>{_fmt(r.get(f'{g}_shot_accuracy_mean'))}</td>" for g in ("many", "medium", "few")) if shots else "")
-            + f"<td>{r['train_seconds_mean']:.1f}</td></tr>")
+            + f"<td>{r['train_seconds_mean']:.1f}</td><td>{_fmt(r.get('train_cpu_seconds_mean'), digits=1)}</td></tr>")
     parts.append("</table>")
     parts += [f"<p class='note'>{e(n)}</p>" for n in NOTES]
     if results.get("skipped") or results.get("failures"):

@@ -118,9 +118,9 @@ def summarise(runs: List[Dict[str, Any]], methods: Sequence[str]) -> List[Dict[s
         if not rs:
             continue
         row: Dict[str, Any] = {"method": name, "family": rs[0]["family"], "seeds": len(rs)}
-        for key in ("balanced_accuracy", "macro_f1", "accuracy", "train_seconds",
+        for key in ("balanced_accuracy", "macro_f1", "accuracy", "train_seconds", "train_cpu_seconds",
                     "many_shot_accuracy", "medium_shot_accuracy", "few_shot_accuracy"):
-            if key in rs[0]:
+            if all(key in r for r in rs):
                 row[f"{key}_mean"], row[f"{key}_std"] = _mean_std([r.get(key) for r in rs])
         C = len(rs[0]["per_class_f1"])
         for key in ("per_class_f1", "per_class_recall"):
@@ -238,6 +238,8 @@ def run_bench(
                 row: Dict[str, Any] = {"method": name, "family": method.family, "seed": seed}
                 row.update(evaluate(logits, y_te, ds.num_classes, ds.train_counts, ds.long_tailed))
                 row["train_seconds"] = float(fit.train_seconds)
+                if fit.train_cpu_seconds is not None:
+                    row["train_cpu_seconds"] = float(fit.train_cpu_seconds)
                 row["history"] = {k: [_clean(v) for v in vals] for k, vals in fit.history.items()}
                 if fit.weight_history is not None:
                     row["weight_history"] = np.asarray(fit.weight_history).tolist()

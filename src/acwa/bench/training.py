@@ -86,9 +86,11 @@ class Fit:
     weight_history: Optional[np.ndarray] = None  # [T, C] class weights (ACWA-style methods)
     weight_history_steps: Optional[np.ndarray] = None
     extra: Dict[str, Any] = field(default_factory=dict)
+    train_cpu_seconds: Optional[float] = None  # CPU time of the training (robust on a shared CPU)
 
     def with_posthoc(self, fn: Callable[[Tensor], Tensor]) -> "Fit":
-        return Fit(self.model, self.train_seconds, self.history, fn, self.weight_history, self.weight_history_steps, dict(self.extra))
+        return Fit(self.model, self.train_seconds, self.history, fn, self.weight_history, self.weight_history_steps,
+                   dict(self.extra), self.train_cpu_seconds)
 
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
@@ -217,7 +219,7 @@ class RunContext:
         gen = torch.Generator().manual_seed(self.seed)
         C = self.num_classes
         history: Dict[str, List[float]] = {"train_loss": [], "train_balanced_accuracy": []}
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         for epoch in range(r.epochs):
             if on_epoch_start is not None:
                 on_epoch_start(epoch, model)
@@ -256,7 +258,7 @@ class RunContext:
             if on_epoch_end is not None:
                 on_epoch_end(epoch, model)
         seconds = time.perf_counter() - t0
-        fit = Fit(model, seconds, history)
+        fit = Fit(model, seconds, history, train_cpu_seconds=time.process_time() - cpu0)
         if acwa is not None:
             fit.weight_history = np.asarray(acwa.weight_history.detach().cpu().numpy())
             fit.weight_history_steps = np.asarray(acwa.weight_history_steps.detach().cpu().numpy())
