@@ -2,7 +2,7 @@
 
 Each method registers only if the public API it needs can be imported: a method whose module
 has not landed is absent, never a stub. Defaults follow the papers (see
-``docs/sections/bench.md`` for the table); the training recipe (model, optimizer, epochs,
+``docs/bench.md`` for the table); the training recipe (model, optimizer, epochs,
 batch size, seeds) is the run's, shared by all methods.
 """
 from __future__ import annotations

@@ -46,7 +46,7 @@ class Recipe:
 
 # Per-dataset defaults: chosen so that the default run stays fast on 2 CPU cores.
 _DEFAULTS = {
-    "digits-lt": dict(epochs=30, batch_size=32),
+    "digits-lt": dict(epochs=25, batch_size=32),
     "fashion-mnist-lt": dict(epochs=8, batch_size=128, lr=2e-3),
     "ecg5000": dict(epochs=40, batch_size=32),
     "rotten-tomatoes": dict(epochs=15, batch_size=128),

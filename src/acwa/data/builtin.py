@@ -1,5 +1,5 @@
 """Built-in benchmark datasets. All sources ship inside a package (nothing is downloaded at
-run time); see ``docs/sections/bench.md`` for sources and licences.
+run time); see ``docs/bench.md`` for sources and licences.
 
 =====================  ==========  =============================================  ==========================
 name                   modality    source                                         split

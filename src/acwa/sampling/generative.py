@@ -15,7 +15,7 @@ originals first, then new samples class by class).
 
 Whether it helps is measured, not assumed: ``benchmarks/generative.py`` compares it with no
 resampling, random over-sampling and SMOTE on a long-tailed digits-features problem (see
-``docs/benchmarks/sampling.md``).
+``BENCHMARKS.md``).
 """
 from __future__ import annotations
 
