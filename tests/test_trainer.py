@@ -345,3 +345,9 @@ def test_auto_mode_preset():
         ACWATrainer(num_classes=3, mode="auto")
     with pytest.raises(ValueError, match="mode"):
         ACWATrainer(num_classes=3, mode="turbo")
+
+
+def test_auto_mode_accepts_tensor_targets():
+    target = torch.tensor([0.9, 0.8, 0.7])
+    trainer = ACWATrainer(num_classes=3, mode="auto", class_frequencies=[5, 3, 1], target_metric=target)
+    assert torch.equal(trainer.controller.target, target)

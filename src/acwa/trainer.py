@@ -44,6 +44,11 @@ _README_DEFAULTS = dict(adjust="weights", target_metric=0.85, metric_fn=None, al
                         update_freq=100, offset_radius=None)
 
 
+def _is_readme_default(key: str, value: Any) -> bool:
+    default = _README_DEFAULTS[key]
+    return value is default or (type(value) in (int, float, str) and value == default)
+
+
 def logits_of(outputs: Any) -> Tensor:
     """Logits from a tensor, a Hugging Face style output (``.logits``) or a tuple (first item)."""
     if isinstance(outputs, Tensor):
@@ -135,9 +140,7 @@ class ACWATrainer:
         if mode != "classic":
             given = dict(adjust=adjust, target_metric=target_metric, metric_fn=metric_fn, alpha=alpha, beta=beta,
                          update_freq=update_freq, offset_radius=offset_radius)
-            for key, value in PRESETS[mode].items():
-                if given[key] is _README_DEFAULTS[key] or given[key] == _README_DEFAULTS[key]:
-                    given[key] = value
+            given.update({k: v for k, v in PRESETS[mode].items() if _is_readme_default(k, given[k])})
             adjust, target_metric, metric_fn = given["adjust"], given["target_metric"], given["metric_fn"]
             alpha, beta, update_freq, offset_radius = given["alpha"], given["beta"], given["update_freq"], given["offset_radius"]
             if class_frequencies is None:
