@@ -176,7 +176,6 @@ class AdaptiveClassWeights:
         if offset_radius is not None and not (isinstance(offset_radius, (int, float)) and offset_radius >= 0):
             raise ValueError(f"offset_radius must be a number >= 0 or None, got {offset_radius!r}")
         self.offset_radius = offset_radius
-        self._offset_start = self.offsets.clone()
         self._history: List[Tensor] = [self.weights.clone()]
         self._offset_history: List[Tensor] = [self.offsets.clone()]
         self._history_steps: List[int] = [0]
@@ -192,7 +191,7 @@ class AdaptiveClassWeights:
     def to(self, device) -> "AdaptiveClassWeights":
         self.weights = self.weights.to(device)
         self.offsets = self.offsets.to(device)
-        self._offset_start = self._offset_start.to(device)
+        self._offset_history = [row.to(device) for row in self._offset_history]
         if isinstance(self.target, Tensor):
             self.target = self.target.to(device)
         return self
@@ -211,8 +210,9 @@ class AdaptiveClassWeights:
             self.weights = w
         if self.adjust in ("logits", "both"):
             o = offset_update(self.offsets, metric, self.target, self.alpha, self.beta, self.metric_mode)
-            if self.offset_radius is not None:
-                o = torch.minimum(torch.maximum(o, self._offset_start - self.offset_radius), self._offset_start + self.offset_radius)
+            if self.offset_radius is not None:  # stay within offset_radius of the start (history row 0)
+                start = self._offset_history[0]
+                o = o.clamp(min=start - self.offset_radius, max=start + self.offset_radius)
             self.offsets = o
         self._history.append(self.weights.clone())
         self._offset_history.append(self.offsets.clone())
