@@ -191,6 +191,7 @@ class AdaptiveClassWeights:
     def to(self, device) -> "AdaptiveClassWeights":
         self.weights = self.weights.to(device)
         self.offsets = self.offsets.to(device)
+        self._history = [row.to(device) for row in self._history]
         self._offset_history = [row.to(device) for row in self._offset_history]
         if isinstance(self.target, Tensor):
             self.target = self.target.to(device)
