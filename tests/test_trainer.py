@@ -351,3 +351,18 @@ def test_auto_mode_accepts_tensor_targets():
     target = torch.tensor([0.9, 0.8, 0.7])
     trainer = ACWATrainer(num_classes=3, mode="auto", class_frequencies=[5, 3, 1], target_metric=target)
     assert torch.equal(trainer.controller.target, target)
+
+
+def test_default_loss_under_bfloat16_autocast_matches_float32():
+    model = nn.Linear(8, 3)
+    x, y = torch.randn(16, 8), torch.randint(0, 3, (16,))
+    trainer = ACWATrainer(num_classes=3)
+    trainer.controller.weights = torch.tensor([0.5, 1.0, 2.0])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x)
+        loss = trainer.get_weighted_loss(out, y)
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    expected = trainer.get_weighted_loss(out.float(), y)
+    torch.testing.assert_close(loss, expected, rtol=1e-2, atol=1e-2)
+    loss.backward()
+    assert torch.isfinite(model.weight.grad).all()
