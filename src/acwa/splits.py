@@ -10,7 +10,7 @@ from typing import Tuple
 import numpy as np
 import torch
 
-__all__ = ["stratified_split"]
+__all__ = ["stratified_split", "stratified_folds"]
 
 
 def stratified_split(labels, val_fraction: float = 0.2, min_per_class: int = 1, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
@@ -44,3 +44,28 @@ def stratified_split(labels, val_fraction: float = 0.2, min_per_class: int = 1, 
         val.append(perm[:n_val])
         train.append(perm[n_val:])
     return np.sort(np.concatenate(train)).astype(np.int64), np.sort(np.concatenate(val)).astype(np.int64)
+
+
+def stratified_folds(labels, num_folds: int = 5, seed: int = 0) -> np.ndarray:
+    """Assign every sample to one of ``num_folds`` folds, stratified: the classes, in random
+    order and each shuffled, are dealt round-robin, so per class and overall the fold sizes
+    differ by at most one. A class with fewer than ``num_folds`` samples is absent from some folds (and, in
+    cross-fitting, from the training part of the fold that holds it out).
+
+    Returns an int64 numpy array ``[N]`` of fold ids in ``[0, num_folds)``. Deterministic for a
+    given ``seed``.
+    """
+    y = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    if y.ndim != 1 or y.size == 0:
+        raise ValueError(f"labels must be a non-empty 1-D sequence, got shape {y.shape}")
+    if isinstance(num_folds, bool) or not isinstance(num_folds, int) or num_folds < 2:
+        raise ValueError(f"num_folds must be an int >= 2, got {num_folds!r}")
+    if num_folds > y.size:
+        raise ValueError(f"num_folds ({num_folds}) exceeds the number of samples ({y.size}); lower num_folds")
+    rng = np.random.default_rng(seed)
+    # classes one after another, each shuffled, dealt round-robin: per class and overall, fold
+    # sizes differ by at most one
+    order = np.concatenate([rng.permutation(np.flatnonzero(y == c)) for c in rng.permutation(np.unique(y))])
+    folds = np.empty(y.size, dtype=np.int64)
+    folds[order] = np.arange(y.size) % num_folds
+    return folds

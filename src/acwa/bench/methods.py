@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from .registry import register_method
-from .training import Fit, RunContext
+from .training import Fit, RunContext, predict_logits
 
 
 def _has(module: str, *names: str) -> bool:
@@ -42,7 +42,7 @@ if _has("acwa.weights", "inverse_frequency") and _has("acwa.losses", "WeightedCr
     @register_method("weighted-ce", family="static",
                      description="CE with inverse-frequency class weights (acwa.weights.inverse_frequency, sum C)")
     def weighted_ce(ctx: RunContext) -> Fit:
-        return ctx.fit(WeightedCrossEntropyLoss(weight=inverse_frequency(ctx.counts)))
+        return ctx.fit(WeightedCrossEntropyLoss(weight=inverse_frequency(ctx.counts)), cache_key="weighted-ce")
 
 if _has("acwa.weights", "effective_number") and _has("acwa.losses", "WeightedCrossEntropyLoss"):
     from acwa.losses import WeightedCrossEntropyLoss
@@ -230,4 +230,38 @@ if _has("acwa.autobalance", "fit"):
             fit.extra["autobalance_params"] = {k: v.detach().cpu().tolist() for k, v in res.params.items()}
         except Exception:  # the parameter summary is informative only
             pass
+        return fit
+
+if _has("acwa.posthoc", "fit_class_bias", "cross_fitted_logits") and _has("acwa.weights", "inverse_frequency"):
+    from acwa.losses import WeightedCrossEntropyLoss
+    from acwa.posthoc import cross_fitted_logits, fit_class_bias
+    from acwa.weights import inverse_frequency
+
+    CROSSFIT_FOLDS = 5
+
+    @register_method("crossfit-bias", family="adaptive",
+                     description=f"inverse-frequency weighted CE (the weighted-ce model) + a per-class logit bias "
+                                 f"fitted by balanced log-loss on {CROSSFIT_FOLDS}-fold cross-fitted out-of-fold logits "
+                                 f"(acwa.posthoc; {CROSSFIT_FOLDS} extra trainings)")
+    def crossfit_bias(ctx: RunContext) -> Fit:
+        def loss_for(counts):
+            return WeightedCrossEntropyLoss(weight=inverse_frequency(counts, zero_counts="max"))
+
+        seconds, cpu = 0.0, 0.0
+
+        def train_and_predict(train_idx, heldout_idx):
+            nonlocal seconds, cpu
+            fold = ctx.fit(loss_for(torch.bincount(ctx.y[train_idx], minlength=ctx.num_classes)), indices=train_idx)
+            seconds += fold.train_seconds
+            cpu += fold.train_cpu_seconds or 0.0
+            return predict_logits(fold.model, ctx.X[heldout_idx], ctx.recipe.eval_batch_size)
+
+        oof = cross_fitted_logits(train_and_predict, ctx.y, num_folds=CROSSFIT_FOLDS, seed=ctx.seed)
+        bias = fit_class_bias(oof, ctx.y, ctx.num_classes)
+        full = ctx.fit(loss_for(ctx.counts), cache_key="weighted-ce")
+        fit = full.with_posthoc(lambda z: z + bias.to(z.device))
+        fit.train_seconds += seconds
+        if fit.train_cpu_seconds is not None:
+            fit.train_cpu_seconds += cpu
+        fit.extra["class_bias"] = [round(v, 4) for v in bias.tolist()]
         return fit

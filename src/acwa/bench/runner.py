@@ -34,7 +34,7 @@ import torch
 from ..data import BenchDataset, DataError, load_dataset, load_user_data, make_long_tailed
 from ..metrics import f1_from_counts, recall_from_counts, stat_scores
 from .registry import get_method, resolve_methods
-from .training import Fit, RunContext, default_recipe
+from .training import Fit, RunContext, default_recipe, predict_logits
 
 __all__ = ["run_bench", "prepare_dataset", "evaluate", "shot_groups", "summarise", "DEFAULT_SEEDS"]
 
@@ -71,14 +71,6 @@ def shot_groups(train_counts: Sequence[int]) -> List[np.ndarray]:
 
 
 @torch.no_grad()
-def predict_logits(model: torch.nn.Module, X: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    was = model.training
-    model.eval()
-    out = torch.cat([model(X[i:i + batch_size]) for i in range(0, len(X), batch_size)])
-    model.train(was)
-    return out
-
-
 def evaluate(logits: torch.Tensor, y: torch.Tensor, num_classes: int, train_counts=None, long_tailed: bool = True) -> Dict[str, Any]:
     """Test metrics from logits (see the module docstring)."""
     preds = logits.argmax(1)

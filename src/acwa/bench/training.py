@@ -25,7 +25,7 @@ from ..splits import stratified_split
 from ..weights import class_counts as count_classes
 from .models import build_model
 
-__all__ = ["Recipe", "default_recipe", "RunContext", "Fit"]
+__all__ = ["Recipe", "default_recipe", "RunContext", "Fit", "predict_logits"]
 
 
 @dataclass
@@ -94,6 +94,16 @@ class Fit:
 
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, X: Tensor, batch_size: int = 1024) -> Tensor:
+    """The model's logits for ``X`` in eval mode (its train/eval mode is restored)."""
+    was = model.training
+    model.eval()
+    out = torch.cat([model(X[i:i + batch_size]) for i in range(0, len(X), batch_size)])
+    model.train(was)
+    return out
 
 
 class RunContext:

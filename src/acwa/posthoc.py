@@ -1,0 +1,134 @@
+"""Post-hoc per-class logit bias, fitted on held-out or cross-fitted logits.
+
+A trained classifier predicts ``argmax_c f_c(x) + b_c``. The bias ``b`` is fitted on logits of
+samples the model did not train on, by minimising the class-balanced log-loss
+
+    L(b) = (1/C') sum_c (1/n_c) sum_{i: y_i = c} -log softmax(z_i + b)_{y_i}  +  l2 * ||b - mean(b)||^2
+
+(``C'`` classes present, ``n_c`` held-out samples of class c). ``L`` is convex in ``b``, so
+L-BFGS finds its minimum; the result is centred to mean 0 (a common shift changes no argmax).
+Minimising the balanced log-loss calibrates the model to a uniform class prior, the
+Bayes-optimal target for balanced accuracy (Menon et al., "Long-tail learning via logit
+adjustment", ICLR 2021, derive the fixed ``-tau log pi`` version of this correction; here it is
+estimated from data, per class).
+
+Where do held-out logits come from without giving up training data? From cross-fitting
+(:func:`cross_fitted_logits`): K models, each trained with one fold held out, predict that fold;
+every training sample gets an out-of-fold logit vector. The final model is trained on all the
+data, and the bias fitted on the out-of-fold logits is added to its logits. This costs K extra
+trainings and is what the ``crossfit-bias`` benchmark method does; with a real validation set,
+call :func:`fit_class_bias` on its logits directly.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ._validation import check_num_classes
+from .splits import stratified_folds
+
+__all__ = ["fit_class_bias", "cross_fitted_logits"]
+
+
+def _check_logits_labels(logits: Tensor, labels: Tensor, num_classes: Optional[int]) -> int:
+    if not isinstance(logits, Tensor) or logits.dim() != 2:
+        shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
+        raise ValueError(f"logits must be a [N, C] tensor, got {shape}")
+    if not isinstance(labels, Tensor) or labels.dim() != 1 or labels.shape[0] != logits.shape[0]:
+        shape = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
+        raise ValueError(f"labels must be a 1-D tensor with one label per row of logits ({logits.shape[0]}), got {shape}")
+    if labels.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
+        raise ValueError(f"labels must hold integer class ids, got dtype {labels.dtype}")
+    C = logits.shape[1] if num_classes is None else check_num_classes(num_classes)
+    if logits.shape[1] != C:
+        raise ValueError(f"logits have {logits.shape[1]} columns but num_classes={C}")
+    if labels.numel() == 0:
+        raise ValueError("labels is empty: fit_class_bias needs at least one held-out sample")
+    lo, hi = int(labels.min()), int(labels.max())
+    if lo < 0 or hi >= C:
+        raise ValueError(f"labels must lie in [0, {C - 1}], got values in [{lo}, {hi}]")
+    if not bool(torch.isfinite(logits).all()):
+        raise ValueError("logits contain NaN or inf; check the model's outputs before fitting a bias")
+    return C
+
+
+def fit_class_bias(
+    logits: Tensor,
+    labels: Tensor,
+    num_classes: Optional[int] = None,
+    l2: float = 1e-2,
+    max_iter: int = 200,
+) -> Tensor:
+    """The per-class bias ``b`` [C] minimising the class-balanced log-loss of ``logits + b``.
+
+    Args:
+        logits: ``[N, C]`` held-out (validation or out-of-fold) logits.
+        labels: ``[N]`` their labels.
+        num_classes: C (default ``logits.shape[1]``).
+        l2: ridge penalty on the centred bias; it keeps ``b`` finite when a class is always (or
+            never) predicted correctly, and keeps a class without held-out samples near 0.
+        max_iter: L-BFGS iterations.
+
+    Returns:
+        ``b``, float32 on the logits' device, mean 0. Predict with ``(logits + b).argmax(1)``.
+    """
+    C = _check_logits_labels(logits, labels, num_classes)
+    if not (isinstance(l2, (int, float)) and not isinstance(l2, bool) and l2 > 0 and np.isfinite(l2)):
+        raise ValueError(f"l2 must be a positive finite number, got {l2!r}")
+    z = logits.detach().double()
+    y = labels.detach().long().to(z.device)
+    counts = torch.bincount(y, minlength=C).double()
+    present = int((counts > 0).sum())
+    sample_w = (1.0 / (counts.clamp_min(1) * present))[y]  # each present class weighs 1/C'
+    b = torch.zeros(C, dtype=torch.float64, device=z.device, requires_grad=True)
+    opt = torch.optim.LBFGS([b], max_iter=max_iter, line_search_fn="strong_wolfe", tolerance_grad=1e-10)
+
+    def closure() -> Tensor:
+        opt.zero_grad()
+        centred = b - b.mean()
+        loss = (sample_w * F.cross_entropy(z + b, y, reduction="none")).sum() + l2 * centred.pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    out = b.detach()
+    return (out - out.mean()).float()
+
+
+def cross_fitted_logits(
+    train_and_predict: Callable[[Tensor, Tensor], Tensor],
+    labels: Tensor,
+    num_folds: int = 5,
+    seed: int = 0,
+) -> Tensor:
+    """Out-of-fold logits: for each of ``num_folds`` stratified folds
+    (:func:`acwa.splits.stratified_folds`), ``train_and_predict(train_idx, heldout_idx)`` trains
+    a fresh model on ``train_idx`` and returns its logits ``[len(heldout_idx), C]`` for
+    ``heldout_idx`` (both int64 index tensors into the training data).
+
+    Returns the ``[N, C]`` float32 logits, every row predicted by a model that never saw that
+    sample. A class with fewer samples than folds is missing from the training part of the fold
+    that holds it out; its out-of-fold logits then say how the model treats a class it has not
+    seen, which is what pushes its bias up.
+    """
+    if not callable(train_and_predict):
+        raise ValueError(f"train_and_predict must be callable (train_idx, heldout_idx) -> logits, got {type(train_and_predict).__name__}")
+    if not isinstance(labels, Tensor) or labels.dim() != 1:
+        raise ValueError("labels must be a 1-D tensor of class ids")
+    folds = torch.from_numpy(stratified_folds(labels, num_folds=num_folds, seed=seed))
+    out: Optional[Tensor] = None
+    for k in range(num_folds):
+        train_idx = torch.nonzero(folds != k).flatten()
+        heldout_idx = torch.nonzero(folds == k).flatten()
+        z = train_and_predict(train_idx, heldout_idx)
+        if not isinstance(z, Tensor) or z.dim() != 2 or z.shape[0] != heldout_idx.numel():
+            shape = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
+            raise ValueError(f"train_and_predict must return logits [{heldout_idx.numel()}, C] for the held-out fold, got {shape}")
+        if out is None:
+            out = torch.empty(labels.shape[0], z.shape[1], dtype=torch.float32)
+        out[heldout_idx] = z.detach().float().cpu()
+    return out
