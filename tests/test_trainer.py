@@ -366,3 +366,22 @@ def test_default_loss_under_bfloat16_autocast_matches_float32():
     torch.testing.assert_close(loss, expected, rtol=1e-2, atol=1e-2)
     loss.backward()
     assert torch.isfinite(model.weight.grad).all()
+
+
+def test_a_batch_is_validated_once_even_when_detached(monkeypatch):
+    import acwa.trainer as tr
+
+    calls = []
+    real = tr.check_logits_labels
+    monkeypatch.setattr(tr, "check_logits_labels", lambda *a, **k: calls.append(1) or real(*a, **k))
+    trainer = ACWATrainer(num_classes=3, update_freq=2)
+    z, y = torch.randn(8, 3, requires_grad=True), torch.randint(0, 3, (8,))
+    trainer.get_weighted_loss(z, y)
+    trainer.update_metrics(z.detach(), y)  # the bench's and Lightning's pattern: same storage
+    assert len(calls) == 1
+    out = z.detach().clone()
+    trainer.get_weighted_loss(out, y)
+    out[0, 0] = float("nan")  # changed in place after the check: checked again, and refused
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        trainer.update_metrics(out, y)
+    assert len(calls) == 3

@@ -220,10 +220,26 @@ class ACWATrainer:
         self._stats = ClassStatScores(num_classes, self.ignore_index, device)
         self.num_classes = num_classes
 
+    def _is_checked_pair(self, logits: Tensor, labels: Tensor) -> bool:
+        """Whether ``(logits, labels)`` is the pair checked last, or a view of it such as
+        ``logits.detach()`` (same storage, shape and version; the pair is held, so its memory
+        cannot be reused by another tensor)."""
+        if self._checked_pair is None:
+            return False
+        a, b = self._checked_pair
+
+        def same(x: Tensor, y: Tensor) -> bool:
+            return x is y or (
+                x.data_ptr() == y.data_ptr() and x.shape == y.shape and x.stride() == y.stride()
+                and x.dtype == y.dtype and x._version == y._version
+            )
+
+        return same(a, logits) and same(b, labels)
+
     def _prepare(self, outputs: Any, labels: Tensor) -> Tensor:
         logits = logits_of(outputs)
         # get_weighted_loss and update_metrics usually see the same pair: check it once
-        if self._checked_pair is None or self._checked_pair[0] is not logits or self._checked_pair[1] is not labels:
+        if not self._is_checked_pair(logits, labels):
             check_values = should_check_values(logits, self.validate_inputs, not self._checked_once)
             self._all_counted = check_logits_labels(logits, labels, self.num_classes, self.ignore_index, check_values)
             self._checked_pair, self._checked_once = (logits, labels), True
