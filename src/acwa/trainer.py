@@ -198,7 +198,7 @@ class ACWATrainer:
         self._window: list = []  # (outputs, labels) kept only for a plain callable metric_fn
         self.last_metric: Optional[Tensor] = None
         self.num_calls = 0  # calls of update_metrics so far
-        self._checked_pair: Optional[Tuple[Tensor, Tensor]] = None  # last validated (logits, labels)
+        self._checked_pair: Optional[tuple] = None  # last validated (logits, labels, their versions)
         self._checked_once = False
         self._all_counted: Optional[bool] = None  # True: the checked batch has no ignored label
         if num_classes is not None:
@@ -222,19 +222,17 @@ class ACWATrainer:
 
     def _is_checked_pair(self, logits: Tensor, labels: Tensor) -> bool:
         """Whether ``(logits, labels)`` is the pair checked last, or a view of it such as
-        ``logits.detach()`` (same storage, shape and version; the pair is held, so its memory
-        cannot be reused by another tensor)."""
+        ``logits.detach()``: same storage, shape and dtype, and not modified in place since (the
+        pair is held, so its memory cannot be reused by another tensor)."""
         if self._checked_pair is None:
             return False
-        a, b = self._checked_pair
 
-        def same(x: Tensor, y: Tensor) -> bool:
-            return x is y or (
-                x.data_ptr() == y.data_ptr() and x.shape == y.shape and x.stride() == y.stride()
-                and x.dtype == y.dtype and x._version == y._version
-            )
+        def same(x: Tensor, y: Tensor, version: int) -> bool:
+            return (x.data_ptr() == y.data_ptr() and x.shape == y.shape and x.stride() == y.stride()
+                    and x.dtype == y.dtype and y._version == version)
 
-        return same(a, logits) and same(b, labels)
+        a, b, va, vb = self._checked_pair
+        return same(a, logits, va) and same(b, labels, vb)
 
     def _prepare(self, outputs: Any, labels: Tensor) -> Tensor:
         logits = logits_of(outputs)
@@ -242,7 +240,7 @@ class ACWATrainer:
         if not self._is_checked_pair(logits, labels):
             check_values = should_check_values(logits, self.validate_inputs, not self._checked_once)
             self._all_counted = check_logits_labels(logits, labels, self.num_classes, self.ignore_index, check_values)
-            self._checked_pair, self._checked_once = (logits, labels), True
+            self._checked_pair, self._checked_once = (logits, labels, logits._version, labels._version), True
         if self.controller is None:
             self._build(logits.shape[1], self.device or logits.device)
         if self.controller.weights.device != logits.device:
