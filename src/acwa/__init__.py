@@ -6,11 +6,12 @@
   parametric CE; :func:`make_loss`), :mod:`acwa.weights` (static class weights).
 - :mod:`acwa.sampling` (class-balanced and distributed samplers, over/under-sampling, SMOTE,
   generative oversampling), :mod:`acwa.autobalance` (bilevel loss tuning).
+- :mod:`acwa.posthoc` (a per-class logit bias fitted on held-out or cross-fitted logits).
 - :mod:`acwa.metrics` (streaming per-class counts), :mod:`acwa.splits`, :class:`EarlyStopping`.
 - :mod:`acwa.integrations` (Lightning, Hugging Face, Keras), :mod:`acwa.data` and
   :mod:`acwa.bench` (the ``acwa bench`` command).
 """
-from . import losses, metrics, weights
+from . import losses, metrics, posthoc, weights
 from .adaptive import AdaptiveClassWeights, acwa_update
 from .early_stopping import EarlyStopping
 from .losses import (
@@ -52,6 +53,7 @@ __all__ = [
     "logit_adjust",
     "losses",
     "metrics",
+    "posthoc",
     "weights",
     "__version__",
 ]
