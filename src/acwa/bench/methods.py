@@ -8,6 +8,7 @@ batch size, seeds) is the run's, shared by all methods.
 from __future__ import annotations
 
 import importlib
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -239,29 +240,37 @@ if _has("acwa.posthoc", "fit_class_bias", "cross_fitted_logits") and _has("acwa.
 
     CROSSFIT_FOLDS = 5
 
-    @register_method("crossfit-bias", family="adaptive",
-                     description=f"inverse-frequency weighted CE (the weighted-ce model) + a per-class logit bias "
-                                 f"fitted by balanced log-loss on {CROSSFIT_FOLDS}-fold cross-fitted out-of-fold logits "
-                                 f"(acwa.posthoc; {CROSSFIT_FOLDS} extra trainings)")
-    def crossfit_bias(ctx: RunContext) -> Fit:
-        def loss_for(counts):
-            return WeightedCrossEntropyLoss(weight=inverse_frequency(counts, zero_counts="max"))
-
+    def with_crossfit_bias(ctx: RunContext, train: Callable[[Optional[Tensor]], Fit], folds: int = CROSSFIT_FOLDS) -> Fit:
+        """``train(indices)`` (``None``: all the training data) fits the base method; the
+        returned Fit is the full-data model plus a per-class bias fitted on the out-of-fold
+        logits of ``folds`` fold models (:mod:`acwa.posthoc`). Its time includes the folds."""
         seconds, cpu = 0.0, 0.0
 
         def train_and_predict(train_idx, heldout_idx):
             nonlocal seconds, cpu
-            fold = ctx.fit(loss_for(torch.bincount(ctx.y[train_idx], minlength=ctx.num_classes)), indices=train_idx)
+            fold = train(train_idx)
             seconds += fold.train_seconds
             cpu += fold.train_cpu_seconds or 0.0
             return predict_logits(fold.model, ctx.X[heldout_idx], ctx.recipe.eval_batch_size)
 
-        oof = cross_fitted_logits(train_and_predict, ctx.y, num_folds=CROSSFIT_FOLDS, seed=ctx.seed)
+        oof = cross_fitted_logits(train_and_predict, ctx.y, num_folds=folds, seed=ctx.seed)
         bias = fit_class_bias(oof, ctx.y, ctx.num_classes)
-        full = ctx.fit(loss_for(ctx.counts), cache_key="weighted-ce")
-        fit = full.with_posthoc(lambda z: z + bias.to(z.device))
+        fit = train(None).with_posthoc(lambda z: z + bias.to(z.device))
         fit.train_seconds += seconds
         if fit.train_cpu_seconds is not None:
             fit.train_cpu_seconds += cpu
         fit.extra["class_bias"] = [round(v, 4) for v in bias.tolist()]
         return fit
+
+    @register_method("crossfit-bias", family="adaptive",
+                     description=f"inverse-frequency weighted CE (the weighted-ce model) + a per-class logit bias "
+                                 f"fitted by balanced log-loss on {CROSSFIT_FOLDS}-fold cross-fitted out-of-fold logits "
+                                 f"(acwa.posthoc; {CROSSFIT_FOLDS} extra trainings)")
+    def crossfit_bias(ctx: RunContext) -> Fit:
+        def train(idx):
+            if idx is None:  # the full-data model is weighted-ce's (shared within a run)
+                return ctx.fit(WeightedCrossEntropyLoss(weight=inverse_frequency(ctx.counts)), cache_key="weighted-ce")
+            counts = torch.bincount(ctx.y[idx], minlength=ctx.num_classes)
+            return ctx.fit(WeightedCrossEntropyLoss(weight=inverse_frequency(counts, zero_counts="max")), indices=idx)
+
+        return with_crossfit_bias(ctx, train)
