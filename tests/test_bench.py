@@ -160,6 +160,10 @@ def test_every_method_runs_without_failure():
     by = {r["method"]: r for r in res["runs"]}
     if "la-posthoc" in by:  # post-hoc LA reuses the CE model of the same seed
         assert by["la-posthoc"]["train_seconds"] == by["ce"]["train_seconds"]
+    # crossfit-bias adds a bias to weighted-ce's model and pays for its 5 fold models
+    bias = by["crossfit-bias"]["extra"]["class_bias"]
+    assert len(bias) == 10 and abs(sum(bias)) < 1e-3 and any(b != 0 for b in bias)
+    assert by["crossfit-bias"]["train_seconds"] > by["weighted-ce"]["train_seconds"]
 
 
 def test_validation_split_comes_from_training_split_only():
