@@ -5,7 +5,8 @@ samples the model did not train on, by minimising the class-balanced log-loss
 
     L(b) = (1/C') sum_c (1/n_c) sum_{i: y_i = c} -log softmax(z_i + b)_{y_i}  +  l2 * ||b - mean(b)||^2
 
-(``C'`` classes present, ``n_c`` held-out samples of class c). ``L`` is convex in ``b``, so
+(``C'`` classes present in the held-out labels, ``n_c`` held-out samples of class c; a class
+with no held-out sample takes no part and gets ``b_c = 0``). ``L`` is convex in ``b``, so
 L-BFGS finds its minimum; the result is centred to mean 0 (a common shift changes no argmax).
 Minimising the balanced log-loss calibrates the model to a uniform class prior, the
 Bayes-optimal target for balanced accuracy (Menon et al., "Long-tail learning via logit
@@ -70,21 +71,27 @@ def fit_class_bias(
         labels: ``[N]`` their labels.
         num_classes: C (default ``logits.shape[1]``).
         l2: ridge penalty on the centred bias; it keeps ``b`` finite when a class is always (or
-            never) predicted correctly, and keeps a class without held-out samples near 0.
+            never) predicted correctly.
         max_iter: L-BFGS iterations.
 
     Returns:
-        ``b``, float32 on the logits' device, mean 0. Predict with ``(logits + b).argmax(1)``.
+        ``b``, float32 on the logits' device. The classes present in ``labels`` have mean bias 0;
+        a class absent from them takes no part in the fit and gets 0. Predict with
+        ``(logits + b).argmax(1)``.
     """
     C = _check_logits_labels(logits, labels, num_classes)
     if not (isinstance(l2, (int, float)) and not isinstance(l2, bool) and l2 > 0 and np.isfinite(l2)):
         raise ValueError(f"l2 must be a positive finite number, got {l2!r}")
-    z = logits.detach().double()
-    y = labels.detach().long().to(z.device)
-    counts = torch.bincount(y, minlength=C).double()
-    present = int((counts > 0).sum())
-    sample_w = (1.0 / (counts.clamp_min(1) * present))[y]  # each present class weighs 1/C'
-    b = torch.zeros(C, dtype=torch.float64, device=z.device, requires_grad=True)
+    present = torch.bincount(labels.detach().long().cpu(), minlength=C) > 0
+    # classes without held-out samples carry no evidence: they take no part in the fit and keep
+    # a neutral bias (0, the mean of the others), instead of being pushed down for never being right
+    keep = torch.nonzero(present).flatten().to(logits.device)
+    remap = torch.cumsum(present.long(), 0) - 1
+    z = logits.detach().double().index_select(1, keep)
+    y = remap.to(logits.device)[labels.detach().long()]
+    counts = torch.bincount(y, minlength=keep.numel()).double()
+    sample_w = (1.0 / (counts * keep.numel()))[y]  # each present class weighs 1/C'
+    b = torch.zeros(keep.numel(), dtype=torch.float64, device=z.device, requires_grad=True)
     opt = torch.optim.LBFGS([b], max_iter=max_iter, line_search_fn="strong_wolfe", tolerance_grad=1e-10)
 
     def closure() -> Tensor:
@@ -95,8 +102,10 @@ def fit_class_bias(
         return loss
 
     opt.step(closure)
-    out = b.detach()
-    return (out - out.mean()).float()
+    fitted = b.detach() - b.detach().mean()
+    out = torch.zeros(C, dtype=torch.float32, device=logits.device)
+    out[keep] = fitted.float()
+    return out
 
 
 def cross_fitted_logits(
