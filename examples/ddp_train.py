@@ -106,7 +106,10 @@ def main(argv=None) -> None:
             print(f"epoch {epoch}: loss {float(loss.detach()):.4f} window F1 {f1}", file=sys.stderr, flush=True)
 
     weights = ",".join(repr(float(w)) for w in acwa.weights.cpu())
-    print(f"rank {rank} final weights: {weights}", flush=True)
+    # one write() of the whole line: the ranks share stdout, and print() may write the text and
+    # the newline separately, so two ranks' lines could interleave
+    sys.stdout.write(f"rank {rank} final weights: {weights}\n")
+    sys.stdout.flush()
     if distributed:
         dist.destroy_process_group()
 
