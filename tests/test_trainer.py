@@ -73,6 +73,31 @@ def test_weighted_loss_is_mean_of_weighted_per_sample_ce():
     torch.testing.assert_close(trainer.get_weighted_loss(logits, y), expected)
 
 
+def test_weighted_loss_follows_weight_changes_and_batch_size():
+    """The cached w / N must follow a weight update, an in-place edit, a shorter batch and a
+    batch with ignored labels."""
+    g = torch.Generator().manual_seed(0)
+    trainer = ACWATrainer(num_classes=3, update_freq=None, alpha=1.0, beta=0.0)
+
+    def expected(logits, y):
+        keep = y != -100
+        per = nn.functional.cross_entropy(logits[keep], y[keep], reduction="none")
+        return (trainer.weights[y[keep]] * per).sum() / keep.sum()
+
+    for n, edit in [(8, None), (8, "step"), (5, None), (5, "in_place"), (8, "ignore")]:
+        logits, y = torch.randn(n, 3, generator=g), torch.randint(0, 3, (n,), generator=g)
+        if edit == "step":
+            trainer.update_metrics(logits, y)
+            before = trainer.weights.clone()
+            trainer.step()
+            assert not torch.equal(trainer.weights, before)
+        elif edit == "in_place":
+            trainer.weights.mul_(torch.tensor([2.0, 1.0, 0.5]))
+        elif edit == "ignore":
+            y[:3] = -100
+        torch.testing.assert_close(trainer.get_weighted_loss(logits, y), expected(logits, y))
+
+
 def test_ignore_index_excluded_from_loss_and_metrics():
     logits = torch.randn(6, 3)
     y = torch.tensor([0, 1, 2, -100, -100, 1])

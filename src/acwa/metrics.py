@@ -1,9 +1,11 @@
-"""Streaming per-class classification metrics from O(C) counts.
+"""Streaming per-class classification metrics from counts.
 
-State is three count vectors (true positives, false positives, false negatives), kept on the
-logits' device and updated with one ``index_add_`` per batch: no host sync, no Python loop
-over classes or samples, no C x C confusion matrix. Under ``torch.distributed`` the counts are
-summed across ranks with one ``all_reduce`` before a metric is read (:meth:`ClassStatScores.sync`).
+State is one int64 count vector on the logits' device, updated with one ``index_add_`` per
+batch: no host sync, no Python loop over classes or samples. Up to ``CONFUSION_MAX_CLASSES``
+classes it holds the C x C confusion matrix (the cheapest update); above, three O(C) vectors
+(actual, predicted and correct counts per class). Either gives per-class tp/fp/fn. Under
+``torch.distributed`` the counts are summed across ranks with one ``all_reduce`` before a
+metric is read (:meth:`ClassStatScores.sync`).
 
 Per-class metrics follow scikit-learn's definitions, with one deliberate difference: a class
 with no true sample in the window (support 0) is NaN, never a silent 0, so that callers can
@@ -39,34 +41,62 @@ __all__ = [
 ]
 
 
-def _accumulate_raw_counts(raw: Tensor, preds: Tensor, target: Tensor, num_classes: int, ignore_index: Optional[int]) -> None:
-    """Add one batch to ``raw``, a ``[3C + 1]`` int64 vector laid out as
-    ``[actual_0..C-1 | predicted_0..C-1 | hit_0..C-1 | trash]``, with one in-place scatter.
+# Up to this many classes a window keeps the C x C confusion counts (at most 128 KiB): one fused
+# index ``target * C + pred`` and one ``index_add_`` per batch, the cheapest update at small C.
+# Above it, O(C) counts (actual, predicted, hit), so memory and DDP traffic stay linear in C.
+CONFUSION_MAX_CLASSES = 128
+
+
+def _raw_size(num_classes: int) -> int:
+    c = num_classes
+    return c * c + 1 if c <= CONFUSION_MAX_CLASSES else 3 * c + 1
+
+
+def _accumulate_raw_counts(
+    raw: Tensor, preds: Tensor, target: Tensor, num_classes: int, ignore_index: Optional[int], ones: Optional[Tensor] = None
+) -> None:
+    """Add one batch to ``raw`` (``_raw_size(C)`` int64 entries, the last one a trash slot) with
+    one in-place ``index_add_``. Layouts:
+
+    - ``C <= CONFUSION_MAX_CLASSES``: the row-major confusion matrix, entry ``target * C + pred``;
+    - otherwise ``[actual_0..C-1 | predicted_0..C-1 | hit_0..C-1]``.
 
     Entries whose target is ``ignore_index`` go to the trash slot, so no boolean indexing (and no
-    host sync) is needed.
+    host sync) is needed. ``ones``: an int64 vector of ones at least as long as the index (saves
+    an allocation per batch).
     """
     if preds.is_floating_point():
         preds = preds.argmax(dim=1)
     preds = preds.reshape(-1)
     target = target.reshape(-1)
     c = num_classes
-    trash = 3 * c
-    hit = preds == target
-    if ignore_index is None:
-        actual_idx, predicted_idx = target, preds + c
+    trash = raw.numel() - 1
+    counted = None if ignore_index is None else target != ignore_index
+    if raw.numel() == c * c + 1:
+        index = preds.add(target, alpha=c)
+        if counted is not None:
+            index = torch.where(counted, index, trash)
     else:
-        counted = target != ignore_index
-        actual_idx = torch.where(counted, target, trash)
-        predicted_idx = torch.where(counted, preds + c, trash)
-        if 0 <= ignore_index < c:  # an ignored target could equal its prediction
-            hit = hit & counted
-    index = torch.cat([actual_idx, predicted_idx, torch.where(hit, target + 2 * c, trash)])
-    raw.index_add_(0, index, torch.ones_like(index))
+        hit = preds == target
+        if counted is None:
+            actual_idx, predicted_idx = target, preds + c
+        else:
+            actual_idx = torch.where(counted, target, trash)
+            predicted_idx = torch.where(counted, preds + c, trash)
+            if 0 <= ignore_index < c:  # an ignored target could equal its prediction
+                hit = hit & counted
+        index = torch.cat([actual_idx, predicted_idx, torch.where(hit, target + 2 * c, trash)])
+    source = torch.ones_like(index) if ones is None or ones.numel() < index.numel() else ones[: index.numel()]
+    raw.index_add_(0, index, source)
 
 
 def _raw_to_stat_scores(raw: Tensor, num_classes: int) -> Tensor:
-    actual, predicted, tp = raw[:-1].view(3, num_classes)
+    c = num_classes
+    if raw.numel() == c * c + 1:
+        confusion = raw[:-1].view(c, c)  # rows: target, columns: prediction
+        tp = confusion.diagonal()
+        return torch.stack([tp, confusion.sum(0) - tp, confusion.sum(1) - tp])
+    actual, predicted, tp = raw[:-1].view(3, c)
     return torch.stack([tp, predicted - tp, actual - tp])
 
 
@@ -76,7 +106,7 @@ def stat_scores(preds: Tensor, target: Tensor, num_classes: int, ignore_index: O
     ``preds`` are class indices (or logits ``[N, C, ...]``, reduced with argmax over dim 1).
     Entries whose target equals ``ignore_index`` are not counted. Sync-free.
     """
-    raw = torch.zeros(3 * num_classes + 1, dtype=torch.long, device=target.device)
+    raw = torch.zeros(_raw_size(num_classes), dtype=torch.long, device=target.device)
     _accumulate_raw_counts(raw, preds, target, num_classes, ignore_index)
     return _raw_to_stat_scores(raw, num_classes)
 
@@ -171,15 +201,19 @@ class ClassStatScores:
     def __init__(self, num_classes: int, ignore_index: Optional[int] = None, device=None) -> None:
         self.num_classes = check_num_classes(num_classes)
         self.ignore_index = ignore_index
-        self._raw = torch.zeros(3 * num_classes + 1, dtype=torch.long, device=device)
+        self._raw = torch.zeros(_raw_size(num_classes), dtype=torch.long, device=device)
+        self._ones = torch.ones(0, dtype=torch.long, device=device)
 
     def update(self, preds: Tensor, target: Tensor, all_counted: bool = False) -> None:
         """Add a batch (logits or class indices). ``all_counted=True`` promises that no target
         equals ``ignore_index`` (already checked by the caller), which skips the masking."""
         if target.device != self._raw.device:
             self._raw = self._raw.to(target.device)
+        needed = 3 * target.numel()
+        if self._ones.numel() < needed or self._ones.device != target.device:
+            self._ones = torch.ones(needed, dtype=torch.long, device=target.device)
         ignore = None if all_counted else self.ignore_index
-        _accumulate_raw_counts(self._raw, preds.detach(), target.detach(), self.num_classes, ignore)
+        _accumulate_raw_counts(self._raw, preds.detach(), target.detach(), self.num_classes, ignore, self._ones)
 
     @property
     def counts(self) -> Tensor:
@@ -193,7 +227,8 @@ class ClassStatScores:
     @property
     def support(self) -> Tensor:
         """Number of true samples per class in the window."""
-        return self._raw[: self.num_classes]
+        tp, _, fn = self.counts
+        return tp + fn
 
     def compute(self, metric: str = "f1") -> Tensor:
         check_choice(metric, METRICS, "metric")

@@ -201,6 +201,7 @@ class ACWATrainer:
         self._checked_pair: Optional[tuple] = None  # last validated (logits, labels, their versions)
         self._checked_once = False
         self._all_counted: Optional[bool] = None  # True: the checked batch has no ignored label
+        self._scaled_weights: Optional[tuple] = None  # (weights, version, N, dtype, weights / N)
         if num_classes is not None:
             self._build(num_classes, self.device)
 
@@ -303,17 +304,27 @@ class ACWATrainer:
         logits = self._prepare(outputs, labels)
         if self.adjust != "weights":
             logits = logits + self.controller.offsets.to(logits.dtype).view((1, -1) + (1,) * (logits.dim() - 2))
-        # N_counted: known on the host when the labels were checked (CPU), else a device op
-        n_counted = labels.numel() if self._all_counted else (labels != self.ignore_index).sum().clamp_min(1)
-        if self.loss_fn is None:  # fused: sum_i w_{y_i} CE_i in one kernel
-            w = self.controller.weights.to(logits.dtype)
-            total = F.cross_entropy(logits, labels, weight=w, ignore_index=self.ignore_index, reduction="sum")
-            return total / n_counted
+        if self.loss_fn is None:  # fused: sum_i (w_{y_i} / N) CE_i in one kernel
+            w = self._weights_over_count(labels, logits.dtype)
+            return F.cross_entropy(logits, labels, weight=w, ignore_index=self.ignore_index, reduction="sum")
         values = self.per_sample_loss(logits, labels)
         counted = labels != self.ignore_index
         safe = torch.where(counted, labels, torch.zeros_like(labels))
-        w = self.controller.weights.to(values.dtype)[safe] * counted.to(values.dtype)
-        return (w * values).sum() / n_counted
+        w = self._weights_over_count(labels, values.dtype)[safe] * counted.to(values.dtype)
+        return (w * values).sum()
+
+    def _weights_over_count(self, labels: Tensor, dtype: torch.dtype) -> Tensor:
+        """``w / N_counted`` [C]. When the checked labels have no ignored entry, N is known on the
+        host and the vector is cached until the weights change (no extra op per step); otherwise
+        N is counted on the device (no host sync)."""
+        w = self.controller.weights
+        if not self._all_counted:
+            return w.to(dtype) / (labels != self.ignore_index).sum().clamp_min(1)
+        key = (w, w._version, labels.numel(), dtype)
+        cached = self._scaled_weights
+        if cached is None or cached[0] is not w or cached[1:4] != key[1:]:
+            self._scaled_weights = cached = key + (w.to(dtype) / labels.numel(),)
+        return cached[-1]
 
     # ------------------------------------------------------------------ metrics
     def update_metrics(self, outputs: Any, labels: Tensor) -> None:
@@ -332,11 +343,11 @@ class ACWATrainer:
     def compute_metric(self) -> Tensor:
         """Per-class metric of the current window [C]; NaN for classes absent from it."""
         self._stats.sync()
-        present = self._stats.support > 0
         fn = self.metric_fn
-        if fn is None or isinstance(fn, str):
-            metric = self._stats.compute(fn or "f1")
-        elif _is_stateful_metric(fn):
+        if fn is None or isinstance(fn, str):  # NaN where a class has no true sample
+            return self._stats.compute(fn or "f1")
+        present = self._stats.support > 0
+        if _is_stateful_metric(fn):
             metric = torch.as_tensor(fn.compute()).float()
         else:  # plain callable on the window; under DDP on the windows of all ranks (same metric everywhere)
             outs, labs = (all_gather_cat(t) for t in self._window_tensors())
