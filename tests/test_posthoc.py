@@ -77,17 +77,21 @@ def test_class_without_heldout_samples_gets_a_neutral_bias():
 
 def test_bias_input_errors():
     z, y = torch.zeros(4, 3), torch.tensor([0, 1, 2, 1])
-    with pytest.raises(ValueError, match="logits must be a \\[N, C\\] tensor"):
+    with pytest.raises(ValueError, match=r"logits must have shape \[N, C\]"):
         fit_class_bias(torch.zeros(4), y)
-    with pytest.raises(ValueError, match="one label per row"):
+    with pytest.raises(ValueError, match=r"one row per held-out sample, got \(4, 3, 2\)"):
+        fit_class_bias(torch.zeros(4, 3, 2), torch.zeros(4, 2, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"labels must have shape \(4,\)"):
         fit_class_bias(z, y[:3])
-    with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\]"):
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\), found 3"):
         fit_class_bias(z, torch.tensor([0, 1, 3, 1]))
-    with pytest.raises(ValueError, match="NaN or inf"):
+    with pytest.raises(ValueError, match="labels is empty"):
+        fit_class_bias(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long))
+    with pytest.raises(ValueError, match="NaN or Inf"):
         fit_class_bias(torch.full((4, 3), float("nan")), y)
     with pytest.raises(ValueError, match="l2 must be a positive"):
         fit_class_bias(z, y, l2=0)
-    with pytest.raises(ValueError, match="integer class ids"):
+    with pytest.raises(ValueError, match="integer class indices"):
         fit_class_bias(z, y.float())
     with pytest.raises(ValueError, match="num_classes=4"):
         fit_class_bias(z, y, num_classes=4)

@@ -29,32 +29,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._validation import check_num_classes
+from ._validation import check_logits_labels, check_num_classes
 from .splits import stratified_folds
 
 __all__ = ["fit_class_bias", "cross_fitted_logits"]
 
 
 def _check_logits_labels(logits: Tensor, labels: Tensor, num_classes: Optional[int]) -> int:
-    if not isinstance(logits, Tensor) or logits.dim() != 2:
-        shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
-        raise ValueError(f"logits must be a [N, C] tensor, got {shape}")
-    if not isinstance(labels, Tensor) or labels.dim() != 1 or labels.shape[0] != logits.shape[0]:
-        shape = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
-        raise ValueError(f"labels must be a 1-D tensor with one label per row of logits ({logits.shape[0]}), got {shape}")
-    if labels.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
-        raise ValueError(f"labels must hold integer class ids, got dtype {labels.dtype}")
-    C = logits.shape[1] if num_classes is None else check_num_classes(num_classes)
-    if logits.shape[1] != C:
-        raise ValueError(f"logits have {logits.shape[1]} columns but num_classes={C}")
+    C = None if num_classes is None else check_num_classes(num_classes)
+    check_logits_labels(logits, labels, C, logits_name="logits")
+    if logits.dim() != 2:
+        raise ValueError(f"logits must have shape [N, C], one row per held-out sample, got {tuple(logits.shape)}")
     if labels.numel() == 0:
         raise ValueError("labels is empty: fit_class_bias needs at least one held-out sample")
-    lo, hi = int(labels.min()), int(labels.max())
-    if lo < 0 or hi >= C:
-        raise ValueError(f"labels must lie in [0, {C - 1}], got values in [{lo}, {hi}]")
-    if not bool(torch.isfinite(logits).all()):
-        raise ValueError("logits contain NaN or inf; check the model's outputs before fitting a bias")
-    return C
+    return logits.shape[1]
 
 
 def fit_class_bias(
