@@ -239,38 +239,63 @@ if _has("acwa.posthoc", "fit_class_bias", "cross_fitted_logits") and _has("acwa.
     from acwa.weights import inverse_frequency
 
     CROSSFIT_FOLDS = 5
+    BaseTrainer = Callable[..., Fit]  # train(indices, offsets=None): None indices = all the data
 
-    def with_crossfit_bias(ctx: RunContext, train: Callable[[Optional[Tensor]], Fit], folds: int = CROSSFIT_FOLDS) -> Fit:
-        """``train(indices)`` (``None``: all the training data) fits the base method; the
-        returned Fit is the full-data model plus a per-class bias fitted on the out-of-fold
-        logits of ``folds`` fold models (:mod:`acwa.posthoc`). Its time includes the folds."""
-        seconds, cpu = 0.0, 0.0
+    def crossfit_class_bias(ctx: RunContext, train: BaseTrainer, key: str, folds: int = CROSSFIT_FOLDS):
+        """``(bias, fold seconds, fold CPU seconds)``: the per-class bias fitted (:mod:`acwa.posthoc`)
+        on the out-of-fold logits of ``folds`` models ``train(indices)``. Computed once per
+        ``(key, seed)`` in a run, so methods on the same base share the fold models."""
+        def compute():
+            seconds, cpu = 0.0, 0.0
 
-        def train_and_predict(train_idx, heldout_idx):
-            nonlocal seconds, cpu
-            fold = train(train_idx)
-            seconds += fold.train_seconds
-            cpu += fold.train_cpu_seconds or 0.0
-            return predict_logits(fold.model, ctx.X[heldout_idx], ctx.recipe.eval_batch_size)
+            def train_and_predict(train_idx, heldout_idx):
+                nonlocal seconds, cpu
+                fold = train(train_idx)
+                seconds += fold.train_seconds
+                cpu += fold.train_cpu_seconds or 0.0
+                return predict_logits(fold.model, ctx.X[heldout_idx], ctx.recipe.eval_batch_size)
 
-        oof = cross_fitted_logits(train_and_predict, ctx.y, num_folds=folds, seed=ctx.seed)
-        bias = fit_class_bias(oof, ctx.y, ctx.num_classes)
-        fit = train(None).with_posthoc(lambda z: z + bias.to(z.device))
+            oof = cross_fitted_logits(train_and_predict, ctx.y, num_folds=folds, seed=ctx.seed)
+            return fit_class_bias(oof, ctx.y, ctx.num_classes), seconds, cpu
+
+        return ctx.shared(("crossfit", key, folds), compute)
+
+    def with_crossfit_bias(ctx: RunContext, train: BaseTrainer, key: str, at: str = "test") -> Fit:
+        """The base method ``train`` corrected by its cross-fitted bias ``b``:
+
+        - ``at='test'``: the full-data model, predicting ``logits + b``;
+        - ``at='train'``: a full-data model trained on ``logits - b`` (``train(None, offsets=-b)``)
+          and predicting with raw logits: logit adjustment whose offsets are estimated from
+          held-out logits instead of the class prior.
+
+        Its time includes the fold models (shared with the other methods on the same ``key``)."""
+        bias, seconds, cpu = crossfit_class_bias(ctx, train, key)
+        if at == "test":
+            fit = train(None).with_posthoc(lambda z: z + bias.to(z.device))
+        else:
+            fit = train(None, offsets=-bias)
         fit.train_seconds += seconds
         if fit.train_cpu_seconds is not None:
             fit.train_cpu_seconds += cpu
         fit.extra["class_bias"] = [round(v, 4) for v in bias.tolist()]
         return fit
 
+    def weighted_ce_trainer(ctx: RunContext) -> BaseTrainer:
+        """Inverse-frequency weighted CE on a subset (its own counts), optionally on shifted logits."""
+        def train(idx: Optional[Tensor], offsets: Optional[Tensor] = None) -> Fit:
+            if idx is None and offsets is None:  # the weighted-ce model (shared within a run)
+                return ctx.fit(WeightedCrossEntropyLoss(weight=inverse_frequency(ctx.counts)), cache_key="weighted-ce")
+            counts = ctx.counts if idx is None else torch.bincount(ctx.y[idx], minlength=ctx.num_classes)
+            loss = WeightedCrossEntropyLoss(weight=inverse_frequency(counts, zero_counts="max"))
+            if offsets is None:
+                return ctx.fit(loss, indices=idx)
+            return ctx.fit(lambda z, t: loss(z + offsets.to(z), t), indices=idx)
+
+        return train
+
     @register_method("crossfit-bias", family="adaptive",
                      description=f"inverse-frequency weighted CE (the weighted-ce model) + a per-class logit bias "
                                  f"fitted by balanced log-loss on {CROSSFIT_FOLDS}-fold cross-fitted out-of-fold logits "
                                  f"(acwa.posthoc; {CROSSFIT_FOLDS} extra trainings)")
     def crossfit_bias(ctx: RunContext) -> Fit:
-        def train(idx):
-            if idx is None:  # the full-data model is weighted-ce's (shared within a run)
-                return ctx.fit(WeightedCrossEntropyLoss(weight=inverse_frequency(ctx.counts)), cache_key="weighted-ce")
-            counts = torch.bincount(ctx.y[idx], minlength=ctx.num_classes)
-            return ctx.fit(WeightedCrossEntropyLoss(weight=inverse_frequency(counts, zero_counts="max")), indices=idx)
-
-        return with_crossfit_bias(ctx, train)
+        return with_crossfit_bias(ctx, weighted_ce_trainer(ctx), "weighted-ce")
