@@ -1,14 +1,14 @@
 """Cross-fitted class bias: which base, and post-hoc or at training time? One run per dataset.
 
 For each base training method and seed, five fold models give out-of-fold logits of the whole
-training split (``acwa.posthoc.cross_fitted_logits``), and ``acwa.posthoc.fit_class_bias`` fits a
-per-class bias ``b`` on them (class-balanced log-loss). The script then scores on the test split:
+training split and a per-class bias ``b`` fitted on them by class-balanced log-loss (the bench's
+``acwa.bench.methods.crossfit_class_bias``: ``acwa.posthoc.cross_fitted_logits`` +
+``fit_class_bias``). The script then scores on the test split:
 
     base        the base method trained on all the training data
-    posthoc     that model's logits + b                    (the bench's ``crossfit-bias`` recipe)
+    posthoc     that model's logits + b                    (``crossfit-bias`` on the wce base)
     train       a second full model trained on logits - b  (the bias as training-time logit
-                offsets, predicted with raw logits: logit adjustment whose offsets are estimated
-                from held-out data instead of the class prior)
+                offsets, predicted with raw logits; ``crossfit-la`` on the la base)
     oracle      base logits + a bias fitted on one half of the test split, scored on the other
                 half (what any per-class bias could reach; uses test labels, for analysis only)
 
@@ -29,22 +29,23 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from acwa.bench.methods import crossfit_class_bias
 from acwa.bench.runner import prepare_dataset
-from acwa.bench.training import RunContext, default_recipe, predict_logits
+from acwa.bench.training import Fit, RunContext, default_recipe, predict_logits
 from acwa.metrics import balanced_accuracy
-from acwa.posthoc import cross_fitted_logits, fit_class_bias
+from acwa.posthoc import fit_class_bias
 from acwa.sampling import ClassBalancedSampler
 from acwa.weights import inverse_frequency
 
 BASES = ("wce", "la", "bs", "sq")
 
 
-def base_trainer(ctx: RunContext, base: str) -> Callable[[Optional[Tensor], Optional[Tensor]], torch.nn.Module]:
+def base_trainer(ctx: RunContext, base: str) -> Callable[[Optional[Tensor], Optional[Tensor]], Fit]:
     """``train(indices, offsets)``: the base method on ``indices`` (None: all), its loss taken on
     ``logits + offsets`` when offsets are given."""
     C = ctx.num_classes
 
-    def train(idx: Optional[Tensor], offsets: Optional[Tensor] = None) -> torch.nn.Module:
+    def train(idx: Optional[Tensor], offsets: Optional[Tensor] = None) -> Fit:
         y = ctx.y if idx is None else ctx.y[idx]
         counts = torch.bincount(y, minlength=C)
         shift = torch.zeros(C) if offsets is None else offsets
@@ -60,7 +61,7 @@ def base_trainer(ctx: RunContext, base: str) -> Callable[[Optional[Tensor], Opti
             return F.cross_entropy(z + shift.to(z), t, weight=None if weight is None else weight.to(z),
                                    reduction="sum") / t.numel()
 
-        return ctx.fit(loss, sampler=sampler, indices=idx).model
+        return ctx.fit(loss, sampler=sampler, indices=idx)
 
     return train
 
@@ -101,14 +102,9 @@ def main() -> None:
             t0 = time.perf_counter()
             ctx = RunContext(ds, X, y, recipe, seed)
             train = base_trainer(ctx, base)
-
-            def train_and_predict(train_idx: Tensor, heldout_idx: Tensor) -> Tensor:
-                return predict_logits(train(train_idx), ctx.X[heldout_idx], recipe.eval_batch_size)
-
-            oof = cross_fitted_logits(train_and_predict, ctx.y, num_folds=a.folds, seed=seed)
-            b = fit_class_bias(oof, ctx.y, C)
-            z = predict_logits(train(None), X_test, recipe.eval_batch_size)
-            z_train = predict_logits(train(None, -b), X_test, recipe.eval_batch_size)
+            b, _, _ = crossfit_class_bias(ctx, train, folds=a.folds)
+            z = predict_logits(train(None).model, X_test, recipe.eval_batch_size)
+            z_train = predict_logits(train(None, -b).model, X_test, recipe.eval_batch_size)
             rows.append((bacc(z, y_test, C), bacc(z + b, y_test, C), bacc(z_train, y_test, C),
                          oracle_half(z, y_test, C, seed)))
             print(f"  {base:3s} seed {seed}: base {rows[-1][0]:.4f}  posthoc {rows[-1][1]:.4f}  "

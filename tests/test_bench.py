@@ -164,6 +164,10 @@ def test_every_method_runs_without_failure():
     bias = by["crossfit-bias"]["extra"]["class_bias"]
     assert len(bias) == 10 and abs(sum(bias)) < 1e-3 and any(b != 0 for b in bias)
     assert by["crossfit-bias"]["train_seconds"] > by["weighted-ce"]["train_seconds"]
+    # crossfit-la trains a new LA model on offsets shifted by its 5 fold models' bias
+    bias = by["crossfit-la"]["extra"]["class_bias"]
+    assert len(bias) == 10 and abs(sum(bias)) < 1e-3 and any(b != 0 for b in bias)
+    assert by["crossfit-la"]["train_seconds"] > 3 * by["la"]["train_seconds"]
 
 
 def test_validation_split_comes_from_training_split_only():
@@ -200,3 +204,42 @@ def test_bad_arguments():
         run_bench("imagenet", methods="ce", write_report=False)
     with pytest.raises(ValueError, match="epochs must be an int >= 1"):
         run_bench("digits-lt", methods="ce", epochs=0, write_report=False)
+
+
+def test_with_crossfit_bias_applies_the_bias_post_hoc_or_as_training_offsets():
+    from torch import nn
+
+    from acwa.bench.methods import with_crossfit_bias
+    from acwa.bench.training import Fit
+    from acwa.splits import stratified_folds
+
+    ds = load_dataset("digits-lt", rho=100)
+    X, y = torch.from_numpy(ds.X_train), torch.from_numpy(ds.y_train)
+    ctx = RunContext(ds, X, y, default_recipe(ds, epochs=1), seed=0)
+    skew = torch.linspace(2.0, -2.0, 10)  # every "model" favours the head classes by this much
+    calls = []
+
+    def train(idx, offsets=None):
+        calls.append((None if idx is None else len(idx), offsets))
+        model = nn.Sequential(nn.Flatten(), nn.Linear(X[0].numel(), 10))
+        with torch.no_grad():
+            model[1].weight.zero_()
+            model[1].bias.copy_(skew)
+        return Fit(model, 1.0, {})
+
+    post = with_crossfit_bias(ctx, train)
+    bias = torch.tensor(post.extra["class_bias"])
+    fold_sizes = np.bincount(stratified_folds(y, num_folds=5, seed=0), minlength=5)
+    assert [c[0] for c in calls[:5]] == [len(y) - n for n in fold_sizes]
+    assert calls[5] == (None, None) and post.train_seconds == 6.0
+    # every out-of-fold logit is the skew: the bias is fit_class_bias on it, and it opposes the skew
+    from acwa.posthoc import fit_class_bias
+
+    torch.testing.assert_close(bias, fit_class_bias(skew.expand(len(y), 10), y), atol=1e-4, rtol=0)
+    assert (bias.diff() > 0).all()
+    torch.testing.assert_close(post.posthoc(torch.zeros(1, 10)), bias.view(1, 10), atol=1e-4, rtol=0)
+
+    calls.clear()
+    trained = with_crossfit_bias(ctx, train, at="train")
+    assert trained.posthoc is None and calls[5][0] is None
+    torch.testing.assert_close(calls[5][1], -torch.tensor(trained.extra["class_bias"]), atol=1e-4, rtol=0)

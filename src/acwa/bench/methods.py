@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 from typing import Callable, Optional
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -234,33 +233,29 @@ if _has("acwa.autobalance", "fit"):
         return fit
 
 if _has("acwa.posthoc", "fit_class_bias", "cross_fitted_logits") and _has("acwa.weights", "inverse_frequency"):
-    from acwa.losses import WeightedCrossEntropyLoss
+    from acwa.losses import LogitAdjustedLoss, WeightedCrossEntropyLoss
     from acwa.posthoc import cross_fitted_logits, fit_class_bias
     from acwa.weights import inverse_frequency
 
     CROSSFIT_FOLDS = 5
     BaseTrainer = Callable[..., Fit]  # train(indices, offsets=None): None indices = all the data
 
-    def crossfit_class_bias(ctx: RunContext, train: BaseTrainer, key: str, folds: int = CROSSFIT_FOLDS):
+    def crossfit_class_bias(ctx: RunContext, train: BaseTrainer, folds: int = CROSSFIT_FOLDS):
         """``(bias, fold seconds, fold CPU seconds)``: the per-class bias fitted (:mod:`acwa.posthoc`)
-        on the out-of-fold logits of ``folds`` models ``train(indices)``. Computed once per
-        ``(key, seed)`` in a run, so methods on the same base share the fold models."""
-        def compute():
-            seconds, cpu = 0.0, 0.0
+        on the out-of-fold logits of ``folds`` models ``train(indices)``."""
+        seconds, cpu = 0.0, 0.0
 
-            def train_and_predict(train_idx, heldout_idx):
-                nonlocal seconds, cpu
-                fold = train(train_idx)
-                seconds += fold.train_seconds
-                cpu += fold.train_cpu_seconds or 0.0
-                return predict_logits(fold.model, ctx.X[heldout_idx], ctx.recipe.eval_batch_size)
+        def train_and_predict(train_idx, heldout_idx):
+            nonlocal seconds, cpu
+            fold = train(train_idx)
+            seconds += fold.train_seconds
+            cpu += fold.train_cpu_seconds or 0.0
+            return predict_logits(fold.model, ctx.X[heldout_idx], ctx.recipe.eval_batch_size)
 
-            oof = cross_fitted_logits(train_and_predict, ctx.y, num_folds=folds, seed=ctx.seed)
-            return fit_class_bias(oof, ctx.y, ctx.num_classes), seconds, cpu
+        oof = cross_fitted_logits(train_and_predict, ctx.y, num_folds=folds, seed=ctx.seed)
+        return fit_class_bias(oof, ctx.y, ctx.num_classes), seconds, cpu
 
-        return ctx.shared(("crossfit", key, folds), compute)
-
-    def with_crossfit_bias(ctx: RunContext, train: BaseTrainer, key: str, at: str = "test") -> Fit:
+    def with_crossfit_bias(ctx: RunContext, train: BaseTrainer, at: str = "test") -> Fit:
         """The base method ``train`` corrected by its cross-fitted bias ``b``:
 
         - ``at='test'``: the full-data model, predicting ``logits + b``;
@@ -268,8 +263,8 @@ if _has("acwa.posthoc", "fit_class_bias", "cross_fitted_logits") and _has("acwa.
           and predicting with raw logits: logit adjustment whose offsets are estimated from
           held-out logits instead of the class prior.
 
-        Its time includes the fold models (shared with the other methods on the same ``key``)."""
-        bias, seconds, cpu = crossfit_class_bias(ctx, train, key)
+        Its time includes the fold models."""
+        bias, seconds, cpu = crossfit_class_bias(ctx, train)
         if at == "test":
             fit = train(None).with_posthoc(lambda z: z + bias.to(z.device))
         else:
@@ -281,15 +276,12 @@ if _has("acwa.posthoc", "fit_class_bias", "cross_fitted_logits") and _has("acwa.
         return fit
 
     def weighted_ce_trainer(ctx: RunContext) -> BaseTrainer:
-        """Inverse-frequency weighted CE on a subset (its own counts), optionally on shifted logits."""
-        def train(idx: Optional[Tensor], offsets: Optional[Tensor] = None) -> Fit:
-            if idx is None and offsets is None:  # the weighted-ce model (shared within a run)
+        """Inverse-frequency weighted CE on a subset, weighted by the subset's own counts."""
+        def train(idx: Optional[Tensor]) -> Fit:
+            if idx is None:  # the weighted-ce model (shared within a run)
                 return ctx.fit(WeightedCrossEntropyLoss(weight=inverse_frequency(ctx.counts)), cache_key="weighted-ce")
-            counts = ctx.counts if idx is None else torch.bincount(ctx.y[idx], minlength=ctx.num_classes)
-            loss = WeightedCrossEntropyLoss(weight=inverse_frequency(counts, zero_counts="max"))
-            if offsets is None:
-                return ctx.fit(loss, indices=idx)
-            return ctx.fit(lambda z, t: loss(z + offsets.to(z), t), indices=idx)
+            counts = torch.bincount(ctx.y[idx], minlength=ctx.num_classes)
+            return ctx.fit(WeightedCrossEntropyLoss(weight=inverse_frequency(counts, zero_counts="max")), indices=idx)
 
         return train
 
@@ -298,4 +290,22 @@ if _has("acwa.posthoc", "fit_class_bias", "cross_fitted_logits") and _has("acwa.
                                  f"fitted by balanced log-loss on {CROSSFIT_FOLDS}-fold cross-fitted out-of-fold logits "
                                  f"(acwa.posthoc; {CROSSFIT_FOLDS} extra trainings)")
     def crossfit_bias(ctx: RunContext) -> Fit:
-        return with_crossfit_bias(ctx, weighted_ce_trainer(ctx), "weighted-ce")
+        return with_crossfit_bias(ctx, weighted_ce_trainer(ctx))
+
+    def logit_adjusted_trainer(ctx: RunContext) -> BaseTrainer:
+        """Logit adjustment (tau 1) with a subset's own class prior, plus optional extra offsets."""
+        def train(idx: Optional[Tensor], offsets: Optional[Tensor] = None) -> Fit:
+            counts = ctx.counts if idx is None else torch.bincount(ctx.y[idx], minlength=ctx.num_classes)
+            loss = LogitAdjustedLoss(counts.clamp_min(1), tau=1.0)  # a class missing from a fold: as rare as 1 sample
+            if offsets is not None:
+                loss.offsets += offsets.to(loss.offsets)
+            return ctx.fit(loss, indices=idx)
+
+        return train
+
+    @register_method("crossfit-la", family="adaptive",
+                     description=f"logit adjustment whose training offsets tau log(pi) are corrected by -b, b the "
+                                 f"per-class bias fitted (balanced log-loss) on {CROSSFIT_FOLDS}-fold cross-fitted "
+                                 f"logits of LA fold models (acwa.posthoc; {CROSSFIT_FOLDS} extra trainings)")
+    def crossfit_la(ctx: RunContext) -> Fit:
+        return with_crossfit_bias(ctx, logit_adjusted_trainer(ctx), at="train")

@@ -117,7 +117,7 @@ class RunContext:
     """
 
     def __init__(self, dataset: BenchDataset, X: Tensor, y: Tensor, recipe: Recipe, seed: int,
-                 cache: Optional[Dict[Any, Any]] = None) -> None:
+                 cache: Optional[Dict[Any, Fit]] = None) -> None:
         self.dataset_name = dataset.name
         self.modality = dataset.modality
         self.input_shape = tuple(X.shape[1:])
@@ -128,14 +128,6 @@ class RunContext:
         self.seed = seed
         self.counts = count_classes(y, self.num_classes)
         self._cache = cache if cache is not None else {}
-
-    def shared(self, key: Any, compute: Callable[[], Any]) -> Any:
-        """``compute()`` once per ``(key, seed)`` in a run: methods of the same seed share the
-        result (e.g. the cross-fitted bias of one base model)."""
-        k = ("shared", key, self.seed)
-        if k not in self._cache:
-            self._cache[k] = compute()
-        return self._cache[k]
 
     # ------------------------------------------------------------------ building blocks
     def build_model(self, cosine_head: bool = False) -> nn.Module:
