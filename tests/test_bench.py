@@ -37,8 +37,10 @@ def test_registry_names_and_families():
 
 def test_resolve_methods():
     assert resolve_methods("all") == list_methods()
+    # the default set leaves out the opt-in methods (crossfit-la: 6 trainings per seed)
+    assert resolve_methods("default") == resolve_methods(None) == [n for n in list_methods() if n != "crossfit-la"]
     assert resolve_methods("la, ce,la") == ["la", "ce"]
-    with pytest.raises(ValueError, match=r"unknown method\(s\) nope; valid names: all, ce"):
+    with pytest.raises(ValueError, match=r"unknown method\(s\) nope; valid names: default, all, ce"):
         resolve_methods("ce,nope")
     with pytest.raises(ValueError, match="no method given"):
         resolve_methods(" , ")
@@ -51,6 +53,8 @@ def test_register_method_validation():
         register_method("ce", family="baseline")(lambda ctx: None)
     with pytest.raises(ValueError, match="lower-case"):
         register_method("Bad Name", family="static")
+    with pytest.raises(ValueError, match="not 'all' or 'default'"):
+        register_method("default", family="static")
 
 
 def test_custom_method_runs_through_the_shared_recipe(tmp_path):

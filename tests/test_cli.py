@@ -19,7 +19,10 @@ def test_list_methods_and_help_name_every_method(capsys):
     helptext = capsys.readouterr().out
     for name in list_methods():
         assert f"\n{name} " in "\n" + listed, name
-        assert f" {name} " in helptext, name
+        assert f"  {name} " in helptext or f" *{name} " in helptext, name
+    # opt-in methods (not in the default run) are marked in both listings
+    assert " *crossfit-la " in helptext and "  crossfit-la " not in helptext
+    assert "(opt-in)" in next(line for line in listed.splitlines() if line.startswith("crossfit-la "))
 
 
 def test_list_datasets(capsys):

@@ -1,6 +1,6 @@
 """``acwa`` command line: ``acwa bench`` compares every method on real data in one command.
 
-    acwa bench                                   # digits-lt (embedded), all methods, 3 seeds
+    acwa bench                                   # digits-lt (embedded), the default methods, 3 seeds
     acwa bench --dataset ecg5000 --methods ce,la,acwa --seeds 5
     acwa bench --data my.npz                     # X_train, y_train, X_test, y_test (or X, y)
     acwa bench --data my.csv --target label
@@ -50,9 +50,10 @@ def _rho(text: str) -> float:
 def _methods_epilog() -> str:
     from .bench.registry import METHODS, list_methods
 
-    lines = ["methods (--methods a,b,c or all):"]
+    lines = ["methods (--methods a,b,c, default or all; * = opt-in, not in default):"]
     for n in list_methods():
-        lines.append(f"  {n:<18} {METHODS[n].family:<9} {METHODS[n].description}")
+        mark = " " if METHODS[n].in_default else "*"
+        lines.append(f" {mark}{n:<18} {METHODS[n].family:<9} {METHODS[n].description}")
     from .data import list_datasets
 
     lines += ["", "datasets (--dataset): " + ", ".join(list_datasets()) + "  (see --list-datasets)"]
@@ -83,7 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--max-train", type=_positive_int("max-train"), help="keep a stratified subset of the training split")
     src.add_argument("--max-test", type=_positive_int("max-test"), help="keep a stratified subset of the test split")
     run = b.add_argument_group("run")
-    run.add_argument("--methods", default="all", help="comma-separated method names, or all (default)")
+    run.add_argument("--methods", default="default",
+                     help="comma-separated method names; default: every method except the opt-in ones "
+                          "(marked * in --list-methods); all: every method")
     run.add_argument("--seeds", type=_positive_int("seeds"), default=3, help="number of seeds (default 3)")
     run.add_argument("--epochs", type=_positive_int("epochs"), help="epochs (default: per dataset)")
     run.add_argument("--batch-size", type=_positive_int("batch-size"), help="batch size (default: per dataset)")
@@ -100,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _list_methods() -> str:
     from .bench.registry import METHODS, list_methods
 
-    return "\n".join(f"{n:<18} {METHODS[n].family:<9} {METHODS[n].description}" for n in list_methods())
+    return "\n".join(f"{n:<18} {METHODS[n].family:<9} {'' if METHODS[n].in_default else '(opt-in) '}{METHODS[n].description}"
+                     for n in list_methods())
 
 
 def _list_datasets() -> str:

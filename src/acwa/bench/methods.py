@@ -303,7 +303,7 @@ if _has("acwa.posthoc", "fit_class_bias", "cross_fitted_logits") and _has("acwa.
 
         return train
 
-    @register_method("crossfit-la", family="adaptive",
+    @register_method("crossfit-la", family="adaptive", in_default=False,
                      description=f"logit adjustment whose training offsets tau log(pi) are corrected by -b, b the "
                                  f"per-class bias fitted (balanced log-loss) on {CROSSFIT_FOLDS}-fold cross-fitted "
                                  f"logits of LA fold models (acwa.posthoc; {CROSSFIT_FOLDS} extra trainings)")

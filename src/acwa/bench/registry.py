@@ -41,6 +41,7 @@ class Method:
     description: str
     fn: Callable
     modalities: Optional[tuple] = None  # None: every modality
+    in_default: bool = True  # False: opt-in, run by name or with 'all' (e.g. a costly method)
 
     def supports(self, modality: str) -> bool:
         return self.modalities is None or modality in self.modalities
@@ -50,10 +51,11 @@ METHODS: Dict[str, Method] = {}
 
 
 def register_method(name: str, family: str, description: str = "", modalities: Optional[Sequence[str]] = None,
-                    replace: bool = False) -> Callable:
-    """Decorator registering ``fn(ctx) -> Fit`` under ``name`` (lower-case, dashes)."""
-    if not isinstance(name, str) or not name or name != name.strip().lower() or " " in name or name == "all":
-        raise ValueError(f"method name must be a non-empty lower-case string without spaces (not 'all'), got {name!r}")
+                    replace: bool = False, in_default: bool = True) -> Callable:
+    """Decorator registering ``fn(ctx) -> Fit`` under ``name`` (lower-case, dashes).
+    ``in_default=False`` leaves it out of the default set (``acwa bench`` without ``--methods``)."""
+    if not isinstance(name, str) or not name or name != name.strip().lower() or " " in name or name in ("all", "default"):
+        raise ValueError(f"method name must be a non-empty lower-case string without spaces (not 'all' or 'default'), got {name!r}")
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {list(FAMILIES)}, got {family!r}")
 
@@ -61,7 +63,7 @@ def register_method(name: str, family: str, description: str = "", modalities: O
         if name in METHODS and not replace:
             raise ValueError(f"method {name!r} is already registered; pass replace=True to override it")
         METHODS[name] = Method(name, family, description or (fn.__doc__ or "").strip().split("\n")[0], fn,
-                               tuple(modalities) if modalities is not None else None)
+                               tuple(modalities) if modalities is not None else None, bool(in_default))
         return fn
 
     return decorator
@@ -91,17 +93,20 @@ def list_methods(family: Optional[str] = None) -> List[str]:
 
 
 def resolve_methods(spec) -> List[str]:
-    """``'all'``, ``'a,b,c'`` or a list of names -> validated names (unknown names list the valid ones)."""
+    """``'default'`` (None: every method registered with ``in_default``), ``'all'``, ``'a,b,c'``
+    or a list of names -> validated names (unknown names list the valid ones)."""
     _ensure_builtins()
-    if spec is None or spec == "all" or spec == ["all"]:
+    if spec is None or spec == "default" or spec == ["default"]:
+        return [n for n in list_methods() if METHODS[n].in_default]
+    if spec == "all" or spec == ["all"]:
         return list_methods()
     names = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else [str(s).strip() for s in spec]
     names = [n for n in names if n]
     if not names:
-        raise ValueError(f"no method given; valid names: all, {', '.join(list_methods())}")
+        raise ValueError(f"no method given; valid names: default, all, {', '.join(list_methods())}")
     unknown = [n for n in names if n not in METHODS]
     if unknown:
-        raise ValueError(f"unknown method(s) {', '.join(unknown)}; valid names: all, {', '.join(list_methods())}")
+        raise ValueError(f"unknown method(s) {', '.join(unknown)}; valid names: default, all, {', '.join(list_methods())}")
     seen = []
     for n in names:
         if n not in seen:

@@ -144,7 +144,7 @@ def run_bench(
     *,
     data: Optional[str] = None,
     target: Optional[str] = None,
-    methods: Any = "all",
+    methods: Any = "default",
     seeds: int = DEFAULT_SEEDS,
     epochs: Optional[int] = None,
     rho: Any = _UNSET,
@@ -166,7 +166,8 @@ def run_bench(
     Args:
         dataset: built-in name (:func:`acwa.data.list_datasets`), ignored when ``data`` is given.
         data, target: a user ``.npz`` / ``.csv`` file (``target``: the csv label column).
-        methods: ``'all'``, ``'a,b,c'`` or a list of registered names.
+        methods: ``'default'`` (every method but the opt-in ones), ``'all'``, ``'a,b,c'`` or a
+            list of registered names.
         seeds: number of seeds (0 .. seeds-1); each seed trains every method once.
         epochs, batch_size, lr: override the dataset's default recipe.
         rho: imbalance ratio of the long-tailed training split (built-in default otherwise).
