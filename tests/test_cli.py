@@ -87,7 +87,7 @@ def _npz(path, **arrays):
         (lambda d: ["--data", _npz(d / "s.npz", X=np.zeros((10, 2)), y=np.ones(10))], "single class"),
         (lambda d: ["--data", _npz(d / "n.npz", X=np.array([[np.nan, 1.0]] * 10), y=np.arange(10) % 2)], "NaN/Inf"),
         (lambda d: ["--data", _npz(d / "m.npz", X=np.zeros((10, 2)), y=np.arange(9) % 2)], "lengths must match"),
-        (lambda d: ["--methods", "ce,magic"], "unknown method(s) magic; valid names: all, ce"),
+        (lambda d: ["--methods", "ce,magic"], "unknown method(s) magic; valid names: default, all, ce"),
         (lambda d: ["--dataset", "cifar"], "unknown dataset 'cifar'; valid names: digits-lt"),
         (lambda d: ["--seeds", "0"], "seeds must be >= 1"),
         (lambda d: ["--rho", "0.5"], "rho must be a finite number >= 1"),
