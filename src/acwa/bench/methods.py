@@ -238,7 +238,7 @@ if _has("acwa.posthoc", "fit_class_bias", "cross_fitted_logits") and _has("acwa.
     from acwa.weights import inverse_frequency
 
     CROSSFIT_FOLDS = 5
-    BaseTrainer = Callable[..., Fit]  # train(indices, offsets=None): None indices = all the data
+    BaseTrainer = Callable[..., Fit]  # train(indices[, offsets]); None indices: all the data; offsets for at="train"
 
     def crossfit_class_bias(ctx: RunContext, train: BaseTrainer, folds: int = CROSSFIT_FOLDS):
         """``(bias, fold seconds, fold CPU seconds)``: the per-class bias fitted (:mod:`acwa.posthoc`)
