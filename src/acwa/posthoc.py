@@ -21,8 +21,8 @@ trainings and is what the ``crossfit-bias`` benchmark method does; with a real v
 call :func:`fit_class_bias` on its logits directly.
 
 The bias can also shape training instead of prediction: train the final model with its loss on
-``logits - b`` and predict with the raw logits (the limit of a model that fits its training
-data is the same decision rule). On top of logit adjustment this is the ``crossfit-la``
+``logits - b`` and predict with the raw logits (at the population optimum of the softmax
+cross-entropy both give the same decision rule). On top of logit adjustment this is the ``crossfit-la``
 benchmark method: logit adjustment whose offsets are estimated from held-out logits.
 """
 from __future__ import annotations
