@@ -156,6 +156,31 @@ def test_same_seed_same_numbers():
         assert ra["history"]["train_loss"] == rb["history"]["train_loss"]
 
 
+def test_worker_processes_give_the_same_results():
+    kw = dict(methods="ce,la-posthoc,balanced-sampler", seeds=3, epochs=2, max_train=300, write_report=False,
+              progress=False)
+    one, two = run_bench("digits-lt", **kw), run_bench("digits-lt", jobs=2, **kw)
+    assert two["config"]["jobs"] == 2 and one["config"]["jobs"] == 1
+    assert [(r["method"], r["seed"]) for r in two["runs"]] == [(r["method"], r["seed"]) for r in one["runs"]]
+    for a, b in zip(one["runs"], two["runs"]):
+        assert a["confusion_matrix"] == b["confusion_matrix"] and a["history"] == b["history"]
+    by = {(r["method"], r["seed"]): r for r in two["runs"]}  # a worker's methods still share models
+    assert all(by[("la-posthoc", s)]["train_seconds"] == by[("ce", s)]["train_seconds"] for s in range(3))
+
+
+def test_worker_processes_need_importable_methods():
+    @register_method("local-ce", family="baseline")
+    def local_ce(ctx):
+        return ctx.fit()
+
+    try:
+        with pytest.raises(ValueError, match="method 'local-ce' cannot be sent to a worker process.*jobs=1"):
+            run_bench("digits-lt", methods="local-ce", jobs=2, **{**FAST, "seeds": 2}, write_report=False)
+        assert len(run_bench("digits-lt", methods="local-ce", jobs=2, **FAST, write_report=False)["runs"]) == 1
+    finally:
+        unregister_method("local-ce")
+
+
 def test_every_method_runs_without_failure():
     res = run_bench("digits-lt", methods="all", write_report=False, **FAST)
     assert res["failures"] == []
@@ -208,6 +233,9 @@ def test_bad_arguments():
         run_bench("imagenet", methods="ce", write_report=False)
     with pytest.raises(ValueError, match="epochs must be an int >= 1"):
         run_bench("digits-lt", methods="ce", epochs=0, write_report=False)
+    for jobs in (0, 1.5, True):
+        with pytest.raises(ValueError, match="jobs must be an int >= 1"):
+            run_bench("digits-lt", methods="ce", jobs=jobs, write_report=False)
 
 
 def test_with_crossfit_bias_applies_the_bias_post_hoc_or_as_training_offsets():

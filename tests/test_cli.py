@@ -90,6 +90,7 @@ def _npz(path, **arrays):
         (lambda d: ["--methods", "ce,magic"], "unknown method(s) magic; valid names: default, all, ce"),
         (lambda d: ["--dataset", "cifar"], "unknown dataset 'cifar'; valid names: digits-lt"),
         (lambda d: ["--seeds", "0"], "seeds must be >= 1"),
+        (lambda d: ["--jobs", "0"], "jobs must be >= 1"),
         (lambda d: ["--rho", "0.5"], "rho must be a finite number >= 1"),
     ],
 )

@@ -91,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--epochs", type=_positive_int("epochs"), help="epochs (default: per dataset)")
     run.add_argument("--batch-size", type=_positive_int("batch-size"), help="batch size (default: per dataset)")
     run.add_argument("--lr", type=float, help="learning rate (default: per dataset)")
-    run.add_argument("--threads", type=_positive_int("threads"), help="torch CPU threads (default 1)")
+    run.add_argument("--threads", type=_positive_int("threads"), help="torch CPU threads per process (default 1)")
+    run.add_argument("--jobs", type=_positive_int("jobs"), default=1,
+                     help="worker processes, one seed at a time each; same results (default 1)")
     out = b.add_argument_group("output")
     out.add_argument("--out", metavar="DIR", help="output folder (default reports/<dataset>-<timestamp>/)")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -142,7 +144,7 @@ def _bench(args: argparse.Namespace, argv: List[str]) -> int:
             args.dataset, data=args.data, target=args.target, methods=args.methods, seeds=args.seeds,
             epochs=args.epochs, rho=_UNSET if args.rho is None else args.rho, out=None, write_report=False,
             threads=args.threads, data_seed=args.data_seed, batch_size=args.batch_size, lr=args.lr,
-            progress=not args.no_progress, max_train=args.max_train, max_test=args.max_test,
+            progress=not args.no_progress, max_train=args.max_train, max_test=args.max_test, jobs=args.jobs,
         )
     except (DataError, ValueError, FileNotFoundError, ImportError) as exc:
         msg = " ".join(str(exc).split())

@@ -33,7 +33,7 @@ import torch
 
 from ..data import BenchDataset, DataError, load_dataset, load_user_data, make_long_tailed
 from ..metrics import f1_from_counts, recall_from_counts, stat_scores
-from .registry import get_method, resolve_methods
+from .registry import Method, get_method, resolve_methods
 from .training import Fit, RunContext, default_recipe, predict_logits
 
 __all__ = ["run_bench", "prepare_dataset", "evaluate", "shot_groups", "summarise", "DEFAULT_SEEDS"]
@@ -159,6 +159,7 @@ def run_bench(
     max_test: Optional[int] = None,
     dataset_obj: Optional[BenchDataset] = None,
     log=None,
+    jobs: int = 1,
 ) -> Dict[str, Any]:
     """Benchmark ``methods`` on a dataset; returns the results dict and (``write_report``)
     writes ``results.json``, ``report.md``, ``report.html`` and PNGs to ``out``.
@@ -177,9 +178,15 @@ def run_bench(
             the training seeds, so every seed is scored on the same test split).
         max_train, max_test: keep a stratified random subset (quick smoke runs).
         dataset_obj: a ready :class:`acwa.data.BenchDataset` instead of a name or file.
+        jobs: worker processes; each runs every method for its seeds (so methods of one seed
+            still share models, e.g. ``la-posthoc`` reuses ``ce``), with ``threads`` threads.
+            Results equal those of ``jobs=1``. Workers are spawned: a method registered in
+            your own script must be a module-level function and the script must call
+            ``run_bench`` under ``if __name__ == "__main__":``.
     """
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be an int >= 1 (number of seeds), got {seeds!r}")
+    jobs = _check_jobs(jobs, seeds)
     names = resolve_methods(methods)
     t_start, cpu_start = time.perf_counter(), time.process_time()
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -188,66 +195,44 @@ def run_bench(
         ds = _subset(ds, max_train, max_test, data_seed)
     recipe = default_recipe(ds, epochs=epochs, batch_size=batch_size, lr=lr)
 
-    X_tr = torch.from_numpy(ds.X_train)
-    X_te = torch.from_numpy(ds.X_test)
     standardised = ds.modality in ("tabular", "embedding")
-    if standardised:  # statistics of the training split only
-        mu, sd = X_tr.mean(0, keepdim=True), X_tr.std(0, keepdim=True).clamp_min(1e-6)
-        X_tr, X_te = (X_tr - mu) / sd, (X_te - mu) / sd
-    y_tr, y_te = torch.from_numpy(ds.y_train), torch.from_numpy(ds.y_test)
 
-    skipped, runnable = [], []
+    skipped, chosen = [], []
     for n in names:
         m = get_method(n)
         if m.supports(ds.modality):
-            runnable.append(n)
+            chosen.append(m)
         else:
             skipped.append({"method": n, "reason": f"not applicable to {ds.modality} data (supports {', '.join(m.modalities)})"})
+    runnable = [m.name for m in chosen]
 
-    old_threads = torch.get_num_threads()
-    torch.set_num_threads(threads or 1)
     runs: List[Dict[str, Any]] = []
     failures: List[Dict[str, Any]] = []
-    artefacts: Dict[tuple, Fit] = {}
-    cache: Dict[Any, Fit] = {}
     bar = _progress(len(runnable) * seeds, progress)
     try:
-        for name in runnable:
-            method = get_method(name)
-            for seed in range(seeds):
+        if jobs == 1:
+            old_threads = torch.get_num_threads()
+            torch.set_num_threads(threads or 1)
+            try:
+                tensors = _bench_tensors(ds)
+                for seed in range(seeds):
+                    seed_runs, seed_failures = _run_seed(ds, tensors, recipe, chosen, seed, bar=bar)
+                    runs += seed_runs
+                    failures += seed_failures
+            finally:
+                torch.set_num_threads(old_threads)
+        else:
+            for seed_runs, seed_failures in _run_seeds_in_processes(ds, recipe, chosen, seeds, jobs, threads or 1):
+                runs += seed_runs
+                failures += seed_failures
                 if bar is not None:
-                    bar.set_description(f"{name} seed {seed}")
-                ctx = RunContext(ds, X_tr, y_tr, recipe, seed, cache)
-                try:
-                    fit = method.fn(ctx)
-                except Exception as exc:  # one failing method must not sink the run
-                    failures.append({"method": name, "seed": seed, "error": f"{type(exc).__name__}: {exc}".splitlines()[0]})
-                    if bar is not None:
-                        bar.update(1)
-                    continue
-                logits = predict_logits(fit.model, X_te, recipe.eval_batch_size)
-                if fit.posthoc is not None:
-                    logits = fit.posthoc(logits)
-                row: Dict[str, Any] = {"method": name, "family": method.family, "seed": seed}
-                row.update(evaluate(logits, y_te, ds.num_classes, ds.train_counts, ds.long_tailed))
-                row["train_seconds"] = float(fit.train_seconds)
-                if fit.train_cpu_seconds is not None:
-                    row["train_cpu_seconds"] = float(fit.train_cpu_seconds)
-                row["history"] = {k: [_clean(v) for v in vals] for k, vals in fit.history.items()}
-                if fit.weight_history is not None:
-                    row["weight_history"] = np.asarray(fit.weight_history).tolist()
-                    if fit.weight_history_steps is not None:
-                        row["weight_history_steps"] = np.asarray(fit.weight_history_steps).tolist()
-                if fit.extra:
-                    row["extra"] = fit.extra
-                runs.append(row)
-                artefacts[(name, seed)] = fit
-                if bar is not None:
-                    bar.update(1)
+                    bar.update(len(chosen))
     finally:
         if bar is not None:
             bar.close()
-        torch.set_num_threads(old_threads)
+    order = {n: i for i, n in enumerate(runnable)}
+    runs.sort(key=lambda r: (order[r["method"]], r["seed"]))
+    failures.sort(key=lambda f: (order[f["method"]], f["seed"]))
 
     summary = summarise(runs, runnable)
     config = {
@@ -263,6 +248,7 @@ def run_bench(
         "model": _model_name(ds.modality),
         "standardised_features": standardised,
         "threads": threads or 1,
+        "jobs": jobs,
         "num_classes": ds.num_classes,
         "class_names": ds.class_names,
         "train_counts": ds.train_counts.tolist(),
@@ -287,6 +273,90 @@ def run_bench(
         out_dir = Path(out) if out is not None else default_out_dir(ds.name)
         _write(results, out_dir)  # also records config["out"]
     return results
+
+
+def _check_jobs(jobs: Any, seeds: int) -> int:
+    """At most one worker per seed."""
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be an int >= 1 (worker processes, one or more seeds each), got {jobs!r}")
+    return min(jobs, seeds)
+
+
+def _bench_tensors(ds: BenchDataset):
+    """``(X_train, y_train, X_test, y_test)`` tensors; tabular features and embeddings are
+    standardised with the statistics of the training split only."""
+    X_tr, X_te = torch.from_numpy(ds.X_train), torch.from_numpy(ds.X_test)
+    if ds.modality in ("tabular", "embedding"):
+        mu, sd = X_tr.mean(0, keepdim=True), X_tr.std(0, keepdim=True).clamp_min(1e-6)
+        X_tr, X_te = (X_tr - mu) / sd, (X_te - mu) / sd
+    return X_tr, torch.from_numpy(ds.y_train), X_te, torch.from_numpy(ds.y_test)
+
+
+def _run_seed(ds: BenchDataset, tensors, recipe, methods: Sequence[Method], seed: int, bar=None):
+    """Train and score every method for one seed: ``(runs, failures)``. The methods share
+    one model cache, so a method can reuse another's training of the same seed."""
+    X_tr, y_tr, X_te, y_te = tensors
+    runs: List[Dict[str, Any]] = []
+    failures: List[Dict[str, Any]] = []
+    cache: Dict[Any, Fit] = {}
+    for method in methods:
+        if bar is not None:
+            bar.set_description(f"{method.name} seed {seed}")
+        ctx = RunContext(ds, X_tr, y_tr, recipe, seed, cache)
+        try:
+            fit = method.fn(ctx)
+        except Exception as exc:  # one failing method must not sink the run
+            failures.append({"method": method.name, "seed": seed, "error": f"{type(exc).__name__}: {exc}".splitlines()[0]})
+        else:
+            runs.append(_score(fit, method, seed, ds, X_te, y_te, recipe))
+        if bar is not None:
+            bar.update(1)
+    return runs, failures
+
+
+def _score(fit: Fit, method: Method, seed: int, ds: BenchDataset, X_te, y_te, recipe) -> Dict[str, Any]:
+    logits = predict_logits(fit.model, X_te, recipe.eval_batch_size)
+    if fit.posthoc is not None:
+        logits = fit.posthoc(logits)
+    row: Dict[str, Any] = {"method": method.name, "family": method.family, "seed": seed}
+    row.update(evaluate(logits, y_te, ds.num_classes, ds.train_counts, ds.long_tailed))
+    row["train_seconds"] = float(fit.train_seconds)
+    if fit.train_cpu_seconds is not None:
+        row["train_cpu_seconds"] = float(fit.train_cpu_seconds)
+    row["history"] = {k: [_clean(v) for v in vals] for k, vals in fit.history.items()}
+    if fit.weight_history is not None:
+        row["weight_history"] = np.asarray(fit.weight_history).tolist()
+        if fit.weight_history_steps is not None:
+            row["weight_history_steps"] = np.asarray(fit.weight_history_steps).tolist()
+    if fit.extra:
+        row["extra"] = fit.extra
+    return row
+
+
+def _seed_worker(ds: BenchDataset, recipe, methods: Sequence[Method], seed: int, threads: int):
+    torch.set_num_threads(threads)
+    return _run_seed(ds, _bench_tensors(ds), recipe, methods, seed)
+
+
+def _run_seeds_in_processes(ds: BenchDataset, recipe, methods: Sequence[Method], seeds: int, jobs: int,
+                            threads: int):
+    """Yield each seed's ``(runs, failures)`` as its worker process finishes it."""
+    import multiprocessing
+    import pickle
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    for method in methods:
+        try:
+            pickle.dumps(method)
+        except Exception as exc:
+            raise ValueError(
+                f"method {method.name!r} cannot be sent to a worker process ({type(exc).__name__}: {exc}); "
+                f"register it as a module-level function, or run with jobs=1"
+            ) from None
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_seed_worker, ds, recipe, list(methods), seed, threads) for seed in range(seeds)]
+        for future in as_completed(futures):
+            yield future.result()
 
 
 def _model_name(modality: str) -> str:
