@@ -285,6 +285,9 @@ def _ddp_main(out_dir: str) -> None:
          "world": trainer.args.world_size},
         os.path.join(out_dir, f"rank{trainer.args.process_index}.pt"),
     )
+    if torch.distributed.is_initialized():  # a clean teardown: no rank aborts in the group's destructor
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 def test_ddp_two_processes_identical_weights(tmp_path):
