@@ -30,9 +30,9 @@ import numpy as np
 import torch
 
 from acwa.bench import RunContext, run_bench
+from acwa.bench.methods import logit_adjusted_trainer
 from acwa.bench.training import default_recipe, predict_logits
 from acwa.data import BenchDataset
-from acwa.losses import LogitAdjustedLoss
 from acwa.metrics import balanced_accuracy
 from acwa.posthoc import cross_fitted_logits
 from acwa.data.builtin import _read_ucr_tsv, _ucr_dir
@@ -72,11 +72,10 @@ def train_cv(ds: BenchDataset, seeds: int) -> None:
     for seed in range(seeds):
         ctx = RunContext(ds, X, y, recipe, seed)
         scores = {}
-        for name in ("ce", "la"):
-            def train_and_predict(train_idx, heldout_idx):
-                counts = torch.bincount(y[train_idx], minlength=C).clamp_min(1)
-                fit = ctx.fit(LogitAdjustedLoss(counts) if name == "la" else None, indices=train_idx)
-                return predict_logits(fit.model, X[heldout_idx])
+        trainers = {"ce": lambda idx: ctx.fit(indices=idx), "la": logit_adjusted_trainer(ctx)}
+        for name, train in trainers.items():
+            def train_and_predict(train_idx, heldout_idx, train=train):
+                return predict_logits(train(train_idx).model, X[heldout_idx])
 
             oof = cross_fitted_logits(train_and_predict, y, num_folds=5, seed=seed)
             scores[name] = float(balanced_accuracy(oof.argmax(1), y, C))

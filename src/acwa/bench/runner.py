@@ -39,6 +39,7 @@ from .training import Fit, RunContext, default_recipe, predict_logits
 __all__ = ["run_bench", "prepare_dataset", "evaluate", "shot_groups", "summarise", "DEFAULT_SEEDS"]
 
 DEFAULT_SEEDS = 3
+_STANDARDISED_MODALITIES = ("tabular", "embedding")  # features standardised with training statistics
 _UNSET = object()
 
 
@@ -195,7 +196,7 @@ def run_bench(
         ds = _subset(ds, max_train, max_test, data_seed)
     recipe = default_recipe(ds, epochs=epochs, batch_size=batch_size, lr=lr)
 
-    standardised = ds.modality in ("tabular", "embedding")
+    standardised = ds.modality in _STANDARDISED_MODALITIES
 
     skipped, chosen = [], []
     for n in names:
@@ -297,7 +298,7 @@ def _bench_tensors(ds: BenchDataset):
     """``(X_train, y_train, X_test, y_test)`` tensors; tabular features and embeddings are
     standardised with the statistics of the training split only."""
     X_tr, X_te = torch.from_numpy(ds.X_train), torch.from_numpy(ds.X_test)
-    if ds.modality in ("tabular", "embedding"):
+    if ds.modality in _STANDARDISED_MODALITIES:
         mu, sd = X_tr.mean(0, keepdim=True), X_tr.std(0, keepdim=True).clamp_min(1e-6)
         X_tr, X_te = (X_tr - mu) / sd, (X_te - mu) / sd
     return X_tr, torch.from_numpy(ds.y_train), X_te, torch.from_numpy(ds.y_test)
@@ -366,7 +367,7 @@ def _run_seeds_in_processes(ds: BenchDataset, recipe, methods: Sequence[Method],
                 f"register it as a module-level function, or run with jobs=1"
             ) from None
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_seed_worker, ds, recipe, list(methods), seed, threads) for seed in range(seeds)]
+        futures = [pool.submit(_seed_worker, ds, recipe, methods, seed, threads) for seed in range(seeds)]
         try:
             for future in as_completed(futures):
                 yield future.result()
