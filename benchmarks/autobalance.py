@@ -23,6 +23,7 @@ Test splits are balanced, so accuracy = balanced accuracy (computed as mean per-
 Fashion-MNIST-LT can be run on a per-class subset of the LT-100 training split
 (``--fashion-fraction``; the profile, rho = 100, is kept) to fit the shared 2-core CPU.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,10 +64,16 @@ def main() -> None:
     ap.add_argument("--fashion-fraction", type=float, default=1 / 6)
     ap.add_argument("--test-per-class", type=int, default=200)
     ap.add_argument("--retrain", action="store_true", help="also run autobalance-retrain (the paper's protocol)")
-    ap.add_argument("--full-ift", action="store_true",
-                    help="also run autobalance-full: hypergradient through all model parameters (hyper_params=None)")
-    ap.add_argument("--ablation", action="store_true",
-                    help="also run autobalance(-retrain)-notune: the same protocol with no hyper-step (LA init kept)")
+    ap.add_argument(
+        "--full-ift",
+        action="store_true",
+        help="also run autobalance-full: hypergradient through all model parameters (hyper_params=None)",
+    )
+    ap.add_argument(
+        "--ablation",
+        action="store_true",
+        help="also run autobalance(-retrain)-notune: the same protocol with no hyper-step (LA init kept)",
+    )
     ap.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -105,9 +112,17 @@ def main() -> None:
                     model = ctx.fit(VSLoss(ctx.counts, gamma=0.3, tau=1.0)).model
                 else:
                     res = autobalance_fit(
-                        ctx.build_model(), X, y, num_classes=ds.num_classes, epochs=recipe.epochs,
-                        batch_size=recipe.batch_size, lr=recipe.lr, optimizer=recipe.optimizer,
-                        weight_decay=recipe.weight_decay, schedule=recipe.schedule, seed=seed,
+                        ctx.build_model(),
+                        X,
+                        y,
+                        num_classes=ds.num_classes,
+                        epochs=recipe.epochs,
+                        batch_size=recipe.batch_size,
+                        lr=recipe.lr,
+                        optimizer=recipe.optimizer,
+                        weight_decay=recipe.weight_decay,
+                        schedule=recipe.schedule,
+                        seed=seed,
                         mode="retrain" if "retrain" in m else "continue",
                         hyper_params=None if m.endswith("full") else "last",
                         # no tuning: hyper-steps would start after the last epoch
@@ -118,13 +133,17 @@ def main() -> None:
                 acc[m].append(balanced_accuracy(model, Xt, yt, ds.num_classes))
                 print(f"  seed {seed} {m:20s} bal.acc {acc[m][-1]:.4f}  {secs[m][-1]:6.1f}s", flush=True)
         plain = np.mean([secs[m] for m in ("ce", "la", "vs")], axis=0)  # per seed: plain training
-        print(f"\n| method | balanced accuracy (mean ± sd over seeds {args.seeds}) | train time (s, mean) "
-              "| cost / CE | cost / plain (mean of CE, LA, VS) |")
+        print(
+            f"\n| method | balanced accuracy (mean ± sd over seeds {args.seeds}) | train time (s, mean) "
+            "| cost / CE | cost / plain (mean of CE, LA, VS) |"
+        )
         print("|---|---|---|---|---|")
         for m in methods:
             r_ce = np.mean(np.array(secs[m]) / np.array(secs["ce"]))
             r_plain = np.mean(np.array(secs[m]) / plain)
-            print(f"| {m} | {np.mean(acc[m]):.4f} ± {np.std(acc[m]):.4f} | {np.mean(secs[m]):.1f} | {r_ce:.2f}x | {r_plain:.2f}x |")
+            print(
+                f"| {m} | {np.mean(acc[m]):.4f} ± {np.std(acc[m]):.4f} | {np.mean(secs[m]):.1f} | {r_ce:.2f}x | {r_plain:.2f}x |"
+            )
 
 
 if __name__ == "__main__":

@@ -18,11 +18,12 @@ the bench's model and recipe (``acwa.bench``). Folds see their own class counts.
 
     OMP_NUM_THREADS=1 python benchmarks/crossfit.py --dataset digits-lt --bases wce,la,bs [--seeds 0,1,2,3,4]
 """
+
 from __future__ import annotations
 
 import argparse
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -40,12 +41,12 @@ from acwa.weights import inverse_frequency
 BASES = ("wce", "la", "bs", "sq")
 
 
-def base_trainer(ctx: RunContext, base: str) -> Callable[[Optional[Tensor], Optional[Tensor]], Fit]:
+def base_trainer(ctx: RunContext, base: str) -> Callable[[Tensor | None, Tensor | None], Fit]:
     """``train(indices, offsets)``: the base method on ``indices`` (None: all), its loss taken on
     ``logits + offsets`` when offsets are given."""
     C = ctx.num_classes
 
-    def train(idx: Optional[Tensor], offsets: Optional[Tensor] = None) -> Fit:
+    def train(idx: Tensor | None, offsets: Tensor | None = None) -> Fit:
         y = ctx.y if idx is None else ctx.y[idx]
         counts = torch.bincount(y, minlength=C)
         shift = torch.zeros(C) if offsets is None else offsets
@@ -58,8 +59,10 @@ def base_trainer(ctx: RunContext, base: str) -> Callable[[Optional[Tensor], Opti
             sampler = ClassBalancedSampler(y, q=1.0 if base == "bs" else 0.5, seed=ctx.seed, num_classes=C)
 
         def loss(z: Tensor, t: Tensor) -> Tensor:  # sum_i w_{y_i} CE(z_i + shift) / N
-            return F.cross_entropy(z + shift.to(z), t, weight=None if weight is None else weight.to(z),
-                                   reduction="sum") / t.numel()
+            return (
+                F.cross_entropy(z + shift.to(z), t, weight=None if weight is None else weight.to(z), reduction="sum")
+                / t.numel()
+            )
 
         return ctx.fit(loss, sampler=sampler, indices=idx)
 
@@ -72,7 +75,7 @@ def bacc(logits: Tensor, y: Tensor, C: int) -> float:
 
 def oracle_half(z: Tensor, y: Tensor, C: int, seed: int) -> float:
     perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
-    fit_idx, score_idx = perm[: len(y) // 2], perm[len(y) // 2:]
+    fit_idx, score_idx = perm[: len(y) // 2], perm[len(y) // 2 :]
     b = fit_class_bias(z[fit_idx], y[fit_idx], C)
     return bacc(z[score_idx] + b, y[score_idx], C)
 
@@ -94,8 +97,10 @@ def main() -> None:
     X, y = torch.from_numpy(ds.X_train), torch.from_numpy(ds.y_train)
     X_test, y_test = torch.from_numpy(ds.X_test), torch.from_numpy(ds.y_test)
     C = ds.num_classes
-    print(f"{a.dataset}: train counts {torch.bincount(y, minlength=C).tolist()}, folds {a.folds}, "
-          f"epochs {recipe.epochs}", flush=True)
+    print(
+        f"{a.dataset}: train counts {torch.bincount(y, minlength=C).tolist()}, folds {a.folds}, epochs {recipe.epochs}",
+        flush=True,
+    )
     for base in bases:
         rows = []
         for seed in (int(s) for s in a.seeds.split(",")):
@@ -105,13 +110,20 @@ def main() -> None:
             b, _, _ = crossfit_class_bias(ctx, train, folds=a.folds)
             z = predict_logits(train(None).model, X_test, recipe.eval_batch_size)
             z_train = predict_logits(train(None, -b).model, X_test, recipe.eval_batch_size)
-            rows.append((bacc(z, y_test, C), bacc(z + b, y_test, C), bacc(z_train, y_test, C),
-                         oracle_half(z, y_test, C, seed)))
-            print(f"  {base:3s} seed {seed}: base {rows[-1][0]:.4f}  posthoc {rows[-1][1]:.4f}  "
-                  f"train {rows[-1][2]:.4f}  oracle {rows[-1][3]:.4f}  ({time.perf_counter() - t0:.0f} s)", flush=True)
+            rows.append(
+                (bacc(z, y_test, C), bacc(z + b, y_test, C), bacc(z_train, y_test, C), oracle_half(z, y_test, C, seed))
+            )
+            print(
+                f"  {base:3s} seed {seed}: base {rows[-1][0]:.4f}  posthoc {rows[-1][1]:.4f}  "
+                f"train {rows[-1][2]:.4f}  oracle {rows[-1][3]:.4f}  ({time.perf_counter() - t0:.0f} s)",
+                flush=True,
+            )
         m, s = np.mean(rows, 0), np.std(rows, 0, ddof=1) if len(rows) > 1 else np.zeros(4)
-        print(f"{a.dataset} {base:3s} ({len(rows)} seeds): " + "  ".join(
-            f"{k} {mu:.4f} ± {sd:.4f}" for k, mu, sd in zip(("base", "posthoc", "train", "oracle"), m, s)), flush=True)
+        print(
+            f"{a.dataset} {base:3s} ({len(rows)} seeds): "
+            + "  ".join(f"{k} {mu:.4f} ± {sd:.4f}" for k, mu, sd in zip(("base", "posthoc", "train", "oracle"), m, s)),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

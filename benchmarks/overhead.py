@@ -12,6 +12,7 @@ median per-step time of each is reported and the ratios to plain are printed.
     python benchmarks/overhead.py [--steps 300] [--repeats 5] [--threads 1] [--device cpu]
 On CUDA it also checks that the ACWA step makes no host sync (torch.cuda.set_sync_debug_mode).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,11 +61,13 @@ class PublishedACWA:
 
 def make_step(kind, model, opt, num_classes, device, update_every=50):
     if kind == "plain":
+
         def step(x, y):
             loss = F.cross_entropy(model(x), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+
         return step
     if kind == "acwa":
         trainer = ACWATrainer(num_classes=num_classes, update_freq=update_every, model=model)
@@ -76,6 +79,7 @@ def make_step(kind, model, opt, num_classes, device, update_every=50):
             loss.backward()
             opt.step()
             trainer.update_metrics(out, y)
+
         return step
     published = PublishedACWA(num_classes, device)
     calls = [0]
@@ -90,6 +94,7 @@ def make_step(kind, model, opt, num_classes, device, update_every=50):
         calls[0] += 1
         if calls[0] % update_every == 0:
             published.update_weights()
+
     return step
 
 
@@ -103,7 +108,9 @@ def bench(num_classes, args, kinds):
     steps = {}
     for kind in kinds:
         torch.manual_seed(0)
-        model = nn.Sequential(nn.Linear(args.features, args.hidden), nn.ReLU(), nn.Linear(args.hidden, num_classes)).to(device)
+        model = nn.Sequential(nn.Linear(args.features, args.hidden), nn.ReLU(), nn.Linear(args.hidden, num_classes)).to(
+            device
+        )
         opt = torch.optim.SGD(model.parameters(), lr=0.01)
         steps[kind] = make_step(kind, model, opt, num_classes, device)
     times = {k: [] for k in kinds}
@@ -168,12 +175,18 @@ def main():
     if not args.no_published:
         try:
             import torchmetrics  # noqa: F401
+
             kinds.append("published")
         except ImportError:
             print("torchmetrics not installed: skipping the published-algorithm baseline")
-    print(f"device={args.device} threads={torch.get_num_threads()} batch={args.batch} "
-          f"mlp={args.features}-{args.hidden}-C steps={args.steps} repeats={args.repeats}")
-    print(f"{'C':>6} {'plain ms':>9} {'acwa ms':>9} {'acwa/plain':>11}" + (f" {'published/plain':>16}" if "published" in kinds else ""))
+    print(
+        f"device={args.device} threads={torch.get_num_threads()} batch={args.batch} "
+        f"mlp={args.features}-{args.hidden}-C steps={args.steps} repeats={args.repeats}"
+    )
+    print(
+        f"{'C':>6} {'plain ms':>9} {'acwa ms':>9} {'acwa/plain':>11}"
+        + (f" {'published/plain':>16}" if "published" in kinds else "")
+    )
     for c in [int(v) for v in args.classes.split(",")]:
         t = bench(c, args, kinds)
         line = f"{c:>6} {t['plain'] * 1e3:9.3f} {t['acwa'] * 1e3:9.3f} {t['acwa'] / t['plain']:11.3f}"

@@ -17,6 +17,7 @@ training drives tail probabilities towards denormal floats, whose arithmetic is 
     python benchmarks/preset_epoch.py [--datasets digits-lt,ecg5000,fashion-mnist-lt] [--epochs 9]
         [--max-train 3000] [--threads 1] [--flush-denormal]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,7 +37,7 @@ from acwa.losses import LogitAdjustedLoss
 def run_epoch(model, opt, X, y, batch_size, order, trainer=None, loss_fn=F.cross_entropy) -> float:
     t0 = time.perf_counter()
     for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
+        idx = order[start : start + batch_size]
         if len(idx) < 2:
             continue
         xb, yb = X[idx], y[idx]
@@ -55,8 +56,14 @@ def measure(name: str, epochs: int, max_train: int) -> None:
     recipe = default_recipe(ds)
     X, y = torch.from_numpy(ds.X_train)[:max_train], torch.from_numpy(ds.y_train)[:max_train]
     if len(y) == max_train:  # keep the long tail in a subset: a stratified pick
-        keep = torch.cat([torch.nonzero(torch.from_numpy(ds.y_train) == c).flatten()[: max(1, int(n * max_train / len(ds.y_train)))]
-                          for c, n in enumerate(ds.train_counts)])
+        keep = torch.cat(
+            [
+                torch.nonzero(torch.from_numpy(ds.y_train) == c).flatten()[
+                    : max(1, int(n * max_train / len(ds.y_train)))
+                ]
+                for c, n in enumerate(ds.train_counts)
+            ]
+        )
         X, y = torch.from_numpy(ds.X_train)[keep], torch.from_numpy(ds.y_train)[keep]
     counts = torch.bincount(y, minlength=ds.num_classes)
     variants = {}
@@ -64,7 +71,9 @@ def measure(name: str, epochs: int, max_train: int) -> None:
         torch.manual_seed(0)
         model = build_model(ds.modality, tuple(X.shape[1:]), ds.num_classes)
         opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)
-        trainer = ACWATrainer(num_classes=ds.num_classes, mode="auto", class_frequencies=counts) if v == "auto" else None
+        trainer = (
+            ACWATrainer(num_classes=ds.num_classes, mode="auto", class_frequencies=counts) if v == "auto" else None
+        )
         loss_fn = LogitAdjustedLoss(counts) if v == "la" else F.cross_entropy
         variants[v] = (model, opt, trainer, loss_fn, [])
     gen = torch.Generator().manual_seed(0)
@@ -77,9 +86,12 @@ def measure(name: str, epochs: int, max_train: int) -> None:
             if epoch > 0:
                 times.append(t)
     med = {v: statistics.median(variants[v][-1]) for v in variants}
-    print(f"{name:18s} n={len(y):6d} batch={recipe.batch_size:4d} ms/epoch: plain {med['plain'] * 1e3:7.1f}  "
-          f"la {med['la'] * 1e3:7.1f}  auto {med['auto'] * 1e3:7.1f}   auto/plain {med['auto'] / med['plain']:.3f}  "
-          f"auto/la {med['auto'] / med['la']:.3f}", flush=True)
+    print(
+        f"{name:18s} n={len(y):6d} batch={recipe.batch_size:4d} ms/epoch: plain {med['plain'] * 1e3:7.1f}  "
+        f"la {med['la'] * 1e3:7.1f}  auto {med['auto'] * 1e3:7.1f}   auto/plain {med['auto'] / med['plain']:.3f}  "
+        f"auto/la {med['auto'] / med['la']:.3f}",
+        flush=True,
+    )
 
 
 def main() -> None:

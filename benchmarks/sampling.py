@@ -14,6 +14,7 @@ disturbed one). Ratio = peer time / acwa time (> 1: acwa is faster).
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/sampling.py            # full (a few minutes)
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/sampling.py --quick    # smaller sizes
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,8 +68,10 @@ def bench_samplers(n, num_classes, repeats):
     t_we, idx_w = best_of(lambda: list(iter(s_wrs)), max(1, repeats - 1))
     hist_o = torch.bincount(labels[torch.tensor(idx_o[:1_000_000])], minlength=num_classes).double()
     hist_w = torch.bincount(labels[torch.tensor(idx_w[:1_000_000])], minlength=num_classes).double()
-    print(f"class share in first 1M draws (min/max over classes): acwa {hist_o.min()/1e6:.4f}/{hist_o.max()/1e6:.4f}, "
-          f"WRS {hist_w.min()/1e6:.4f}/{hist_w.max()/1e6:.4f} (target {1/num_classes:.4f})")
+    print(
+        f"class share in first 1M draws (min/max over classes): acwa {hist_o.min() / 1e6:.4f}/{hist_o.max() / 1e6:.4f}, "
+        f"WRS {hist_w.min() / 1e6:.4f}/{hist_w.max() / 1e6:.4f} (target {1 / num_classes:.4f})"
+    )
     t_od, _ = best_of(lambda: s_ours.sample_indices(), repeats)
     t_wd, _ = best_of(lambda: torch.multinomial(s_wrs.weights, n, replacement=True), max(1, repeats - 1))
     rows = [
@@ -94,8 +97,10 @@ def bench_big(repeats):
     print(f"\n## 2^25 = {n:,} labels (uint8, C=100)")
     t_b, s = best_of(lambda: ClassBalancedSampler(labels), repeats)
     t_d, idx = best_of(lambda: s.sample_indices(), 1)
-    print(f"acwa ClassBalancedSampler: build {t_b:.3f} s, draw one epoch ({n:,} indices) {t_d:.3f} s, "
-          f"max index {int(idx.max()):,} (> 2^24 = {2**24:,})")
+    print(
+        f"acwa ClassBalancedSampler: build {t_b:.3f} s, draw one epoch ({n:,} indices) {t_d:.3f} s, "
+        f"max index {int(idx.max()):,} (> 2^24 = {2**24:,})"
+    )
     weights = torch.ones(n, dtype=torch.float64)
     try:
         list(iter(WeightedRandomSampler(weights, num_samples=10)))
@@ -145,9 +150,11 @@ def main():
     import imblearn
     import sklearn
 
-    print(f"# acwa.sampling benchmark  (torch {torch.__version__}, imbalanced-learn {imblearn.__version__}, "
-          f"scikit-learn {sklearn.__version__}, numpy {np.__version__}, {platform.processor() or platform.machine()}, "
-          f"threads={args.threads}, best of {args.repeats})")
+    print(
+        f"# acwa.sampling benchmark  (torch {torch.__version__}, imbalanced-learn {imblearn.__version__}, "
+        f"scikit-learn {sklearn.__version__}, numpy {np.__version__}, {platform.processor() or platform.machine()}, "
+        f"threads={args.threads}, best of {args.repeats})"
+    )
     if args.quick:
         bench_samplers(1_000_000, 100, args.repeats)
         bench_smote(20_000, 64, [1_000, 8_000], args.repeats, args.threads)

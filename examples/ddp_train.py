@@ -15,6 +15,7 @@ printing, on every rank, exactly one line::
 
 with each weight formatted by ``repr(float(w))``. Progress goes to stderr (rank 0 only).
 """
+
 from __future__ import annotations
 
 import argparse

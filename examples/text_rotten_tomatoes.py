@@ -9,6 +9,7 @@ so the first run stays near a minute on 2 CPU cores; ``--max-texts 0`` uses all 
 
     python examples/text_rotten_tomatoes.py [--max-texts 3000] [--epochs 20]
 """
+
 import argparse
 import time
 
@@ -36,7 +37,7 @@ def train(X, y, C, epochs, mode, val=None, seed=0):
     for _ in range(epochs):
         order = torch.randperm(len(y), generator=gen)
         for i in range(0, len(y) - 1, 64):
-            idx = order[i:i + 64]
+            idx = order[i : i + 64]
             out = model(X[idx])
             loss = trainer.get_weighted_loss(out, y[idx]) if trainer else F.cross_entropy(out, y[idx])
             opt.zero_grad()
@@ -67,12 +68,14 @@ def main():
         emb = full[keep]
     else:
         emb = embed_texts([texts[i] for i in keep], show_progress=True)  # cached after the first run
-    print(f"{len(keep)} snippets embedded in {time.perf_counter() - t0:.1f} s, counts {np.bincount(y_all[keep]).tolist()}")
+    print(
+        f"{len(keep)} snippets embedded in {time.perf_counter() - t0:.1f} s, counts {np.bincount(y_all[keep]).tolist()}"
+    )
     torch.set_num_threads(1)
     X, y = torch.from_numpy(emb), torch.from_numpy(y_all[keep])
-    tr, te = stratified_split(y, val_fraction=0.3, seed=0)       # test split
+    tr, te = stratified_split(y, val_fraction=0.3, seed=0)  # test split
     tr2, va = stratified_split(y[tr], val_fraction=0.15, seed=0)  # validation from the training split
-    mu, sd = X[tr].mean(0), X[tr].std(0).clamp_min(1e-6)         # standardise on the training split
+    mu, sd = X[tr].mean(0), X[tr].std(0).clamp_min(1e-6)  # standardise on the training split
     X = (X - mu) / sd
     C = 3
     print(f"\n{'method':<9} {'bal.acc':>8} {'seconds':>8}   F1 {' / '.join(names)}")
@@ -87,9 +90,11 @@ def main():
             preds = model(X[te]).argmax(1)
         tp, fp, fn = stat_scores(preds, y[te], C)
         f1 = f1_from_counts(tp, fp, fn)
-        print(f"{mode:<9} {float(balanced_accuracy(preds, y[te], C)):8.3f} {time.perf_counter() - t0:8.1f}   "
-              + " / ".join(f"{v:.2f}" for v in f1.tolist())
-              + (f"   weights {[round(w, 2) for w in trainer.weights.tolist()]}" if trainer else ""))
+        print(
+            f"{mode:<9} {float(balanced_accuracy(preds, y[te], C)):8.3f} {time.perf_counter() - t0:8.1f}   "
+            + " / ".join(f"{v:.2f}" for v in f1.tolist())
+            + (f"   weights {[round(w, 2) for w in trainer.weights.tolist()]}" if trainer else "")
+        )
 
 
 if __name__ == "__main__":

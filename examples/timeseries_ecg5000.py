@@ -6,6 +6,7 @@ minute on 2 CPU cores::
 
     python examples/timeseries_ecg5000.py [--epochs 30]
 """
+
 import argparse
 import time
 
@@ -27,7 +28,7 @@ def fit(X, y, C, epochs, loss_fn=None, trainer=None, seed=0):
     for _ in range(epochs):
         order = torch.randperm(len(y), generator=gen)
         for i in range(0, len(y) - 1, 32):
-            idx = order[i:i + 32]
+            idx = order[i : i + 32]
             out = model(X[idx])
             loss = trainer.get_weighted_loss(out, y[idx]) if trainer else loss_fn(out, y[idx])
             opt.zero_grad()
@@ -63,8 +64,10 @@ def main():
         with torch.no_grad():
             preds = model(Xt).argmax(1)
         tp, fp, fn = stat_scores(preds, yt, C)
-        print(f"{name:<6} {float(balanced_accuracy(preds, yt, C)):8.3f} {float(macro_f1(preds, yt, C)):8.3f} "
-              f"{time.perf_counter() - t0:8.1f}   " + " ".join(f"{v:.2f}" for v in f1_from_counts(tp, fp, fn).tolist()))
+        print(
+            f"{name:<6} {float(balanced_accuracy(preds, yt, C)):8.3f} {float(macro_f1(preds, yt, C)):8.3f} "
+            f"{time.perf_counter() - t0:8.1f}   " + " ".join(f"{v:.2f}" for v in f1_from_counts(tp, fp, fn).tolist())
+        )
     print("ACWA weights after training:", [round(w, 3) for w in runs["acwa"]["trainer"].weights.tolist()])
 
 

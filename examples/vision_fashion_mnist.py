@@ -10,6 +10,7 @@ images (1500 ... 15, 3,720 images) so the demo runs in about a minute on a CPU::
 
 Writes the ACWA weight-evolution plot to ``reports/examples/fashion_acwa_weights.png``.
 """
+
 import argparse
 import time
 from pathlib import Path
@@ -27,7 +28,7 @@ from acwa.splits import stratified_split
 def batches(X, y, batch_size, generator=None):
     order = torch.randperm(len(y), generator=generator) if generator is not None else torch.arange(len(y))
     for i in range(0, len(y), batch_size):
-        idx = order[i:i + batch_size]
+        idx = order[i : i + batch_size]
         yield X[idx], y[idx]
 
 

@@ -1,4 +1,5 @@
 """AutoBalance: hypergradient vs finite differences, tuner protocol, resume, groups, bad input."""
+
 from __future__ import annotations
 
 import copy
@@ -51,7 +52,7 @@ def make_batches(X, y, bs, seed, epochs):
     out = []
     for _ in range(epochs):
         perm = torch.randperm(len(y), generator=g)
-        out.append([(X[perm[i:i + bs]], y[perm[i:i + bs]]) for i in range(0, len(y) - bs + 1, bs)])
+        out.append([(X[perm[i : i + bs]], y[perm[i : i + bs]]) for i in range(0, len(y) - bs + 1, bs)])
     return out
 
 
@@ -66,15 +67,19 @@ def _solve_inner(model, loss_fn, X, y, init=None):
 
     names = [n for n, _ in model.named_parameters()]
     shapes = [p.shape for p in model.parameters()]
-    flat = torch.cat([(q if init is not None else p).detach().reshape(-1)
-                      for p, q in zip(model.parameters(), init or model.parameters())])
+    flat = torch.cat(
+        [
+            (q if init is not None else p).detach().reshape(-1)
+            for p, q in zip(model.parameters(), init or model.parameters())
+        ]
+    )
 
     def objective(v):
         parts, k = {}, 0
         for n, s in zip(names, shapes):
-            parts[n] = v[k:k + s.numel()].view(s)
+            parts[n] = v[k : k + s.numel()].view(s)
             k += s.numel()
-        return loss_fn(functional_call(model, parts, (X,)), y) + 0.5 * MU * (v ** 2).sum()
+        return loss_fn(functional_call(model, parts, (X,)), y) + 0.5 * MU * (v**2).sum()
 
     for _ in range(30):
         g = torch.autograd.functional.jacobian(objective, flat)
@@ -86,7 +91,7 @@ def _solve_inner(model, loss_fn, X, y, init=None):
     with torch.no_grad():
         k = 0
         for p in model.parameters():
-            p.copy_(flat[k:k + p.numel()].view(p.shape))
+            p.copy_(flat[k : k + p.numel()].view(p.shape))
             k += p.numel()
 
 
@@ -109,8 +114,13 @@ def test_hypergradient_matches_finite_differences_on_l2_logistic_regression():
     theta_star = [p.detach().clone() for p in model.parameters()]
     params, hparams = list(model.parameters()), list(loss.parameters())
     hyper, info = implicit_hypergradient(
-        lambda: loss(model(X), y), lambda: objective(model(Xv), yv), params, hparams,
-        solver="cg", terms=100, damping=MU,
+        lambda: loss(model(X), y),
+        lambda: objective(model(Xv), yv),
+        params,
+        hparams,
+        solver="cg",
+        terms=100,
+        damping=MU,
     )
     assert info["solver_terms"] > 0
     eps = 1e-5
@@ -130,7 +140,7 @@ def test_hypergradient_matches_finite_differences_on_l2_logistic_regression():
         torch.testing.assert_close(g, fd, rtol=1e-4, atol=1e-7)
     assert max(float(g.abs().max()) for g in hyper) > 1e-3  # a non-trivial hypergradient
     # the regulariser inside the training loss with damping=0 gives the same answer
-    reg = lambda: loss(model(X), y) + 0.5 * MU * sum((p ** 2).sum() for p in model.parameters())  # noqa: E731
+    reg = lambda: loss(model(X), y) + 0.5 * MU * sum((p**2).sum() for p in model.parameters())  # noqa: E731
     with torch.no_grad():
         for p, q in zip(model.parameters(), theta_star):
             p.copy_(q)
@@ -139,8 +149,14 @@ def test_hypergradient_matches_finite_differences_on_l2_logistic_regression():
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-9)
     # a damped Neumann series with a safe step and many terms converges to the same vector
     hyper3, info3 = implicit_hypergradient(
-        lambda: loss(model(X), y), lambda: objective(model(Xv), yv), params, hparams,
-        solver="neumann", terms=3000, step=0.5, damping=MU,
+        lambda: loss(model(X), y),
+        lambda: objective(model(Xv), yv),
+        params,
+        hparams,
+        solver="neumann",
+        terms=3000,
+        step=0.5,
+        damping=MU,
     )
     assert info3["solver_terms"] == 3000
     for a, b in zip(hyper, hyper3):
@@ -196,8 +212,9 @@ def test_trajectory_finite_and_hyper_steps_only_every_k_iterations():
     X, y = imbalanced_blobs((60, 20, 8), seed=0)
     Xv, yv = imbalanced_blobs((15, 5, 2), seed=3)
     model = small_mlp(bn=True)
-    ab, _ = _tuner(model, X, y, Xv, yv, warm_start_epochs=1, learn=("delta", "iota", "weight"), augment="noise",
-                   hyper_every=2)
+    ab, _ = _tuner(
+        model, X, y, Xv, yv, warm_start_epochs=1, learn=("delta", "iota", "weight"), augment="noise", hyper_every=2
+    )
     snapshots = []
     for epoch, batches in enumerate(make_batches(X, y, 16, 0, 4)):
         for xb, yb in batches:
@@ -298,8 +315,16 @@ def test_groups_parameters_objectives_and_checks():
     for objective in ("deo", "worst_group", ("balanced", "deo", 0.5)):
         model = small_mlp()
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        ab = AutoBalance(model, 3, val_data=(Xv, yv, gv), optimizer=opt, num_groups=2, objective=objective,
-                         hyper_every=2, hyper_lr=0.2)
+        ab = AutoBalance(
+            model,
+            3,
+            val_data=(Xv, yv, gv),
+            optimizer=opt,
+            num_groups=2,
+            objective=objective,
+            hyper_every=2,
+            hyper_lr=0.2,
+        )
         assert ab.loss.iota.shape == (2, 3)
         for xb, yb, gb in [(X[i::4], y[i::4], g[i::4]) for i in range(4)]:
             ab.step(xb, yb, gb)

@@ -1,4 +1,5 @@
 """acwa.bench: registry, metrics against sklearn, results.json schema, reproducibility, reports."""
+
 import json
 
 import numpy as np
@@ -10,7 +11,6 @@ from acwa.bench import (
     METHODS,
     RunContext,
     evaluate,
-    get_method,
     list_methods,
     register_method,
     resolve_methods,
@@ -19,7 +19,7 @@ from acwa.bench import (
     unregister_method,
 )
 from acwa.bench.training import default_recipe
-from acwa.data import BenchDataset, load_dataset
+from acwa.data import load_dataset
 
 FAST = dict(seeds=1, epochs=1, progress=False)
 
@@ -106,15 +106,31 @@ def test_shot_groups_rank_by_count():
 
 def _check_schema(res):
     assert isinstance(res["dataset"], str) and isinstance(res["config"], dict)
-    run_types = {"method": str, "family": str, "seed": int, "accuracy": float, "balanced_accuracy": float,
-                 "macro_f1": float, "per_class_f1": list, "train_seconds": float}
+    run_types = {
+        "method": str,
+        "family": str,
+        "seed": int,
+        "accuracy": float,
+        "balanced_accuracy": float,
+        "macro_f1": float,
+        "per_class_f1": list,
+        "train_seconds": float,
+    }
     for r in res["runs"]:
         for k, t in run_types.items():
             assert isinstance(r[k], t), (k, r[k])
         assert all(isinstance(v, float) for v in r["per_class_f1"])
         assert 0 <= r["balanced_accuracy"] <= 1 and r["train_seconds"] > 0
-    sum_types = {"method": str, "family": str, "balanced_accuracy_mean": float, "balanced_accuracy_std": float,
-                 "macro_f1_mean": float, "macro_f1_std": float, "accuracy_mean": float, "train_seconds_mean": float}
+    sum_types = {
+        "method": str,
+        "family": str,
+        "balanced_accuracy_mean": float,
+        "balanced_accuracy_std": float,
+        "macro_f1_mean": float,
+        "macro_f1_std": float,
+        "accuracy_mean": float,
+        "train_seconds_mean": float,
+    }
     for s in res["summary"]:
         for k, t in sum_types.items():
             assert isinstance(s[k], t), (k, s[k])
@@ -139,8 +155,15 @@ def test_results_json_schema_report_and_summary(tmp_path):
     # ACWA weight history recorded (row 0 = initial uniform weights)
     acwa_run = next(r for r in on_disk["runs"] if r["method"] == "acwa")
     assert acwa_run["weight_history"][0] == [1.0] * 10
-    for f in ("report.md", "report.html", "ranking.png", "per_class_f1.png", "confusion.png", "acwa_weights.png",
-              "training_curves.png"):
+    for f in (
+        "report.md",
+        "report.html",
+        "ranking.png",
+        "per_class_f1.png",
+        "confusion.png",
+        "acwa_weights.png",
+        "training_curves.png",
+    ):
         assert (out / f).is_file(), f
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 5 and ".png'" not in page  # self-contained
@@ -157,8 +180,9 @@ def test_same_seed_same_numbers():
 
 
 def test_worker_processes_give_the_same_results():
-    kw = dict(methods="ce,la-posthoc,balanced-sampler", seeds=3, epochs=2, max_train=300, write_report=False,
-              progress=False)
+    kw = dict(
+        methods="ce,la-posthoc,balanced-sampler", seeds=3, epochs=2, max_train=300, write_report=False, progress=False
+    )
     one, two = run_bench("digits-lt", **kw), run_bench("digits-lt", jobs=2, **kw)
     assert two["config"]["jobs"] == 2 and one["config"]["jobs"] == 1
     assert [(r["method"], r["seed"]) for r in two["runs"]] == [(r["method"], r["seed"]) for r in one["runs"]]

@@ -1,4 +1,5 @@
 """The ``acwa`` command: listing, a tiny end-to-end bench, and one-line errors for bad input."""
+
 import json
 import os
 import subprocess
@@ -40,7 +41,9 @@ def _acwa_command():
 
 def test_console_script_lists_methods():
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.run(_acwa_command() + ["bench", "--list-methods"], capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        _acwa_command() + ["bench", "--list-methods"], capture_output=True, text=True, env=env, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     assert {line.split()[0] for line in proc.stdout.splitlines()} == set(list_methods())
 
@@ -65,8 +68,24 @@ def test_bench_csv_with_string_labels(tmp_path, capsys):
         lines.append(f"{rng.normal() + (i >= 60)},{rng.normal()},{['red', 'blue'][i % 2]},{c}")
     p = tmp_path / "pets.csv"
     p.write_text("\n".join(lines))
-    rc = main(["bench", "--data", str(p), "--target", "label", "--methods", "ce,weighted-ce", "--seeds", "1",
-               "--epochs", "2", "--out", str(tmp_path / "o"), "--no-progress"])
+    rc = main(
+        [
+            "bench",
+            "--data",
+            str(p),
+            "--target",
+            "label",
+            "--methods",
+            "ce,weighted-ce",
+            "--seeds",
+            "1",
+            "--epochs",
+            "2",
+            "--out",
+            str(tmp_path / "o"),
+            "--no-progress",
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     res = json.loads((tmp_path / "o" / "results.json").read_text())
     assert res["config"]["class_names"] == ["cat", "dog", "eel"] and res["config"]["modality"] == "tabular"
@@ -95,7 +114,9 @@ def _npz(path, **arrays):
     ],
 )
 def test_bad_input_one_line_error(tmp_path, capsys, make_args, needle):
-    rc = main(["bench", "--no-progress", "--seeds", "1", "--epochs", "1", "--out", str(tmp_path / "o")] + make_args(tmp_path))
+    rc = main(
+        ["bench", "--no-progress", "--seeds", "1", "--epochs", "1", "--out", str(tmp_path / "o")] + make_args(tmp_path)
+    )
     err = capsys.readouterr().err
     assert rc == 2
     lines = [l for l in err.splitlines() if l.strip()]

@@ -1,9 +1,10 @@
 """acwa.data: long-tail builder, built-in datasets, and .npz/.csv user data (incl. bad files)."""
+
 import numpy as np
 import pytest
 
 from acwa.data import (
-    DataError,
+    builtin,
     list_datasets,
     load_csv,
     load_dataset,
@@ -12,7 +13,6 @@ from acwa.data import (
     long_tail_counts,
     make_long_tailed,
 )
-from acwa.data import builtin
 
 
 def test_long_tail_counts_formula():
@@ -139,10 +139,14 @@ def test_npz_image_shape(tmp_path):
         ({"X": np.zeros((10, 2)), "y": np.zeros(10)}, "single class"),
         ({"X": np.array([[np.nan, 1.0]] + [[0.0, 1.0]] * 9), "y": np.arange(10) % 2}, "NaN/Inf"),
         ({"X": np.array([[np.inf, 1.0]] + [[0.0, 1.0]] * 9), "y": np.arange(10) % 2}, "NaN/Inf"),
-        ({"X_train": np.zeros((4, 2)), "y_train": [0, 1, 0, 1], "X_test": np.zeros((2, 2)), "y_test": [0, 2]},
-         "never occur in the training labels"),
-        ({"X_train": np.zeros((4, 2)), "y_train": [0, 1, 0, 1], "X_test": np.zeros((2, 3)), "y_test": [0, 1]},
-         "must match"),
+        (
+            {"X_train": np.zeros((4, 2)), "y_train": [0, 1, 0, 1], "X_test": np.zeros((2, 2)), "y_test": [0, 2]},
+            "never occur in the training labels",
+        ),
+        (
+            {"X_train": np.zeros((4, 2)), "y_train": [0, 1, 0, 1], "X_test": np.zeros((2, 3)), "y_test": [0, 1]},
+            "must match",
+        ),
     ],
 )
 def test_npz_bad_contents(tmp_path, arrays, match):

@@ -8,6 +8,7 @@
 * DDP training (gradient averaging) gives the same weight history as one process on the
   union of the data, and ``examples/ddp_train.py`` under torchrun prints identical weights.
 """
+
 from __future__ import annotations
 
 import os
@@ -143,7 +144,10 @@ def ddp_results(tmp_path_factory):
 
 def single_process_reference():
     ranks = [shard_batches(r) for r in range(WORLD)]
-    union = [(torch.cat([ranks[r][s][0] for r in range(WORLD)]), torch.cat([ranks[r][s][1] for r in range(WORLD)])) for s in range(STEPS)]
+    union = [
+        (torch.cat([ranks[r][s][0] for r in range(WORLD)]), torch.cat([ranks[r][s][1] for r in range(WORLD)]))
+        for s in range(STEPS)
+    ]
     res = {}
     t = ACWATrainer(num_classes=C, alpha=0.5, beta=0.5, update_freq=2)
     for logits, labels in union:
@@ -160,7 +164,9 @@ def single_process_reference():
     return res
 
 
-@pytest.mark.parametrize("key", ["f1_history", "callable_history", "empty_rank_step", "train_history", "validation_step"])
+@pytest.mark.parametrize(
+    "key", ["f1_history", "callable_history", "empty_rank_step", "train_history", "validation_step"]
+)
 def test_ranks_hold_bitwise_identical_weights(ddp_results, key):
     a, b = ddp_results[0][key], ddp_results[1][key]
     assert torch.equal(a, b), f"{key} differs between ranks:\n{a}\n{b}"
@@ -216,8 +222,16 @@ LINE = re.compile(r"^rank (\d+) final weights: (\S+)$")
 
 def test_torchrun_example_prints_identical_weights():
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           str(ROOT / "examples" / "ddp_train.py"), "--epochs", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(ROOT / "examples" / "ddp_train.py"),
+        "--epochs",
+        "2",
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]

@@ -1,4 +1,5 @@
 """Hugging Face Trainer integration, with tiny randomly initialised BERT models (no downloads)."""
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,16 @@ L = 6
 
 def tiny_config(**kw):
     return transformers.BertConfig(
-        vocab_size=24, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-        max_position_embeddings=L, num_labels=C, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, **kw,
+        vocab_size=24,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=L,
+        num_labels=C,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        **kw,
     )
 
 
@@ -74,9 +83,20 @@ class TokenDataset(Dataset):
 
 def args(tmp_path, **kw):
     base = dict(
-        output_dir=str(tmp_path), report_to="none", use_cpu=True, save_strategy="no", disable_tqdm=True,
-        per_device_train_batch_size=8, per_device_eval_batch_size=16, learning_rate=0.05, optim="sgd",
-        lr_scheduler_type="constant", max_grad_norm=0.0, logging_steps=1, seed=0, dataloader_pin_memory=False,
+        output_dir=str(tmp_path),
+        report_to="none",
+        use_cpu=True,
+        save_strategy="no",
+        disable_tqdm=True,
+        per_device_train_batch_size=8,
+        per_device_eval_batch_size=16,
+        learning_rate=0.05,
+        optim="sgd",
+        lr_scheduler_type="constant",
+        max_grad_norm=0.0,
+        logging_steps=1,
+        seed=0,
+        dataloader_pin_memory=False,
     )
     base.update(kw)
     return transformers.TrainingArguments(**base)
@@ -98,7 +118,7 @@ def test_loss_function_divides_weighted_sum_by_num_items():
     flat, fy = lt.reshape(-1, C), yt.reshape(-1)
     keep = fy != -100
     p = torch.softmax(flat[keep], 1)[torch.arange(int(keep.sum())), fy[keep]]
-    ref = (w[fy[keep]] * -(1 - p) ** 2 * torch.log(p)).sum() / 10
+    ref = (w[fy[keep]] * -((1 - p) ** 2) * torch.log(p)).sum() / 10
     torch.testing.assert_close(focal(lt, yt, num_items_in_batch=10), ref, rtol=1e-5, atol=1e-6)
 
 
@@ -139,9 +159,13 @@ def test_gradient_accumulation_uses_num_items_in_batch(tmp_path):
     data = TokenDataset()
     w = torch.tensor([0.5, 1.0, 3.0])
     trainer = ImbalancedTrainer(
-        model=model, args=args(tmp_path, per_device_train_batch_size=2, gradient_accumulation_steps=2, max_steps=1,
-                               learning_rate=1.0),
-        train_dataset=data, class_weights=w, sampler=SequentialSampler(data),
+        model=model,
+        args=args(
+            tmp_path, per_device_train_batch_size=2, gradient_accumulation_steps=2, max_steps=1, learning_rate=1.0
+        ),
+        train_dataset=data,
+        class_weights=w,
+        sampler=SequentialSampler(data),
     )
     trainer.train()
     trained = dict(model.named_parameters())
@@ -170,7 +194,10 @@ def test_gradient_accumulation_uses_num_items_in_batch(tmp_path):
 def test_acwa_updates_from_training_batches_and_logs(tmp_path):
     acwa = ACWATrainer(num_classes=C, update_freq=2, alpha=0.5, beta=0.5)
     trainer = ImbalancedTrainer(
-        model=seq_model(), args=args(tmp_path, max_steps=6), train_dataset=SeqDataset(), acwa=acwa,
+        model=seq_model(),
+        args=args(tmp_path, max_steps=6),
+        train_dataset=SeqDataset(),
+        acwa=acwa,
     )
     trainer.train()
     assert acwa.num_calls == 6
@@ -189,8 +216,12 @@ def test_acwa_updates_after_each_evaluation_only(tmp_path):
     acwa = ACWATrainer(num_classes=C, update_freq=None, alpha=0.5, beta=0.5, metric_fn="recall")
     train, val = SeqDataset(), SeqDataset(counts=(8, 4, 4), seed=3)
     trainer = ImbalancedTrainer(
-        model=seq_model(), args=args(tmp_path, num_train_epochs=2, eval_strategy="epoch"),
-        train_dataset=train, eval_dataset=val, acwa=acwa, acwa_update_on="eval",
+        model=seq_model(),
+        args=args(tmp_path, num_train_epochs=2, eval_strategy="epoch"),
+        train_dataset=train,
+        eval_dataset=val,
+        acwa=acwa,
+        acwa_update_on="eval",
     )
     trainer.train()
     assert acwa.weight_history.shape == (3, C)  # one step per evaluation
@@ -206,7 +237,11 @@ def test_acwa_updates_after_each_evaluation_only(tmp_path):
 def test_class_balanced_sampler_balances_the_epoch(tmp_path):
     data = SeqDataset(counts=(60, 6, 6))
     trainer = ImbalancedTrainer(
-        model=seq_model(), args=args(tmp_path), train_dataset=data, sampler="class_balanced", sampling_q=1.0,
+        model=seq_model(),
+        args=args(tmp_path),
+        train_dataset=data,
+        sampler="class_balanced",
+        sampling_q=1.0,
     )
     sampler = trainer._get_train_sampler()
     assert isinstance(sampler, DistributedClassBalancedSampler) and sampler.shard is False
@@ -237,9 +272,12 @@ def test_plain_trainer_with_loss_function_and_callback(tmp_path):
     acwa = ACWATrainer(num_classes=C, update_freq=None, alpha=0.5, beta=0.5)
     fn = ACWALossFunction(acwa, update_on="eval")
     trainer = transformers.Trainer(
-        model=seq_model(), args=args(tmp_path, max_steps=2, eval_strategy="steps", eval_steps=1),
-        train_dataset=SeqDataset(), eval_dataset=SeqDataset(counts=(8, 4, 4), seed=3),
-        compute_loss_func=fn, callbacks=[ACWATrainerCallback(fn)],
+        model=seq_model(),
+        args=args(tmp_path, max_steps=2, eval_strategy="steps", eval_steps=1),
+        train_dataset=SeqDataset(),
+        eval_dataset=SeqDataset(counts=(8, 4, 4), seed=3),
+        compute_loss_func=fn,
+        callbacks=[ACWATrainerCallback(fn)],
     )
     trainer.train()
     assert acwa.weight_history.shape == (3, C)
@@ -272,8 +310,12 @@ def _ddp_main(out_dir: str) -> None:
     acwa = ACWATrainer(num_classes=C, update_freq=2, alpha=0.5, beta=0.5)
     data = SeqDataset()
     trainer = ImbalancedTrainer(
-        model=seq_model(), args=args(tempfile.mkdtemp(), max_steps=4, per_device_train_batch_size=4, ddp_backend="gloo"),
-        train_dataset=data, acwa=acwa, sampler="class_balanced", sampling_q=1.0,
+        model=seq_model(),
+        args=args(tempfile.mkdtemp(), max_steps=4, per_device_train_batch_size=4, ddp_backend="gloo"),
+        train_dataset=data,
+        acwa=acwa,
+        sampler="class_balanced",
+        sampling_q=1.0,
     )
     seen = []
     orig = acwa.update_metrics
@@ -281,8 +323,13 @@ def _ddp_main(out_dir: str) -> None:
     trainer.train()
     params = torch.cat([p.detach().flatten() for p in trainer.model.parameters()])
     torch.save(
-        {"weights": acwa.weight_history, "calls": acwa.num_calls, "labels": torch.cat(seen), "params": params,
-         "world": trainer.args.world_size},
+        {
+            "weights": acwa.weight_history,
+            "calls": acwa.num_calls,
+            "labels": torch.cat(seen),
+            "params": params,
+            "world": trainer.args.world_size,
+        },
         os.path.join(out_dir, f"rank{trainer.args.process_index}.pt"),
     )
     if torch.distributed.is_initialized():  # a clean teardown: no rank aborts in the group's destructor
@@ -296,7 +343,14 @@ def test_ddp_two_processes_identical_weights(tmp_path):
     from pathlib import Path
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "ACWA_HF_DDP_OUT": str(tmp_path)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(Path(__file__).resolve())]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(Path(__file__).resolve()),
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in range(2))

@@ -1,4 +1,5 @@
 """Keras 3 integration (torch backend): weighted loss in a keras.Variable, ACWA callback."""
+
 from __future__ import annotations
 
 import os
@@ -64,7 +65,7 @@ def test_any_acwa_loss_on_torch_backend():
     focal = FocalLoss(gamma=2.0)
     loss = AdaptiveWeightedLoss(C, initial_weights=w, loss_fn=focal)
     p_t = torch.softmax(logits, 1)[torch.arange(len(y)), y]
-    expected = (w[y] * -(1 - p_t) ** 2 * torch.log(p_t)).mean()
+    expected = (w[y] * -((1 - p_t) ** 2) * torch.log(p_t)).mean()
     torch.testing.assert_close(torch.as_tensor(loss(y, logits)).cpu(), expected, rtol=1e-5, atol=1e-6)
     assert focal.reduction == "mean"  # restored
 

@@ -1,4 +1,5 @@
 """PyTorch Lightning integration: ACWACallback (CPU, tiny models; one ddp_spawn run with 2 processes)."""
+
 from __future__ import annotations
 
 import csv
@@ -61,8 +62,14 @@ class TinyModule(L.LightningModule):
 
 def pl_trainer(tmp_path, **kw):
     base = dict(
-        accelerator="cpu", devices=1, max_epochs=2, logger=L.loggers.CSVLogger(str(tmp_path)), enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+        accelerator="cpu",
+        devices=1,
+        max_epochs=2,
+        logger=L.loggers.CSVLogger(str(tmp_path)),
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
     )
     base.update(kw)
     return L.Trainer(**base)
@@ -173,8 +180,13 @@ class RecordWeights(L.Callback):
     def on_train_end(self, trainer, pl_module):
         sampler = trainer.train_dataloader.sampler
         torch.save(
-            {"weights": pl_module.acwa.weight_history, "replicas": sampler.num_replicas, "rank": sampler.rank,
-             "type": type(sampler).__name__, "calls": pl_module.acwa.num_calls},
+            {
+                "weights": pl_module.acwa.weight_history,
+                "replicas": sampler.num_replicas,
+                "rank": sampler.rank,
+                "type": type(sampler).__name__,
+                "calls": pl_module.acwa.num_calls,
+            },
             os.path.join(self.out_dir, f"rank{trainer.global_rank}.pt"),
         )
 
@@ -182,7 +194,12 @@ class RecordWeights(L.Callback):
 def test_ddp_spawn_two_cpu_processes_hold_identical_weights(tmp_path):
     cb = ACWACallback(num_classes=C, update_freq=2, alpha=0.5, beta=0.5)
     trainer = pl_trainer(
-        tmp_path, max_epochs=2, strategy="ddp_spawn", devices=2, use_distributed_sampler=False, logger=False,
+        tmp_path,
+        max_epochs=2,
+        strategy="ddp_spawn",
+        devices=2,
+        use_distributed_sampler=False,
+        logger=False,
         callbacks=[cb, RecordWeights(str(tmp_path))],
     )
     trainer.fit(TinyModule(sampler_q=1.0))

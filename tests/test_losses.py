@@ -3,11 +3,12 @@
 References are written independently of the library: explicit exp/sum softmax in float64,
 one-hot masks, and hand-computed class weights / margins / offsets.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import pytest
 import torch
@@ -16,13 +17,13 @@ from torch import nn
 
 from acwa import ACWATrainer
 from acwa.losses import (
+    LOSS_NAMES,
     REDUCTIONS,
     BalancedSoftmaxLoss,
     ClassBalancedLoss,
     DeferredReweighting,
     FocalLoss,
     LDAMLoss,
-    LOSS_NAMES,
     LogitAdjustedLoss,
     NormedLinear,
     ParametricCrossEntropyLoss,
@@ -90,7 +91,7 @@ def ref_reduce(l, y, weight, reduction):
 
 
 def hand_cb_weights(counts, beta):
-    raw = [(1 - beta) / (1 - beta ** n) for n in counts]
+    raw = [(1 - beta) / (1 - beta**n) for n in counts]
     s = sum(raw)
     return [r * len(raw) / s for r in raw]
 
@@ -110,7 +111,7 @@ def ref_focal(z, y, gamma=2.0, alpha=(1.0, 0.8, 0.6, 0.4, 0.2)):
 def ref_focal_per_class_gamma(z, y, gammas=(0.0, 0.5, 1.0, 2.0, 3.0)):
     p = torch.exp(ref_log_softmax(z))
     p_y = (onehot(y, C) * p).sum(1)
-    return -(1 - p_y) ** pick(list(gammas), y) * torch.log(p_y)
+    return -((1 - p_y) ** pick(list(gammas), y)) * torch.log(p_y)
 
 
 CB_BETA = 0.99
@@ -122,7 +123,7 @@ def ref_cb(base):
             l = ref_ce(z, y)
         elif base == "focal":
             p_y = (onehot(y, C) * torch.exp(ref_log_softmax(z))).sum(1)
-            l = -(1 - p_y) ** 1.5 * torch.log(p_y)
+            l = -((1 - p_y) ** 1.5) * torch.log(p_y)
         else:
             s = 1.0 / (1.0 + torch.exp(-z.double()))
             t = onehot(y, C)
@@ -133,7 +134,7 @@ def ref_cb(base):
 
 
 def ref_ldam(z, y, max_margin=0.5, scale=30.0):
-    raw = [n ** -0.25 for n in COUNTS]
+    raw = [n**-0.25 for n in COUNTS]
     m = [max_margin * r / max(raw) for r in raw]
     zz = z.double() - onehot(y, C) * bc(m, z)
     return ref_ce(scale * zz, y)
@@ -170,9 +171,9 @@ class Case:
     module: Callable  # (weight, ignore_index, reduction) -> nn.Module
     functional: Callable  # (z, y, weight, ignore_index, reduction) -> Tensor
     ref: Callable  # (z, y) -> float64 per-element loss before weight
-    neutral: Optional[Callable] = None  # () -> module equal to plain CE
+    neutral: Callable | None = None  # () -> module equal to plain CE
     logit_scale: float = 3.0
-    class_factor: Optional[list] = None  # per-class weights built into the loss (CB), x user weight
+    class_factor: list | None = None  # per-class weights built into the loss (CB), x user weight
 
     def weight(self, user):
         if self.class_factor is None:
@@ -205,10 +206,20 @@ CASES = [
     *[
         Case(
             f"class_balanced_{base}",
-            (lambda b: lambda w, ii, r: ClassBalancedLoss(COUNTS, beta=CB_BETA, base=b, gamma=1.5, weight=w, ignore_index=ii, reduction=r))(base),
+            (
+                lambda b: (
+                    lambda w, ii, r: ClassBalancedLoss(
+                        COUNTS, beta=CB_BETA, base=b, gamma=1.5, weight=w, ignore_index=ii, reduction=r
+                    )
+                )
+            )(base),
             (lambda b: lambda z, y, w, ii, r: class_balanced_loss(z, y, COUNTS, CB_BETA, b, 1.5, w, ii, r))(base),
             ref_cb(base),
-            (lambda: ClassBalancedLoss(COUNTS, beta=0.0)) if base == "ce" else (lambda: ClassBalancedLoss(COUNTS, beta=0.0, base="focal", gamma=0.0)) if base == "focal" else None,
+            (lambda: ClassBalancedLoss(COUNTS, beta=0.0))
+            if base == "ce"
+            else (lambda: ClassBalancedLoss(COUNTS, beta=0.0, base="focal", gamma=0.0))
+            if base == "focal"
+            else None,
             class_factor=hand_cb_weights(COUNTS, CB_BETA),  # CB weights act as per-class weights
         )
         for base in ("ce", "focal", "sigmoid")
@@ -244,7 +255,9 @@ CASES = [
     ),
     Case(
         "parametric",
-        lambda w, ii, r: ParametricCrossEntropyLoss(C, delta=P_DELTA, iota=P_IOTA, weight=w, ignore_index=ii, reduction=r),
+        lambda w, ii, r: ParametricCrossEntropyLoss(
+            C, delta=P_DELTA, iota=P_IOTA, weight=w, ignore_index=ii, reduction=r
+        ),
         lambda z, y, w, ii, r: parametric_cross_entropy(
             z, y, torch.tensor(P_DELTA), torch.tensor(P_IOTA), w, None, ii, r
         ),
@@ -263,7 +276,7 @@ def make_batch(dense: bool, seed: int = 0, scale: float = 3.0, dtype=torch.float
     y = torch.randint(0, C, y_shape, generator=g)
     flat = y.view(-1)
     flat[::5] = IGNORE  # some ignored entries
-    flat[1:C + 1] = torch.arange(C)  # every class present
+    flat[1 : C + 1] = torch.arange(C)  # every class present
     return z.to(dtype), y
 
 
@@ -282,7 +295,9 @@ def test_matches_reference(case, dense, reduction):
     torch.testing.assert_close(got_functional, got_module, rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c.neutral is not None], ids=[c.name for c in CASES if c.neutral is not None])
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if c.neutral is not None], ids=[c.name for c in CASES if c.neutral is not None]
+)
 @pytest.mark.parametrize("dense", [False, True], ids=["NC", "NCd"])
 def test_neutral_setting_is_plain_cross_entropy(case, dense):
     z, y = make_batch(dense, seed=1)
@@ -405,9 +420,7 @@ def test_weighted_mean_equals_torch_weighted_cross_entropy_and_mean_divides_by_n
         mean = WeightedCrossEntropyLoss(weight=w)(z, y)  # default reduction is 'mean'
         torch.testing.assert_close(mean, per.sum() / (y != IGNORE).sum())
         assert not torch.allclose(mean, torch_loss)
-        torch.testing.assert_close(
-            WeightedCrossEntropyLoss(weight=w, reduction="sum")(z, y), per.sum()
-        )
+        torch.testing.assert_close(WeightedCrossEntropyLoss(weight=w, reduction="sum")(z, y), per.sum())
 
 
 def test_class_balanced_weighted_mean_equals_torch_ce_with_cb_weights():
@@ -452,7 +465,7 @@ def test_logit_adjust_post_hoc():
 
 def test_ldam_margins_and_normed_linear():
     loss = LDAMLoss(COUNTS, max_margin=0.5)
-    raw = torch.tensor([n ** -0.25 for n in COUNTS])
+    raw = torch.tensor([n**-0.25 for n in COUNTS])
     torch.testing.assert_close(loss.margins, 0.5 * raw / raw.max())
     assert float(loss.margins.max()) == pytest.approx(0.5)
     assert int(loss.margins.argmax()) == C - 1

@@ -45,7 +45,7 @@ def test_streaming_counts_equal_one_shot_counts_and_state_round_trip():
     logits = torch.randn(300, 5, generator=g)
     s = ClassStatScores(5)
     for chunk in range(0, 300, 64):
-        s.update(logits[chunk:chunk + 64], target[chunk:chunk + 64])
+        s.update(logits[chunk : chunk + 64], target[chunk : chunk + 64])
     assert torch.equal(s.counts, stat_scores(logits, target, 5))
     s2 = ClassStatScores(5)
     s2.load_state_dict(s.state_dict())
@@ -76,7 +76,7 @@ def test_both_count_layouts_match_sklearn_and_stream(monkeypatch, confusion_max,
     s = ClassStatScores(c, ignore_index=ignore_index)
     assert s.state_dict()["counts"].numel() == (c * c + 1 if confusion_max >= c else 3 * c + 1)
     for chunk in range(0, 400, 96):  # a last chunk shorter than the first: the cached ones are sliced
-        s.update(logits[chunk:chunk + 96], target[chunk:chunk + 96])
+        s.update(logits[chunk : chunk + 96], target[chunk : chunk + 96])
     keep = (target != ignore_index).numpy() if ignore_index is not None else np.ones(400, bool)
     y, p = target.numpy()[keep], logits.argmax(1).numpy()[keep]
     expected = recall_score(y, p, average=None, labels=list(range(c)), zero_division=0)

@@ -1,4 +1,5 @@
 """ParametricCrossEntropyLoss: neutral default, LA init, groups, sharing, gradients, bad input."""
+
 from __future__ import annotations
 
 import pytest

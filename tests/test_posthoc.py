@@ -18,7 +18,7 @@ def _reference_bias(z: np.ndarray, y: np.ndarray, C: int, l2: float) -> np.ndarr
         s = s - s.max(1, keepdims=True)
         logp = s - np.log(np.exp(s).sum(1, keepdims=True))
         c = b - b.mean()
-        return -(w[y] * logp[np.arange(len(y)), y]).sum() + l2 * (c ** 2).sum()
+        return -(w[y] * logp[np.arange(len(y)), y]).sum() + l2 * (c**2).sum()
 
     b = minimize(objective, np.zeros(C), method="BFGS", options={"gtol": 1e-10}).x
     return b - b.mean()

@@ -1,4 +1,5 @@
 """Every ```python block in README.md and docs/*.md runs as-is in a fresh interpreter."""
+
 import os
 import re
 import subprocess
@@ -23,7 +24,13 @@ def test_readme_has_an_example_per_feature():
 
 @pytest.mark.parametrize("name, code", BLOCKS, ids=[name for name, _ in BLOCKS])
 def test_doc_block_runs(name, code, tmp_path):
-    env = dict(os.environ, KERAS_BACKEND="torch", HF_HUB_OFFLINE="1", MPLBACKEND="Agg", OMP_NUM_THREADS="1",
-               PYTHONPATH=str(ROOT / "src"))
+    env = dict(
+        os.environ,
+        KERAS_BACKEND="torch",
+        HF_HUB_OFFLINE="1",
+        MPLBACKEND="Agg",
+        OMP_NUM_THREADS="1",
+        PYTHONPATH=str(ROOT / "src"),
+    )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"{name} failed:\n{code}\n--- stderr ---\n{proc.stderr[-3000:]}"

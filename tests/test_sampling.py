@@ -1,5 +1,6 @@
 """Conformance suite for acwa.sampling index samplers (one suite, parametrised over every
 sampler configuration) plus label extraction, checkpointing and bad input."""
+
 import math
 
 import numpy as np
@@ -33,8 +34,18 @@ CONFIGS = [
     ("balanced", lambda m: ClassBalancedSampler(LABELS, q=1.0, num_samples=m), expected_pi(1.0), False),
     ("sqrt", lambda m: ClassBalancedSampler(LABELS, q=0.5, num_samples=m, seed=3), expected_pi(0.5), False),
     ("instance", lambda m: ClassBalancedSampler(LABELS, q=0.0, num_samples=m), expected_pi(0.0), False),
-    ("no_replacement", lambda m: ClassBalancedSampler(LABELS, q=1.0, num_samples=m, replacement=False), expected_pi(1.0), True),
-    ("no_replacement_sqrt", lambda m: ClassBalancedSampler(LABELS, q=0.5, num_samples=m, replacement=False), expected_pi(0.5), True),
+    (
+        "no_replacement",
+        lambda m: ClassBalancedSampler(LABELS, q=1.0, num_samples=m, replacement=False),
+        expected_pi(1.0),
+        True,
+    ),
+    (
+        "no_replacement_sqrt",
+        lambda m: ClassBalancedSampler(LABELS, q=0.5, num_samples=m, replacement=False),
+        expected_pi(0.5),
+        True,
+    ),
     (
         "class_weights",
         lambda m: ClassBalancedSampler(LABELS, q=1.0, num_samples=m, class_weights=[1, 1, 2, 2, 4, 0.5]),
@@ -47,10 +58,30 @@ CONFIGS = [
         expected_pi(0.5, [0.5, 1, 1, 2, 2, 0]),
         False,
     ),
-    ("progressive_end", lambda m: _at_epoch(ClassBalancedSampler(LABELS, q=ProgressiveQ(0.0, 1.0, 5), num_samples=m), 9), expected_pi(1.0), False),
-    ("progressive_mid", lambda m: _at_epoch(ClassBalancedSampler(LABELS, q=ProgressiveQ(0.0, 1.0, 5), num_samples=m), 2), expected_pi(0.5), False),
-    ("dist_global", lambda m: DistributedClassBalancedSampler(LABELS, 4, 1, num_samples=m, shard=False), expected_pi(1.0), False),
-    ("dist_rank2", lambda m: DistributedClassBalancedSampler(LABELS, 3, 2, q=0.5, num_samples=3 * m), expected_pi(0.5), False),
+    (
+        "progressive_end",
+        lambda m: _at_epoch(ClassBalancedSampler(LABELS, q=ProgressiveQ(0.0, 1.0, 5), num_samples=m), 9),
+        expected_pi(1.0),
+        False,
+    ),
+    (
+        "progressive_mid",
+        lambda m: _at_epoch(ClassBalancedSampler(LABELS, q=ProgressiveQ(0.0, 1.0, 5), num_samples=m), 2),
+        expected_pi(0.5),
+        False,
+    ),
+    (
+        "dist_global",
+        lambda m: DistributedClassBalancedSampler(LABELS, 4, 1, num_samples=m, shard=False),
+        expected_pi(1.0),
+        False,
+    ),
+    (
+        "dist_rank2",
+        lambda m: DistributedClassBalancedSampler(LABELS, 3, 2, q=0.5, num_samples=3 * m),
+        expected_pi(0.5),
+        False,
+    ),
 ]
 
 
@@ -104,7 +135,9 @@ def test_epochs_differ_and_auto_advance():
 @pytest.mark.parametrize("num_samples", [1000, 1001, 999])
 def test_shards_disjoint_equal_and_union_is_global_draw(replicas, drop_last, num_samples):
     samplers = [
-        DistributedClassBalancedSampler(LABELS, replicas, r, q=1.0, seed=5, drop_last=drop_last, num_samples=num_samples)
+        DistributedClassBalancedSampler(
+            LABELS, replicas, r, q=1.0, seed=5, drop_last=drop_last, num_samples=num_samples
+        )
         for r in range(replicas)
     ]
     for s in samplers:
@@ -161,7 +194,16 @@ def test_probability_formula_by_hand():
     assert torch.allclose(s.class_probabilities(), torch.full((6,), 1 / 6, dtype=torch.float64))
 
 
-@pytest.mark.parametrize("pi", [[0.5, 0.5], [0.7, 0.0, 0.2, 0.1], [1e-9, 1 - 1e-9], [0.0, 0.0, 1.0], list(np.random.default_rng(0).dirichlet(np.ones(50)))])
+@pytest.mark.parametrize(
+    "pi",
+    [
+        [0.5, 0.5],
+        [0.7, 0.0, 0.2, 0.1],
+        [1e-9, 1 - 1e-9],
+        [0.0, 0.0, 1.0],
+        list(np.random.default_rng(0).dirichlet(np.ones(50))),
+    ],
+)
 def test_alias_table_encodes_pi_exactly(pi):
     from acwa.sampling.samplers import _alias_table
 
@@ -237,7 +279,9 @@ def test_subset_labels_and_dataloader():
 
 
 def test_state_dict_round_trip():
-    s = ClassBalancedSampler(LABELS, q=ProgressiveQ(0.0, 1.0, 4), num_samples=300, seed=9, class_weights=[1, 2, 1, 2, 1, 2])
+    s = ClassBalancedSampler(
+        LABELS, q=ProgressiveQ(0.0, 1.0, 4), num_samples=300, seed=9, class_weights=[1, 2, 1, 2, 1, 2]
+    )
     s.set_epoch(3)
     state = s.state_dict()
     t = ClassBalancedSampler(LABELS)
@@ -310,7 +354,9 @@ def test_global_mode_under_accelerate_is_sharded_once():
     # the sharded mode under accelerate shards twice: rank 0 gets 3 of its shard's 5 batches
     # (accelerate pads to even batches) instead of its 50-sample share of the epoch
     double = DistributedClassBalancedSampler(y, num_replicas=2, rank=0, seed=0)
-    loader = prepare_data_loader(DataLoader(ds, batch_size=10, sampler=double), num_processes=2, process_index=0, put_on_device=False)
+    loader = prepare_data_loader(
+        DataLoader(ds, batch_size=10, sampler=double), num_processes=2, process_index=0, put_on_device=False
+    )
     assert sum(xb.numel() for xb, _ in loader) == 30
 
 

@@ -2,6 +2,7 @@
 world size and rank come from the process group; the shards the ranks iterate are equal-length,
 cover disjoint positions and interleave back to the single-process global draw; the global mode
 yields the same full draw on every rank."""
+
 from __future__ import annotations
 
 import torch

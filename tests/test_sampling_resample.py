@@ -1,6 +1,7 @@
 """Conformance suite for the resamplers of acwa.sampling (one suite parametrised over every
 resampler): counts equal imbalanced-learn's, originals first, SMOTE geometry, determinism,
 index-level Dataset resampling and bad input."""
+
 from collections import Counter
 
 import numpy as np
@@ -26,12 +27,24 @@ from acwa.sampling import (
 )
 
 X_MC, Y_MC = make_classification(
-    n_samples=600, n_features=6, n_informative=4, n_redundant=0, n_classes=4,
-    weights=[0.55, 0.25, 0.13, 0.07], n_clusters_per_class=1, class_sep=0.8, random_state=0,
+    n_samples=600,
+    n_features=6,
+    n_informative=4,
+    n_redundant=0,
+    n_classes=4,
+    weights=[0.55, 0.25, 0.13, 0.07],
+    n_clusters_per_class=1,
+    class_sep=0.8,
+    random_state=0,
 )
 X_BIN, Y_BIN = make_classification(
-    n_samples=400, n_features=5, n_informative=3, n_redundant=0, weights=[0.85, 0.15],
-    class_sep=0.7, random_state=1,
+    n_samples=400,
+    n_features=5,
+    n_informative=3,
+    n_redundant=0,
+    weights=[0.85, 0.15],
+    class_sep=0.7,
+    random_state=1,
 )
 
 # (id, ours, imbalanced-learn peer, kind)
@@ -50,8 +63,24 @@ RESAMPLERS = [
 ]
 IDS = [r[0] for r in RESAMPLERS]
 
-OVER_STRATEGIES = ["auto", "minority", "not majority", "not minority", "all", {1: 200, 2: 150, 3: 120}, lambda y: {3: int((y == 3).sum()) * 3}]
-UNDER_STRATEGIES = ["auto", "majority", "not majority", "not minority", "all", {0: 100, 1: 60}, lambda y: {0: int((y == 3).sum()) * 2}]
+OVER_STRATEGIES = [
+    "auto",
+    "minority",
+    "not majority",
+    "not minority",
+    "all",
+    {1: 200, 2: 150, 3: 120},
+    lambda y: {3: int((y == 3).sum()) * 3},
+]
+UNDER_STRATEGIES = [
+    "auto",
+    "majority",
+    "not majority",
+    "not minority",
+    "all",
+    {0: 100, 1: 60},
+    lambda y: {0: int((y == 3).sum()) * 2},
+]
 
 
 def _counts(y):
@@ -66,7 +95,9 @@ def test_counts_equal_imbalanced_learn(name, ours, peer, kind):
         _, y_peer = peer(sampling_strategy=strat, random_state=0).fit_resample(X_MC, Y_MC)
         assert _counts(y_ours) == _counts(y_peer), strat
     for ratio in (0.5, 0.8, 1.0):  # float: binary only
-        _, y_ours = ours(sampling_strategy=ratio, random_state=0).fit_resample(torch.from_numpy(X_BIN), torch.from_numpy(Y_BIN))
+        _, y_ours = ours(sampling_strategy=ratio, random_state=0).fit_resample(
+            torch.from_numpy(X_BIN), torch.from_numpy(Y_BIN)
+        )
         _, y_peer = peer(sampling_strategy=ratio, random_state=0).fit_resample(X_BIN, Y_BIN)
         assert _counts(y_ours.numpy()) == _counts(y_peer), ratio
 
@@ -80,11 +111,15 @@ def test_strategy_parser_equals_imbalanced_learn(kind):
         np.repeat([0, 1, 2], [30, 30, 5]),  # tie for the majority
         rng.integers(0, 6, 500),
     ]
-    names = ["auto", "all", "not minority", "not majority"] + (["minority"] if kind == "over-sampling" else ["majority"])
+    names = ["auto", "all", "not minority", "not majority"] + (
+        ["minority"] if kind == "over-sampling" else ["majority"]
+    )
     for y in ys:
         y = rng.permutation(y)
         for s in names:
-            assert dict(check_sampling_strategy(s, y, kind)) == {int(k): int(v) for k, v in imb_check(s, y, kind).items()}, (s, y[:5])
+            assert dict(check_sampling_strategy(s, y, kind)) == {
+                int(k): int(v) for k, v in imb_check(s, y, kind).items()
+            }, (s, y[:5])
     yb = np.repeat([0, 1], [90, 20])
     for r in (0.3, 0.5, 0.99, 1.0):
         assert dict(check_sampling_strategy(r, yb, kind)) == {int(k): int(v) for k, v in imb_check(r, yb, kind).items()}
@@ -103,7 +138,7 @@ def test_originals_first_types_and_determinism(name, ours, peer, kind):
     assert not torch.equal(Xa, Xc)
     if kind == "over":
         assert torch.equal(Xa[: len(X)], X) and torch.equal(ya[: len(y)], y)
-        new_y = ya[len(y):]
+        new_y = ya[len(y) :]
         assert torch.all(new_y[1:] >= new_y[:-1])  # new samples class by class, increasing
     if hasattr(a, "sample_indices_"):
         assert torch.equal(Xa, X[a.sample_indices_]) and torch.equal(ya, y[a.sample_indices_])
@@ -134,7 +169,7 @@ def _true_knn(data, query, k, self_in_data):
 def test_smote_points_lie_on_segments_to_k_same_class_neighbours(k):
     X, y = X_MC, Y_MC
     Xr, yr = SMOTE(k_neighbors=k, random_state=0).fit_resample(X, y)
-    new_X, new_y = Xr[len(X):], yr[len(y):]
+    new_X, new_y = Xr[len(X) :], yr[len(y) :]
     assert len(new_X) > 0
     for c in np.unique(new_y):
         Xc = X[y == c]
@@ -150,16 +185,16 @@ def test_adasyn_and_borderline_points_lie_on_their_segments():
     X, y = X_MC, Y_MC
     # ADASYN: towards k same-class neighbours
     Xr, yr = ADASYN(random_state=0).fit_resample(X, y)
-    for c in np.unique(yr[len(y):]):
+    for c in np.unique(yr[len(y) :]):
         Xc = X[y == c]
-        pts = Xr[len(X):][yr[len(y):] == c]
+        pts = Xr[len(X) :][yr[len(y) :] == c]
         assert _on_segments(pts, Xc, Xc[_true_knn(Xc, Xc, 5, True)]).all()
     # Borderline-1: bases are danger samples, neighbours among the class's k nearest
     bs = BorderlineSMOTE(random_state=0)
     Xr, yr = bs.fit_resample(X, y)
     for c, danger in bs.in_danger_indices_.items():
         Xc = X[y == c]
-        pts = Xr[len(X):][yr[len(y):] == c]
+        pts = Xr[len(X) :][yr[len(y) :] == c]
         nn = _true_knn(Xc, X[danger.numpy()], 6, False)[:, 1:]  # danger points are in Xc: drop self
         assert _on_segments(pts, X[danger.numpy()], Xc[nn]).all()
         # danger rule: m/2 <= other-class among 10 nearest in X < m
@@ -170,7 +205,7 @@ def test_adasyn_and_borderline_points_lie_on_their_segments():
     bs2 = BorderlineSMOTE(kind="borderline-2", random_state=0)
     Xr, yr = bs2.fit_resample(X, y)
     for c, danger in bs2.in_danger_indices_.items():
-        pts = Xr[len(X):][yr[len(y):] == c]
+        pts = Xr[len(X) :][yr[len(y) :] == c]
         base = X[danger.numpy()]
         assert _on_segments(pts, base, X[_true_knn(X, base, 5, True)]).all()
 
@@ -233,10 +268,10 @@ def test_random_over_sampler_shrinkage_smoothed_bootstrap():
     X = torch.from_numpy(X_MC)
     Xr, yr = ros.fit_resample(X, Y_MC)
     idx = ros.sample_indices_
-    noise = (Xr[len(X):] - X[idx[len(X):]]).numpy()
+    noise = (Xr[len(X) :] - X[idx[len(X) :]]).numpy()
     n, d = X.shape
     h = (4 / ((d + 2) * n)) ** (1 / (d + 4))
-    c3 = yr[len(X):] == 3
+    c3 = yr[len(X) :] == 3
     expected = h * X_MC[Y_MC == 3].std(0)
     assert np.allclose(noise[c3].std(0), expected, rtol=0.25)
     assert torch.equal(Xr[: len(X)], X)

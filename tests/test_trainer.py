@@ -1,4 +1,5 @@
 """ACWATrainer against the ACWA README (acwa-trainer 1.0.0) as written."""
+
 import copy
 
 import pytest
@@ -18,7 +19,7 @@ def make_problem(n=512, d=8, c=4, seed=0):
 
 
 def batches(x, y, bs=64):
-    return [(x[i:i + bs], y[i:i + bs]) for i in range(0, len(x), bs)]
+    return [(x[i : i + bs], y[i : i + bs]) for i in range(0, len(x), bs)]
 
 
 def train(trainer, model, data, epochs=1, lr=0.1):
@@ -57,7 +58,7 @@ def test_one_window_reproduces_the_formula_with_f1_of_the_window():
     logits = torch.randn(192, 4)
     trainer = ACWATrainer(num_classes=4, alpha=0.5, beta=0.5, update_freq=3)
     for i in range(0, 192, 64):
-        trainer.update_metrics(logits[i:i + 64], y[i:i + 64])
+        trainer.update_metrics(logits[i : i + 64], y[i : i + 64])
     f1 = per_class_metric(logits, y, 4, "f1")
     expected = acwa_update(torch.ones(4), f1, 0.85, 0.5, 0.5)
     torch.testing.assert_close(trainer.weights, expected)
@@ -126,8 +127,16 @@ def test_readme_custom_metric_callable_and_min_mode():
     def per_class_error(outputs, labels):  # lower is better
         return 1.0 - per_class_metric(outputs, labels, 3, "recall")
 
-    trainer = ACWATrainer(num_classes=3, metric_fn=per_class_error, metric_mode="min", alpha=1.0, beta=0.0,
-                          target_metric=0.0, update_freq=2, weight_bounds=(0.0, 10.0))
+    trainer = ACWATrainer(
+        num_classes=3,
+        metric_fn=per_class_error,
+        metric_mode="min",
+        alpha=1.0,
+        beta=0.0,
+        target_metric=0.0,
+        update_freq=2,
+        weight_bounds=(0.0, 10.0),
+    )
     logits = torch.tensor([[5.0, 0, 0], [5.0, 0, 0], [0, 5.0, 0], [5.0, 0, 0]])
     labels = torch.tensor([0, 1, 1, 2])
     trainer.update_metrics(logits[:2], labels[:2])
@@ -320,8 +329,16 @@ def test_logit_adjust_mode_trains_on_shifted_logits():
     from acwa.losses import LogitAdjustedLoss
 
     counts = torch.tensor([80.0, 15.0, 5.0])
-    trainer = ACWATrainer(num_classes=3, adjust="logits", class_frequencies=counts, update_freq=1,
-                          target_metric="mean", metric_fn="recall", alpha=1.0, beta=0.0)
+    trainer = ACWATrainer(
+        num_classes=3,
+        adjust="logits",
+        class_frequencies=counts,
+        update_freq=1,
+        target_metric="mean",
+        metric_fn="recall",
+        alpha=1.0,
+        beta=0.0,
+    )
     logits, y = torch.randn(16, 3), torch.randint(0, 3, (16,))
     # initial offsets = log prior (centred): the loss is the logit-adjusted loss
     torch.testing.assert_close(trainer.get_weighted_loss(logits, y), LogitAdjustedLoss(counts)(logits, y))
@@ -358,7 +375,12 @@ def test_unpickled_trainer_owns_its_tensors():
 def test_auto_mode_preset():
     counts = torch.tensor([80, 15, 5])
     trainer = ACWATrainer(num_classes=3, mode="auto", class_frequencies=counts)
-    assert (trainer.adjust, trainer.update_freq, trainer.metric_fn, trainer.target_metric) == ("logits", 20, "recall", "mean")
+    assert (trainer.adjust, trainer.update_freq, trainer.metric_fn, trainer.target_metric) == (
+        "logits",
+        20,
+        "recall",
+        "mean",
+    )
     assert ACWATrainer(num_classes=3, mode="auto", class_frequencies=counts, alpha=0.1).alpha == 0.1  # explicit wins
     torch.manual_seed(0)
     for _ in range(200):  # offsets never leave the +-0.5 band around the logit-adjustment start

@@ -1,4 +1,5 @@
 """acwa.weights against hand computations, and its bad-input errors."""
+
 import numpy as np
 import pytest
 import torch
@@ -70,7 +71,7 @@ def test_effective_number_hand_values():
     close(effective_number(n, beta=0.0), [1.0, 1.0, 1.0])
     # default beta 0.9999 on large counts: 1 - beta^n computed accurately
     big = [50_000, 500, 5]
-    expected = np.array([(1 - 0.9999) / (1 - 0.9999 ** k) for k in big])
+    expected = np.array([(1 - 0.9999) / (1 - 0.9999**k) for k in big])
     expected = expected * 3 / expected.sum()
     torch.testing.assert_close(effective_number(big), torch.tensor(expected, dtype=torch.float32))
     # beta -> 1 approaches inverse frequency

@@ -11,6 +11,7 @@
 - :mod:`acwa.integrations` (Lightning, Hugging Face, Keras), :mod:`acwa.data` and
   :mod:`acwa.bench` (the ``acwa bench`` command).
 """
+
 from . import losses, metrics, posthoc, weights
 from .adaptive import AdaptiveClassWeights, acwa_update
 from .early_stopping import EarlyStopping

@@ -1,7 +1,8 @@
 """Matplotlib helpers (optional dependency: ``pip install 'acwa-torch[plot]'``)."""
+
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 
 def require_matplotlib():
@@ -12,7 +13,7 @@ def require_matplotlib():
     return plt
 
 
-def plot_weight_history(history, steps, path=None, ax=None, class_names: Optional[Sequence[str]] = None, title: str = ""):
+def plot_weight_history(history, steps, path=None, ax=None, class_names: Sequence[str] | None = None, title: str = ""):
     plt = require_matplotlib()
     if ax is None:
         fig, ax = plt.subplots(figsize=(7, 4))

@@ -28,26 +28,36 @@ Beyond the README (same update, same API, opt-in):
 
 Everything here is tensor arithmetic on the weights' device: no host sync, no class loop.
 """
+
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import Union
 
 import torch
 from torch import Tensor
 
 from ._validation import check_choice, check_num_classes
-from .losses.logit_adjusted import log_prior
-from .weights import check_counts, inverse_frequency
+from .counts import check_counts, log_prior
+from .weights import inverse_frequency
 
-__all__ = ["acwa_update", "offset_update", "metric_error", "inverse_frequency_init", "log_prior_offsets",
-           "AdaptiveClassWeights", "METRIC_MODES", "ADJUST_MODES"]
+__all__ = [
+    "acwa_update",
+    "offset_update",
+    "metric_error",
+    "inverse_frequency_init",
+    "log_prior_offsets",
+    "AdaptiveClassWeights",
+    "METRIC_MODES",
+    "ADJUST_MODES",
+]
 
 METRIC_MODES = ("max", "min")
 ADJUST_MODES = ("weights", "logits", "both")
 Target = Union[float, Sequence[float], Tensor, str]
 
 
-def metric_error(metric: Tensor, target: Union[float, Tensor, str], mode: str = "max") -> Tensor:
+def metric_error(metric: Tensor, target: float | Tensor | str, mode: str = "max") -> Tensor:
     """``target - metric`` ('max') or ``metric - target`` ('min'); ``target='mean'`` uses the
     mean metric over present (non-NaN) classes. NaN stays NaN."""
     if isinstance(target, str):
@@ -58,10 +68,10 @@ def metric_error(metric: Tensor, target: Union[float, Tensor, str], mode: str = 
 def acwa_update(
     weights: Tensor,
     metric: Tensor,
-    target: Union[float, Tensor, str],
+    target: float | Tensor | str,
     alpha: float,
     beta: float,
-    bounds: Tuple[float, float] = (0.5, 2.0),
+    bounds: tuple[float, float] = (0.5, 2.0),
     mode: str = "max",
 ) -> Tensor:
     """One ACWA step (formula in the module docstring). NaN entries of ``metric`` keep their weight."""
@@ -73,7 +83,7 @@ def acwa_update(
 
 
 def offset_update(
-    offsets: Tensor, metric: Tensor, target: Union[float, Tensor, str], alpha: float, beta: float, mode: str = "max"
+    offsets: Tensor, metric: Tensor, target: float | Tensor | str, alpha: float, beta: float, mode: str = "max"
 ) -> Tensor:
     """``o_c <- beta o_c + (1 - beta)(o_c - alpha error_c)``; NaN entries keep their offset."""
     metric = metric.to(device=offsets.device, dtype=offsets.dtype)
@@ -82,7 +92,7 @@ def offset_update(
     return torch.where(torch.isnan(metric), offsets, proposed)
 
 
-def log_prior_offsets(class_frequencies: Union[Sequence[float], Tensor], tau: float = 1.0, eps: float = 1e-6) -> Tensor:
+def log_prior_offsets(class_frequencies: Sequence[float] | Tensor, tau: float = 1.0, eps: float = 1e-6) -> Tensor:
     """Logit-adjustment offsets ``tau * log(pi_c + eps)``, centred to mean 0 (Menon et al. 2021).
 
     ``class_frequencies`` may be frequencies or counts (only ratios matter)."""
@@ -92,7 +102,7 @@ def log_prior_offsets(class_frequencies: Union[Sequence[float], Tensor], tau: fl
 
 
 def inverse_frequency_init(
-    class_frequencies: Union[Sequence[float], Tensor], bounds: Tuple[float, float], eps: float = 1e-6
+    class_frequencies: Sequence[float] | Tensor, bounds: tuple[float, float], eps: float = 1e-6
 ) -> Tensor:
     """Initial weights ``w_c ∝ 1 / (f_c + eps)``, normalised to mean 1, then clipped to ``bounds``.
 
@@ -105,7 +115,7 @@ def inverse_frequency_init(
     return w.float().clamp(bounds[0], bounds[1])
 
 
-def _check_bounds(bounds) -> Tuple[float, float]:
+def _check_bounds(bounds) -> tuple[float, float]:
     try:
         lo, hi = (float(b) for b in bounds)
     except (TypeError, ValueError):
@@ -140,14 +150,14 @@ class AdaptiveClassWeights:
         target_metric: Target = 0.85,
         alpha: float = 0.02,
         beta: float = 0.9,
-        weight_bounds: Tuple[float, float] = (0.5, 2.0),
+        weight_bounds: tuple[float, float] = (0.5, 2.0),
         metric_mode: str = "max",
-        initial_weights: Optional[Tensor] = None,
+        initial_weights: Tensor | None = None,
         device=None,
         adjust: str = "weights",
         normalize: bool = False,
-        initial_offsets: Optional[Tensor] = None,
-        offset_radius: Optional[float] = None,
+        initial_offsets: Tensor | None = None,
+        offset_radius: float | None = None,
     ) -> None:
         self.num_classes = check_num_classes(num_classes)
         self.metric_mode = check_choice(metric_mode, METRIC_MODES, "metric_mode")
@@ -176,9 +186,9 @@ class AdaptiveClassWeights:
         if offset_radius is not None and not (isinstance(offset_radius, (int, float)) and offset_radius >= 0):
             raise ValueError(f"offset_radius must be a number >= 0 or None, got {offset_radius!r}")
         self.offset_radius = offset_radius
-        self._history: List[Tensor] = [self.weights.clone()]
-        self._offset_history: List[Tensor] = [self.offsets.clone()]
-        self._history_steps: List[int] = [0]
+        self._history: list[Tensor] = [self.weights.clone()]
+        self._offset_history: list[Tensor] = [self.offsets.clone()]
+        self._history_steps: list[int] = [0]
 
     def _vector(self, value, fill: float, name: str) -> Tensor:
         if value is None:
@@ -188,7 +198,7 @@ class AdaptiveClassWeights:
             raise ValueError(f"{name} must be a finite vector of shape ({self.num_classes},), got {v.tolist()}")
         return v
 
-    def to(self, device) -> "AdaptiveClassWeights":
+    def to(self, device) -> AdaptiveClassWeights:
         self.weights = self.weights.to(device)
         self.offsets = self.offsets.to(device)
         self._history = [row.to(device) for row in self._history]

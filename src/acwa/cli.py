@@ -8,12 +8,12 @@
 
 Bad input exits with status 2 and one line ``acwa bench: error: ...`` naming the problem.
 """
+
 from __future__ import annotations
 
 import argparse
 import shlex
 import sys
-from typing import List, Optional
 
 __all__ = ["main", "build_parser"]
 
@@ -34,6 +34,7 @@ def _positive_int(name: str):
         if v < 1:
             raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {v}")
         return v
+
     return parse
 
 
@@ -70,30 +71,45 @@ def build_parser() -> argparse.ArgumentParser:
         "bench",
         help="compare every method on a dataset, write results.json and an HTML/markdown report",
         description="Train every selected method with one shared recipe (model, optimizer, epochs, seeds) on a "
-                    "dataset and report test accuracy, balanced accuracy, macro-F1, per-class F1/recall and "
-                    "many/medium/few-shot accuracy (mean ± std over seeds).",
+        "dataset and report test accuracy, balanced accuracy, macro-F1, per-class F1/recall and "
+        "many/medium/few-shot accuracy (mean ± std over seeds).",
         epilog=_methods_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     src = b.add_argument_group("data")
     src.add_argument("--dataset", default="digits-lt", help="built-in dataset (default: digits-lt, embedded)")
-    src.add_argument("--data", metavar="FILE", help="your data: FILE.npz (X_train,y_train,X_test,y_test or X,y) or FILE.csv")
+    src.add_argument(
+        "--data", metavar="FILE", help="your data: FILE.npz (X_train,y_train,X_test,y_test or X,y) or FILE.csv"
+    )
     src.add_argument("--target", metavar="COL", help="label column of a --data FILE.csv")
-    src.add_argument("--rho", type=_rho, help="imbalance ratio of the long-tailed training split (default 100 for *-lt)")
-    src.add_argument("--data-seed", type=int, default=0, help="seed of the train/test split and long-tail subsampling (default 0)")
-    src.add_argument("--max-train", type=_positive_int("max-train"), help="keep a stratified subset of the training split")
+    src.add_argument(
+        "--rho", type=_rho, help="imbalance ratio of the long-tailed training split (default 100 for *-lt)"
+    )
+    src.add_argument(
+        "--data-seed", type=int, default=0, help="seed of the train/test split and long-tail subsampling (default 0)"
+    )
+    src.add_argument(
+        "--max-train", type=_positive_int("max-train"), help="keep a stratified subset of the training split"
+    )
     src.add_argument("--max-test", type=_positive_int("max-test"), help="keep a stratified subset of the test split")
     run = b.add_argument_group("run")
-    run.add_argument("--methods", default="default",
-                     help="comma-separated method names; default: every method except the opt-in ones "
-                          "(marked * in --list-methods); all: every method")
+    run.add_argument(
+        "--methods",
+        default="default",
+        help="comma-separated method names; default: every method except the opt-in ones "
+        "(marked * in --list-methods); all: every method",
+    )
     run.add_argument("--seeds", type=_positive_int("seeds"), default=3, help="number of seeds (default 3)")
     run.add_argument("--epochs", type=_positive_int("epochs"), help="epochs (default: per dataset)")
     run.add_argument("--batch-size", type=_positive_int("batch-size"), help="batch size (default: per dataset)")
     run.add_argument("--lr", type=float, help="learning rate (default: per dataset)")
     run.add_argument("--threads", type=_positive_int("threads"), help="torch CPU threads per process (default 1)")
-    run.add_argument("--jobs", type=_positive_int("jobs"), default=1,
-                     help="worker processes, one seed at a time each; same results (default 1)")
+    run.add_argument(
+        "--jobs",
+        type=_positive_int("jobs"),
+        default=1,
+        help="worker processes, one seed at a time each; same results (default 1)",
+    )
     out = b.add_argument_group("output")
     out.add_argument("--out", metavar="DIR", help="output folder (default reports/<dataset>-<timestamp>/)")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -105,8 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _list_methods() -> str:
     from .bench.registry import METHODS, list_methods
 
-    return "\n".join(f"{n:<18} {METHODS[n].family:<9} {'' if METHODS[n].in_default else '(opt-in) '}{METHODS[n].description}"
-                     for n in list_methods())
+    return "\n".join(
+        f"{n:<18} {METHODS[n].family:<9} {'' if METHODS[n].in_default else '(opt-in) '}{METHODS[n].description}"
+        for n in list_methods()
+    )
 
 
 def _list_datasets() -> str:
@@ -120,7 +138,7 @@ def _list_datasets() -> str:
     return "\n".join(lines)
 
 
-def _bench(args: argparse.Namespace, argv: List[str]) -> int:
+def _bench(args: argparse.Namespace, argv: list[str]) -> int:
     from .bench.report import summary_table
     from .bench.runner import _UNSET, run_bench
     from .data import DataError
@@ -141,10 +159,23 @@ def _bench(args: argparse.Namespace, argv: List[str]) -> int:
             if args.dataset not in list_datasets():
                 raise DataError(f"unknown dataset {args.dataset!r}; valid names: {', '.join(list_datasets())}")
         results = run_bench(
-            args.dataset, data=args.data, target=args.target, methods=args.methods, seeds=args.seeds,
-            epochs=args.epochs, rho=_UNSET if args.rho is None else args.rho, out=None, write_report=False,
-            threads=args.threads, data_seed=args.data_seed, batch_size=args.batch_size, lr=args.lr,
-            progress=not args.no_progress, max_train=args.max_train, max_test=args.max_test, jobs=args.jobs,
+            args.dataset,
+            data=args.data,
+            target=args.target,
+            methods=args.methods,
+            seeds=args.seeds,
+            epochs=args.epochs,
+            rho=_UNSET if args.rho is None else args.rho,
+            out=None,
+            write_report=False,
+            threads=args.threads,
+            data_seed=args.data_seed,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            progress=not args.no_progress,
+            max_train=args.max_train,
+            max_test=args.max_test,
+            jobs=args.jobs,
         )
     except (DataError, ValueError, FileNotFoundError, ImportError) as exc:
         msg = " ".join(str(exc).split())
@@ -159,9 +190,11 @@ def _bench(args: argparse.Namespace, argv: List[str]) -> int:
     out_dir = Path(args.out) if args.out else default_out_dir(results["dataset"])
     written = write_report(results, out_dir)
     cfg = results["config"]
-    print(f"{results['dataset']}: {cfg['num_classes']} classes, train counts {cfg['train_counts']}, "
-          f"test {sum(cfg['test_counts'])}; {len(cfg['seeds'])} seed(s), {cfg['recipe']['epochs']} epochs, "
-          f"{cfg['total_seconds']:.1f} s wall, {cfg['cpu_seconds']:.1f} s CPU")
+    print(
+        f"{results['dataset']}: {cfg['num_classes']} classes, train counts {cfg['train_counts']}, "
+        f"test {sum(cfg['test_counts'])}; {len(cfg['seeds'])} seed(s), {cfg['recipe']['epochs']} epochs, "
+        f"{cfg['total_seconds']:.1f} s wall, {cfg['cpu_seconds']:.1f} s CPU"
+    )
     if results["summary"]:
         print(summary_table(results))
     for s in results["skipped"]:
@@ -172,7 +205,7 @@ def _bench(args: argparse.Namespace, argv: List[str]) -> int:
     return 0 if results["runs"] else 1
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``acwa`` command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()

@@ -1,4 +1,5 @@
 """Early stopping on a monitored value, as in the ACWA README's example."""
+
 from __future__ import annotations
 
 import math

@@ -17,9 +17,10 @@ predicted) the value is 0, as with scikit-learn's ``zero_division=0``.
 - f1_c        = 2 tp_c / (2 tp_c + fp_c + fn_c)
 - balanced accuracy = mean over present classes of recall_c
 """
+
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -53,7 +54,7 @@ def _raw_size(num_classes: int) -> int:
 
 
 def _accumulate_raw_counts(
-    raw: Tensor, preds: Tensor, target: Tensor, num_classes: int, ignore_index: Optional[int], ones: Optional[Tensor] = None
+    raw: Tensor, preds: Tensor, target: Tensor, num_classes: int, ignore_index: int | None, ones: Tensor | None = None
 ) -> None:
     """Add one batch to ``raw`` (``_raw_size(C)`` int64 entries, the last one a trash slot) with
     one in-place ``index_add_``. Layouts:
@@ -100,7 +101,7 @@ def _raw_to_stat_scores(raw: Tensor, num_classes: int) -> Tensor:
     return torch.stack([tp, predicted - tp, actual - tp])
 
 
-def stat_scores(preds: Tensor, target: Tensor, num_classes: int, ignore_index: Optional[int] = None) -> Tensor:
+def stat_scores(preds: Tensor, target: Tensor, num_classes: int, ignore_index: int | None = None) -> Tensor:
     """Per-class ``[tp, fp, fn]`` counts, a ``[3, C]`` int64 tensor on ``target``'s device.
 
     ``preds`` are class indices (or logits ``[N, C, ...]``, reduced with argmax over dim 1).
@@ -132,7 +133,7 @@ def f1_from_counts(tp: Tensor, fp: Tensor, fn: Tensor) -> Tensor:
     return _ratio(2 * tp, 2 * tp + fp + fn, tp + fn)
 
 
-METRICS: Dict[str, Callable[[Tensor, Tensor, Tensor], Tensor]] = {
+METRICS: dict[str, Callable[[Tensor, Tensor, Tensor], Tensor]] = {
     "f1": f1_from_counts,
     "recall": recall_from_counts,
     "precision": precision_from_counts,
@@ -140,7 +141,7 @@ METRICS: Dict[str, Callable[[Tensor, Tensor, Tensor], Tensor]] = {
 
 
 def per_class_metric(
-    preds: Tensor, target: Tensor, num_classes: int, metric: str = "f1", ignore_index: Optional[int] = None
+    preds: Tensor, target: Tensor, num_classes: int, metric: str = "f1", ignore_index: int | None = None
 ) -> Tensor:
     """Per-class metric ``[C]`` (``'f1'``, ``'recall'`` or ``'precision'``) for one batch."""
     check_choice(metric, METRICS, "metric")
@@ -198,7 +199,7 @@ class ClassStatScores:
     tensor([1., 1., 0.])
     """
 
-    def __init__(self, num_classes: int, ignore_index: Optional[int] = None, device=None) -> None:
+    def __init__(self, num_classes: int, ignore_index: int | None = None, device=None) -> None:
         self.num_classes = check_num_classes(num_classes)
         self.ignore_index = ignore_index
         self._raw = torch.zeros(_raw_size(num_classes), dtype=torch.long, device=device)

@@ -25,9 +25,10 @@ The bias can also shape training instead of prediction: train the final model wi
 cross-entropy both give the same decision rule). On top of logit adjustment this is the ``crossfit-la``
 benchmark method: logit adjustment whose offsets are estimated from held-out logits.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -40,7 +41,7 @@ from .splits import stratified_folds
 __all__ = ["fit_class_bias", "cross_fitted_logits"]
 
 
-def _check_logits_labels(logits: Tensor, labels: Tensor, num_classes: Optional[int]) -> int:
+def _check_logits_labels(logits: Tensor, labels: Tensor, num_classes: int | None) -> int:
     C = None if num_classes is None else check_num_classes(num_classes)
     check_logits_labels(logits, labels, C, logits_name="logits")
     if logits.dim() != 2:
@@ -53,7 +54,7 @@ def _check_logits_labels(logits: Tensor, labels: Tensor, num_classes: Optional[i
 def fit_class_bias(
     logits: Tensor,
     labels: Tensor,
-    num_classes: Optional[int] = None,
+    num_classes: int | None = None,
     l2: float = 1e-2,
     max_iter: int = 200,
 ) -> Tensor:
@@ -118,18 +119,22 @@ def cross_fitted_logits(
     seen, which is what pushes its bias up.
     """
     if not callable(train_and_predict):
-        raise ValueError(f"train_and_predict must be callable (train_idx, heldout_idx) -> logits, got {type(train_and_predict).__name__}")
+        raise ValueError(
+            f"train_and_predict must be callable (train_idx, heldout_idx) -> logits, got {type(train_and_predict).__name__}"
+        )
     if not isinstance(labels, Tensor) or labels.dim() != 1:
         raise ValueError("labels must be a 1-D tensor of class ids")
     folds = torch.from_numpy(stratified_folds(labels, num_folds=num_folds, seed=seed))
-    out: Optional[Tensor] = None
+    out: Tensor | None = None
     for k in range(num_folds):
         train_idx = torch.nonzero(folds != k).flatten()
         heldout_idx = torch.nonzero(folds == k).flatten()
         z = train_and_predict(train_idx, heldout_idx)
         if not isinstance(z, Tensor) or z.dim() != 2 or z.shape[0] != heldout_idx.numel():
             shape = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
-            raise ValueError(f"train_and_predict must return logits [{heldout_idx.numel()}, C] for the held-out fold, got {shape}")
+            raise ValueError(
+                f"train_and_predict must return logits [{heldout_idx.numel()}, C] for the held-out fold, got {shape}"
+            )
         if out is None:
             out = torch.empty(labels.shape[0], z.shape[1], dtype=torch.float32)
         out[heldout_idx] = z.detach().float().cpu()

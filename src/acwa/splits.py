@@ -3,9 +3,8 @@
 Used wherever validation data must come from the training split (validation-driven ACWA,
 AutoBalance, the bench's ``X, y`` files).
 """
-from __future__ import annotations
 
-from typing import Tuple
+from __future__ import annotations
 
 import numpy as np
 import torch
@@ -13,7 +12,9 @@ import torch
 __all__ = ["stratified_split", "stratified_folds"]
 
 
-def stratified_split(labels, val_fraction: float = 0.2, min_per_class: int = 1, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+def stratified_split(
+    labels, val_fraction: float = 0.2, min_per_class: int = 1, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Split sample indices into ``(train_idx, val_idx)``, per class, in proportion.
 
     Each class c with n_c samples puts ``max(min_per_class, round(val_fraction * n_c))`` samples

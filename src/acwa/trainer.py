@@ -15,10 +15,12 @@ so training batches never move the weights, and once per epoch call
 ``trainer.update_from_validation(model, val_loader)`` (or feed validation outputs to
 ``update_metrics`` yourself and call ``trainer.step()``).
 """
+
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable, Optional, Sequence, Tuple, Union
+from collections.abc import Callable, Sequence
+from typing import Any, Union
 
 import torch
 import torch.nn.functional as F
@@ -37,11 +39,19 @@ MetricFn = Union[None, str, Callable[[Tensor, Tensor], Tensor], Any]
 # BENCHMARKS.md (issue 8 ablation): far above CE, but not above plain logit adjustment.
 PRESETS = {
     "classic": {},
-    "auto": dict(adjust="logits", target_metric="mean", metric_fn="recall", alpha=0.5, beta=0.0,
-                 update_freq=20, offset_radius=0.5),
+    "auto": dict(
+        adjust="logits",
+        target_metric="mean",
+        metric_fn="recall",
+        alpha=0.5,
+        beta=0.0,
+        update_freq=20,
+        offset_radius=0.5,
+    ),
 }
-_README_DEFAULTS = dict(adjust="weights", target_metric=0.85, metric_fn=None, alpha=0.02, beta=0.9,
-                        update_freq=100, offset_radius=None)
+_README_DEFAULTS = dict(
+    adjust="weights", target_metric=0.85, metric_fn=None, alpha=0.02, beta=0.9, update_freq=100, offset_radius=None
+)
 
 
 def _is_readme_default(key: str, value: Any) -> bool:
@@ -58,9 +68,7 @@ def logits_of(outputs: Any) -> Tensor:
         return logits
     if isinstance(outputs, (tuple, list)) and outputs and isinstance(outputs[0], Tensor):
         return outputs[0]
-    raise ValueError(
-        f"outputs must be a logits tensor [N, C] (or have a .logits tensor), got {type(outputs).__name__}"
-    )
+    raise ValueError(f"outputs must be a logits tensor [N, C] (or have a .logits tensor), got {type(outputs).__name__}")
 
 
 def _is_stateful_metric(metric_fn: Any) -> bool:
@@ -116,33 +124,45 @@ class ACWATrainer:
 
     def __init__(
         self,
-        num_classes: Optional[int] = None,
-        target_metric: Union[float, Sequence[float], Tensor] = 0.85,
+        num_classes: int | None = None,
+        target_metric: float | Sequence[float] | Tensor = 0.85,
         alpha: float = 0.02,
         beta: float = 0.9,
-        update_freq: Optional[int] = 100,
+        update_freq: int | None = 100,
         metric_fn: MetricFn = None,
         metric_mode: str = "max",
-        loss_fn: Optional[Callable[..., Tensor]] = None,
-        class_frequencies: Union[Sequence[float], Tensor, None] = None,
-        model: Optional[nn.Module] = None,
-        weight_bounds: Tuple[float, float] = (0.5, 2.0),
+        loss_fn: Callable[..., Tensor] | None = None,
+        class_frequencies: Sequence[float] | Tensor | None = None,
+        model: nn.Module | None = None,
+        weight_bounds: tuple[float, float] = (0.5, 2.0),
         ignore_index: int = -100,
-        validate_inputs: Optional[bool] = None,
+        validate_inputs: bool | None = None,
         eps: float = 1e-6,
         adjust: str = "weights",
         normalize_weights: bool = False,
         logit_tau: float = 1.0,
-        offset_radius: Optional[float] = None,
+        offset_radius: float | None = None,
         mode: str = "classic",
     ) -> None:
         check_choice(mode, PRESETS, "mode")
         if mode != "classic":
-            given = dict(adjust=adjust, target_metric=target_metric, metric_fn=metric_fn, alpha=alpha, beta=beta,
-                         update_freq=update_freq, offset_radius=offset_radius)
+            given = dict(
+                adjust=adjust,
+                target_metric=target_metric,
+                metric_fn=metric_fn,
+                alpha=alpha,
+                beta=beta,
+                update_freq=update_freq,
+                offset_radius=offset_radius,
+            )
             given.update({k: v for k, v in PRESETS[mode].items() if _is_readme_default(k, given[k])})
             adjust, target_metric, metric_fn = given["adjust"], given["target_metric"], given["metric_fn"]
-            alpha, beta, update_freq, offset_radius = given["alpha"], given["beta"], given["update_freq"], given["offset_radius"]
+            alpha, beta, update_freq, offset_radius = (
+                given["alpha"],
+                given["beta"],
+                given["update_freq"],
+                given["offset_radius"],
+            )
             if class_frequencies is None:
                 raise ValueError(
                     f"mode={mode!r} needs class_frequencies (training-set class counts or frequencies) "
@@ -151,8 +171,12 @@ class ACWATrainer:
         self.mode = mode
         check_choice(metric_mode, METRIC_MODES, "metric_mode")
         check_choice(adjust, ADJUST_MODES, "adjust")
-        if update_freq is not None and (isinstance(update_freq, bool) or not isinstance(update_freq, int) or update_freq < 0):
-            raise ValueError(f"update_freq must be an int >= 1 (README: 50-200), or None for manual steps, got {update_freq!r}")
+        if update_freq is not None and (
+            isinstance(update_freq, bool) or not isinstance(update_freq, int) or update_freq < 0
+        ):
+            raise ValueError(
+                f"update_freq must be an int >= 1 (README: 50-200), or None for manual steps, got {update_freq!r}"
+            )
         if isinstance(metric_fn, str):
             check_choice(metric_fn, METRICS, "metric_fn")
         elif metric_fn is not None and not callable(metric_fn) and not _is_stateful_metric(metric_fn):
@@ -193,15 +217,15 @@ class ACWATrainer:
         if model is not None:
             self.device = next(itertools.chain(model.parameters(), model.buffers()), torch.empty(0)).device
 
-        self.controller: Optional[AdaptiveClassWeights] = None
-        self._stats: Optional[ClassStatScores] = None
+        self.controller: AdaptiveClassWeights | None = None
+        self._stats: ClassStatScores | None = None
         self._window: list = []  # (outputs, labels) kept only for a plain callable metric_fn
-        self.last_metric: Optional[Tensor] = None
+        self.last_metric: Tensor | None = None
         self.num_calls = 0  # calls of update_metrics so far
-        self._checked_pair: Optional[tuple] = None  # last validated (logits, labels, their versions)
+        self._checked_pair: tuple | None = None  # last validated (logits, labels, their versions)
         self._checked_once = False
-        self._all_counted: Optional[bool] = None  # True: the checked batch has no ignored label
-        self._scaled_weights: Optional[tuple] = None  # (weights, version, N, dtype, weights / N)
+        self._all_counted: bool | None = None  # True: the checked batch has no ignored label
+        self._scaled_weights: tuple | None = None  # (weights, version, N, dtype, weights / N)
         if num_classes is not None:
             self._build(num_classes, self.device)
 
@@ -214,8 +238,17 @@ class ACWATrainer:
             else:
                 init_o = log_prior_offsets(self.class_frequencies, self.logit_tau, self.eps)
         self.controller = AdaptiveClassWeights(
-            num_classes, self.target_metric, self.alpha, self.beta, self.weight_bounds, self.metric_mode, init_w,
-            device, adjust=self.adjust, normalize=self.normalize_weights, initial_offsets=init_o,
+            num_classes,
+            self.target_metric,
+            self.alpha,
+            self.beta,
+            self.weight_bounds,
+            self.metric_mode,
+            init_w,
+            device,
+            adjust=self.adjust,
+            normalize=self.normalize_weights,
+            initial_offsets=init_o,
             offset_radius=self.offset_radius,
         )
         self._stats = ClassStatScores(num_classes, self.ignore_index, device)
@@ -229,8 +262,13 @@ class ACWATrainer:
             return False
 
         def same(x: Tensor, y: Tensor, version: int) -> bool:
-            return (x.data_ptr() == y.data_ptr() and x.shape == y.shape and x.stride() == y.stride()
-                    and x.dtype == y.dtype and y._version == version)
+            return (
+                x.data_ptr() == y.data_ptr()
+                and x.shape == y.shape
+                and x.stride() == y.stride()
+                and x.dtype == y.dtype
+                and y._version == version
+            )
 
         a, b, va, vb = self._checked_pair
         return same(a, logits, va) and same(b, labels, vb)
@@ -252,7 +290,9 @@ class ACWATrainer:
     def weights(self) -> Tensor:
         """Current class weights, a tensor [C]."""
         if self.controller is None:
-            raise RuntimeError("weights are not known yet: pass num_classes or call get_weighted_loss/update_metrics first")
+            raise RuntimeError(
+                "weights are not known yet: pass num_classes or call get_weighted_loss/update_metrics first"
+            )
         return self.controller.weights
 
     @property
@@ -360,7 +400,7 @@ class ACWATrainer:
             )
         return torch.where(present, metric, torch.full_like(metric, float("nan")))
 
-    def _window_tensors(self) -> Tuple[Tensor, Tensor]:
+    def _window_tensors(self) -> tuple[Tensor, Tensor]:
         if self._window:
             outs, labs = zip(*self._window)
             return torch.cat(outs), torch.cat(labs)
@@ -446,7 +486,9 @@ class ACWATrainer:
         self._window = [(o.to(device), l.to(device)) for o, l in state.get("window", [])]
 
     # ------------------------------------------------------------------ plots
-    def plot_weight_history(self, path=None, ax=None, class_names: Optional[Sequence[str]] = None, title: str = "ACWA Weight Adjustment"):
+    def plot_weight_history(
+        self, path=None, ax=None, class_names: Sequence[str] | None = None, title: str = "ACWA Weight Adjustment"
+    ):
         """Plot :attr:`weight_history` (one line per class); returns the matplotlib Figure and
         saves a PNG when ``path`` is given. Needs ``pip install 'acwa-torch[plot]'``."""
         from ._plotting import plot_weight_history

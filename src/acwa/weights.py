@@ -32,15 +32,13 @@ Zero-count classes (``zero_counts=``): every formula above needs ``n_c > 0``.
 * ``'max'``: the class gets the largest weight of the non-empty classes (treat it as the rarest
   class, e.g. when the weights are reused on data where it appears); then normalisation.
 """
+
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
-
-import numpy as np
 import torch
 from torch import Tensor
 
-from ._validation import check_num_classes
+from .counts import Counts, check_counts, class_counts
 
 __all__ = [
     "NORMALIZATIONS",
@@ -57,79 +55,6 @@ __all__ = [
 
 NORMALIZATIONS = ("sum_to_C", "mean_one", None)
 ZERO_COUNT_RULES = ("raise", "zero", "max")
-Counts = Union[Tensor, np.ndarray, Sequence[float]]
-
-
-def class_counts(labels: Counts, num_classes: int, ignore_index: Optional[int] = None) -> Tensor:
-    """Number of samples per class, an int64 tensor ``[num_classes]`` on the labels' device.
-
-    One ``torch.bincount`` pass (10M labels take tens of milliseconds on a CPU). ``labels``
-    is a tensor, a NumPy array or a sequence of integer class indices; entries equal to
-    ``ignore_index`` are skipped. Labels outside ``[0, num_classes)`` raise ``ValueError``.
-    """
-    check_num_classes(num_classes)
-    if isinstance(labels, np.ndarray):
-        labels = torch.from_numpy(labels)
-    elif not isinstance(labels, Tensor):
-        labels = torch.as_tensor(labels)
-    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        raise ValueError(
-            f"labels must hold integer class indices, got dtype {labels.dtype}; pass labels.long() "
-            "(one-hot labels: labels.argmax(1))"
-        )
-    labels = labels.reshape(-1)
-    if labels.numel() == 0:
-        return torch.zeros(num_classes, dtype=torch.long, device=labels.device)
-    ignored = None
-    if ignore_index is not None:
-        # count ignored entries as class 0, then take them back (cheaper than compacting)
-        ignored = labels == ignore_index
-        labels = labels.masked_fill(ignored, 0)
-    lo, hi = (int(v) for v in torch.aminmax(labels))
-    if lo < 0 or hi >= num_classes:
-        bad = lo if lo < 0 else hi
-        raise ValueError(
-            f"labels must lie in [0, {num_classes}), found {bad}; check num_classes and the label encoding"
-            + ("" if ignore_index is None else f" (ignore_index={ignore_index} is skipped)")
-        )
-    if labels.dtype != torch.long:
-        labels = labels.long()
-    counts = torch.bincount(labels, minlength=num_classes)
-    if ignored is not None:
-        counts[0] -= ignored.sum()
-    return counts
-
-
-def check_counts(counts: Counts, num_classes: Optional[int] = None, name: str = "class_counts") -> Tensor:
-    """Validate per-class counts and return them as a float64 tensor ``[C]``.
-
-    Raises ``ValueError`` for: not 1-D, fewer than 2 classes, a length other than
-    ``num_classes``, NaN/Inf, negative entries, or all entries 0. Zero entries are allowed
-    here; each consumer decides what a zero-count class means.
-    """
-    if isinstance(counts, np.ndarray):
-        counts = torch.from_numpy(counts)
-    t = torch.as_tensor(counts).detach()
-    if t.is_complex() or t.dtype == torch.bool:
-        raise ValueError(f"{name} must be real numbers (samples per class), got dtype {t.dtype}")
-    t = t.to(torch.float64)
-    if t.dim() != 1:
-        raise ValueError(f"{name} must be a 1-D vector with one count per class, got shape {tuple(t.shape)}")
-    if t.numel() < 2:
-        raise ValueError(f"{name} must have one entry per class (at least 2 classes), got {t.numel()}")
-    if num_classes is not None and t.numel() != num_classes:
-        raise ValueError(
-            f"{name} has {t.numel()} entries but there are {num_classes} classes; give one count per class "
-            "(e.g. acwa.weights.class_counts(train_labels, num_classes))"
-        )
-    if not bool(torch.isfinite(t).all()):
-        raise ValueError(f"{name} must be finite, got {t.tolist()}")
-    if bool((t < 0).any()):
-        bad = torch.nonzero(t < 0).flatten().tolist()
-        raise ValueError(f"{name} must be >= 0 (samples per class), got negative entries at classes {bad}: {t.tolist()}")
-    if not bool((t > 0).any()):
-        raise ValueError(f"{name} must not be all 0; count the labels of the whole training set")
-    return t
 
 
 def _zero_mask(counts: Tensor, zero_counts: str, func: str) -> Tensor:
@@ -155,9 +80,9 @@ def _fill_empty(raw: Tensor, empty: Tensor, zero_counts: str) -> Tensor:
 
 def normalize_weights(
     weights: Tensor,
-    counts: Optional[Tensor] = None,
-    normalize: Optional[str] = "sum_to_C",
-    max_weight: Optional[float] = None,
+    counts: Tensor | None = None,
+    normalize: str | None = "sum_to_C",
+    max_weight: float | None = None,
 ) -> Tensor:
     """Apply the module's ``normalize`` rule (``'mean_one'`` needs ``counts``) and the ``max_weight`` cap."""
     if normalize not in NORMALIZATIONS:
@@ -190,10 +115,10 @@ def _device_of(counts) -> torch.device:
 def inverse_frequency(
     counts: Counts,
     power: float = 1.0,
-    normalize: Optional[str] = "sum_to_C",
-    max_weight: Optional[float] = None,
+    normalize: str | None = "sum_to_C",
+    max_weight: float | None = None,
     zero_counts: str = "raise",
-    num_classes: Optional[int] = None,
+    num_classes: int | None = None,
 ) -> Tensor:
     """Inverse-frequency weights ``w_c ∝ n_c ** -power`` (``power=0.5``: square-root inverse).
 
@@ -213,10 +138,10 @@ def inverse_frequency(
 def effective_number(
     counts: Counts,
     beta: float = 0.9999,
-    normalize: Optional[str] = "sum_to_C",
-    max_weight: Optional[float] = None,
+    normalize: str | None = "sum_to_C",
+    max_weight: float | None = None,
     zero_counts: str = "raise",
-    num_classes: Optional[int] = None,
+    num_classes: int | None = None,
 ) -> Tensor:
     """Class-balanced weights from the effective number of samples (Cui et al., "Class-Balanced
     Loss Based on Effective Number of Samples", CVPR 2019).
@@ -245,10 +170,10 @@ def effective_number(
 
 def median_frequency(
     counts: Counts,
-    normalize: Optional[str] = "sum_to_C",
-    max_weight: Optional[float] = None,
+    normalize: str | None = "sum_to_C",
+    max_weight: float | None = None,
     zero_counts: str = "raise",
-    num_classes: Optional[int] = None,
+    num_classes: int | None = None,
 ) -> Tensor:
     """Median-frequency balancing (Eigen & Fergus, "Predicting Depth, Surface Normals and Semantic
     Labels with a Common Multi-Scale Convolutional Architecture", ICCV 2015).

@@ -13,6 +13,7 @@ NeurIPS 2021, arXiv 2201.01212).
 
 The tuned loss is :class:`acwa.losses.ParametricCrossEntropyLoss`.
 """
+
 from ..losses.parametric import ParametricCrossEntropyLoss, parametric_cross_entropy
 from .augment import AUGMENT_KINDS, AugmentedBatch, ClassAugment
 from .fit import AutoBalanceResult, fit, predict

@@ -16,9 +16,11 @@ hyper-step), never to validation batches. Magnitudes are clamped to ``[0, max_ma
 each hyper-step. A learnt large ``m_c`` means "regularise class c more", typically the rare
 classes whose few samples the network would otherwise memorise.
 """
+
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Optional
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -31,14 +33,14 @@ AUGMENT_KINDS = ("noise", "mixup")
 class AugmentedBatch(NamedTuple):
     x: Tensor
     y: Tensor
-    y_mix: Optional[Tensor]  # partner labels (mixup) or None
-    s: Optional[Tensor]  # per-sample mixing weight of the partner label, or None
+    y_mix: Tensor | None  # partner labels (mixup) or None
+    s: Tensor | None  # per-sample mixing weight of the partner label, or None
 
 
 class ClassAugment(nn.Module):
     """Per-class augmentation with learnable magnitude ``m`` (``[C]``); see the module docstring."""
 
-    def __init__(self, num_classes: int, kind: str = "noise", init: float = 0.0, max_magnitude: Optional[float] = None):
+    def __init__(self, num_classes: int, kind: str = "noise", init: float = 0.0, max_magnitude: float | None = None):
         super().__init__()
         if kind not in AUGMENT_KINDS:
             raise ValueError(f"augment kind must be one of {list(AUGMENT_KINDS)}, got {kind!r}")
@@ -52,7 +54,7 @@ class ClassAugment(nn.Module):
         self.max_magnitude = float(max_magnitude)
         self.magnitude = nn.Parameter(torch.full((num_classes,), float(init)))
 
-    def forward(self, x: Tensor, y: Tensor, generator: Optional[torch.Generator] = None) -> AugmentedBatch:
+    def forward(self, x: Tensor, y: Tensor, generator: torch.Generator | None = None) -> AugmentedBatch:
         m = self.magnitude.to(device=x.device, dtype=x.dtype if x.is_floating_point() else torch.float32)[y]
         if self.kind == "noise":
             eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=m.dtype)

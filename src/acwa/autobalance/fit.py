@@ -9,13 +9,13 @@
    train it again for ``epochs`` on train + validation with the tuned loss frozen (the paper's
    protocol; doubles the cost).
 """
+
 from __future__ import annotations
 
 import copy
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ def predict(model: nn.Module, X: Tensor, batch_size: int = 1024) -> Tensor:
     was = model.training
     model.eval()
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    out = [model(X[i:i + batch_size].to(device)).argmax(1).cpu() for i in range(0, X.shape[0], batch_size)]
+    out = [model(X[i : i + batch_size].to(device)).argmax(1).cpu() for i in range(0, X.shape[0], batch_size)]
     model.train(was)
     return torch.cat(out)
 
@@ -47,14 +47,14 @@ class AutoBalanceResult:
     tuner: AutoBalance
     train_idx: np.ndarray
     val_idx: np.ndarray
-    epoch_losses: List[float] = field(default_factory=list)
+    epoch_losses: list[float] = field(default_factory=list)
     mode: str = "continue"
 
     def predict(self, X: Tensor, batch_size: int = 1024) -> Tensor:
         return predict(self.model, torch.as_tensor(X), batch_size)
 
     @property
-    def params(self) -> Dict[str, Tensor]:
+    def params(self) -> dict[str, Tensor]:
         return self.tuner.effective_params()
 
 
@@ -100,11 +100,11 @@ def fit(
     X_train: Tensor,
     y_train: Tensor,
     *,
-    num_classes: Optional[int] = None,
-    X_val: Optional[Tensor] = None,
-    y_val: Optional[Tensor] = None,
-    groups: Optional[Tensor] = None,
-    val_groups: Optional[Tensor] = None,
+    num_classes: int | None = None,
+    X_val: Tensor | None = None,
+    y_val: Tensor | None = None,
+    groups: Tensor | None = None,
+    val_groups: Tensor | None = None,
     epochs: int = 20,
     batch_size: int = 128,
     lr: float = 0.05,
@@ -179,7 +179,7 @@ def fit(
     val_data = (X_va, y_va) if g_va is None else (X_va, y_va, g_va)
     tuner = AutoBalance(model, num_classes, val_data=val_data, optimizer=opt, **kwargs)
     gen = torch.Generator().manual_seed(seed)
-    losses: List[float] = []
+    losses: list[float] = []
 
     def run_epochs(step_fn, X, y, g, optim) -> None:
         n = y.shape[0]
@@ -190,7 +190,7 @@ def fit(
             perm = torch.randperm(n, generator=gen)
             total = torch.zeros((), device=device)
             for s in range(0, n, batch_size):
-                idx = perm[s:s + batch_size]
+                idx = perm[s : s + batch_size]
                 if idx.numel() < 2 < n:
                     continue  # a batch of one breaks BatchNorm: skip the remainder (as acwa.bench does)
                 xb, yb = X[idx].to(device), y[idx].to(device)
@@ -209,7 +209,7 @@ def fit(
         opt2 = _make_optimizer(optimizer, model.parameters(), lr, momentum, weight_decay)
         aug_gen = torch.Generator(device=device).manual_seed(seed + 2) if aug is not None else None
 
-        def retrain_step(xb: Tensor, yb: Tensor, gb: Optional[Tensor]) -> Tensor:
+        def retrain_step(xb: Tensor, yb: Tensor, gb: Tensor | None) -> Tensor:
             opt2.zero_grad(set_to_none=True)
             loss = train_objective(model, loss_fn, xb, yb, gb, aug, aug_gen)
             loss.backward()

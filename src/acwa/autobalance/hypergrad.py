@@ -27,9 +27,10 @@ Every product uses double backward (``torch.autograd.grad(..., create_graph=True
 works for any :class:`torch.nn.Module` and only traverses the part of the graph that reaches
 ``params`` (restricting ``params`` to the head makes the Hessian products cheap).
 """
+
 from __future__ import annotations
 
-from typing import Callable, List, Sequence, Tuple, Union
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -43,7 +44,7 @@ def _dot(a: Sequence[Tensor], b: Sequence[Tensor]) -> Tensor:
     return sum((x * y).sum() for x, y in zip(a, b))
 
 
-def _grads(out: Tensor, inputs: Sequence[Tensor], **kw) -> List[Tensor]:
+def _grads(out: Tensor, inputs: Sequence[Tensor], **kw) -> list[Tensor]:
     gs = torch.autograd.grad(out, inputs, allow_unused=True, **kw)
     return [torch.zeros_like(p) if g is None else g for g, p in zip(gs, inputs)]
 
@@ -54,10 +55,10 @@ def inverse_hvp(
     vector: Sequence[Tensor],
     solver: str = "neumann",
     terms: int = 5,
-    step: Union[float, str] = 1.0,
+    step: float | str = 1.0,
     damping: float = 0.0,
     power_iterations: int = 10,
-) -> Tuple[List[Tensor], int]:
+) -> tuple[list[Tensor], int]:
     """Approximate ``(H + damping I)^{-1} vector`` where ``H`` is the Jacobian of ``train_grads``
     (created with ``create_graph=True``) w.r.t. ``params``. Returns ``(v, terms_used)``.
 
@@ -74,7 +75,7 @@ def inverse_hvp(
         raise ValueError(f"damping must be >= 0, got {damping}")
     vector = [v.detach() for v in vector]
 
-    def hvp(v: Sequence[Tensor]) -> List[Tensor]:
+    def hvp(v: Sequence[Tensor]) -> list[Tensor]:
         hv = _grads(list(train_grads), params, grad_outputs=list(v), retain_graph=True)
         if damping:
             hv = [h + damping * x for h, x in zip(hv, v)]
@@ -151,9 +152,9 @@ def implicit_hypergradient(
     hparams: Sequence[Tensor],
     solver: str = "neumann",
     terms: int = 5,
-    step: Union[float, str] = 1.0,
+    step: float | str = 1.0,
     damping: float = 0.0,
-) -> Tuple[List[Tensor], dict]:
+) -> tuple[list[Tensor], dict]:
     """Hypergradient ``dL_val/d hparams`` by the implicit function theorem (module docstring).
 
     ``train_loss_fn()`` and ``val_loss_fn()`` build fresh graphs (each is called once);
@@ -169,15 +170,18 @@ def implicit_hypergradient(
         raise ValueError("hparams is empty: no loss parameter has requires_grad=True")
     val_loss = val_loss_fn()
     g_val = _grads(val_loss, params + hparams)
-    g_val_theta, direct = g_val[: len(params)], g_val[len(params):]
+    g_val_theta, direct = g_val[: len(params)], g_val[len(params) :]
     train_loss = train_loss_fn()
     g_train = _grads(train_loss, params, create_graph=True)
     v, used = inverse_hvp(g_train, params, g_val_theta, solver, terms, step, damping)
     # d/da <dL_train/dtheta, v> = (d^2 L_train / da dtheta) v
     needs = [g for g in g_train if g.requires_grad]
     if needs:
-        mixed = _grads([g for g in g_train if g.requires_grad],
-                       hparams, grad_outputs=[vi for g, vi in zip(g_train, v) if g.requires_grad])
+        mixed = _grads(
+            [g for g in g_train if g.requires_grad],
+            hparams,
+            grad_outputs=[vi for g, vi in zip(g_train, v) if g.requires_grad],
+        )
     else:
         mixed = [torch.zeros_like(h) for h in hparams]
     hyper = [d.detach() - m.detach() for d, m in zip(direct, mixed)]
@@ -188,4 +192,3 @@ def implicit_hypergradient(
         "v_norm": _dot(v, v).sqrt().detach(),
     }
     return hyper, info
-

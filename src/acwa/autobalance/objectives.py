@@ -19,10 +19,12 @@ Each objective is a differentiable surrogate, evaluated on validation logits wit
 
 Classes (groups) absent from the validation batch are left out of the per-class terms.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional, Sequence, Union
+from collections.abc import Callable, Sequence
+from typing import Union
 
 import torch
 import torch.nn.functional as F
@@ -60,13 +62,13 @@ def _smooth_max(means: Tensor, present: Tensor, temperature: float) -> Tensor:
     return temperature * (torch.logsumexp(scaled, dim=0) - torch.log(k))
 
 
-def standard_objective(logits: Tensor, target: Tensor, group: Optional[Tensor] = None) -> Tensor:
+def standard_objective(logits: Tensor, target: Tensor, group: Tensor | None = None) -> Tensor:
     """Mean validation CE (surrogate of the standard error)."""
     return F.cross_entropy(logits, target)
 
 
 def balanced_objective(
-    logits: Tensor, target: Tensor, group: Optional[Tensor] = None, class_counts: Optional[Tensor] = None
+    logits: Tensor, target: Tensor, group: Tensor | None = None, class_counts: Tensor | None = None
 ) -> Tensor:
     """Class-balanced validation CE: ``sum_i l_i / (C n_{y_i})`` (mean of per-class mean losses)."""
     C = logits.shape[1]
@@ -80,14 +82,14 @@ def balanced_objective(
 
 
 def worst_class_objective(
-    logits: Tensor, target: Tensor, group: Optional[Tensor] = None, temperature: float = 0.1
+    logits: Tensor, target: Tensor, group: Tensor | None = None, temperature: float = 0.1
 ) -> Tensor:
     """Smoothed worst-class CE, ``t * log mean_c exp(L_c / t)`` over classes present."""
     means, present = _cell_means(F.cross_entropy(logits, target, reduction="none"), target, logits.shape[1])
     return _smooth_max(means, present, temperature)
 
 
-def _need_group(group: Optional[Tensor], name: str) -> Tensor:
+def _need_group(group: Tensor | None, name: str) -> Tensor:
     if group is None:
         raise ValueError(f"the {name!r} objective needs group labels: pass val_groups / group=...")
     return group
@@ -96,9 +98,9 @@ def _need_group(group: Optional[Tensor], name: str) -> Tensor:
 def deo_objective(
     logits: Tensor,
     target: Tensor,
-    group: Optional[Tensor] = None,
+    group: Tensor | None = None,
     num_groups: int = 2,
-    positive_classes: Optional[Sequence[int]] = None,
+    positive_classes: Sequence[int] | None = None,
 ) -> Tensor:
     """Equal-opportunity difference surrogate: mean over positive classes c of
     ``max_g L_{g,c} - min_g L_{g,c}`` (groups present in the batch only)."""
@@ -117,7 +119,7 @@ def deo_objective(
 
 
 def worst_group_objective(
-    logits: Tensor, target: Tensor, group: Optional[Tensor] = None, num_groups: int = 2, temperature: float = 0.1
+    logits: Tensor, target: Tensor, group: Tensor | None = None, num_groups: int = 2, temperature: float = 0.1
 ) -> Tensor:
     """Smoothed worst-group CE, ``t * log mean_g exp(L_g / t)`` over groups present."""
     group = _need_group(group, "worst_group")
@@ -130,7 +132,7 @@ def blend(first: Objective, second: Objective, lam: float) -> Objective:
     if not 0.0 <= lam <= 1.0:
         raise ValueError(f"blend weight lam must lie in [0, 1], got {lam}")
 
-    def objective(logits: Tensor, target: Tensor, group: Optional[Tensor] = None) -> Tensor:
+    def objective(logits: Tensor, target: Tensor, group: Tensor | None = None) -> Tensor:
         return (1.0 - lam) * first(logits, target, group) + lam * second(logits, target, group)
 
     objective.__name__ = f"blend({getattr(first, '__name__', 'L1')}, {getattr(second, '__name__', 'L2')}, {lam})"
@@ -143,10 +145,10 @@ ObjectiveSpec = Union[str, Objective, tuple]
 def make_objective(
     spec: ObjectiveSpec,
     num_classes: int,
-    class_counts: Optional[Tensor] = None,
-    num_groups: Optional[int] = None,
+    class_counts: Tensor | None = None,
+    num_groups: int | None = None,
     temperature: float = 0.1,
-    positive_classes: Optional[Sequence[int]] = None,
+    positive_classes: Sequence[int] | None = None,
 ) -> Objective:
     """Build ``objective(logits, target, group=None) -> scalar`` from a spec.
 
@@ -159,8 +161,13 @@ def make_objective(
         if len(spec) != 3:
             raise ValueError(f"a blended objective is (spec1, spec2, lam), got {spec!r}")
         a, b, lam = spec
-        kw = dict(num_classes=num_classes, class_counts=class_counts, num_groups=num_groups,
-                  temperature=temperature, positive_classes=positive_classes)
+        kw = dict(
+            num_classes=num_classes,
+            class_counts=class_counts,
+            num_groups=num_groups,
+            temperature=temperature,
+            positive_classes=positive_classes,
+        )
         return blend(make_objective(a, **kw), make_objective(b, **kw), float(lam))
     if spec not in OBJECTIVES:
         raise ValueError(
@@ -173,24 +180,24 @@ def make_objective(
     if spec == "balanced":
         counts = None if class_counts is None else torch.as_tensor(class_counts).detach().clone()
 
-        def balanced(logits: Tensor, target: Tensor, group: Optional[Tensor] = None) -> Tensor:
+        def balanced(logits: Tensor, target: Tensor, group: Tensor | None = None) -> Tensor:
             return balanced_objective(logits, target, group, counts)
 
         return balanced
     if spec == "worst_class":
 
-        def worst_class(logits: Tensor, target: Tensor, group: Optional[Tensor] = None) -> Tensor:
+        def worst_class(logits: Tensor, target: Tensor, group: Tensor | None = None) -> Tensor:
             return worst_class_objective(logits, target, group, temperature)
 
         return worst_class
     if spec == "deo":
 
-        def deo(logits: Tensor, target: Tensor, group: Optional[Tensor] = None) -> Tensor:
+        def deo(logits: Tensor, target: Tensor, group: Tensor | None = None) -> Tensor:
             return deo_objective(logits, target, group, num_groups, positive_classes)
 
         return deo
 
-    def worst_group(logits: Tensor, target: Tensor, group: Optional[Tensor] = None) -> Tensor:
+    def worst_group(logits: Tensor, target: Tensor, group: Tensor | None = None) -> Tensor:
         return worst_group_objective(logits, target, group, num_groups, temperature)
 
     return worst_group

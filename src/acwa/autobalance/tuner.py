@@ -22,12 +22,14 @@ Differences from the authors' code, on purpose:
   exact curvature of the regularised lower problem) and stops early when a term grows;
 * a non-finite hypergradient skips the step (warning once) and never touches the parameters.
 """
+
 from __future__ import annotations
 
 import copy
 import warnings
 from collections import deque
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from collections.abc import Callable, Sequence
+from typing import Union
 
 import torch
 from torch import Tensor, nn
@@ -39,10 +41,10 @@ from .objectives import make_objective
 
 __all__ = ["AutoBalance", "frequency_rank_groups", "check_group_labels", "check_val_classes", "train_objective"]
 
-ValData = Union[Tuple[Tensor, Tensor], Tuple[Tensor, Tensor, Tensor], "torch.utils.data.DataLoader"]
+ValData = Union[tuple[Tensor, Tensor], tuple[Tensor, Tensor, Tensor], "torch.utils.data.DataLoader"]
 
 
-def frequency_rank_groups(class_counts: Union[Tensor, Sequence[float]], num_slots: int) -> Tensor:
+def frequency_rank_groups(class_counts: Tensor | Sequence[float], num_slots: int) -> Tensor:
     """Share parameters among classes of neighbouring frequency rank.
 
     Classes are sorted by training count (most frequent first, ties by class id) and the ranks
@@ -62,7 +64,7 @@ def frequency_rank_groups(class_counts: Union[Tensor, Sequence[float]], num_slot
     return index
 
 
-def check_group_labels(group: Optional[Tensor], n: int, num_groups: Optional[int], name: str = "group") -> Optional[Tensor]:
+def check_group_labels(group: Tensor | None, n: int, num_groups: int | None, name: str = "group") -> Tensor | None:
     """ValueError unless ``group`` is an integer vector of length ``n`` with ids in [0, num_groups)."""
     if group is None:
         if num_groups:
@@ -74,9 +76,7 @@ def check_group_labels(group: Optional[Tensor], n: int, num_groups: Optional[int
     if group.is_floating_point() or group.dtype == torch.bool:
         raise ValueError(f"{name} must hold integer group ids, got dtype {group.dtype}")
     if group.dim() != 1 or group.shape[0] != n:
-        raise ValueError(
-            f"{name} must have one group id per sample: expected shape [{n}], got {list(group.shape)}"
-        )
+        raise ValueError(f"{name} must have one group id per sample: expected shape [{n}], got {list(group.shape)}")
     if group.numel() and group.device.type == "cpu":
         lo, hi = int(group.min()), int(group.max())
         if lo < 0 or hi >= num_groups:
@@ -88,7 +88,9 @@ def check_val_classes(y_val: Tensor, num_classes: int) -> Tensor:
     """Validation class counts; ValueError if a class has no validation sample."""
     y_val = torch.as_tensor(y_val)
     if y_val.is_floating_point() or y_val.dim() != 1 or y_val.numel() == 0:
-        raise ValueError(f"validation labels must be a non-empty 1-D integer tensor, got {y_val.dtype} {list(y_val.shape)}")
+        raise ValueError(
+            f"validation labels must be a non-empty 1-D integer tensor, got {y_val.dtype} {list(y_val.shape)}"
+        )
     lo, hi = int(y_val.min()), int(y_val.max())
     if lo < 0 or hi >= num_classes:
         raise ValueError(f"validation labels must lie in [0, {num_classes}), got values in [{lo}, {hi}]")
@@ -107,9 +109,9 @@ def train_objective(
     loss: ParametricCrossEntropyLoss,
     x: Tensor,
     y: Tensor,
-    group: Optional[Tensor] = None,
-    augment: Optional[ClassAugment] = None,
-    generator: Optional[torch.Generator] = None,
+    group: Tensor | None = None,
+    augment: ClassAugment | None = None,
+    generator: torch.Generator | None = None,
 ) -> Tensor:
     """Mean training loss ``L_train`` of one batch: augment (if any), forward, parametric CE."""
     if augment is None:
@@ -124,7 +126,7 @@ def train_objective(
     return augment.mixed_loss(per_sample, batch)
 
 
-def _lower_params(model: nn.Module, spec) -> List[nn.Parameter]:
+def _lower_params(model: nn.Module, spec) -> list[nn.Parameter]:
     """Lower-level parameters that enter the hypergradient: all (None), 'last' (those of the last
     submodule that owns parameters, e.g. the classifier head), or an explicit sequence."""
     if spec is None or spec == "all":
@@ -187,40 +189,44 @@ class AutoBalance:
         num_classes: int,
         *,
         val_data: ValData,
-        optimizer: Optional[torch.optim.Optimizer] = None,
-        class_counts: Optional[Union[Tensor, Sequence[float]]] = None,
-        num_groups: Optional[int] = None,
-        share_slots: Optional[int] = None,
-        la_tau: Optional[float] = None,
+        optimizer: torch.optim.Optimizer | None = None,
+        class_counts: Tensor | Sequence[float] | None = None,
+        num_groups: int | None = None,
+        share_slots: int | None = None,
+        la_tau: float | None = None,
         learn: Sequence[str] = ("delta", "iota"),
         delta_transform: str = "sigmoid",
         objective="balanced",
         objective_temperature: float = 0.1,
-        positive_classes: Optional[Sequence[int]] = None,
+        positive_classes: Sequence[int] | None = None,
         hyper_every: int = 20,
         solver: str = "neumann",
         neumann_terms: int = 5,
-        neumann_step: Union[None, float, str] = None,
-        damping: Optional[float] = None,
+        neumann_step: None | float | str = None,
+        damping: float | None = None,
         train_batches: int = 2,
         val_batches: int = 2,
         val_batch_size: int = 256,
         warm_start_epochs: float = 0,
-        hyper_optimizer: Union[str, Callable] = "adam",
+        hyper_optimizer: str | Callable = "adam",
         hyper_lr: float = 0.02,
         hyper_momentum: float = 0.9,
-        max_hyper_grad_norm: Optional[float] = 1.0,
-        augment: Union[None, str, ClassAugment] = None,
-        hyper_params: Union[None, str, Sequence[nn.Parameter]] = None,
-        weight_bounds: Tuple[float, float] = (0.05, 20.0),
+        max_hyper_grad_norm: float | None = 1.0,
+        augment: None | str | ClassAugment = None,
+        hyper_params: None | str | Sequence[nn.Parameter] = None,
+        weight_bounds: tuple[float, float] = (0.05, 20.0),
         seed: int = 0,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
-        for name, v in (("hyper_every", hyper_every), ("train_batches", train_batches),
-                        ("val_batches", val_batches), ("val_batch_size", val_batch_size)):
+        for name, v in (
+            ("hyper_every", hyper_every),
+            ("train_batches", train_batches),
+            ("val_batches", val_batches),
+            ("val_batch_size", val_batch_size),
+        ):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {v!r}")
         if solver not in SOLVERS:
@@ -231,8 +237,10 @@ class AutoBalance:
             raise ValueError(f"hyper_lr must be > 0, got {hyper_lr}")
         if damping is not None and damping < 0:
             raise ValueError(f"damping must be >= 0, got {damping}")
-        if neumann_step is not None and neumann_step != "auto" and not (
-            isinstance(neumann_step, (int, float)) and neumann_step > 0
+        if (
+            neumann_step is not None
+            and neumann_step != "auto"
+            and not (isinstance(neumann_step, (int, float)) and neumann_step > 0)
         ):
             raise ValueError(f"neumann_step must be > 0, 'auto' or None (the optimizer's lr), got {neumann_step!r}")
         if not 0 < weight_bounds[0] <= weight_bounds[1]:
@@ -257,7 +265,9 @@ class AutoBalance:
         if class_counts is not None:
             counts = torch.as_tensor(class_counts, dtype=torch.float64)
             if counts.dim() != 1 or counts.numel() != num_classes:
-                raise ValueError(f"class_counts must have one entry per class ({num_classes}), got {list(counts.shape)}")
+                raise ValueError(
+                    f"class_counts must have one entry per class ({num_classes}), got {list(counts.shape)}"
+                )
         param_index = None
         if share_slots is not None:
             if counts is None:
@@ -285,11 +295,15 @@ class AutoBalance:
         self._set_val_data(val_data)
         self._objective_spec = objective
         self.objective = make_objective(
-            objective, num_classes, class_counts=self.val_class_counts, num_groups=num_groups,
-            temperature=objective_temperature, positive_classes=positive_classes,
+            objective,
+            num_classes,
+            class_counts=self.val_class_counts,
+            num_groups=num_groups,
+            temperature=objective_temperature,
+            positive_classes=positive_classes,
         )
 
-        self.hparams: List[nn.Parameter] = [p for p in self.loss.parameters() if p.requires_grad]
+        self.hparams: list[nn.Parameter] = [p for p in self.loss.parameters() if p.requires_grad]
         if self.augment is not None:
             self.hparams.append(self.augment.magnitude)
         if not self.hparams:
@@ -300,7 +314,7 @@ class AutoBalance:
 
         group0 = optimizer.param_groups[0] if optimizer is not None else {}
         if neumann_step == "auto":
-            self.neumann_step: Union[float, str] = "auto"
+            self.neumann_step: float | str = "auto"
         else:
             self.neumann_step = float(neumann_step if neumann_step is not None else group0.get("lr", 1.0))
         self.damping = float(damping if damping is not None else group0.get("weight_decay", 0.0))
@@ -311,18 +325,20 @@ class AutoBalance:
         elif callable(hyper_optimizer):
             self.hyper_optimizer = hyper_optimizer(self.hparams)
         else:
-            raise ValueError(f"hyper_optimizer must be 'sgd', 'adam' or a callable params -> optimizer, got {hyper_optimizer!r}")
+            raise ValueError(
+                f"hyper_optimizer must be 'sgd', 'adam' or a callable params -> optimizer, got {hyper_optimizer!r}"
+            )
 
         self._generator = torch.Generator().manual_seed(seed)
-        self._aug_generator: Optional[torch.Generator] = None
+        self._aug_generator: torch.Generator | None = None
         self._buffer: deque = deque(maxlen=train_batches)
         self.iteration = 0
         self.epoch = 0
         self.hyper_steps = 0
         self.skipped_steps = 0
         self._warned_nonfinite = False
-        self.history: List[Dict[str, Tensor]] = []
-        self.last_info: Dict[str, object] = {}
+        self.history: list[dict[str, Tensor]] = []
+        self.last_info: dict[str, object] = {}
 
     # ------------------------------------------------------------------ validation data
     def _set_val_data(self, val_data: ValData) -> None:
@@ -356,7 +372,7 @@ class AutoBalance:
                 f"val_data must be (X_val, y_val[, group_val]) tensors or a DataLoader, got {type(val_data).__name__}"
             )
 
-    def _next_val_batch(self, device: torch.device) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
+    def _next_val_batch(self, device: torch.device) -> tuple[Tensor, Tensor, Tensor | None]:
         if self._val is not None:
             X, y, g = self._val
             n = y.shape[0]
@@ -366,8 +382,11 @@ class AutoBalance:
             else:
                 idx = torch.randperm(n, generator=self._generator)[:k]
             idx_dev = idx.to(X.device)
-            return (X[idx_dev].to(device), y[idx.to(y.device)].to(device),
-                    None if g is None else g[idx.to(g.device)].to(device))
+            return (
+                X[idx_dev].to(device),
+                y[idx.to(y.device)].to(device),
+                None if g is None else g[idx.to(g.device)].to(device),
+            )
         xs, ys, gs = [], [], []
         for _ in range(self.val_batches):
             try:
@@ -384,7 +403,7 @@ class AutoBalance:
         return torch.cat(xs), torch.cat(ys), (torch.cat(gs) if gs else None)
 
     # ------------------------------------------------------------------ lower level
-    def _aug_gen(self, device: torch.device) -> Optional[torch.Generator]:
+    def _aug_gen(self, device: torch.device) -> torch.Generator | None:
         if self.augment is None:
             return None
         if self._aug_generator is None or self._aug_generator.device != torch.device(device):
@@ -393,11 +412,11 @@ class AutoBalance:
             self._aug_generator = gen
         return self._aug_generator
 
-    def train_loss(self, x: Tensor, y: Tensor, group: Optional[Tensor] = None) -> Tensor:
+    def train_loss(self, x: Tensor, y: Tensor, group: Tensor | None = None) -> Tensor:
         """Training loss of one batch under the current loss parameters (and augmentation)."""
         return train_objective(self.model, self.loss, x, y, group, self.augment, self._aug_gen(x.device))
 
-    def step(self, x: Tensor, y: Tensor, group: Optional[Tensor] = None) -> Tensor:
+    def step(self, x: Tensor, y: Tensor, group: Tensor | None = None) -> Tensor:
         """One lower step (needs ``optimizer``), then a hyper-step when due. Returns the loss."""
         if self.optimizer is None:
             raise ValueError("step() needs AutoBalance(..., optimizer=...); or run your own step and call record()")
@@ -411,7 +430,7 @@ class AutoBalance:
         self.record(x, y, group)
         return loss.detach()
 
-    def record(self, x: Tensor, y: Tensor, group: Optional[Tensor] = None) -> bool:
+    def record(self, x: Tensor, y: Tensor, group: Tensor | None = None) -> bool:
         """Count a finished lower step on batch ``(x, y[, group])``; hyper-step if due.
 
         Returns True when a hyper-step was attempted."""
@@ -433,7 +452,7 @@ class AutoBalance:
         self.epoch += 1
 
     # ------------------------------------------------------------------ upper level
-    def hypergradient(self, train_data: Optional[Sequence[tuple]] = None, val_batch: Optional[tuple] = None):
+    def hypergradient(self, train_data: Sequence[tuple] | None = None, val_batch: tuple | None = None):
         """Implicit hypergradient on the buffered training batches and a validation draw.
 
         Returns ``(grads, info)`` aligned with :attr:`hparams`; does not step anything. The model
@@ -466,15 +485,21 @@ class AutoBalance:
         saved = [b.detach().clone() for b in model.buffers()]
         try:
             return implicit_hypergradient(
-                train_loss_fn, val_loss_fn, self.lower_params, self.hparams,
-                self.solver, self.neumann_terms, self.neumann_step, self.damping,
+                train_loss_fn,
+                val_loss_fn,
+                self.lower_params,
+                self.hparams,
+                self.solver,
+                self.neumann_terms,
+                self.neumann_step,
+                self.damping,
             )
         finally:
             with torch.no_grad():
                 for b, s in zip(model.buffers(), saved):
                     b.copy_(s)
 
-    def hyper_step(self, train_data: Optional[Sequence[tuple]] = None, val_batch: Optional[tuple] = None) -> bool:
+    def hyper_step(self, train_data: Sequence[tuple] | None = None, val_batch: tuple | None = None) -> bool:
         """Compute the hypergradient and take one hyper-optimiser step. Returns False if skipped."""
         grads, info = self.hypergradient(train_data, val_batch)
         norm = torch.sqrt(sum((g.double() ** 2).sum() for g in grads))
@@ -501,9 +526,14 @@ class AutoBalance:
         self._project()
         self.hyper_steps += 1
         d, i, w = self.loss.effective()
-        entry = {"iteration": torch.tensor(self.iteration), "val_loss": info["val_loss"],
-                 "delta": d.detach().clone(), "iota": i.detach().clone(), "weight": w.detach().clone(),
-                 "hypergrad_norm": norm.detach()}
+        entry = {
+            "iteration": torch.tensor(self.iteration),
+            "val_loss": info["val_loss"],
+            "delta": d.detach().clone(),
+            "iota": i.detach().clone(),
+            "weight": w.detach().clone(),
+            "hypergrad_norm": norm.detach(),
+        }
         if self.augment is not None:
             entry["augment"] = self.augment.magnitude.detach().clone()
         self.history.append(entry)
@@ -530,14 +560,14 @@ class AutoBalance:
             p.requires_grad_(False)
         return loss
 
-    def frozen_augment(self) -> Optional[ClassAugment]:
+    def frozen_augment(self) -> ClassAugment | None:
         if self.augment is None:
             return None
         aug = copy.deepcopy(self.augment)
         aug.magnitude.requires_grad_(False)
         return aug
 
-    def effective_params(self) -> Dict[str, Tensor]:
+    def effective_params(self) -> dict[str, Tensor]:
         """Current per-class ``delta`` (scale), ``iota``, ``weight`` (and ``augment``) tensors."""
         d, i, w = self.loss.effective()
         out = {"delta": d.detach().clone(), "iota": i.detach().clone(), "weight": w.detach().clone()}
@@ -561,8 +591,9 @@ class AutoBalance:
             "skipped_steps": self.skipped_steps,
             "warned_nonfinite": self._warned_nonfinite,
             "generator": self._generator.get_state(),
-            "aug_generator": None if self._aug_generator is None else (
-                str(self._aug_generator.device), self._aug_generator.get_state()),
+            "aug_generator": None
+            if self._aug_generator is None
+            else (str(self._aug_generator.device), self._aug_generator.get_state()),
             "buffer": list(self._buffer),
             "history": list(self.history),
         }

@@ -10,8 +10,18 @@
 * :mod:`acwa.bench.runner`: :func:`run_bench`, metrics, summary.
 * :mod:`acwa.bench.report`: results.json, report.md, report.html, PNGs.
 """
+
 from .models import MLP, Conv1dNet, SmallCNN, build_model
-from .registry import FAMILIES, METHODS, Method, get_method, list_methods, register_method, resolve_methods, unregister_method
+from .registry import (
+    FAMILIES,
+    METHODS,
+    Method,
+    get_method,
+    list_methods,
+    register_method,
+    resolve_methods,
+    unregister_method,
+)
 from .report import summary_table, write_report
 from .runner import DEFAULT_SEEDS, evaluate, prepare_dataset, run_bench, shot_groups, summarise
 from .training import Fit, Recipe, RunContext, default_recipe

@@ -9,9 +9,10 @@
 Every model is ``head(features(x))`` with ``features_dim`` outputs before the head, so a method
 can swap the head (LDAM uses the cosine head :class:`acwa.losses.NormedLinear`).
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from torch import Tensor, nn
 
@@ -66,7 +67,9 @@ class Conv1dNet(_Classifier):
 class MLP(_Classifier):
     """Linear(d, 256)-ReLU-Dropout(0.1)-Linear(256, 128)-ReLU-Linear(128, C)."""
 
-    def __init__(self, in_features: int, num_classes: int, hidden: Sequence[int] = (256, 128), dropout: float = 0.1) -> None:
+    def __init__(
+        self, in_features: int, num_classes: int, hidden: Sequence[int] = (256, 128), dropout: float = 0.1
+    ) -> None:
         super().__init__()
         layers, d = [], in_features
         for i, h in enumerate(hidden):

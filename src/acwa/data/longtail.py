@@ -7,9 +7,8 @@
 imbalance ratio n_0 / n_{C-1} is rho (up to rounding). Apply it to the training split only and
 keep the test split balanced, so that test accuracy equals balanced accuracy.
 """
-from __future__ import annotations
 
-from typing import Optional, Tuple
+from __future__ import annotations
 
 import numpy as np
 
@@ -46,9 +45,9 @@ def make_long_tailed(
     y,
     rho: float,
     seed: int = 0,
-    n_max: Optional[int] = None,
+    n_max: int | None = None,
     return_indices: bool = False,
-) -> Tuple[np.ndarray, ...]:
+) -> tuple[np.ndarray, ...]:
     """Subsample ``(X, y)`` to an LT-rho profile (see :func:`long_tail_counts`).
 
     Classes are ranked by label order (the smallest label keeps the most samples), as in the
@@ -75,7 +74,9 @@ def make_long_tailed(
     if len(X_arr) != len(y_arr):
         raise ValueError(f"X and y must have the same length, got {len(X_arr)} and {len(y_arr)}")
     if y_arr.size == 0 or not np.issubdtype(y_arr.dtype, np.integer):
-        raise ValueError(f"y must be non-empty integer labels in [0, C), got dtype {y_arr.dtype} and {y_arr.size} samples")
+        raise ValueError(
+            f"y must be non-empty integer labels in [0, C), got dtype {y_arr.dtype} and {y_arr.size} samples"
+        )
     if y_arr.min() < 0:
         raise ValueError(f"y must hold labels in [0, C), found {int(y_arr.min())}")
     num_classes = int(y_arr.max()) + 1

@@ -10,24 +10,24 @@
 Shapes (``modality='auto'``): 2-D X is tabular; 3-D ``[N, c, L]`` with c <= 3 is a series,
 other 3-D ``[N, H, W]`` an image (a channel axis is added); 4-D ``[N, c, H, W]`` an image.
 """
+
 from __future__ import annotations
 
 import csv
 import zipfile
 from pathlib import Path
-from typing import List, Optional, Tuple
 
 import numpy as np
 
 from ..splits import stratified_split
-from .base import BenchDataset, DataError, MODALITIES, check_features, encode_labels
+from .base import MODALITIES, BenchDataset, DataError, check_features, encode_labels
 
 __all__ = ["load_npz", "load_csv", "load_user_data", "MAX_ONE_HOT_LEVELS"]
 
 MAX_ONE_HOT_LEVELS = 50
 
 
-def _infer_modality(X: np.ndarray, modality: str, name: str) -> Tuple[np.ndarray, str]:
+def _infer_modality(X: np.ndarray, modality: str, name: str) -> tuple[np.ndarray, str]:
     if modality not in ("auto",) + MODALITIES:
         raise DataError(f"modality must be 'auto' or one of {list(MODALITIES)}, got {modality!r}")
     if X.ndim < 2:
@@ -65,8 +65,10 @@ def _split(X, y, seed: int, test_fraction: float, name: str):
     if counts.size < 2:
         raise DataError(f"{name}: the labels hold a single class; a classifier needs at least two")
     if counts.min() < 2:
-        raise DataError(f"{name}: a class has a single sample, so a stratified train/test split is impossible; "
-                        "drop it or give X_train/y_train/X_test/y_test")
+        raise DataError(
+            f"{name}: a class has a single sample, so a stratified train/test split is impossible; "
+            "drop it or give X_train/y_train/X_test/y_test"
+        )
     tr, te = stratified_split(y, val_fraction=test_fraction, seed=seed)
     return X[tr], y[tr], X[te], y[te]
 
@@ -82,10 +84,21 @@ def _finish(name, X_tr, y_tr, X_te, y_te, modality, info) -> BenchDataset:
     X_tr, modality = _infer_modality(X_tr, modality, name)
     X_te, _ = _infer_modality(X_te, modality, name)
     if X_tr.shape[1:] != X_te.shape[1:]:
-        raise DataError(f"{name}: train rows have shape {X_tr.shape[1:]} but test rows {X_te.shape[1:]}; they must match")
+        raise DataError(
+            f"{name}: train rows have shape {X_tr.shape[1:]} but test rows {X_te.shape[1:]}; they must match"
+        )
     counts = np.bincount(codes_tr, minlength=len(class_names))
-    return BenchDataset(name, modality, X_tr, codes_tr, X_te, codes_te, class_names,
-                        long_tailed=bool(counts.max() > 1.5 * counts.min()), info=info)
+    return BenchDataset(
+        name,
+        modality,
+        X_tr,
+        codes_tr,
+        X_te,
+        codes_te,
+        class_names,
+        long_tailed=bool(counts.max() > 1.5 * counts.min()),
+        info=info,
+    )
 
 
 def _check_file(path) -> Path:
@@ -109,7 +122,9 @@ def load_npz(path, seed: int = 0, test_fraction: float = 0.3, modality: str = "a
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise DataError(f"{name}: not a readable .npz archive ({exc})") from None
     except ValueError as exc:
-        raise DataError(f"{name}: holds object arrays, which are not loaded for safety; save plain numeric/string arrays ({exc})") from None
+        raise DataError(
+            f"{name}: holds object arrays, which are not loaded for safety; save plain numeric/string arrays ({exc})"
+        ) from None
     full = {"X_train", "y_train", "X_test", "y_test"}
     info = {"source": str(path)}
     if full <= arrays.keys():
@@ -131,14 +146,14 @@ def load_npz(path, seed: int = 0, test_fraction: float = 0.3, modality: str = "a
     return _finish(name, X_tr, y_tr, X_te, y_te, modality, info)
 
 
-def _parse_float(v: str) -> Optional[float]:
+def _parse_float(v: str) -> float | None:
     try:
         return float(v)
     except ValueError:
         return None
 
 
-def load_csv(path, target: Optional[str], seed: int = 0, test_fraction: float = 0.3) -> BenchDataset:
+def load_csv(path, target: str | None, seed: int = 0, test_fraction: float = 0.3) -> BenchDataset:
     """Load a .csv table with a header; ``target`` names the label column (split stratified)."""
     path = _check_file(path)
     name = path.name
@@ -166,8 +181,8 @@ def load_csv(path, target: Optional[str], seed: int = 0, test_fraction: float = 
         raise DataError(f"{name}: target column {target!r} has empty cells; drop those rows")
     y_num = [_parse_float(v) for v in y_raw]
     y = np.array(y_num) if all(v is not None for v in y_num) else np.array(y_raw)
-    features: List[np.ndarray] = []
-    feature_names: List[str] = []
+    features: list[np.ndarray] = []
+    feature_names: list[str] = []
     for j, col in enumerate(cols):
         if j == t:
             continue
@@ -192,13 +207,20 @@ def load_csv(path, target: Optional[str], seed: int = 0, test_fraction: float = 
         raise DataError(f"{name}: no feature columns besides the target {target!r}")
     X = np.concatenate(features, axis=1).astype(np.float32)
     X_tr, y_tr, X_te, y_te = _split(X, y, seed, test_fraction, name)
-    info = {"source": str(path), "target": target, "features": feature_names, "split": "stratified",
-            "test_fraction": test_fraction, "seed": seed}
+    info = {
+        "source": str(path),
+        "target": target,
+        "features": feature_names,
+        "split": "stratified",
+        "test_fraction": test_fraction,
+        "seed": seed,
+    }
     return _finish(name, X_tr, y_tr, X_te, y_te, "tabular", info)
 
 
-def load_user_data(path, target: Optional[str] = None, seed: int = 0, test_fraction: float = 0.3,
-                   modality: str = "auto") -> BenchDataset:
+def load_user_data(
+    path, target: str | None = None, seed: int = 0, test_fraction: float = 0.3, modality: str = "auto"
+) -> BenchDataset:
     """Dispatch on the file suffix: ``.npz`` -> :func:`load_npz`, ``.csv`` -> :func:`load_csv`."""
     p = Path(path)
     suffix = p.suffix.lower()

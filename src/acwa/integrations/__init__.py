@@ -11,4 +11,5 @@ raises ``ImportError`` with the install hint when it is missing:
 Multi-process (DDP) training needs no adapter: :class:`acwa.ACWATrainer` all-reduces its
 per-class counts before every update, see ``examples/ddp_train.py``.
 """
+
 __all__ = ["lightning", "huggingface", "keras"]

@@ -25,9 +25,11 @@ into the Trainer's own ``compute_loss_func`` hook instead:
 
 Tested with transformers 5.x. Needs ``pip install 'acwa-torch[huggingface]'``.
 """
+
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -69,8 +71,8 @@ class ACWALossFunction:
 
     def __init__(
         self,
-        acwa: Optional[ACWATrainer] = None,
-        class_weights: Union[Sequence[float], Tensor, None] = None,
+        acwa: ACWATrainer | None = None,
+        class_weights: Sequence[float] | Tensor | None = None,
         loss_fn: Any = None,
         update_on: str = "train",
         ignore_index: int = -100,
@@ -96,12 +98,16 @@ class ACWALossFunction:
             if class_weights is not None:
                 class_weights = torch.as_tensor(class_weights, dtype=torch.float32).detach().clone()
                 if class_weights.dim() != 1 or class_weights.numel() < 2:
-                    raise ValueError(f"class_weights must be a vector [C] with C >= 2, got shape {tuple(class_weights.shape)}")
+                    raise ValueError(
+                        f"class_weights must be a vector [C] with C >= 2, got shape {tuple(class_weights.shape)}"
+                    )
                 if not bool(torch.isfinite(class_weights).all()) or bool((class_weights < 0).any()):
                     raise ValueError(f"class_weights must be finite and >= 0, got {class_weights.tolist()}")
                 num_classes = class_weights.numel()
             # a never-stepped ACWATrainer supplies per-sample losses and the weighted sum
-            self.weighter = ACWATrainer(num_classes=num_classes, loss_fn=loss_fn, update_freq=None, ignore_index=ignore_index)
+            self.weighter = ACWATrainer(
+                num_classes=num_classes, loss_fn=loss_fn, update_freq=None, ignore_index=ignore_index
+            )
             if class_weights is not None:
                 self.weighter.controller.load_state_dict(
                     {"weights": class_weights, "history": [class_weights], "history_steps": [0]}
@@ -109,18 +115,18 @@ class ACWALossFunction:
         self.adaptive = acwa is not None
         self.update_on = update_on
         self.ignore_index = self.weighter.ignore_index
-        self.training: Optional[bool] = None
+        self.training: bool | None = None
 
     @property
-    def acwa(self) -> Optional[ACWATrainer]:
+    def acwa(self) -> ACWATrainer | None:
         return self.weighter if self.adaptive else None
 
     @property
-    def weights(self) -> Optional[Tensor]:
+    def weights(self) -> Tensor | None:
         """Current class weights [C] (None until the number of classes is known)."""
         return self.weighter.weights if self.weighter.controller is not None else None
 
-    def __call__(self, outputs: Any, labels: Optional[Tensor], num_items_in_batch: Union[Tensor, int, None] = None) -> Tensor:
+    def __call__(self, outputs: Any, labels: Tensor | None, num_items_in_batch: Tensor | int | None = None) -> Tensor:
         if labels is None:
             raise ValueError(
                 "ACWALossFunction needs labels: the batch has no 'labels' entry (set label_names in TrainingArguments "
@@ -235,8 +241,8 @@ class ImbalancedTrainer(Trainer):
     def __init__(
         self,
         *args: Any,
-        acwa: Optional[ACWATrainer] = None,
-        class_weights: Union[Sequence[float], Tensor, None] = None,
+        acwa: ACWATrainer | None = None,
+        class_weights: Sequence[float] | Tensor | None = None,
         loss_fn: Any = None,
         acwa_update_on: str = "train",
         sampler: Any = None,
@@ -261,7 +267,7 @@ class ImbalancedTrainer(Trainer):
         self.callback_handler.callbacks.insert(0, self.acwa_callback)  # before the reporters, see its on_log
 
     @property
-    def acwa(self) -> Optional[ACWATrainer]:
+    def acwa(self) -> ACWATrainer | None:
         return self.acwa_loss.acwa
 
     def compute_loss(
@@ -269,14 +275,16 @@ class ImbalancedTrainer(Trainer):
         model: torch.nn.Module,
         inputs: dict,
         return_outputs: bool = False,
-        num_items_in_batch: Union[Tensor, int, None] = None,
+        num_items_in_batch: Tensor | int | None = None,
     ):
         """The Trainer's ``compute_loss`` (labels popped, model run without them, our
         ``compute_loss_func`` applied with ``num_items_in_batch``), telling the loss function
         whether this batch is a training batch (it feeds the ACWA window accordingly)."""
         self.acwa_loss.training = model.training
         try:
-            return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+            return super().compute_loss(
+                model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+            )
         finally:
             self.acwa_loss.training = None
 
@@ -299,6 +307,6 @@ class ImbalancedTrainer(Trainer):
             shard=False,
         )
 
-    def log(self, logs: dict, start_time: Optional[float] = None) -> None:
+    def log(self, logs: dict, start_time: float | None = None) -> None:
         logs.update({k: v for k, v in self.acwa_callback.acwa_logs().items() if k not in logs})
         super().log(logs, start_time)

@@ -20,10 +20,12 @@ Python generators (keras #8684, #20294). Here the weights live in the loss inste
 Needs ``pip install 'acwa-torch[keras]'`` and a backend: ``KERAS_BACKEND=torch`` (tested);
 TensorFlow/JAX use the same ``keras.ops`` code but are not tested here.
 """
+
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -82,19 +84,21 @@ class AdaptiveWeightedLoss(keras.losses.Loss):
     def __init__(
         self,
         num_classes: int,
-        initial_weights: Union[Sequence[float], np.ndarray, torch.Tensor, None] = None,
+        initial_weights: Sequence[float] | np.ndarray | torch.Tensor | None = None,
         from_logits: bool = True,
-        loss_fn: Optional[Callable[..., Any]] = None,
+        loss_fn: Callable[..., Any] | None = None,
         track_counts: bool = False,
         reduction: str = "sum_over_batch_size",
         name: str = "adaptive_weighted_loss",
-        dtype: Optional[str] = None,
+        dtype: str | None = None,
     ) -> None:
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.num_classes = check_num_classes(num_classes)
         if loss_fn is not None:
             if not callable(loss_fn):
-                raise ValueError(f"loss_fn must be callable (e.g. acwa.losses.FocalLoss()), got {type(loss_fn).__name__}")
+                raise ValueError(
+                    f"loss_fn must be callable (e.g. acwa.losses.FocalLoss()), got {type(loss_fn).__name__}"
+                )
             if keras.backend.backend() != "torch":
                 raise ValueError(
                     f"loss_fn (a torch loss) needs KERAS_BACKEND=torch, the backend is {keras.backend.backend()!r}"
@@ -169,7 +173,7 @@ class AdaptiveWeightedLoss(keras.losses.Loss):
     def reset_counts(self) -> None:
         self.counts.assign(np.zeros((3, self.num_classes), dtype="int32"))
 
-    def get_config(self) -> Dict[str, Any]:
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
             num_classes=self.num_classes,
@@ -202,13 +206,13 @@ class ACWACallback(keras.callbacks.Callback):
     def __init__(
         self,
         loss: AdaptiveWeightedLoss,
-        target_metric: Union[float, Sequence[float]] = 0.85,
+        target_metric: float | Sequence[float] = 0.85,
         alpha: float = 0.02,
         beta: float = 0.9,
-        update_freq: Union[int, str] = "epoch",
+        update_freq: int | str = "epoch",
         metric: str = "f1",
         update_on: str = "train",
-        weight_bounds: Tuple[float, float] = (0.5, 2.0),
+        weight_bounds: tuple[float, float] = (0.5, 2.0),
         log: bool = True,
     ) -> None:
         super().__init__()
@@ -218,7 +222,9 @@ class ACWACallback(keras.callbacks.Callback):
             )
         check_choice(metric, METRICS, "metric")
         check_choice(update_on, UPDATE_ON, "update_on")
-        if update_freq != "epoch" and (isinstance(update_freq, bool) or not isinstance(update_freq, int) or update_freq < 1):
+        if update_freq != "epoch" and (
+            isinstance(update_freq, bool) or not isinstance(update_freq, int) or update_freq < 1
+        ):
             raise ValueError(f"update_freq must be 'epoch' or an int >= 1 (training batches), got {update_freq!r}")
         if update_on == "validation" and update_freq != "epoch":
             raise ValueError("update_on='validation' updates once per validation pass; leave update_freq='epoch'")
@@ -230,7 +236,7 @@ class ACWACallback(keras.callbacks.Callback):
         self.controller = AdaptiveClassWeights(
             loss.num_classes, target_metric, alpha, beta, weight_bounds, "max", torch.from_numpy(loss.weights.copy())
         )
-        self.last_metric: Optional[torch.Tensor] = None
+        self.last_metric: torch.Tensor | None = None
         self.num_batches = 0
         self._validated = self._warned = False
 

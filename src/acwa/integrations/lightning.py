@@ -30,12 +30,13 @@ window) is saved in checkpoints.
 
 Needs ``pip install 'acwa-torch[lightning]'``.
 """
+
 from __future__ import annotations
 
 import copy
 import os
 from collections.abc import Mapping
-from typing import Any, Optional, Tuple
+from typing import Any
 
 from torch import Tensor
 
@@ -70,7 +71,7 @@ class ACWACallback(pl.Callback):
 
     def __init__(
         self,
-        acwa: Optional[ACWATrainer] = None,
+        acwa: ACWATrainer | None = None,
         *,
         update_on: str = "train",
         logits_key: str = "logits",
@@ -87,7 +88,9 @@ class ACWACallback(pl.Callback):
                 acwa_kwargs.setdefault("update_freq", None)
             acwa = ACWATrainer(**acwa_kwargs)
         elif acwa_kwargs:
-            raise ValueError(f"pass either acwa=ACWATrainer(...) or its keyword arguments, not both (got {sorted(acwa_kwargs)})")
+            raise ValueError(
+                f"pass either acwa=ACWATrainer(...) or its keyword arguments, not both (got {sorted(acwa_kwargs)})"
+            )
         if not isinstance(acwa, ACWATrainer):
             raise ValueError(f"acwa must be an acwa.ACWATrainer, got {type(acwa).__name__}")
         if update_on == "val" and acwa.update_freq is not None:
@@ -105,7 +108,7 @@ class ACWACallback(pl.Callback):
         self.metric_name = "f1" if fn is None else fn if isinstance(fn, str) else "metric"
 
     # ------------------------------------------------------------------ helpers
-    def _logits_labels(self, outputs: Any, batch: Any, hook: str) -> Tuple[Tensor, Tensor]:
+    def _logits_labels(self, outputs: Any, batch: Any, hook: str) -> tuple[Tensor, Tensor]:
         if not isinstance(outputs, Mapping) or self.logits_key not in outputs:
             got = sorted(outputs) if isinstance(outputs, Mapping) else type(outputs).__name__
             raise ValueError(
@@ -122,7 +125,7 @@ class ACWACallback(pl.Callback):
             )
         return logits_of(outputs[self.logits_key]), labels
 
-    def _log(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", epoch_level: bool) -> None:
+    def _log(self, trainer: pl.Trainer, pl_module: pl.LightningModule, epoch_level: bool) -> None:
         if not self.log_values:
             return
         values = {f"acwa/weight_{c}": w for c, w in enumerate(self.acwa.weights.tolist())}
@@ -139,7 +142,7 @@ class ACWACallback(pl.Callback):
                 logger.log_metrics(values, step=trainer.global_step)
 
     # ------------------------------------------------------------------ hooks
-    def setup(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", stage: str) -> None:
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if os.getpid() != self._pid:
             # sent to a new process (ddp_spawn): torch.multiprocessing pickles tensors into shared
             # memory, so every rank would update the same count/weight storage. Make them private.

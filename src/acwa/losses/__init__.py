@@ -14,6 +14,7 @@
 :func:`make_loss` builds any of them by name and validates the options in one place.
 Static class weights live in :mod:`acwa.weights`.
 """
+
 from .base import REDUCTIONS, BaseLoss, reduce_loss
 from .class_balanced import CB_BASES, ClassBalancedLoss, class_balanced_loss
 from .cross_entropy import WeightedCrossEntropyLoss, weighted_cross_entropy

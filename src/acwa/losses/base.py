@@ -18,14 +18,16 @@ weighted loss keeps one scale across batches, gradient-accumulation steps and DD
 Logits are ``[N, C]`` or ``[N, C, d1, ...]`` (dense prediction), targets ``[N]`` or
 ``[N, d1, ...]``.
 """
+
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import Union
 
 import torch
 from torch import Tensor, nn
 
-from ..weights import check_counts
+from ..counts import check_counts
 
 __all__ = [
     "REDUCTIONS",
@@ -45,7 +47,7 @@ DEFAULT_IGNORE_INDEX = -100
 ClassVector = Union[Tensor, Sequence[float], None]
 
 
-def as_class_vector(value: ClassVector, name: str, num_classes: Optional[int] = None) -> Optional[Tensor]:
+def as_class_vector(value: ClassVector, name: str, num_classes: int | None = None) -> Tensor | None:
     """Turn a per-class sequence into a 1-D float tensor, checking length and finiteness."""
     if value is None:
         return None
@@ -90,7 +92,7 @@ def upcast(logits: Tensor) -> Tensor:
     return logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
 
 
-def check_class_vector(v: Optional[Tensor], num_classes: int, name: str) -> None:
+def check_class_vector(v: Tensor | None, num_classes: int, name: str) -> None:
     """Shape-only check (no host sync) that a per-class vector has ``num_classes`` entries."""
     if v is None:
         return
@@ -103,7 +105,7 @@ def check_class_vector(v: Optional[Tensor], num_classes: int, name: str) -> None
         )
 
 
-def counts_vector(class_counts, num_classes: Optional[int] = None, name: str = "class_counts") -> Tensor:
+def counts_vector(class_counts, num_classes: int | None = None, name: str = "class_counts") -> Tensor:
     """Validate training-set class counts for a loss and return them as float64 ``[C]``.
 
     Every count-based loss needs ``n_c > 0`` (``log pi_c``, ``n_c^{-1/4}``, ``(n_c/n_max)^gamma``
@@ -120,7 +122,7 @@ def counts_vector(class_counts, num_classes: Optional[int] = None, name: str = "
     return n
 
 
-def target_log_probs(logits: Tensor, target: Tensor, ignore_index: Optional[int]) -> Tuple[Tensor, Tensor, Tensor]:
+def target_log_probs(logits: Tensor, target: Tensor, ignore_index: int | None) -> tuple[Tensor, Tensor, Tensor]:
     """``(log p_y, safe_target, counted)`` from ``log_softmax`` over the class dim (dim 1).
 
     ``safe_target`` replaces ignored entries with 0 so that gathers stay in range; ``counted``
@@ -137,7 +139,7 @@ def reduce_loss(
     loss: Tensor,
     safe_target: Tensor,
     counted: Tensor,
-    weight: Optional[Tensor] = None,
+    weight: Tensor | None = None,
     reduction: str = "mean",
 ) -> Tensor:
     """Apply per-class ``weight`` (indexed by target) and the reduction (table in module doc)."""

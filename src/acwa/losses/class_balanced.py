@@ -15,9 +15,8 @@ The class-balanced weights act as a per-class ``weight`` (multiplied with an opt
 ``nn.CrossEntropyLoss(weight=w^CB)``. ``n_c`` are the training-set counts
 (:func:`acwa.weights.class_counts`), never a batch's.
 """
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
@@ -52,7 +51,7 @@ def _check_base(base: str) -> str:
     return base
 
 
-def _combine(cb: Tensor, weight: Optional[Tensor]) -> Tensor:
+def _combine(cb: Tensor, weight: Tensor | None) -> Tensor:
     return cb if weight is None else cb * weight.to(device=cb.device, dtype=cb.dtype)
 
 
@@ -62,7 +61,7 @@ def _cb_from_weights(
     cb: Tensor,
     base: str,
     gamma,
-    weight: Optional[Tensor],
+    weight: Tensor | None,
     ignore_index: int,
     reduction: str,
 ) -> Tensor:
@@ -91,7 +90,7 @@ def class_balanced_loss(
     beta: float = 0.9999,
     base: str = "ce",
     gamma: Gamma = 2.0,
-    weight: Optional[Tensor] = None,
+    weight: Tensor | None = None,
     ignore_index: int = DEFAULT_IGNORE_INDEX,
     reduction: str = "mean",
 ) -> Tensor:

@@ -8,9 +8,8 @@ N, not by ``sum_i w_{y_i}`` as PyTorch's ``nn.CrossEntropyLoss(weight=w)`` does;
 accumulation and DDP ranks (pytorch issues #25571, #40560, #8062). Static weights come from
 :mod:`acwa.weights` (e.g. inverse frequency, or the effective number of Cui et al. 2019).
 """
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 from torch import Tensor
 
@@ -30,7 +29,7 @@ __all__ = ["weighted_cross_entropy", "WeightedCrossEntropyLoss"]
 def weighted_cross_entropy(
     logits: Tensor,
     target: Tensor,
-    weight: Optional[Tensor] = None,
+    weight: Tensor | None = None,
     ignore_index: int = DEFAULT_IGNORE_INDEX,
     reduction: str = "mean",
 ) -> Tensor:
@@ -53,7 +52,9 @@ class WeightedCrossEntropyLoss(BaseLoss):
             (``/ sum_i w_{y_i}``, equal to ``nn.CrossEntropyLoss(weight=w)``).
     """
 
-    def __init__(self, weight: ClassVector = None, ignore_index: int = DEFAULT_IGNORE_INDEX, reduction: str = "mean") -> None:
+    def __init__(
+        self, weight: ClassVector = None, ignore_index: int = DEFAULT_IGNORE_INDEX, reduction: str = "mean"
+    ) -> None:
         super().__init__(weight, ignore_index, reduction)
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:

@@ -27,10 +27,11 @@ use counts ignore them unless ``weighting`` is given. ``weighting`` (any loss wi
 normalised to sum C). An unknown name, an option the loss does not take, or an incompatible
 combination raises ``ValueError`` listing the valid choices.
 """
+
 from __future__ import annotations
 
 import inspect
-from typing import Any, Dict, Optional
+from typing import Any
 
 from torch import nn
 
@@ -47,7 +48,7 @@ from .vs import VSLoss
 __all__ = ["LOSS_NAMES", "LOSS_ALIASES", "make_loss"]
 
 # canonical name -> (class, needs class_counts)
-_REGISTRY: Dict[str, tuple] = {
+_REGISTRY: dict[str, tuple] = {
     "ce": (WeightedCrossEntropyLoss, False),
     "focal": (FocalLoss, False),
     "class_balanced": (ClassBalancedLoss, True),
@@ -98,8 +99,7 @@ def make_loss(name: str, class_counts=None, **options: Any) -> nn.Module:
     key = LOSS_ALIASES.get(key, key)
     if key not in _REGISTRY:
         raise ValueError(
-            f"unknown loss name {name!r}; valid names: {list(LOSS_NAMES)} "
-            f"(aliases: {sorted(LOSS_ALIASES)})"
+            f"unknown loss name {name!r}; valid names: {list(LOSS_NAMES)} (aliases: {sorted(LOSS_ALIASES)})"
         )
     cls, needs_counts = _REGISTRY[key]
     valid = _options_of(cls)
@@ -107,9 +107,7 @@ def make_loss(name: str, class_counts=None, **options: Any) -> nn.Module:
     unknown = sorted(set(options) - set(valid))
     if unknown:
         extra = ["weighting"] if "weight" in valid and key != "parametric" else []
-        raise ValueError(
-            f"loss {key!r} does not take option(s) {unknown}; valid options: {sorted(valid + extra)}"
-        )
+        raise ValueError(f"loss {key!r} does not take option(s) {unknown}; valid options: {sorted(valid + extra)}")
     if "reduction" in options and options["reduction"] not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {list(REDUCTIONS)}, got {options['reduction']!r}")
 
@@ -124,7 +122,9 @@ def make_loss(name: str, class_counts=None, **options: Any) -> nn.Module:
 
     if weighting is not None:
         if key == "parametric":
-            raise ValueError("weighting does not apply to 'parametric'; pass weight=... (its initial per-class weights)")
+            raise ValueError(
+                "weighting does not apply to 'parametric'; pass weight=... (its initial per-class weights)"
+            )
         if weighting not in WEIGHTINGS:
             raise ValueError(f"weighting must be one of {list(WEIGHTINGS)}, got {weighting!r}")
         if counts is None:

@@ -5,9 +5,11 @@
 ``gamma`` is a scalar or one value per class (gamma_{y_i} is used); ``alpha`` is an optional
 per-class factor. gamma = 0 and alpha = None give plain cross-entropy.
 """
+
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import Union
 
 import torch
 from torch import Tensor
@@ -28,7 +30,7 @@ __all__ = ["focal_loss", "FocalLoss"]
 Gamma = Union[float, Sequence[float], Tensor]
 
 
-def _check_gamma(gamma: Gamma) -> Union[float, Tensor]:
+def _check_gamma(gamma: Gamma) -> float | Tensor:
     if isinstance(gamma, (int, float)) and not isinstance(gamma, bool):
         if not gamma >= 0:
             raise ValueError(f"gamma must be >= 0 (0 gives cross-entropy), got {gamma}")
@@ -44,7 +46,7 @@ def focal_loss(
     target: Tensor,
     gamma: Gamma = 2.0,
     alpha: ClassVector = None,
-    weight: Optional[Tensor] = None,
+    weight: Tensor | None = None,
     ignore_index: int = DEFAULT_IGNORE_INDEX,
     reduction: str = "mean",
 ) -> Tensor:

@@ -11,9 +11,8 @@ scale ``s`` (default 30) stretches. DRW trains with plain (unit) weights until
 ``start_epoch`` and with effective-number weights (beta 0.9999) afterwards: the paper's
 CIFAR recipe switches at epoch 160 of 200.
 """
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
@@ -56,7 +55,7 @@ def _ldam_from_margins(
     target: Tensor,
     margins: Tensor,
     scale: float,
-    weight: Optional[Tensor],
+    weight: Tensor | None,
     ignore_index: int,
     reduction: str,
 ) -> Tensor:
@@ -80,13 +79,15 @@ def ldam_loss(
     class_counts,
     max_margin: float = 0.5,
     scale: float = 30.0,
-    weight: Optional[Tensor] = None,
+    weight: Tensor | None = None,
     ignore_index: int = DEFAULT_IGNORE_INDEX,
     reduction: str = "mean",
 ) -> Tensor:
     """Functional twin of :class:`LDAMLoss` (margins recomputed from ``class_counts`` per call)."""
     scale = _positive(scale, "scale", "30 in Cao et al. 2019")
-    return _ldam_from_margins(logits, target, ldam_margins(class_counts, max_margin), scale, weight, ignore_index, reduction)
+    return _ldam_from_margins(
+        logits, target, ldam_margins(class_counts, max_margin), scale, weight, ignore_index, reduction
+    )
 
 
 class LDAMLoss(BaseLoss):
@@ -119,7 +120,9 @@ class LDAMLoss(BaseLoss):
         self.register_buffer("margins", ldam_margins(class_counts, max_margin))
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return _ldam_from_margins(logits, target, self.margins, self.scale, self.weight, self.ignore_index, self.reduction)
+        return _ldam_from_margins(
+            logits, target, self.margins, self.scale, self.weight, self.ignore_index, self.reduction
+        )
 
     def extra_repr(self) -> str:
         return f"max_margin={self.max_margin}, scale={self.scale}, " + super().extra_repr()
@@ -158,7 +161,7 @@ def drw_weights(
     epoch: int,
     start_epoch: int = 160,
     beta: float = 0.9999,
-    normalize: Optional[str] = "sum_to_C",
+    normalize: str | None = "sum_to_C",
 ) -> Tensor:
     """DRW class weights at ``epoch`` (0-based): all 1 while ``epoch < start_epoch``, then
     :func:`acwa.weights.effective_number` weights with ``beta`` (Cao et al. 2019)."""
@@ -182,7 +185,9 @@ class DeferredReweighting:
             ...
     """
 
-    def __init__(self, class_counts, start_epoch: int = 160, beta: float = 0.9999, normalize: Optional[str] = "sum_to_C") -> None:
+    def __init__(
+        self, class_counts, start_epoch: int = 160, beta: float = 0.9999, normalize: str | None = "sum_to_C"
+    ) -> None:
         self.start_epoch = _check_epoch(start_epoch, "start_epoch")
         self.beta = beta
         counts = counts_vector(class_counts)
@@ -201,12 +206,16 @@ class DeferredReweighting:
         """Set ``loss_fn.weight`` (any :mod:`acwa.losses` module) to :meth:`weights` ``(epoch)``,
         on the device of the loss's buffers; returns the weights."""
         if not hasattr(loss_fn, "weight"):
-            raise ValueError(f"loss_fn must have a per-class 'weight' attribute (an acwa.losses module), got {type(loss_fn).__name__}")
+            raise ValueError(
+                f"loss_fn must have a per-class 'weight' attribute (an acwa.losses module), got {type(loss_fn).__name__}"
+            )
         w = self.weights(epoch)
-        current = getattr(loss_fn, "weight")
+        current = loss_fn.weight
         if isinstance(current, nn.Parameter):  # e.g. ParametricCrossEntropyLoss: overwrite in place
             if current.shape != w.shape:
-                raise ValueError(f"loss_fn.weight has shape {tuple(current.shape)}, the schedule gives {tuple(w.shape)}")
+                raise ValueError(
+                    f"loss_fn.weight has shape {tuple(current.shape)}, the schedule gives {tuple(w.shape)}"
+                )
             with torch.no_grad():
                 current.copy_(w)
             return current

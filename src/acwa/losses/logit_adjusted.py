@@ -13,14 +13,15 @@ differ by a constant, which softmax ignores). ``tau = 0`` gives plain cross-entr
 At inference, a model trained with either loss is used with its raw logits ``f``; a model
 trained with plain CE is corrected post hoc with :func:`logit_adjust`.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 from torch import Tensor
 
+from ..counts import log_prior
 from .base import (
     DEFAULT_IGNORE_INDEX,
     BaseLoss,
@@ -50,12 +51,6 @@ def _check_tau(tau) -> float:
     return float(tau)
 
 
-def log_prior(class_counts) -> Tensor:
-    """``log pi_c = log(n_c / sum_k n_k)`` as a float ``[C]`` (computed in float64; counts > 0)."""
-    n = counts_vector(class_counts)
-    return (n / n.sum()).log().to(torch.get_default_dtype())
-
-
 def logit_adjust(logits: Tensor, class_counts, tau: float = 1.0) -> Tensor:
     """Post-hoc logit adjustment (Menon et al. 2021): ``f_c(x) - tau * log pi_c``.
 
@@ -76,7 +71,7 @@ def _shifted_ce(
     logits: Tensor,
     target: Tensor,
     shift: Tensor,
-    weight: Optional[Tensor],
+    weight: Tensor | None,
     ignore_index: int,
     reduction: str,
 ) -> Tensor:
@@ -94,7 +89,7 @@ def logit_adjusted_loss(
     target: Tensor,
     class_counts,
     tau: float = 1.0,
-    weight: Optional[Tensor] = None,
+    weight: Tensor | None = None,
     ignore_index: int = DEFAULT_IGNORE_INDEX,
     reduction: str = "mean",
 ) -> Tensor:
@@ -145,7 +140,7 @@ def balanced_softmax_loss(
     logits: Tensor,
     target: Tensor,
     class_counts,
-    weight: Optional[Tensor] = None,
+    weight: Tensor | None = None,
     ignore_index: int = DEFAULT_IGNORE_INDEX,
     reduction: str = "mean",
 ) -> Tensor:

@@ -26,9 +26,11 @@ Parameters can be shared: ``param_index`` maps each class to one of K parameter 
 classes grouped by frequency rank, see :func:`acwa.autobalance.frequency_rank_groups`); the
 tables then hold K columns and are expanded per class with ``table[..., param_index]``.
 """
+
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import Union
 
 import torch
 from torch import Tensor, nn
@@ -42,7 +44,7 @@ DELTA_TRANSFORMS = ("identity", "sigmoid")
 TableLike = Union[Tensor, Sequence[float], Sequence[Sequence[float]], float, None]
 
 
-def _group_rows(table: Tensor, group: Optional[Tensor], logits: Tensor, name: str) -> Tensor:
+def _group_rows(table: Tensor, group: Tensor | None, logits: Tensor, name: str) -> Tensor:
     """Broadcast a ``[C]`` or ``[G, C]`` table against ``logits`` ``[N, C, d1, ...]``."""
     extra = (1,) * (logits.dim() - 2)
     table = table.to(device=logits.device, dtype=logits.dtype if logits.is_floating_point() else table.dtype)
@@ -59,7 +61,7 @@ def _group_rows(table: Tensor, group: Optional[Tensor], logits: Tensor, name: st
     return table[group].view((group.shape[0], table.shape[1]) + extra)
 
 
-def _check_group(group: Optional[Tensor], logits: Tensor, num_groups: Optional[int]) -> Optional[Tensor]:
+def _check_group(group: Tensor | None, logits: Tensor, num_groups: int | None) -> Tensor | None:
     if group is None:
         return None
     if not isinstance(group, Tensor):
@@ -81,10 +83,10 @@ def _check_group(group: Optional[Tensor], logits: Tensor, num_groups: Optional[i
 def parametric_cross_entropy(
     logits: Tensor,
     target: Tensor,
-    delta: Optional[Tensor] = None,
-    iota: Optional[Tensor] = None,
-    weight: Optional[Tensor] = None,
-    group: Optional[Tensor] = None,
+    delta: Tensor | None = None,
+    iota: Tensor | None = None,
+    weight: Tensor | None = None,
+    group: Tensor | None = None,
     ignore_index: int = DEFAULT_IGNORE_INDEX,
     reduction: str = "mean",
 ) -> Tensor:
@@ -169,11 +171,11 @@ class ParametricCrossEntropyLoss(BaseLoss):
         weight: TableLike = None,
         ignore_index: int = DEFAULT_IGNORE_INDEX,
         reduction: str = "mean",
-        num_groups: Optional[int] = None,
-        param_index: Optional[Union[Tensor, Sequence[int]]] = None,
+        num_groups: int | None = None,
+        param_index: Tensor | Sequence[int] | None = None,
         delta_transform: str = "identity",
-        class_counts: Optional[Union[Tensor, Sequence[float]]] = None,
-        la_tau: Optional[float] = None,
+        class_counts: Tensor | Sequence[float] | None = None,
+        la_tau: float | None = None,
         learn: Sequence[str] = ("delta", "iota"),
     ) -> None:
         super().__init__(None, ignore_index, reduction)
@@ -182,7 +184,9 @@ class ParametricCrossEntropyLoss(BaseLoss):
             raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
         if delta_transform not in DELTA_TRANSFORMS:
             raise ValueError(f"delta_transform must be one of {list(DELTA_TRANSFORMS)}, got {delta_transform!r}")
-        if num_groups is not None and (isinstance(num_groups, bool) or not isinstance(num_groups, int) or num_groups < 1):
+        if num_groups is not None and (
+            isinstance(num_groups, bool) or not isinstance(num_groups, int) or num_groups < 1
+        ):
             raise ValueError(f"num_groups must be None or an int >= 1, got {num_groups!r}")
         bad = [x for x in learn if x not in ("delta", "iota", "weight")]
         if bad:
@@ -255,21 +259,17 @@ class ParametricCrossEntropyLoss(BaseLoss):
         if weight is not None:
             self.weight.copy_(_table(weight, shape, 1.0, "weight"))
 
-    def forward(self, logits: Tensor, target: Tensor, group: Optional[Tensor] = None) -> Tensor:
+    def forward(self, logits: Tensor, target: Tensor, group: Tensor | None = None) -> Tensor:
         if self.num_groups is None and group is not None:
             raise ValueError("group was given but the loss has num_groups=None; build it with num_groups=G")
         if self.num_groups is not None:
             if group is None:
-                raise ValueError(
-                    f"this loss has num_groups={self.num_groups}: pass group=<LongTensor [N]> to forward"
-                )
+                raise ValueError(f"this loss has num_groups={self.num_groups}: pass group=<LongTensor [N]> to forward")
             group = _check_group(group, logits, self.num_groups)
         if logits.dim() >= 2 and logits.shape[1] != self.num_classes:
             raise ValueError(f"logits have {logits.shape[1]} classes but the loss was built for {self.num_classes}")
         delta, iota, weight = self.effective()
-        return parametric_cross_entropy(
-            logits, target, delta, iota, weight, group, self.ignore_index, self.reduction
-        )
+        return parametric_cross_entropy(logits, target, delta, iota, weight, group, self.ignore_index, self.reduction)
 
     def extra_repr(self) -> str:
         g = "" if self.num_groups is None else f", num_groups={self.num_groups}"
@@ -278,4 +278,3 @@ class ParametricCrossEntropyLoss(BaseLoss):
             f"num_classes={self.num_classes}{g}{k}, delta_transform={self.delta_transform!r}, "
             f"reduction={self.reduction!r}, ignore_index={self.ignore_index}"
         )
-

@@ -8,9 +8,8 @@ under Overparameterization", NeurIPS 2021).
 Defaults ``gamma = 0.3``, ``tau = 1.0``. ``gamma = 0`` gives the logit-adjusted loss (Menon et
 al. 2021), ``tau = 0`` the CDT loss (Ye et al. 2020), both 0 plain cross-entropy.
 """
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 import torch
 from torch import Tensor
@@ -34,7 +33,9 @@ __all__ = ["vs_parameters", "vs_loss", "VSLoss"]
 
 def _check_vs_gamma(gamma) -> float:
     if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0.0 <= gamma < float("inf"):
-        raise ValueError(f"gamma must be a finite number >= 0 (0.3 in Kini et al. 2021; 0 gives logit adjustment), got {gamma!r}")
+        raise ValueError(
+            f"gamma must be a finite number >= 0 (0.3 in Kini et al. 2021; 0 gives logit adjustment), got {gamma!r}"
+        )
     return float(gamma)
 
 
@@ -53,7 +54,7 @@ def _vs_from_params(
     target: Tensor,
     delta: Tensor,
     iota: Tensor,
-    weight: Optional[Tensor],
+    weight: Tensor | None,
     ignore_index: int,
     reduction: str,
 ) -> Tensor:
@@ -72,7 +73,7 @@ def vs_loss(
     class_counts,
     gamma: float = 0.3,
     tau: float = 1.0,
-    weight: Optional[Tensor] = None,
+    weight: Tensor | None = None,
     ignore_index: int = DEFAULT_IGNORE_INDEX,
     reduction: str = "mean",
 ) -> Tensor:

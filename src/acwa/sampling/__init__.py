@@ -9,6 +9,7 @@
   (CPU/GPU); one ``sampling_strategy`` parser (:func:`check_sampling_strategy`).
 * :class:`GenerativeOverSampler`: a class-conditional VAE on feature vectors.
 """
+
 from ._labels import extract_labels
 from .distributed import DistributedClassBalancedSampler
 from .generative import GenerativeOverSampler

@@ -19,9 +19,10 @@ It never calls ``dataset[i]``: loading every sample just to read its label is wh
 2^15), so that a sampler draws a class first and then a uniform position inside that class:
 no multinomial over N samples, which fails above 2^24 categories (pytorch #2576).
 """
+
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -69,8 +70,7 @@ def _to_numpy_labels(values: Any, name: str) -> np.ndarray:
                 ) from None
         else:
             raise ValueError(
-                f"{name} must hold integer class indices, got dtype {arr.dtype}; "
-                "encode labels as 0..C-1 integers"
+                f"{name} must hold integer class indices, got dtype {arr.dtype}; encode labels as 0..C-1 integers"
             )
     if arr.dtype.kind == "i":
         lo = int(arr.min())
@@ -126,15 +126,14 @@ class ClassIndex:
     ``order``), ``order`` (int32/int64 [N] tensor).
     """
 
-    def __init__(self, labels: np.ndarray, num_classes: Optional[int] = None) -> None:
+    def __init__(self, labels: np.ndarray, num_classes: int | None = None) -> None:
         n = int(labels.shape[0])
         c_max = int(labels.max()) + 1
         if num_classes is None:
             num_classes = c_max
         elif c_max > num_classes:
             raise ValueError(
-                f"labels contain class {c_max - 1} but num_classes={num_classes}; "
-                "pass num_classes >= max label + 1"
+                f"labels contain class {c_max - 1} but num_classes={num_classes}; pass num_classes >= max label + 1"
             )
         if num_classes >= 2**24:
             raise ValueError(f"num_classes must be < 2^24, got {num_classes}")
@@ -149,7 +148,13 @@ class ClassIndex:
         order = np.argsort(key, kind="stable")
         if n < 2**31:
             order = order.astype(np.int32)
-        kt = torch.from_numpy(key.view(np.uint8) if key.dtype == np.int8 else key.astype(np.int64, copy=False) if key.dtype.kind == "u" and key.dtype.itemsize > 1 else key)
+        kt = torch.from_numpy(
+            key.view(np.uint8)
+            if key.dtype == np.int8
+            else key.astype(np.int64, copy=False)
+            if key.dtype.kind == "u" and key.dtype.itemsize > 1
+            else key
+        )
         counts = torch.bincount(kt, minlength=num_classes).numpy()
         self.num_samples = n
         self.num_classes = int(num_classes)

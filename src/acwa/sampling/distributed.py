@@ -24,10 +24,12 @@ M indices (no padding), identical on all ranks, and ``len()`` is M.
 This answers the long-standing request for a weighted/class-aware DistributedSampler
 (pytorch #23430, #77154; torchsampler #9; Lightning #12866; accelerate #2865).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator, Optional, Sequence, Union
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -68,21 +70,26 @@ class DistributedClassBalancedSampler(ClassBalancedSampler):
     def __init__(
         self,
         labels: Any,
-        num_replicas: Optional[int] = None,
-        rank: Optional[int] = None,
+        num_replicas: int | None = None,
+        rank: int | None = None,
         q: QType = 1.0,
         seed: int = 0,
         drop_last: bool = False,
         *,
-        num_samples: Optional[int] = None,
+        num_samples: int | None = None,
         replacement: bool = True,
         shard: bool = True,
-        num_classes: Optional[int] = None,
-        class_weights: Optional[Union[Tensor, Sequence[float]]] = None,
+        num_classes: int | None = None,
+        class_weights: Tensor | Sequence[float] | None = None,
     ) -> None:
         super().__init__(
-            labels, q=q, num_samples=num_samples, replacement=replacement, seed=seed,
-            num_classes=num_classes, class_weights=class_weights,
+            labels,
+            q=q,
+            num_samples=num_samples,
+            replacement=replacement,
+            seed=seed,
+            num_classes=num_classes,
+            class_weights=class_weights,
         )
         world, my_rank = _world()
         if num_replicas is None:
@@ -116,7 +123,7 @@ class DistributedClassBalancedSampler(ClassBalancedSampler):
         """Length of the padded/truncated global draw (``shard_size * num_replicas``)."""
         return self.shard_size * self.num_replicas
 
-    def global_indices(self, epoch: Optional[int] = None) -> Tensor:
+    def global_indices(self, epoch: int | None = None) -> Tensor:
         """The padded/truncated global draw every rank shards (int64 [total_size])."""
         idx = self.sample_indices(epoch)
         total = self.total_size
@@ -125,7 +132,7 @@ class DistributedClassBalancedSampler(ClassBalancedSampler):
         reps = math.ceil((total - idx.numel()) / idx.numel())
         return torch.cat([idx] + [idx] * reps)[:total]
 
-    def shard_indices(self, epoch: Optional[int] = None, rank: Optional[int] = None) -> Tensor:
+    def shard_indices(self, epoch: int | None = None, rank: int | None = None) -> Tensor:
         """Rank ``rank``'s shard (default: this sampler's rank) as an int64 tensor."""
         r = self.rank if rank is None else rank
         return self.global_indices(epoch)[r :: self.num_replicas]

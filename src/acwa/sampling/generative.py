@@ -17,14 +17,15 @@ Whether it helps is measured, not assumed: ``benchmarks/generative.py`` compares
 resampling, random over-sampling and SMOTE on a long-tailed digits-features problem (see
 ``BENCHMARKS.md``).
 """
+
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from .resample import BaseResampler, RandomState, make_generator
+from .resample import BaseResampler, RandomState
 from .samplers import ClassBalancedSampler
 
 __all__ = ["ConditionalVAE", "GenerativeOverSampler"]
@@ -42,8 +43,11 @@ class ConditionalVAE(nn.Module):
         self.mu = nn.Linear(hidden, latent_dim)
         self.logvar = nn.Linear(hidden, latent_dim)
         self.decoder = nn.Sequential(
-            nn.Linear(latent_dim + num_classes, hidden), nn.ReLU(),
-            nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, num_features),
+            nn.Linear(latent_dim + num_classes, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, num_features),
         )
 
     def _onehot(self, c: Tensor, like: Tensor) -> Tensor:
@@ -134,7 +138,9 @@ class GenerativeOverSampler(BaseResampler):
         yl = torch.from_numpy(y_np.astype("int64")).to(device)
         seed = int(torch.randint(0, 2**62, (1,), generator=g))
         self._sample_gen = torch.Generator().manual_seed(seed + 1)
-        devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+        devices = (
+            [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+        )
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             model = ConditionalVAE(Z.shape[1], num_classes, self.latent_dim, self.hidden).to(device)

@@ -16,9 +16,10 @@ Output order (as imbalanced-learn): over-samplers return all original samples fi
 the new ones class by class in increasing class order; the under-sampler returns the kept
 samples grouped by class in increasing class order.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Tuple, Union
+from typing import Any, Union
 
 import numpy as np
 import torch
@@ -99,14 +100,14 @@ class BaseResampler:
         self.sampling_strategy = sampling_strategy
         self.random_state = random_state
 
-    def fit_resample(self, X: ArrayLike, y: Any) -> Tuple[ArrayLike, ArrayLike]:
+    def fit_resample(self, X: ArrayLike, y: Any) -> tuple[ArrayLike, ArrayLike]:
         """Resample (X, y); returns ``(X_res, y_res)`` (see the module doc for the order)."""
         X_t, y_t, y_np, to_output = prepare_X_y(X, y, self._require_2d, self._require_float)
         self.sampling_strategy_ = check_sampling_strategy(self.sampling_strategy, y_np, self._sampling_type)
         X_res, y_res = self._fit_resample(X_t, y_t, y_np, make_generator(self.random_state))
         return to_output(X_res, y_res)
 
-    def _fit_resample(self, X: Tensor, y: Tensor, y_np: np.ndarray, g: torch.Generator) -> Tuple[Tensor, Tensor]:
+    def _fit_resample(self, X: Tensor, y: Tensor, y_np: np.ndarray, g: torch.Generator) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -154,7 +155,9 @@ class RandomOverSampler(SelectionResampler):
 
     _sampling_type = "over-sampling"
 
-    def __init__(self, *, sampling_strategy: Any = "auto", random_state: RandomState = None, shrinkage: Any = None) -> None:
+    def __init__(
+        self, *, sampling_strategy: Any = "auto", random_state: RandomState = None, shrinkage: Any = None
+    ) -> None:
         super().__init__(sampling_strategy=sampling_strategy, random_state=random_state)
         self.shrinkage = shrinkage
 
@@ -169,7 +172,9 @@ class RandomOverSampler(SelectionResampler):
     def _fit_resample(self, X, y, y_np, g):
         if self.shrinkage is None:
             return super()._fit_resample(X, y, y_np, g)
-        shrink = self.shrinkage if isinstance(self.shrinkage, dict) else {c: self.shrinkage for c in self.sampling_strategy_}
+        shrink = (
+            self.shrinkage if isinstance(self.shrinkage, dict) else {c: self.shrinkage for c in self.sampling_strategy_}
+        )
         missing = set(self.sampling_strategy_) - set(shrink)
         if missing:
             raise ValueError(f"shrinkage needs a factor for every resampled class; missing {sorted(missing)}")
@@ -201,7 +206,9 @@ class RandomUnderSampler(SelectionResampler):
 
     _sampling_type = "under-sampling"
 
-    def __init__(self, *, sampling_strategy: Any = "auto", random_state: RandomState = None, replacement: bool = False) -> None:
+    def __init__(
+        self, *, sampling_strategy: Any = "auto", random_state: RandomState = None, replacement: bool = False
+    ) -> None:
         super().__init__(sampling_strategy=sampling_strategy, random_state=random_state)
         if not isinstance(replacement, bool):
             raise ValueError(f"replacement must be a bool, got {replacement!r}")

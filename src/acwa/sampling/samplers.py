@@ -20,10 +20,12 @@ inside the class; it never runs ``torch.multinomial`` over N per-sample weights,
 O(N log N) per epoch, needs an N-float weight vector and fails above 2^24 samples
 (pytorch #2576). Labels are read without loading samples (see :mod:`acwa.sampling._labels`).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Union
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Union
 
 import numpy as np
 import torch
@@ -59,7 +61,7 @@ class ProgressiveQ:
         frac = 1.0 if self.num_epochs == 1 else min(max(epoch, 0) / (self.num_epochs - 1), 1.0)
         return self.q_start + (self.q_end - self.q_start) * frac
 
-    def state_dict(self) -> Dict[str, Any]:
+    def state_dict(self) -> dict[str, Any]:
         return {"q_start": self.q_start, "q_end": self.q_end, "num_epochs": self.num_epochs}
 
     def __repr__(self) -> str:
@@ -69,7 +71,7 @@ class ProgressiveQ:
 QType = Union[float, ProgressiveQ, Callable[[int], float]]
 
 
-def class_sampling_probabilities(counts: Tensor, q: float, class_weights: Optional[Tensor] = None) -> Tensor:
+def class_sampling_probabilities(counts: Tensor, q: float, class_weights: Tensor | None = None) -> Tensor:
     """pi_c = w_c * n_c^(1-q) / sum_k w_k * n_k^(1-q), 0 where n_c = 0 (float64 [C])."""
     n = counts.to(torch.float64)
     present = n > 0
@@ -153,12 +155,12 @@ class ClassBalancedSampler(Sampler[int]):
         self,
         labels: Any,
         q: QType = 1.0,
-        num_samples: Optional[int] = None,
+        num_samples: int | None = None,
         replacement: bool = True,
         seed: int = 0,
         *,
-        num_classes: Optional[int] = None,
-        class_weights: Optional[Union[Tensor, Sequence[float]]] = None,
+        num_classes: int | None = None,
+        class_weights: Tensor | Sequence[float] | None = None,
     ) -> None:
         y = extract_labels(labels, "labels")
         self.index = ClassIndex(y, num_classes)
@@ -175,7 +177,7 @@ class ClassBalancedSampler(Sampler[int]):
         self.replacement = replacement
         self.seed = seed
         self.epoch = 0
-        self.class_weights: Optional[Tensor] = None
+        self.class_weights: Tensor | None = None
         if class_weights is not None:
             self.set_class_weights(class_weights)
 
@@ -195,7 +197,7 @@ class ClassBalancedSampler(Sampler[int]):
             raise ValueError(f"epoch must be a non-negative int, got {epoch!r}")
         self.epoch = int(epoch)
 
-    def set_class_weights(self, weights: Optional[Union[Tensor, Sequence[float]]]) -> None:
+    def set_class_weights(self, weights: Tensor | Sequence[float] | None) -> None:
         """Set w (length C, finite, >= 0); ``None`` restores w = 1.
 
         Class c is then drawn with probability ∝ w_c * n_c^(1-q). To let ACWA drive sampling,
@@ -216,14 +218,14 @@ class ClassBalancedSampler(Sampler[int]):
         class_sampling_probabilities(self.index.counts, 1.0, w)  # raises if no present class is positive
         self.class_weights = w
 
-    def current_q(self, epoch: Optional[int] = None) -> float:
+    def current_q(self, epoch: int | None = None) -> float:
         e = self.epoch if epoch is None else epoch
         q = self.q(e) if callable(self.q) else self.q
         if not math.isfinite(q):
             raise ValueError(f"the q schedule returned {q!r} at epoch {e}; it must return a finite float")
         return float(q)
 
-    def class_probabilities(self, epoch: Optional[int] = None) -> Tensor:
+    def class_probabilities(self, epoch: int | None = None) -> Tensor:
         """pi_c for ``epoch`` (default: the current one), float64 [C]."""
         return class_sampling_probabilities(self.index.counts, self.current_q(epoch), self.class_weights)
 
@@ -271,7 +273,7 @@ class ClassBalancedSampler(Sampler[int]):
         idx = shuffled_order[self.index.offsets[cls] + pos].long()
         return idx[torch.randperm(num, generator=g)]
 
-    def sample_indices(self, epoch: Optional[int] = None) -> Tensor:
+    def sample_indices(self, epoch: int | None = None) -> Tensor:
         """The indices of one epoch (default: the current one) as an int64 tensor, without
         advancing the epoch."""
         return self._draw(self.num_samples, self.epoch if epoch is None else epoch)
@@ -286,7 +288,7 @@ class ClassBalancedSampler(Sampler[int]):
         return self.num_samples
 
     # ------------------------------------------------------------------ checkpointing
-    def state_dict(self) -> Dict[str, Any]:
+    def state_dict(self) -> dict[str, Any]:
         """Epoch, seed, q (float or schedule parameters), weights and the class counts (as a
         fingerprint of the labels; the labels themselves are not stored)."""
         q = self.q.state_dict() if isinstance(self.q, ProgressiveQ) else (self.q if not callable(self.q) else None)
@@ -300,7 +302,7 @@ class ClassBalancedSampler(Sampler[int]):
             "class_counts": self.index.counts.clone(),
         }
 
-    def load_state_dict(self, state: Dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         counts = torch.as_tensor(state["class_counts"])
         if counts.shape != self.index.counts.shape or not bool(torch.equal(counts, self.index.counts)):
             raise ValueError(

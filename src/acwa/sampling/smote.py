@@ -33,10 +33,11 @@ apply it in a feature space: embed the training set with a frozen (pre-trained) 
 ``X_res, y_res = SMOTE(k_neighbors=5).fit_resample(emb, y)``, and train the classifier head on
 (X_res, y_res). Interpolating raw pixels or token ids does not give valid samples.
 """
+
 from __future__ import annotations
 
 import warnings
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -55,7 +56,7 @@ def knn_indices(
     query: Tensor,
     data: Tensor,
     k: int,
-    exclude: Optional[Tensor] = None,
+    exclude: Tensor | None = None,
     chunk_bytes: int = 64 * 2**20,
 ) -> Tensor:
     """Indices [n_query, k] of the k nearest rows of ``data`` to each row of ``query``
@@ -128,9 +129,13 @@ def _check_class_size(c: int, n_c: int, k: int, name: str = "k_neighbors") -> No
         )
 
 
-def _interpolate(base: Tensor, nbr: Tensor, steps: Tensor, out: Optional[Tensor] = None) -> Tensor:
+def _interpolate(base: Tensor, nbr: Tensor, steps: Tensor, out: Tensor | None = None) -> Tensor:
     """base + steps * (nbr - base), fused (torch.lerp), optionally written into ``out``."""
-    return torch.lerp(base, nbr, steps.unsqueeze(1), out=out) if out is not None else torch.lerp(base, nbr, steps.unsqueeze(1))
+    return (
+        torch.lerp(base, nbr, steps.unsqueeze(1), out=out)
+        if out is not None
+        else torch.lerp(base, nbr, steps.unsqueeze(1))
+    )
 
 
 class _SMOTEBase(BaseResampler):
@@ -138,7 +143,9 @@ class _SMOTEBase(BaseResampler):
     _require_2d = True
     _require_float = True
 
-    def __init__(self, *, sampling_strategy: Any = "auto", random_state: RandomState = None, k_neighbors: int = 5) -> None:
+    def __init__(
+        self, *, sampling_strategy: Any = "auto", random_state: RandomState = None, k_neighbors: int = 5
+    ) -> None:
         super().__init__(sampling_strategy=sampling_strategy, random_state=random_state)
         self.k_neighbors = _check_k(k_neighbors, "k_neighbors")
 
@@ -232,8 +239,9 @@ class BorderlineSMOTE(_SMOTEBase):
             danger_idx = torch.nonzero(danger).squeeze(1)
             if danger_idx.numel() == 0:
                 warnings.warn(
-                    f"BorderlineSMOTE: class {c} has no sample in danger (m_neighbors={m}); "
-                    "no sample generated for it", UserWarning, stacklevel=3,
+                    f"BorderlineSMOTE: class {c} has no sample in danger (m_neighbors={m}); no sample generated for it",
+                    UserWarning,
+                    stacklevel=3,
                 )
                 continue
             self.in_danger_indices_[c] = members[danger_idx]

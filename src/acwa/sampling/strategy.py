@@ -25,11 +25,12 @@ callable f(y)          f(y) returns the dict above (y as a numpy array, as in im
 A strategy that asks an over-sampler to remove samples (dict value below n_c, or a float
 ratio giving no new sample) or an under-sampler to add samples raises ``ValueError``.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
 from numbers import Integral, Real
-from typing import Any, Dict
+from typing import Any
 
 import numpy as np
 
@@ -39,21 +40,21 @@ SAMPLING_TYPES = ("over-sampling", "under-sampling")
 STRATEGY_NAMES = ("auto", "minority", "majority", "not minority", "not majority", "all")
 
 
-def class_counts_dict(y: np.ndarray) -> Dict[int, int]:
+def class_counts_dict(y: np.ndarray) -> dict[int, int]:
     """{class: count} for the classes present in ``y``, in increasing class order."""
     classes, counts = np.unique(y, return_counts=True)
     return {int(c): int(n) for c, n in zip(classes, counts)}
 
 
-def _majority(stats: Dict[int, int]) -> int:
+def _majority(stats: dict[int, int]) -> int:
     return max(stats, key=stats.get)  # first of the tied classes in sorted order, as imblearn
 
 
-def _minority(stats: Dict[int, int]) -> int:
+def _minority(stats: dict[int, int]) -> int:
     return min(stats, key=stats.get)
 
 
-def _from_name(name: str, stats: Dict[int, int], kind: str) -> Dict[int, int]:
+def _from_name(name: str, stats: dict[int, int], kind: str) -> dict[int, int]:
     n_max, n_min = max(stats.values()), min(stats.values())
     c_max, c_min = _majority(stats), _minority(stats)
     if name == "auto":
@@ -80,12 +81,12 @@ def _from_name(name: str, stats: Dict[int, int], kind: str) -> Dict[int, int]:
     return {c: n_min for c in stats if select(c)}
 
 
-def _from_dict(target: Dict[Any, Any], stats: Dict[int, int], kind: str) -> Dict[int, int]:
+def _from_dict(target: dict[Any, Any], stats: dict[int, int], kind: str) -> dict[int, int]:
     if not isinstance(target, dict):
         raise ValueError(
             f"a callable sampling_strategy must return a dict {{class: n_samples}}, got {type(target).__name__}"
         )
-    out: Dict[int, int] = {}
+    out: dict[int, int] = {}
     for key, value in target.items():
         c = int(key.item() if hasattr(key, "item") else key)
         n = value.item() if hasattr(value, "item") else value
@@ -93,9 +94,7 @@ def _from_dict(target: Dict[Any, Any], stats: Dict[int, int], kind: str) -> Dict
             raise ValueError(f"sampling_strategy[{c}] must be an int number of samples, got {value!r}")
         n = int(n)
         if c not in stats:
-            raise ValueError(
-                f"sampling_strategy names class {c}, which is not present in y (classes: {sorted(stats)})"
-            )
+            raise ValueError(f"sampling_strategy names class {c}, which is not present in y (classes: {sorted(stats)})")
         if n < 0:
             raise ValueError(f"sampling_strategy[{c}] = {n}: the number of samples of a class cannot be negative")
         if kind == "over-sampling":
@@ -116,7 +115,7 @@ def _from_dict(target: Dict[Any, Any], stats: Dict[int, int], kind: str) -> Dict
     return out
 
 
-def _from_float(ratio: float, stats: Dict[int, int], kind: str) -> Dict[int, int]:
+def _from_float(ratio: float, stats: dict[int, int], kind: str) -> dict[int, int]:
     if len(stats) != 2:
         raise ValueError(
             f"a float sampling_strategy is only defined for binary targets (y has {len(stats)} classes); "
@@ -144,7 +143,7 @@ def _from_float(ratio: float, stats: Dict[int, int], kind: str) -> Dict[int, int
     return out
 
 
-def check_sampling_strategy(sampling_strategy: Any, y: np.ndarray, sampling_type: str) -> "OrderedDict[int, int]":
+def check_sampling_strategy(sampling_strategy: Any, y: np.ndarray, sampling_type: str) -> OrderedDict[int, int]:
     """Turn ``sampling_strategy`` into ``OrderedDict{class: n}`` sorted by class (see module doc).
 
     ``y`` is a 1-D numpy array of non-negative integer labels with at least two classes.
