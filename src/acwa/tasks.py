@@ -39,7 +39,19 @@ from torch import Tensor
 
 from ._validation import check_choice, check_float, check_int, check_logits_labels
 
-__all__ = ["TASKS", "Task", "MulticlassTask", "BinaryTask", "MultilabelTask", "make_task", "infer_task"]
+__all__ = [
+    "TASKS",
+    "Task",
+    "MulticlassTask",
+    "BinaryTask",
+    "MultilabelTask",
+    "make_task",
+    "infer_task",
+    "accumulate_confusion",
+    "raw_to_stat_scores",
+    "confusion_stat_scores",
+    "CONFUSION_MAX_CLASSES",
+]
 
 TASKS = ("multiclass", "binary", "multilabel")
 SOFT_TARGET_TOLERANCE = 1e-3  # |sum_c q_ic - 1| allowed for soft-target rows
@@ -98,41 +110,114 @@ class Task:
         """Per-element weights from per-class weights ``[K]`` (see the module table)."""
         raise NotImplementedError
 
+    def shift_logits(self, logits: Tensor, offsets: Tensor) -> Tensor:
+        """Training logits with additive per-class offsets ``o`` [K] (logit adjustment):
+        multiclass ``z + o``, binary ``z + (o_1 - o_0)``, multi-label ``z_l + o_l``."""
+        o = offsets.to(logits.dtype)
+        return logits + o.view((1, -1) + (1,) * (logits.dim() - 2))
+
     def stat_scores(self, logits: Tensor, labels: Tensor) -> Tensor:
         """``[3, K]`` int64 ``(tp, fp, fn)`` of one batch (ignored elements not counted)."""
+        raw = torch.zeros(self.raw_size(), dtype=torch.long, device=labels.device)
+        self.accumulate(raw, logits, labels)
+        return self.raw_to_stat_scores(raw)
+
+    # -- streaming counts: a flat int64 state vector updated in place (see ClassStatScores)
+    def raw_size(self, confusion_max: int | None = None) -> int:
+        """Length of the flat count state: the K x K confusion matrix plus a trash slot up to
+        ``confusion_max`` (default :data:`CONFUSION_MAX_CLASSES`) classes, three O(K) vectors
+        plus a trash slot above."""
+        k = self.size
+        limit = CONFUSION_MAX_CLASSES if confusion_max is None else confusion_max
+        if k <= limit:
+            return k * k + 1
+        return 3 * k + 2 if k == 3 else 3 * k + 1  # K = 3: one spare slot keeps the layouts apart
+
+    def accumulate(
+        self, raw: Tensor, logits: Tensor, labels: Tensor, all_counted: bool = False, ones: Tensor | None = None
+    ) -> None:
+        """Add one batch to ``raw`` in place (one ``index_add_``, sync-free). ``all_counted``
+        promises that no label is ignored (skips the masking); ``ones``: an int64 vector of
+        ones at least ``3 N`` long (saves an allocation per batch). The layout follows from
+        ``raw``'s length (see :meth:`raw_size`)."""
         pred, target = self.predictions_targets(logits, labels)
-        return confusion_stat_scores(pred, target, self.size, self._ignore_for_counts())
+        ignore = None if all_counted else self._ignore_for_counts()
+        accumulate_confusion(raw, pred, target, self.size, ignore, ones)
+
+    def raw_to_stat_scores(self, raw: Tensor) -> Tensor:
+        """``[3, K]`` ``(tp, fp, fn)`` from the flat count state."""
+        return raw_to_stat_scores(raw, self.size)
+
+    def stat_scores_to_raw(self, counts: Tensor, raw_size: int) -> Tensor:
+        """A flat count state of the O(K) layout holding ``[3, K]`` ``(tp, fp, fn)`` (the K x K
+        layout cannot be rebuilt from them; see :meth:`raw_size` with ``confusion_max=0``)."""
+        if _is_confusion_layout(raw_size, self.size):
+            raise ValueError("precomputed (tp, fp, fn) counts need the O(K) count layout (confusion_max=0)")
+        tp, fp, fn = counts
+        return torch.cat([tp + fn, tp + fp, tp, tp.new_zeros(raw_size - 3 * self.size)])
 
     def _ignore_for_counts(self) -> int | None:
         return self.ignore_index
 
 
-def confusion_stat_scores(pred: Tensor, target: Tensor, num_classes: int, ignore_index: int | None) -> Tensor:
-    """``(tp, fp, fn)`` ``[3, C]`` from flat class indices, one ``index_add_`` (O(C^2) memory
-    up to 128 classes, O(C) above); entries whose target is ``ignore_index`` are dropped."""
+# Up to this many classes a window keeps the K x K confusion counts (at most 128 KiB): one fused
+# index ``target * K + pred`` and one ``index_add_`` per batch, the cheapest update at small K.
+# Above it, O(K) counts (actual, predicted, hit), so memory and DDP traffic stay linear in K.
+CONFUSION_MAX_CLASSES = 128
+
+
+def accumulate_confusion(
+    raw: Tensor, pred: Tensor, target: Tensor, num_classes: int, ignore_index: int | None, ones: Tensor | None = None
+) -> None:
+    """Add flat class indices to ``raw`` with one in-place ``index_add_``. Layouts:
+
+    - ``raw.numel() == C * C + 1``: the row-major confusion matrix, entry ``target * C + pred``;
+    - ``raw.numel() == 3 * C + 1``: ``[actual_0..C-1 | predicted_0..C-1 | hit_0..C-1]``.
+
+    The last entry is a trash slot: entries whose target is ``ignore_index`` go there, so no
+    boolean indexing (and no host sync) is needed.
+    """
     c = num_classes
+    trash = raw.numel() - 1
     counted = None if ignore_index is None else target != ignore_index
-    if c <= 128:
+    if _is_confusion_layout(raw.numel(), c):
         index = pred.add(target, alpha=c)
         if counted is not None:
-            index = torch.where(counted, index, c * c)
-        raw = torch.zeros(c * c + 1, dtype=torch.long, device=target.device)
-        raw.index_add_(0, index, torch.ones_like(index))
-        confusion = raw[:-1].view(c, c)
+            index = torch.where(counted, index, trash)
+    else:
+        hit = pred == target
+        if counted is None:
+            actual_idx, predicted_idx = target, pred + c
+        else:
+            actual_idx = torch.where(counted, target, trash)
+            predicted_idx = torch.where(counted, pred + c, trash)
+            hit = hit & counted  # an ignored target inside [0, C) could equal its prediction
+        index = torch.cat([actual_idx, predicted_idx, torch.where(hit, target + 2 * c, trash)])
+    source = torch.ones_like(index) if ones is None or ones.numel() < index.numel() else ones[: index.numel()]
+    raw.index_add_(0, index, source)
+
+
+def raw_to_stat_scores(raw: Tensor, num_classes: int) -> Tensor:
+    """``[3, C]`` ``(tp, fp, fn)`` from either layout of :func:`accumulate_confusion`."""
+    c = num_classes
+    if _is_confusion_layout(raw.numel(), c):
+        confusion = raw[:-1].view(c, c)  # rows: target, columns: prediction
         tp = confusion.diagonal()
         return torch.stack([tp, confusion.sum(0) - tp, confusion.sum(1) - tp])
-    trash = 3 * c
-    hit = pred == target
-    if counted is None:
-        actual, predicted = target, pred + c
-    else:
-        actual, predicted = torch.where(counted, target, trash), torch.where(counted, pred + c, trash)
-        hit = hit & counted
-    index = torch.cat([actual, predicted, torch.where(hit, target + 2 * c, trash)])
-    raw = torch.zeros(3 * c + 1, dtype=torch.long, device=target.device)
-    raw.index_add_(0, index, torch.ones_like(index))
-    actual_n, predicted_n, tp = raw[:-1].view(3, c)
-    return torch.stack([tp, predicted_n - tp, actual_n - tp])
+    actual, predicted, tp = raw[: 3 * c].view(3, c)
+    return torch.stack([tp, predicted - tp, actual - tp])
+
+
+def _is_confusion_layout(raw_size: int, num_classes: int) -> bool:
+    return raw_size == num_classes * num_classes + 1
+
+
+def confusion_stat_scores(pred: Tensor, target: Tensor, num_classes: int, ignore_index: int | None) -> Tensor:
+    """``(tp, fp, fn)`` ``[3, C]`` of flat class indices (entries at ``ignore_index`` dropped)."""
+    c = num_classes
+    raw = torch.zeros(c * c + 1 if c <= CONFUSION_MAX_CLASSES else 3 * c + 1, dtype=torch.long, device=target.device)
+    accumulate_confusion(raw, pred, target, c, ignore_index)
+    return raw_to_stat_scores(raw, c)
 
 
 @dataclass(frozen=True)
@@ -169,15 +254,21 @@ class MulticlassTask(Task):
             return True if check_values else None
         if isinstance(logits, Tensor) and logits.dim() >= 1 and (logits.dim() == 1 or logits.shape[1] == 1):
             raise ValueError(
-                f"outputs have shape {tuple(logits.shape)}: one logit per sample is a binary model; use "
-                "task='binary' (labels in {0, 1}), or output num_classes >= 2 logits for a softmax"
+                f"outputs have shape {tuple(logits.shape)}: a softmax needs C >= 2 logit columns; one logit per "
+                "sample is a binary model: use task='binary' (labels in {0, 1})"
             )
         return check_logits_labels(logits, labels, self.num_classes, self.ignore_index, check_values)
 
     def predictions_targets(self, logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
-        pred = logits.detach().argmax(dim=1).reshape(-1)
-        target = labels.detach().argmax(dim=1) if self.is_soft(logits, labels) else labels.detach().reshape(-1)
-        return pred, target
+        """``argmax`` over dim 1 of the logits (class-index predictions pass through) and the
+        labels (soft rows: their argmax), flat int64."""
+        if self.is_soft(logits, labels):
+            return logits.detach().argmax(dim=1), labels.detach().argmax(dim=1)
+        pred = logits.detach().argmax(dim=1) if logits.is_floating_point() else logits.detach()
+        return pred.reshape(-1).long(), labels.detach().reshape(-1).long()
+
+    def _ignore_for_counts(self) -> int | None:
+        return self.ignore_index
 
     def counted(self, labels: Tensor) -> Tensor | None:
         if labels.is_floating_point():
@@ -238,6 +329,10 @@ class BinaryTask(Task):
         y = labels.to(class_weights.dtype)
         return class_weights[0] + (class_weights[1] - class_weights[0]) * y
 
+    def shift_logits(self, logits: Tensor, offsets: Tensor) -> Tensor:
+        o = offsets.to(logits.dtype)
+        return logits + (o[1] - o[0])
+
 
 @dataclass(frozen=True)
 class MultilabelTask(Task):
@@ -285,14 +380,25 @@ class MultilabelTask(Task):
         counted = self.counted(labels)
         return w if counted is None else w * counted.to(w.dtype)
 
-    def stat_scores(self, logits: Tensor, labels: Tensor) -> Tensor:
+    def raw_size(self, confusion_max: int | None = None) -> int:
+        return 3 * self.num_labels
+
+    def accumulate(
+        self, raw: Tensor, logits: Tensor, labels: Tensor, all_counted: bool = False, ones: Tensor | None = None
+    ) -> None:
         pred, target = self.predictions_targets(logits, labels)
-        counted = self.counted(labels)
+        counted = None if all_counted else self.counted(labels)
         if counted is not None:
             keep = counted.long()
             pred, target = pred * keep, target * keep
         tp = (pred * target).sum(0)
-        return torch.stack([tp, pred.sum(0) - tp, target.sum(0) - tp])
+        raw.view(3, -1).add_(torch.stack([tp, pred.sum(0) - tp, target.sum(0) - tp]))
+
+    def raw_to_stat_scores(self, raw: Tensor) -> Tensor:
+        return raw.view(3, self.num_labels)
+
+    def stat_scores_to_raw(self, counts: Tensor, raw_size: int) -> Tensor:
+        return counts.reshape(-1).clone()
 
 
 def make_task(
