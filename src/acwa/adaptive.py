@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -59,7 +59,7 @@ __all__ = [
 
 METRIC_MODES = ("max", "min")
 ADJUST_MODES = ("weights", "logits", "both")
-Target = Union[float, Sequence[float], Tensor, str]
+Target = float | Sequence[float] | Tensor | str
 
 
 def metric_error(metric: Tensor, target: float | Tensor | str, mode: str = "max") -> Tensor:
@@ -162,7 +162,9 @@ def _check_target(target_metric: Target, num_classes: int) -> Tensor | str:
     try:
         target = torch.as_tensor(target_metric, dtype=torch.float32).detach().clone()
     except (TypeError, ValueError, RuntimeError):
-        raise ValueError(f"target_metric must be a number, 'mean' or one number per class, got {target_metric!r}") from None
+        raise ValueError(
+            f"target_metric must be a number, 'mean' or one number per class, got {target_metric!r}"
+        ) from None
     if target.dim() > 1 or (target.dim() == 1 and target.numel() != num_classes):
         raise ValueError(
             f"target_metric must be a scalar, 'mean', or have one entry per class ({num_classes}), "

@@ -75,7 +75,9 @@ class ClassWeightedLoss:
         hard = isinstance(self.task, MulticlassTask) and not labels.is_floating_point()
         if self.loss_fn is None and hard:  # fused: sum_i (w_{y_i} / N) CE_i in one kernel
             w = self._weights_over_count(class_weights, labels, logits.dtype, all_counted)
-            return F.cross_entropy(logits, labels, weight=w, ignore_index=_ce_ignore(self.ignore_index), reduction="sum")
+            return F.cross_entropy(
+                logits, labels, weight=w, ignore_index=_ce_ignore(self.ignore_index), reduction="sum"
+            )
         weight = self.task.sample_weight(class_weights.to(torch.promote_types(logits.dtype, torch.float32)), labels)
         if self.per_element_fn is None:
             values = F.cross_entropy(logits, labels, reduction="none")  # soft targets [N, C]
@@ -93,9 +95,7 @@ class ClassWeightedLoss:
         soft_rows = isinstance(self.task, MulticlassTask) and labels.is_floating_point()
         return max(1, labels.shape[0] if soft_rows else labels.numel())
 
-    def _weights_over_count(
-        self, w: Tensor, labels: Tensor, dtype: torch.dtype, all_counted: bool | None
-    ) -> Tensor:
+    def _weights_over_count(self, w: Tensor, labels: Tensor, dtype: torch.dtype, all_counted: bool | None) -> Tensor:
         """``w / N_counted`` [C]; cached on the host-known N when no label is ignored."""
         if not all_counted:
             return w.to(dtype) / self._count(labels, dtype, False)
