@@ -1,5 +1,7 @@
-"""Imbalance-aware classification losses. Each returns per-element values reduced explicitly
-(see :mod:`acwa.losses.base`); each module has a functional twin.
+"""Imbalance-aware classification losses. One template (:mod:`acwa.losses.base`): each loss
+validates its inputs once, computes per-element values and hands them, with the caller's
+``sample_weight``, to the one reducer (:mod:`acwa.losses.reducers`); each module has a
+functional twin.
 
 * ``WeightedCrossEntropyLoss`` / ``weighted_cross_entropy``: class-weighted CE.
 * ``FocalLoss`` / ``focal_loss``: Lin et al., ICCV 2017.
@@ -15,9 +17,9 @@
 Static class weights live in :mod:`acwa.weights`.
 """
 
-from .base import REDUCTIONS, BaseLoss, reduce_loss
+from .base import BaseLoss, LossBatch, reduce_loss
 from .class_balanced import CB_BASES, ClassBalancedLoss, class_balanced_loss
-from .cross_entropy import WeightedCrossEntropyLoss, weighted_cross_entropy
+from .cross_entropy import LogitTransformLoss, WeightedCrossEntropyLoss, weighted_cross_entropy
 from .factory import LOSS_NAMES, make_loss
 from .focal import FocalLoss, focal_loss
 from .ldam import DeferredReweighting, LDAMLoss, NormedLinear, drw_weights, ldam_loss, ldam_margins
@@ -30,11 +32,16 @@ from .logit_adjusted import (
     logit_adjusted_loss,
 )
 from .parametric import ParametricCrossEntropyLoss, parametric_cross_entropy
+from .reducers import REDUCTIONS, check_reduction, reduce_values
 from .vs import VSLoss, vs_loss, vs_parameters
 
 __all__ = [
     "REDUCTIONS",
+    "check_reduction",
+    "reduce_values",
     "BaseLoss",
+    "LossBatch",
+    "LogitTransformLoss",
     "reduce_loss",
     "WeightedCrossEntropyLoss",
     "weighted_cross_entropy",

@@ -36,13 +36,13 @@ from typing import Any
 from torch import nn
 
 from ..weights import WEIGHTINGS, check_counts, class_weights
-from .base import REDUCTIONS
 from .class_balanced import ClassBalancedLoss
 from .cross_entropy import WeightedCrossEntropyLoss
 from .focal import FocalLoss
 from .ldam import LDAMLoss
 from .logit_adjusted import BalancedSoftmaxLoss, LogitAdjustedLoss
 from .parametric import ParametricCrossEntropyLoss
+from .reducers import check_reduction
 from .vs import VSLoss
 
 __all__ = ["LOSS_NAMES", "LOSS_ALIASES", "make_loss"]
@@ -108,8 +108,8 @@ def make_loss(name: str, class_counts=None, **options: Any) -> nn.Module:
     if unknown:
         extra = ["weighting"] if "weight" in valid and key != "parametric" else []
         raise ValueError(f"loss {key!r} does not take option(s) {unknown}; valid options: {sorted(valid + extra)}")
-    if "reduction" in options and options["reduction"] not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {list(REDUCTIONS)}, got {options['reduction']!r}")
+    if "reduction" in options:
+        check_reduction(options["reduction"])
 
     counts = None
     if class_counts is not None:
