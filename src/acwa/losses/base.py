@@ -23,11 +23,14 @@ problem: see :mod:`acwa.losses.binary`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypedDict
 
 import torch
 from torch import Tensor, nn
+from typing_extensions import Unpack
 
 from .._validation import check_int, check_labels, should_check_values
 from ..counts import check_counts
@@ -37,6 +40,10 @@ __all__ = [
     "REDUCTIONS",
     "SOFT_TARGET_ATOL",
     "LossBatch",
+    "LossOptions",
+    "Unpack",
+    "functional_twin",
+    "init_options",
     "DEFAULT_IGNORE_INDEX",
     "BINARY_HINT",
     "BaseLoss",
@@ -58,6 +65,14 @@ BINARY_HINT = (
     "make_loss('sigmoid_focal') or make_loss('binary_logit_adjusted', class_counts=[n_neg, n_pos])"
 )
 ClassVector = Tensor | Sequence[float] | None
+
+
+class LossOptions(TypedDict, total=False):
+    """The options every loss shares, spelled once (:class:`BaseLoss`); subclasses take ``**options``."""
+
+    weight: ClassVector
+    ignore_index: int
+    reduction: str
 
 
 def as_class_vector(
@@ -251,6 +266,7 @@ class BaseLoss(nn.Module):
     """
 
     soft_targets: bool = True
+    weight: Tensor | None
 
     def __init__(
         self,
@@ -301,5 +317,57 @@ class BaseLoss(nn.Module):
         """``weight_{y_i} * sample_weight_i`` (``None`` when neither is set)."""
         return combine_weights(None if self.weight is None else batch.pick(self.weight), sample_weight)
 
+    repr_fields: tuple[str, ...] = ()  # hyper-parameters shown first in repr()
+
     def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}, ignore_index={self.ignore_index}"
+        own = "".join(f"{n}={getattr(self, n)!r}, " for n in self.repr_fields)
+        return f"{own}reduction={self.reduction!r}, ignore_index={self.ignore_index}"
+
+
+_NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+
+
+def init_parameters(cls: type) -> list[inspect.Parameter]:
+    """Constructor parameters of a loss class, in positional order, following ``**options`` up
+    the MRO to the constructor that spells them (used by :func:`make_loss` and the twins)."""
+    found: dict[str, inspect.Parameter] = {}
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        params = list(inspect.signature(vars(klass)["__init__"]).parameters.values())[1:]
+        found.update({p.name: p for p in params if p.kind in _NAMED and p.name not in found})
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            break
+    return list(found.values())
+
+
+def init_options(cls: type) -> list[str]:
+    """Names of :func:`init_parameters`."""
+    return [p.name for p in init_parameters(cls)]
+
+
+def functional_twin(cls: type[BaseLoss], name: str, summary: str) -> Callable[..., Tensor]:
+    """The functional twin of a loss module: ``twin(logits, target, *options, sample_weight=None)``
+    equals ``cls(*options)(logits, target, sample_weight)``. Hyper-parameters are validated and
+    per-class vectors recomputed on each call: use the module in a training loop."""
+    params = [p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in init_parameters(cls)]
+    names = [p.name for p in params]
+
+    def twin(logits: Tensor, target: Tensor, *args: Any, sample_weight: Tensor | None = None, **kw: Any) -> Tensor:
+        if len(args) > len(names):
+            raise TypeError(f"{twin.__name__}() takes at most {len(names)} options after (logits, target)")
+        for name, value in zip(names, args):
+            if name in kw:
+                raise TypeError(f"{twin.__name__}() got option {name!r} by position and by name")
+            kw[name] = value
+        return cls(**kw)(logits, target, sample_weight)
+
+    twin.__name__ = twin.__qualname__ = name
+    twin.__module__ = cls.__module__
+    twin.__doc__ = f"Functional twin of :class:`{cls.__name__}`: {summary}"
+    head = [
+        inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Tensor) for n in ("logits", "target")
+    ]
+    tail = inspect.Parameter("sample_weight", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)
+    twin.__signature__ = inspect.Signature([*head, *params, tail], return_annotation=Tensor)  # type: ignore[attr-defined]
+    return twin

@@ -24,7 +24,7 @@ from torch import Tensor
 
 from .._validation import check_choice
 from ..weights import effective_number
-from .base import DEFAULT_IGNORE_INDEX, BaseLoss, ClassVector, LossBatch, counts_vector
+from .base import BaseLoss, LossBatch, LossOptions, Unpack, counts_vector, functional_twin
 from .cross_entropy import cross_entropy_values
 from .focal import Gamma, _check_gamma, focal_values
 
@@ -55,17 +55,19 @@ class ClassBalancedLoss(BaseLoss):
     The class-balanced weights are the buffer :attr:`cb_weights`.
     """
 
+    repr_fields = ("base", "beta")
+    cb_weights: Tensor
+    gamma: float | Tensor
+
     def __init__(
         self,
         class_counts,
         beta: float = 0.9999,
         base: str = "ce",
         gamma: Gamma = 2.0,
-        weight: ClassVector = None,
-        ignore_index: int = DEFAULT_IGNORE_INDEX,
-        reduction: str = "mean",
+        **options: Unpack[LossOptions],
     ) -> None:
-        super().__init__(weight, ignore_index, reduction)
+        super().__init__(**options)
         self.base = check_choice(base, CB_BASES, "base")
         self.soft_targets = base != "focal"
         g = _check_gamma(gamma)
@@ -92,23 +94,9 @@ class ClassBalancedLoss(BaseLoss):
         cb = batch.pick(self.cb_weights)
         return cb if w is None else cb * w
 
-    def extra_repr(self) -> str:
-        return f"base={self.base!r}, beta={self.beta}, " + super().extra_repr()
 
-
-def class_balanced_loss(
-    logits: Tensor,
-    target: Tensor,
-    class_counts,
-    beta: float = 0.9999,
-    base: str = "ce",
-    gamma: Gamma = 2.0,
-    weight: Tensor | None = None,
-    ignore_index: int = DEFAULT_IGNORE_INDEX,
-    reduction: str = "mean",
-    sample_weight: Tensor | None = None,
-) -> Tensor:
-    """Functional twin of :class:`ClassBalancedLoss` (weights recomputed from ``class_counts``
-    on each call; use the module in a training loop). ``gamma`` is used only by ``base='focal'``."""
-    loss = ClassBalancedLoss(class_counts, beta, base, gamma, weight, ignore_index, reduction)
-    return loss(logits, target, sample_weight)
+class_balanced_loss = functional_twin(
+    ClassBalancedLoss,
+    "class_balanced_loss",
+    "``w^CB_y * L_base`` (weights recomputed from ``class_counts`` on each call; ``gamma`` only for base='focal').",
+)

@@ -22,9 +22,21 @@ import torch
 from torch import Tensor
 
 from .._validation import check_float
-from .base import DEFAULT_IGNORE_INDEX, BaseLoss, ClassVector, LossBatch
+from .base import DEFAULT_IGNORE_INDEX, BaseLoss, ClassVector, LossBatch, LossOptions, functional_twin
 
-__all__ = ["cross_entropy_values", "LogitTransformLoss", "weighted_cross_entropy", "WeightedCrossEntropyLoss"]
+__all__ = [
+    "CEOptions",
+    "cross_entropy_values",
+    "LogitTransformLoss",
+    "weighted_cross_entropy",
+    "WeightedCrossEntropyLoss",
+]
+
+
+class CEOptions(LossOptions, total=False):
+    """The shared options of the cross-entropy family (:class:`LogitTransformLoss`)."""
+
+    label_smoothing: float
 
 
 def check_label_smoothing(label_smoothing: float) -> float:
@@ -86,16 +98,8 @@ class WeightedCrossEntropyLoss(LogitTransformLoss):
     """
 
 
-def weighted_cross_entropy(
-    logits: Tensor,
-    target: Tensor,
-    weight: Tensor | None = None,
-    ignore_index: int = DEFAULT_IGNORE_INDEX,
-    reduction: str = "mean",
-    sample_weight: Tensor | None = None,
-    label_smoothing: float = 0.0,
-) -> Tensor:
-    """Functional twin of :class:`WeightedCrossEntropyLoss`: ``-w_y log p_y`` reduced by
-    ``reduction`` (default ``'mean'``: divided by the number of non-ignored samples)."""
-    loss = WeightedCrossEntropyLoss(weight, ignore_index, reduction, label_smoothing)
-    return loss(logits, target, sample_weight)
+weighted_cross_entropy = functional_twin(
+    WeightedCrossEntropyLoss,
+    "weighted_cross_entropy",
+    "``-w_y log p_y`` reduced by ``reduction`` (default ``'mean'``: / the number of non-ignored samples).",
+)

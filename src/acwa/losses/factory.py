@@ -30,12 +30,12 @@ combination raises ``ValueError`` listing the valid choices.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from torch import nn
 
 from ..weights import WEIGHTINGS, check_counts, class_weights
+from .base import init_options
 from .class_balanced import ClassBalancedLoss
 from .cross_entropy import WeightedCrossEntropyLoss
 from .focal import FocalLoss
@@ -71,8 +71,7 @@ LOSS_ALIASES = {
 
 
 def _options_of(cls) -> list:
-    params = inspect.signature(cls.__init__).parameters
-    return [p for p in params if p not in ("self", "class_counts")]
+    return [p for p in init_options(cls) if p != "class_counts"]
 
 
 def make_loss(name: str, class_counts=None, **options: Any) -> nn.Module:
@@ -158,6 +157,7 @@ def make_loss(name: str, class_counts=None, **options: Any) -> nn.Module:
         return cls(**options)
 
     if needs_counts:
+        assert counts is not None  # checked above
         if options.get("weight") is not None:
             check_counts(counts, len(options["weight"]), "class_counts")
         return cls(counts, **options)

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from .._validation import check_float
-from .base import DEFAULT_IGNORE_INDEX, BaseLoss, ClassVector, LossBatch, as_class_vector
+from .base import BaseLoss, ClassVector, LossBatch, LossOptions, Unpack, as_class_vector, functional_twin
 
 __all__ = ["focal_loss", "FocalLoss", "focal_values"]
 
@@ -25,7 +25,7 @@ Gamma = float | Sequence[float] | Tensor
 
 def _check_gamma(gamma: Gamma) -> float | Tensor:
     if isinstance(gamma, Sequence) or getattr(gamma, "ndim", 0) > 0:  # one gamma per class
-        g = as_class_vector(gamma, "gamma", nonnegative=False)
+        g = as_class_vector(gamma, "gamma", nonnegative=False)  # type: ignore[arg-type]
         assert g is not None
         if bool((g < 0).any()):
             raise ValueError(f"gamma must be >= 0 for every class, got {g.tolist()}")
@@ -56,16 +56,11 @@ class FocalLoss(BaseLoss):
     """
 
     soft_targets = False
+    alpha: Tensor | None
+    gamma: float | Tensor
 
-    def __init__(
-        self,
-        gamma: Gamma = 2.0,
-        alpha: ClassVector = None,
-        weight: ClassVector = None,
-        ignore_index: int = DEFAULT_IGNORE_INDEX,
-        reduction: str = "mean",
-    ) -> None:
-        super().__init__(weight, ignore_index, reduction)
+    def __init__(self, gamma: Gamma = 2.0, alpha: ClassVector = None, **options: Unpack[LossOptions]) -> None:
+        super().__init__(**options)
         g = _check_gamma(gamma)
         if isinstance(g, Tensor):
             self.register_buffer("gamma", g)
@@ -81,15 +76,4 @@ class FocalLoss(BaseLoss):
         return focal_values(batch, self.gamma, self.alpha)
 
 
-def focal_loss(
-    logits: Tensor,
-    target: Tensor,
-    gamma: Gamma = 2.0,
-    alpha: ClassVector = None,
-    weight: Tensor | None = None,
-    ignore_index: int = DEFAULT_IGNORE_INDEX,
-    reduction: str = "mean",
-    sample_weight: Tensor | None = None,
-) -> Tensor:
-    """Functional twin of :class:`FocalLoss` (module docstring)."""
-    return FocalLoss(gamma, alpha, weight, ignore_index, reduction)(logits, target, sample_weight)
+focal_loss = functional_twin(FocalLoss, "focal_loss", "``-alpha_y (1 - p_y)^gamma log p_y`` (module docstring).")

@@ -20,8 +20,8 @@ from torch import Tensor, nn
 
 from .._validation import check_float, check_int
 from ..weights import effective_number
-from .base import DEFAULT_IGNORE_INDEX, ClassVector, LossBatch, class_dim_view, counts_vector
-from .cross_entropy import LogitTransformLoss
+from .base import LossBatch, Unpack, class_dim_view, counts_vector, functional_twin
+from .cross_entropy import CEOptions, LogitTransformLoss
 
 __all__ = ["ldam_margins", "ldam_loss", "LDAMLoss", "NormedLinear", "drw_weights", "DeferredReweighting"]
 
@@ -54,17 +54,13 @@ class LDAMLoss(LogitTransformLoss):
     ``m_c q_ic`` (the one-hot case is the paper's ``m_y e_y``).
     """
 
+    repr_fields = ("max_margin", "scale")
+    margins: Tensor
+
     def __init__(
-        self,
-        class_counts,
-        max_margin: float = 0.5,
-        scale: float = 30.0,
-        weight: ClassVector = None,
-        ignore_index: int = DEFAULT_IGNORE_INDEX,
-        reduction: str = "mean",
-        label_smoothing: float = 0.0,
+        self, class_counts, max_margin: float = 0.5, scale: float = 30.0, **options: Unpack[CEOptions]
     ) -> None:
-        super().__init__(weight, ignore_index, reduction, label_smoothing)
+        super().__init__(**options)
         self.scale = check_float(scale, "scale", min=0.0, min_open=True, max=1e6, hint="30 in Cao et al. 2019")
         self.register_buffer("margins", ldam_margins(class_counts, max_margin))
         self.max_margin = float(max_margin)
@@ -81,24 +77,10 @@ class LDAMLoss(LogitTransformLoss):
         # lower only the target logit by its class margin, then scale
         return self.scale * z.scatter(1, index, z.gather(1, index) - m_y)
 
-    def extra_repr(self) -> str:
-        return f"max_margin={self.max_margin}, scale={self.scale}, " + super().extra_repr()
 
-
-def ldam_loss(
-    logits: Tensor,
-    target: Tensor,
-    class_counts,
-    max_margin: float = 0.5,
-    scale: float = 30.0,
-    weight: Tensor | None = None,
-    ignore_index: int = DEFAULT_IGNORE_INDEX,
-    reduction: str = "mean",
-    sample_weight: Tensor | None = None,
-) -> Tensor:
-    """Functional twin of :class:`LDAMLoss` (margins recomputed from ``class_counts`` per call)."""
-    loss = LDAMLoss(class_counts, max_margin, scale, weight, ignore_index, reduction)
-    return loss(logits, target, sample_weight)
+ldam_loss = functional_twin(
+    LDAMLoss, "ldam_loss", "``CE(s * (f - m_y e_y), y)`` (margins recomputed from ``class_counts`` on each call)."
+)
 
 
 class NormedLinear(nn.Module):

@@ -22,15 +22,15 @@ from torch import Tensor
 from .._validation import check_float
 from ..counts import log_prior
 from .base import (
-    DEFAULT_IGNORE_INDEX,
-    ClassVector,
     LossBatch,
+    Unpack,
     check_class_vector,
     check_finite_vector,
     class_dim_view,
     counts_vector,
+    functional_twin,
 )
-from .cross_entropy import LogitTransformLoss
+from .cross_entropy import CEOptions, LogitTransformLoss
 
 __all__ = [
     "log_prior",
@@ -72,15 +72,10 @@ class ShiftedSoftmaxLoss(LogitTransformLoss):
     :class:`BalancedSoftmaxLoss` (``b = log n``).
     """
 
-    def __init__(
-        self,
-        offsets: Tensor,
-        weight: ClassVector = None,
-        ignore_index: int = DEFAULT_IGNORE_INDEX,
-        reduction: str = "mean",
-        label_smoothing: float = 0.0,
-    ) -> None:
-        super().__init__(weight, ignore_index, reduction, label_smoothing)
+    offsets: Tensor
+
+    def set_offsets(self, offsets: Tensor) -> None:
+        """Register the shift ``b`` as the buffer :attr:`offsets` (finite in float32, else ``ValueError``)."""
         self.register_buffer("offsets", check_finite_vector(offsets, "offsets", OVERFLOW_HINT))
 
     def class_vectors(self) -> dict[str, Tensor | None]:
@@ -106,21 +101,12 @@ class LogitAdjustedLoss(ShiftedSoftmaxLoss):
     logits (the adjustment only shapes training).
     """
 
-    def __init__(
-        self,
-        class_counts,
-        tau: float = 1.0,
-        weight: ClassVector = None,
-        ignore_index: int = DEFAULT_IGNORE_INDEX,
-        reduction: str = "mean",
-        label_smoothing: float = 0.0,
-    ) -> None:
-        tau = _check_tau(tau)
-        super().__init__(tau * log_prior(class_counts), weight, ignore_index, reduction, label_smoothing)
-        self.tau = tau
+    repr_fields = ("tau",)
 
-    def extra_repr(self) -> str:
-        return f"tau={self.tau}, " + super().extra_repr()
+    def __init__(self, class_counts, tau: float = 1.0, **options: Unpack[CEOptions]) -> None:
+        super().__init__(**options)
+        self.tau = _check_tau(tau)
+        self.set_offsets(self.tau * log_prior(class_counts))
 
 
 class BalancedSoftmaxLoss(ShiftedSoftmaxLoss):
@@ -137,41 +123,10 @@ class BalancedSoftmaxLoss(ShiftedSoftmaxLoss):
     The offsets ``log n_c`` are the buffer :attr:`offsets`.
     """
 
-    def __init__(
-        self,
-        class_counts,
-        weight: ClassVector = None,
-        ignore_index: int = DEFAULT_IGNORE_INDEX,
-        reduction: str = "mean",
-        label_smoothing: float = 0.0,
-    ) -> None:
-        log_n = counts_vector(class_counts).log().to(torch.get_default_dtype())
-        super().__init__(log_n, weight, ignore_index, reduction, label_smoothing)
+    def __init__(self, class_counts, **options: Unpack[CEOptions]) -> None:
+        super().__init__(**options)
+        self.set_offsets(counts_vector(class_counts).log().to(torch.get_default_dtype()))
 
 
-def logit_adjusted_loss(
-    logits: Tensor,
-    target: Tensor,
-    class_counts,
-    tau: float = 1.0,
-    weight: Tensor | None = None,
-    ignore_index: int = DEFAULT_IGNORE_INDEX,
-    reduction: str = "mean",
-    sample_weight: Tensor | None = None,
-) -> Tensor:
-    """Functional twin of :class:`LogitAdjustedLoss`: ``-log softmax(f + tau log pi)_y``."""
-    loss = LogitAdjustedLoss(class_counts, tau, weight, ignore_index, reduction)
-    return loss(logits, target, sample_weight)
-
-
-def balanced_softmax_loss(
-    logits: Tensor,
-    target: Tensor,
-    class_counts,
-    weight: Tensor | None = None,
-    ignore_index: int = DEFAULT_IGNORE_INDEX,
-    reduction: str = "mean",
-    sample_weight: Tensor | None = None,
-) -> Tensor:
-    """Functional twin of :class:`BalancedSoftmaxLoss`: ``-log softmax(f + log n)_y``."""
-    return BalancedSoftmaxLoss(class_counts, weight, ignore_index, reduction)(logits, target, sample_weight)
+logit_adjusted_loss = functional_twin(LogitAdjustedLoss, "logit_adjusted_loss", "``-log softmax(f + tau log pi)_y``.")
+balanced_softmax_loss = functional_twin(BalancedSoftmaxLoss, "balanced_softmax_loss", "``-log softmax(f + log n)_y``.")

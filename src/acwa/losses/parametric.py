@@ -211,6 +211,9 @@ class ParametricCrossEntropyLoss(LogitTransformLoss):
     the per-class effective ``(Delta, iota, w)`` tables as used in the forward pass.
     """
 
+    param_index: Tensor
+    weight: Tensor
+
     def __init__(
         self,
         num_classes: int,

@@ -15,8 +15,8 @@ import torch
 from torch import Tensor
 
 from .._validation import check_float
-from .base import DEFAULT_IGNORE_INDEX, ClassVector, LossBatch, check_finite_vector, class_dim_view, counts_vector
-from .cross_entropy import LogitTransformLoss
+from .base import LossBatch, Unpack, check_finite_vector, class_dim_view, counts_vector, functional_twin
+from .cross_entropy import CEOptions, LogitTransformLoss
 from .logit_adjusted import OVERFLOW_HINT, _check_tau
 
 __all__ = ["vs_parameters", "vs_loss", "VSLoss"]
@@ -52,17 +52,13 @@ class VSLoss(LogitTransformLoss):
     ``Delta`` and ``iota`` are the buffers :attr:`delta` and :attr:`iota`.
     """
 
-    def __init__(
-        self,
-        class_counts,
-        gamma: float = 0.3,
-        tau: float = 1.0,
-        weight: ClassVector = None,
-        ignore_index: int = DEFAULT_IGNORE_INDEX,
-        reduction: str = "mean",
-        label_smoothing: float = 0.0,
-    ) -> None:
-        super().__init__(weight, ignore_index, reduction, label_smoothing)
+    repr_fields = ("gamma", "tau")
+
+    delta: Tensor
+    iota: Tensor
+
+    def __init__(self, class_counts, gamma: float = 0.3, tau: float = 1.0, **options: Unpack[CEOptions]) -> None:
+        super().__init__(**options)
         delta, iota = vs_parameters(class_counts, gamma, tau)
         self.gamma, self.tau = float(gamma), float(tau)
         self.register_buffer("delta", delta)
@@ -75,20 +71,9 @@ class VSLoss(LogitTransformLoss):
         z = batch.logits
         return class_dim_view(self.delta, z) * z + class_dim_view(self.iota, z)
 
-    def extra_repr(self) -> str:
-        return f"gamma={self.gamma}, tau={self.tau}, " + super().extra_repr()
 
-
-def vs_loss(
-    logits: Tensor,
-    target: Tensor,
-    class_counts,
-    gamma: float = 0.3,
-    tau: float = 1.0,
-    weight: Tensor | None = None,
-    ignore_index: int = DEFAULT_IGNORE_INDEX,
-    reduction: str = "mean",
-    sample_weight: Tensor | None = None,
-) -> Tensor:
-    """Functional twin of :class:`VSLoss` (``Delta``, ``iota`` recomputed from ``class_counts`` per call)."""
-    return VSLoss(class_counts, gamma, tau, weight, ignore_index, reduction)(logits, target, sample_weight)
+vs_loss = functional_twin(
+    VSLoss,
+    "vs_loss",
+    "``-log softmax(Delta f + iota)_y`` (``Delta``, ``iota`` recomputed per call).",
+)
