@@ -228,6 +228,12 @@ class AdaptiveClassWeights(Stateful):
             (``|o_c - o_c^0| <= offset_radius``); ``None``: unbounded.
     """
 
+    weights: Tensor  # declared states
+    offsets: Tensor
+    weight_rows: list[Tensor]
+    offset_rows: list[Tensor]
+    steps: Tensor
+
     def __init__(
         self,
         num_classes: int,
@@ -374,7 +380,7 @@ def _upgrade_controller_state(state: Any) -> Any:
     out = {k: v for k, v in state.items() if k not in ("history", "offset_history", "history_steps")}
     rows = state["history"]
     out["weight_rows"] = list(rows.unbind(0)) if isinstance(rows, Tensor) and rows.dim() == 2 else rows
-    steps = state.get("history_steps")
+    steps: Any = state.get("history_steps")
     try:
         out["steps"] = torch.as_tensor([int(s) for s in steps], dtype=torch.long)
     except (TypeError, ValueError):

@@ -124,6 +124,8 @@ class ClassStatScores(Stateful):
     tensor([1., 1., 0.])
     """
 
+    raw_counts: Tensor  # declared state
+
     def __init__(
         self,
         num_classes: int | None = None,
@@ -190,7 +192,7 @@ class ClassStatScores(Stateful):
 
     def load_state_dict(self, state: dict) -> None:
         if not isinstance(state, dict) or set(state) != {"counts"}:
-            got = sorted(state) if isinstance(state, dict) else type(state).__name__
+            got = f"unknown keys {sorted(set(state) - {'counts'})}" if isinstance(state, dict) else type(state).__name__
             raise ValueError(f"ClassStatScores state must be {{'counts': tensor}} from state_dict(), got {got}")
         super().load_state_dict({"raw_counts": state["counts"]})
 

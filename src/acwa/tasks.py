@@ -33,11 +33,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from ._validation import check_choice, check_float, check_int, check_logits_labels
+from ._validation import check_choice, check_float, check_int
+from ._validation import check_logits_labels as _check_logits_labels
 
 __all__ = [
     "TASKS",
@@ -51,6 +53,7 @@ __all__ = [
     "raw_to_stat_scores",
     "confusion_stat_scores",
     "CONFUSION_MAX_CLASSES",
+    "argmax_classes",
 ]
 
 TASKS = ("multiclass", "binary", "multilabel")
@@ -160,6 +163,37 @@ class Task:
         return self.ignore_index
 
 
+# On CPU, ``argmax`` over the class dim is a scalar (non-vectorised) reduction; from this many
+# classes on, :func:`argmax_classes` finds the maximum block first with the vectorised ``amax``
+# (measured in BENCHMARKS.md, issue 14: 2-3x faster at C = 1000).
+BLOCKED_ARGMAX_MIN_CLASSES = 512
+_ARGMAX_BLOCK = 32
+
+
+def argmax_classes(logits: Tensor) -> Tensor:
+    """``logits.argmax(dim=1)``, exactly (first maximum on ties) for finite logits.
+
+    For 2-D CPU logits with C >= :data:`BLOCKED_ARGMAX_MIN_CLASSES`: the per-block maxima of
+    blocks of 32 columns (``amax``, vectorised), the first block holding the row maximum, the
+    first maximum inside it, and the tail columns compared last (a tie keeps the earlier index).
+    """
+    if logits.dim() != 2 or logits.device.type != "cpu" or logits.shape[1] < BLOCKED_ARGMAX_MIN_CLASSES:
+        return logits.argmax(dim=1)
+    n, c = logits.shape
+    b = _ARGMAX_BLOCK
+    m = c // b
+    blocks = logits.as_strided((n, m, b), (logits.stride(0), b * logits.stride(1), logits.stride(1)))
+    block_max = blocks.amax(2)
+    block = block_max.argmax(1)
+    rows = torch.arange(n, device=logits.device)
+    best = block * b + blocks[rows, block].argmax(1)
+    if m * b < c:
+        tail = logits[:, m * b :]
+        tail_idx = tail.argmax(1)
+        best = torch.where(tail[rows, tail_idx] > block_max[rows, block], tail_idx + m * b, best)
+    return best
+
+
 # Up to this many classes a window keeps the K x K confusion counts (at most 128 KiB): one fused
 # index ``target * K + pred`` and one ``index_add_`` per batch, the cheapest update at small K.
 # Above it, O(K) counts (actual, predicted, hit), so memory and DDP traffic stay linear in K.
@@ -220,6 +254,41 @@ def confusion_stat_scores(pred: Tensor, target: Tensor, num_classes: int, ignore
     return raw_to_stat_scores(raw, c)
 
 
+def check_logits_labels(
+    logits: Any, labels: Any, num_classes: int, ignore_index: int | None, check_values: bool
+) -> bool | None:
+    """:func:`acwa._validation.check_logits_labels`, with one host read in the common case
+    (finite float logits ``[N, C]``, class indices ``[N]`` in range); anything else takes the
+    full check, which names the problem."""
+    if check_values and _plain_batch(logits, labels, num_classes) and labels.numel():
+        total = logits.detach().sum(dtype=torch.float64)
+        lo, hi = torch.aminmax(labels.detach())
+        s, lo_v, hi_v = torch.stack([total, lo.double(), hi.double()]).tolist()
+        if math.isfinite(s) and lo_v >= 0 and hi_v < num_classes:
+            return True
+    return _check_logits_labels(logits, labels, num_classes, ignore_index, check_values)
+
+
+def _flat_long(t: Tensor) -> Tensor:
+    if t.dim() != 1:
+        t = t.reshape(-1)
+    return t if t.dtype == torch.long else t.long()
+
+
+def _plain_batch(logits: Any, labels: Any, num_classes: int) -> bool:
+    """Shapes and dtypes of the common case, checked without touching values."""
+    return (
+        isinstance(logits, Tensor)
+        and isinstance(labels, Tensor)
+        and logits.dim() == 2
+        and logits.shape[1] == num_classes
+        and logits.is_floating_point()
+        and labels.dim() == 1
+        and labels.shape[0] == logits.shape[0]
+        and not (labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool)
+    )
+
+
 @dataclass(frozen=True)
 class MulticlassTask(Task):
     """Softmax over C >= 2 logit columns; labels are class indices or soft-target rows."""
@@ -264,8 +333,8 @@ class MulticlassTask(Task):
         labels (soft rows: their argmax), flat int64."""
         if self.is_soft(logits, labels):
             return logits.detach().argmax(dim=1), labels.detach().argmax(dim=1)
-        pred = logits.detach().argmax(dim=1) if logits.is_floating_point() else logits.detach()
-        return pred.reshape(-1).long(), labels.detach().reshape(-1).long()
+        pred = argmax_classes(logits.detach()) if logits.is_floating_point() else logits.detach()
+        return _flat_long(pred), _flat_long(labels.detach())
 
     def _ignore_for_counts(self) -> int | None:
         return self.ignore_index

@@ -94,6 +94,27 @@ class ACWATrainer(Stateful):
         threshold: logit threshold at which binary/multi-label predictions count as positive.
     """
 
+    num_calls: int  # declared state: calls of update_metrics so far
+    # the README's options, set from the validated TrainerConfig
+    num_classes: int | None
+    target_metric: Any
+    alpha: float
+    beta: float
+    update_freq: int | None
+    metric_fn: Any
+    metric_mode: str
+    loss_fn: Callable[..., Tensor] | None
+    class_frequencies: Any
+    weight_bounds: tuple[float, float]
+    ignore_index: int | None
+    validate_inputs: bool | None
+    eps: float
+    adjust: str
+    normalize_weights: bool
+    logit_tau: float
+    offset_radius: float | None
+    mode: str
+
     def __init__(
         self,
         num_classes: int | None = None,
@@ -326,6 +347,9 @@ class ACWATrainer(Stateful):
         if not isinstance(state, dict) or "num_calls" not in state:
             got = sorted(state) if isinstance(state, dict) else type(state).__name__
             raise ValueError(f"state must be a dict from ACWATrainer.state_dict() with 'num_calls', got {got}")
+        unknown = sorted(set(state) - _STATE_KEYS)
+        if unknown:
+            raise ValueError(f"state has unknown keys {unknown} for ACWATrainer; expected some of {sorted(_STATE_KEYS)}")
         candidate = copy.copy(self)
         candidate._load_into(state)
         self.__dict__.update(candidate.__dict__)
@@ -346,7 +370,7 @@ class ACWATrainer(Stateful):
             if self.controller is None or self.window is None:
                 raise ValueError("state has 'controller' but no 'num_classes'")
             self.controller.load_state_dict(state["controller"])
-            parts = {k: state[k] for k in ("stats", "window", "metric_fn") if k in state}
+            parts: dict[str, Any] = {k: state[k] for k in ("stats", "window", "metric_fn") if k in state}
             if "stats" not in parts:
                 raise ValueError("state has 'controller' but no 'stats' (the window's counts)")
             self.window.load_state_dict(parts)
@@ -360,6 +384,9 @@ class ACWATrainer(Stateful):
         from ._plotting import plot_weight_history
 
         return plot_weight_history(self.weight_history, self.weight_history_steps, path, ax, class_names, title)
+
+
+_STATE_KEYS = {"num_classes", "num_calls", "task", "controller", "stats", "window", "metric_fn"}
 
 
 def _implied_task(logits: Tensor, labels: Tensor, num_classes: int | None) -> str:

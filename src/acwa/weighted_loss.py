@@ -131,7 +131,7 @@ def _per_element_view(loss_fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
         return loss_fn
     view = copy.copy(loss_fn)
     try:
-        view.reduction = "none"  # type: ignore[attr-defined]
+        view.reduction = "none"
     except AttributeError as err:
         raise ValueError(
             f"loss_fn {type(loss_fn).__name__} has a read-only 'reduction'; pass a loss with reduction='none'"

@@ -139,7 +139,10 @@ class ACWALossFunction:
             logits, labels = logits.reshape(-1, logits.shape[-1]), labels.reshape(-1)
         mean = self.weighter.get_weighted_loss(logits, labels)  # sum_i w_{y_i} l_i / N_counted
         if num_items_in_batch is not None:
-            counted = (labels != self.ignore_index).sum().to(mean.dtype)
+            ignore = self.ignore_index
+            counted = (torch.ne(labels, ignore).sum() if ignore is not None else torch.tensor(labels.numel())).to(
+                device=mean.device, dtype=mean.dtype
+            )
             mean = mean * counted / torch.as_tensor(num_items_in_batch, device=mean.device).to(mean.dtype)
         if self.adaptive:
             training = torch.is_grad_enabled() if self.training is None else self.training
@@ -173,7 +176,7 @@ class ACWATrainerCallback(TrainerCallback):
 
     def acwa_logs(self) -> dict:
         """``{'acwa/weight_c': w_c, 'acwa/<metric>_c': m_c}`` as Python floats."""
-        out = {}
+        out: dict[str, float] = {}
         weights = self.loss_func.weights
         if weights is None:
             return out
@@ -202,7 +205,7 @@ def dataset_labels(dataset: Any, label_column: str = "labels") -> Tensor:
             if col in names:
                 return torch.as_tensor(dataset[col]).long()
     try:
-        return extract_labels(dataset)
+        return torch.as_tensor(extract_labels(dataset))
     except (ValueError, TypeError):
         pass
     try:

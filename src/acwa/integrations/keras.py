@@ -269,7 +269,8 @@ class ACWAKerasCallback(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None) -> None:
         self.num_batches += 1
-        if self.update_on == "train" and self.update_freq != "epoch" and self.num_batches % self.update_freq == 0:
+        freq = self.update_freq
+        if self.update_on == "train" and isinstance(freq, int) and self.num_batches % freq == 0:
             self.update()
 
     def on_test_begin(self, logs=None) -> None:
