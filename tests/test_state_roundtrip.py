@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from acwa import ACWATrainer
+from acwa import ACWATrainer, EarlyStopping
 from acwa.adaptive import AdaptiveClassWeights
 from acwa.metrics import ClassStatScores, per_class_metric
 from acwa.tasks import BinaryTask, MultilabelTask
@@ -163,3 +163,19 @@ def test_sync_returns_a_copy_and_never_mutates_the_window():
     synced = s.sync()
     synced += 1
     assert torch.equal(s.raw_counts, before)
+
+
+def test_early_stopping_round_trip_and_bad_loads():
+    s = EarlyStopping(patience=3)
+    for v in (0.5, 0.6, 0.55):
+        s.step(v)
+    fresh = EarlyStopping(patience=3)
+    fresh.load_state_dict(s.state_dict())
+    assert (fresh.best, fresh.counter, fresh.should_stop) == (0.6, 1, False)
+    assert [fresh.step(v) for v in (0.5, 0.5)] == [s.step(v) for v in (0.5, 0.5)] == [False, True]
+    for bad, match in [({"best": float("nan"), "counter": 0, "should_stop": False}, "best"),
+                       ({"best": 0.5, "counter": -1, "should_stop": False}, "counter"),
+                       ({"best": 0.5, "counter": 0}, "should_stop")]:  # fmt: skip
+        with pytest.raises(ValueError, match=match):
+            fresh.load_state_dict(bad)
+        assert (fresh.best, fresh.counter) == (0.6, 3)

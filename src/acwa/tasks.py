@@ -31,15 +31,21 @@ when ``check_values`` is true (see :func:`acwa._validation.should_check_values`)
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor
 
 from ._validation import check_choice, check_float, check_int
-from ._validation import check_logits_labels as _check_logits_labels
+from .confusion import (
+    CONFUSION_MAX_CLASSES,
+    accumulate_confusion,
+    argmax_classes,
+    confusion_stat_scores,
+    is_confusion_layout,
+    raw_to_stat_scores,
+)
+from .task_checks import check_floating, check_logits_labels, check_zero_one, flat_long
 
 __all__ = [
     "TASKS",
@@ -58,30 +64,6 @@ __all__ = [
 
 TASKS = ("multiclass", "binary", "multilabel")
 SOFT_TARGET_TOLERANCE = 1e-3  # |sum_c q_ic - 1| allowed for soft-target rows
-
-
-def _finite_sum(t: Tensor) -> bool:
-    s = t.sum(dtype=torch.float32) if t.dtype in (torch.float16, torch.bfloat16) else t.sum()
-    return math.isfinite(float(s))
-
-
-def _check_floating(logits: Tensor, name: str, check_values: bool) -> None:
-    if not isinstance(logits, Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor of logits, got {type(logits).__name__}")
-    if check_values and not logits.is_floating_point():
-        raise ValueError(f"{name} must be floating point logits, got dtype {logits.dtype}")
-    if check_values and logits.numel() and not _finite_sum(logits.detach()):
-        raise ValueError(f"{name} contains NaN or Inf values; check the model, the learning rate and the inputs")
-
-
-def _check_zero_one(labels: Tensor, name: str, what: str) -> None:
-    if labels.is_complex():
-        raise ValueError(f"{name} must hold 0/1 values, got dtype {labels.dtype}")
-    if labels.numel() and not bool(((labels == 0) | (labels == 1)).all()):
-        bad = labels[(labels != 0) & (labels != 1)].flatten()[0]
-        raise ValueError(
-            f"{name} must be {what} with values 0 or 1, found {float(bad):g}; threshold or encode the labels first"
-        )
 
 
 @dataclass(frozen=True)
@@ -154,139 +136,13 @@ class Task:
     def stat_scores_to_raw(self, counts: Tensor, raw_size: int) -> Tensor:
         """A flat count state of the O(K) layout holding ``[3, K]`` ``(tp, fp, fn)`` (the K x K
         layout cannot be rebuilt from them; see :meth:`raw_size` with ``confusion_max=0``)."""
-        if _is_confusion_layout(raw_size, self.size):
+        if is_confusion_layout(raw_size, self.size):
             raise ValueError("precomputed (tp, fp, fn) counts need the O(K) count layout (confusion_max=0)")
         tp, fp, fn = counts
         return torch.cat([tp + fn, tp + fp, tp, tp.new_zeros(raw_size - 3 * self.size)])
 
     def _ignore_for_counts(self) -> int | None:
         return self.ignore_index
-
-
-# On CPU, ``argmax`` over the class dim is a scalar (non-vectorised) reduction; from this many
-# classes on, :func:`argmax_classes` finds the maximum block first with the vectorised ``amax``
-# (measured in BENCHMARKS.md, issue 14: 2-3x faster at C = 1000).
-BLOCKED_ARGMAX_MIN_CLASSES = 512
-_ARGMAX_BLOCK = 32
-
-
-def argmax_classes(logits: Tensor) -> Tensor:
-    """``logits.argmax(dim=1)``, exactly (first maximum on ties) for finite logits.
-
-    For 2-D CPU logits with C >= :data:`BLOCKED_ARGMAX_MIN_CLASSES`: the per-block maxima of
-    blocks of 32 columns (``amax``, vectorised), the first block holding the row maximum, the
-    first maximum inside it, and the tail columns compared last (a tie keeps the earlier index).
-    """
-    if logits.dim() != 2 or logits.device.type != "cpu" or logits.shape[1] < BLOCKED_ARGMAX_MIN_CLASSES:
-        return logits.argmax(dim=1)
-    n, c = logits.shape
-    b = _ARGMAX_BLOCK
-    m = c // b
-    blocks = logits.as_strided((n, m, b), (logits.stride(0), b * logits.stride(1), logits.stride(1)))
-    block_max = blocks.amax(2)
-    block = block_max.argmax(1)
-    rows = torch.arange(n, device=logits.device)
-    best = block * b + blocks[rows, block].argmax(1)
-    if m * b < c:
-        tail = logits[:, m * b :]
-        tail_idx = tail.argmax(1)
-        best = torch.where(tail[rows, tail_idx] > block_max[rows, block], tail_idx + m * b, best)
-    return best
-
-
-# Up to this many classes a window keeps the K x K confusion counts (at most 128 KiB): one fused
-# index ``target * K + pred`` and one ``index_add_`` per batch, the cheapest update at small K.
-# Above it, O(K) counts (actual, predicted, hit), so memory and DDP traffic stay linear in K.
-CONFUSION_MAX_CLASSES = 128
-
-
-def accumulate_confusion(
-    raw: Tensor, pred: Tensor, target: Tensor, num_classes: int, ignore_index: int | None, ones: Tensor | None = None
-) -> None:
-    """Add flat class indices to ``raw`` with one in-place ``index_add_``. Layouts:
-
-    - ``raw.numel() == C * C + 1``: the row-major confusion matrix, entry ``target * C + pred``;
-    - ``raw.numel() == 3 * C + 1``: ``[actual_0..C-1 | predicted_0..C-1 | hit_0..C-1]``.
-
-    The last entry is a trash slot: entries whose target is ``ignore_index`` go there, so no
-    boolean indexing (and no host sync) is needed.
-    """
-    c = num_classes
-    trash = raw.numel() - 1
-    counted = None if ignore_index is None else target != ignore_index
-    if _is_confusion_layout(raw.numel(), c):
-        index = pred.add(target, alpha=c)
-        if counted is not None:
-            index = torch.where(counted, index, trash)
-    else:
-        hit = pred == target
-        if counted is None:
-            actual_idx, predicted_idx = target, pred + c
-        else:
-            actual_idx = torch.where(counted, target, trash)
-            predicted_idx = torch.where(counted, pred + c, trash)
-            hit = hit & counted  # an ignored target inside [0, C) could equal its prediction
-        index = torch.cat([actual_idx, predicted_idx, torch.where(hit, target + 2 * c, trash)])
-    source = torch.ones_like(index) if ones is None or ones.numel() < index.numel() else ones[: index.numel()]
-    raw.index_add_(0, index, source)
-
-
-def raw_to_stat_scores(raw: Tensor, num_classes: int) -> Tensor:
-    """``[3, C]`` ``(tp, fp, fn)`` from either layout of :func:`accumulate_confusion`."""
-    c = num_classes
-    if _is_confusion_layout(raw.numel(), c):
-        confusion = raw[:-1].view(c, c)  # rows: target, columns: prediction
-        tp = confusion.diagonal()
-        return torch.stack([tp, confusion.sum(0) - tp, confusion.sum(1) - tp])
-    actual, predicted, tp = raw[: 3 * c].view(3, c)
-    return torch.stack([tp, predicted - tp, actual - tp])
-
-
-def _is_confusion_layout(raw_size: int, num_classes: int) -> bool:
-    return raw_size == num_classes * num_classes + 1
-
-
-def confusion_stat_scores(pred: Tensor, target: Tensor, num_classes: int, ignore_index: int | None) -> Tensor:
-    """``(tp, fp, fn)`` ``[3, C]`` of flat class indices (entries at ``ignore_index`` dropped)."""
-    c = num_classes
-    raw = torch.zeros(c * c + 1 if c <= CONFUSION_MAX_CLASSES else 3 * c + 1, dtype=torch.long, device=target.device)
-    accumulate_confusion(raw, pred, target, c, ignore_index)
-    return raw_to_stat_scores(raw, c)
-
-
-def check_logits_labels(
-    logits: Any, labels: Any, num_classes: int, ignore_index: int | None, check_values: bool
-) -> bool | None:
-    """:func:`acwa._validation.check_logits_labels`, with one host read in the common case
-    (finite float logits ``[N, C]``, class indices ``[N]`` in range); anything else takes the
-    full check, which names the problem."""
-    if check_values and _plain_batch(logits, labels, num_classes) and labels.numel():
-        total = logits.detach().sum(dtype=torch.float64)
-        lo, hi = torch.aminmax(labels.detach())
-        s, lo_v, hi_v = torch.stack([total, lo.double(), hi.double()]).tolist()
-        if math.isfinite(s) and lo_v >= 0 and hi_v < num_classes:
-            return True
-    return _check_logits_labels(logits, labels, num_classes, ignore_index, check_values)
-
-
-def _flat_long(t: Tensor) -> Tensor:
-    if t.dim() != 1:
-        t = t.reshape(-1)
-    return t if t.dtype == torch.long else t.long()
-
-
-def _plain_batch(logits: Any, labels: Any, num_classes: int) -> bool:
-    """Shapes and dtypes of the common case, checked without touching values."""
-    return (
-        isinstance(logits, Tensor)
-        and isinstance(labels, Tensor)
-        and logits.dim() == 2
-        and logits.shape[1] == num_classes
-        and logits.is_floating_point()
-        and labels.dim() == 1
-        and labels.shape[0] == logits.shape[0]
-        and not (labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool)
-    )
 
 
 @dataclass(frozen=True)
@@ -311,7 +167,7 @@ class MulticlassTask(Task):
 
     def check(self, logits: Tensor, labels: Tensor, check_values: bool = True) -> bool | None:
         if isinstance(logits, Tensor) and isinstance(labels, Tensor) and self.is_soft(logits, labels):
-            _check_floating(logits, "outputs", check_values)
+            check_floating(logits, "outputs", check_values)
             if check_values and labels.numel():
                 rows = labels.sum(1)
                 if not bool((labels >= 0).all() & ((rows - 1).abs() <= SOFT_TARGET_TOLERANCE).all()):
@@ -334,7 +190,7 @@ class MulticlassTask(Task):
         if self.is_soft(logits, labels):
             return logits.detach().argmax(dim=1), labels.detach().argmax(dim=1)
         pred = argmax_classes(logits.detach()) if logits.is_floating_point() else logits.detach()
-        return _flat_long(pred), _flat_long(labels.detach())
+        return flat_long(pred), flat_long(labels.detach())
 
     def _ignore_for_counts(self) -> int | None:
         return self.ignore_index
@@ -370,7 +226,7 @@ class BinaryTask(Task):
         return 2
 
     def check(self, logits: Tensor, labels: Tensor, check_values: bool = True) -> bool | None:
-        _check_floating(logits, "outputs", check_values)
+        check_floating(logits, "outputs", check_values)
         if not isinstance(labels, Tensor):
             raise ValueError(f"labels must be a torch.Tensor of 0/1 values, got {type(labels).__name__}")
         if logits.dim() == 2 and logits.shape[1] == 1:
@@ -387,7 +243,7 @@ class BinaryTask(Task):
         if check_values:
             if self.ignore_index is not None:
                 labels = labels[labels != self.ignore_index]
-            _check_zero_one(labels, "labels", "binary labels")
+            check_zero_one(labels, "labels", "binary labels")
         return True if check_values else None
 
     def predictions_targets(self, logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
@@ -421,7 +277,7 @@ class MultilabelTask(Task):
         return self.num_labels
 
     def check(self, logits: Tensor, labels: Tensor, check_values: bool = True) -> bool | None:
-        _check_floating(logits, "outputs", check_values)
+        check_floating(logits, "outputs", check_values)
         if not isinstance(labels, Tensor):
             raise ValueError(f"labels must be a torch.Tensor multi-hot matrix [N, L], got {type(labels).__name__}")
         if logits.dim() != 2 or tuple(labels.shape) != tuple(logits.shape):
@@ -436,7 +292,7 @@ class MultilabelTask(Task):
             )
         if check_values:
             kept = labels if self.ignore_index is None else labels[labels != self.ignore_index]
-            _check_zero_one(kept, "labels", "a multi-hot matrix")
+            check_zero_one(kept, "labels", "a multi-hot matrix")
             return self.ignore_index is None or not bool((labels == self.ignore_index).any())
         return None
 

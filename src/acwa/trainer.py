@@ -349,7 +349,9 @@ class ACWATrainer(Stateful):
             raise ValueError(f"state must be a dict from ACWATrainer.state_dict() with 'num_calls', got {got}")
         unknown = sorted(set(state) - _STATE_KEYS)
         if unknown:
-            raise ValueError(f"state has unknown keys {unknown} for ACWATrainer; expected some of {sorted(_STATE_KEYS)}")
+            raise ValueError(
+                f"state has unknown keys {unknown} for ACWATrainer; expected some of {sorted(_STATE_KEYS)}"
+            )
         candidate = copy.copy(self)
         candidate._load_into(state)
         self.__dict__.update(candidate.__dict__)

@@ -93,27 +93,7 @@ class ACWALossFunction:
                 )
             self.weighter = acwa
         else:
-            num_classes, bounds = None, (0.5, 2.0)
-            if class_weights is not None:
-                class_weights = torch.as_tensor(class_weights, dtype=torch.float32).detach().clone()
-                if class_weights.dim() != 1 or class_weights.numel() < 2:
-                    raise ValueError(
-                        f"class_weights must be a vector [C] with C >= 2, got shape {tuple(class_weights.shape)}"
-                    )
-                if not bool(torch.isfinite(class_weights).all()) or bool((class_weights < 0).any()):
-                    raise ValueError(f"class_weights must be finite and >= 0, got {class_weights.tolist()}")
-                num_classes = class_weights.numel()
-                bounds = (float(class_weights.min()), float(class_weights.max()))  # static: never clipped
-            # a never-stepped ACWATrainer supplies per-sample losses and the weighted sum
-            self.weighter = ACWATrainer(
-                num_classes=num_classes,
-                loss_fn=loss_fn,
-                update_freq=None,
-                ignore_index=ignore_index,
-                weight_bounds=bounds,
-            )
-            if class_weights is not None:
-                self.weighter.set_weights(class_weights)
+            self.weighter = _static_weighter(class_weights, loss_fn, ignore_index)
         self.adaptive = acwa is not None
         self.update_on = update_on
         self.ignore_index = self.weighter.ignore_index
@@ -149,6 +129,25 @@ class ACWALossFunction:
             if training == (self.update_on == "train"):
                 self.weighter.update_metrics(logits.detach(), labels)
         return mean
+
+
+def _static_weighter(class_weights: Any, loss_fn: Any, ignore_index: int) -> ACWATrainer:
+    """A never-stepped ACWATrainer: per-sample losses and the weighted sum with fixed weights."""
+    num_classes, bounds = None, (0.5, 2.0)
+    if class_weights is not None:
+        class_weights = torch.as_tensor(class_weights, dtype=torch.float32).detach().clone()
+        if class_weights.dim() != 1 or class_weights.numel() < 2:
+            raise ValueError(f"class_weights must be a vector [C] with C >= 2, got shape {tuple(class_weights.shape)}")
+        if not bool(torch.isfinite(class_weights).all()) or bool((class_weights < 0).any()):
+            raise ValueError(f"class_weights must be finite and >= 0, got {class_weights.tolist()}")
+        num_classes = class_weights.numel()
+        bounds = (float(class_weights.min()), float(class_weights.max()))  # static: never clipped
+    weighter = ACWATrainer(
+        num_classes=num_classes, loss_fn=loss_fn, update_freq=None, ignore_index=ignore_index, weight_bounds=bounds
+    )
+    if class_weights is not None:
+        weighter.set_weights(class_weights)
+    return weighter
 
 
 class ACWATrainerCallback(TrainerCallback):
