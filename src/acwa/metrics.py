@@ -27,6 +27,15 @@ from torch import Tensor
 
 from ._state import Stateful, all_gather_cat
 from ._validation import check_choice, check_int, check_num_classes
+from .ranking import (
+    average_precision,
+    binary_average_precision,
+    binary_roc_auc,
+    mean_average_precision,
+    multilabel_f1,
+    multilabel_stat_scores,
+    roc_auc,
+)
 from .tasks import CONFUSION_MAX_CLASSES, MulticlassTask, Task
 
 __all__ = [
@@ -42,6 +51,13 @@ __all__ = [
     "all_reduce_sum",
     "all_gather_cat",
     "CONFUSION_MAX_CLASSES",
+    "average_precision",
+    "roc_auc",
+    "binary_average_precision",
+    "binary_roc_auc",
+    "mean_average_precision",
+    "multilabel_stat_scores",
+    "multilabel_f1",
 ]
 
 

@@ -240,19 +240,21 @@ class BinaryTask(Task):
                 f"{tuple(logits.shape)} and labels {tuple(labels.shape)}. Multi-label data uses task='multilabel', "
                 "C >= 2 softmax logits use task='multiclass'"
             )
-        if check_values:
-            if self.ignore_index is not None:
-                labels = labels[labels != self.ignore_index]
-            check_zero_one(labels, "labels", "binary labels")
-        return True if check_values else None
+        if not check_values:
+            return None
+        kept = labels if self.ignore_index is None else labels[labels != self.ignore_index]
+        check_zero_one(kept, "labels", "binary labels")
+        return kept.numel() == labels.numel()
 
     def predictions_targets(self, logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         pred = (logits.detach().reshape(-1) > self.threshold).long()
         return pred, labels.detach().reshape(-1).long()
 
     def sample_weight(self, class_weights: Tensor, labels: Tensor) -> Tensor:
-        y = labels.to(class_weights.dtype)
-        return class_weights[0] + (class_weights[1] - class_weights[0]) * y
+        y = labels.reshape(-1).to(class_weights.dtype)
+        w = class_weights[0] + (class_weights[1] - class_weights[0]) * y
+        counted = self.counted(labels.reshape(-1))
+        return w if counted is None else torch.where(counted, w, torch.zeros_like(w))
 
     def shift_logits(self, logits: Tensor, offsets: Tensor) -> Tensor:
         o = offsets.to(logits.dtype)
@@ -338,13 +340,13 @@ def make_task(
     if task == "binary":
         if num_classes not in (None, 1, 2):
             raise ValueError(f"task='binary' has one logit (2 classes), got num_classes={num_classes}")
-        return BinaryTask(threshold=threshold)
+        return BinaryTask(threshold=threshold, ignore_index=ignore_index)
     if num_classes is None:
         raise ValueError(
             f"task={task!r} needs num_classes (the number of {'labels' if task == 'multilabel' else 'classes'})"
         )
     if task == "multilabel":
-        return MultilabelTask(num_labels=num_classes, threshold=threshold)
+        return MultilabelTask(num_labels=num_classes, threshold=threshold, ignore_index=ignore_index)
     return MulticlassTask(num_classes=num_classes, ignore_index=ignore_index)
 
 

@@ -164,7 +164,7 @@ class ACWATrainer(Stateful):
         cfg = self.config
         self.task = make_task(task_name, size, threshold=cfg.threshold, ignore_index=cfg.ignore_index)
         if self.controller is None or self.controller.num_classes != self.task.size:
-            self.controller = cfg.controller(self.task.size, device)
+            self.controller = cfg.controller(self.task.size, device, task_name)
         self.window = make_window(cfg.metric_fn, self.task, device)
         self.loss = ClassWeightedLoss(cfg.loss_fn, self.task)
         self.num_classes = self.task.size
@@ -179,6 +179,8 @@ class ACWATrainer(Stateful):
         if self.task is not None and name == self.task.name:
             self._provisional = False
             return
+        if self.config.class_frequencies is not None and name == "multilabel":
+            self.controller = None  # its start depends on the task: built afresh below
         if name == "binary":
             size = 2
         elif self.config.num_classes is not None:
@@ -397,6 +399,8 @@ def _implied_task(logits: Tensor, labels: Tensor, num_classes: int | None) -> st
     if logits.dim() == 1:
         return "binary" if num_classes in (None, 2) else "multiclass"
     if logits.dim() == 2 and logits.shape[1] >= 2 and tuple(labels.shape) == tuple(logits.shape):
+        if labels.is_floating_point() and labels.numel() and not bool(((labels == 0) | (labels == 1)).all()):
+            return "multiclass"  # fractional values: soft targets (their check names a bad row sum)
         return infer_task(logits, labels)
     return "multiclass"
 

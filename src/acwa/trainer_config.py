@@ -79,11 +79,16 @@ class TrainerConfig:
         values = asdict(self)
         return {k: values[k] for k in _PUBLIC}
 
-    def controller(self, size: int, device: Any) -> AdaptiveClassWeights:
+    def controller(self, size: int, device: Any, task: str = "multiclass") -> AdaptiveClassWeights:
         """The controller for ``size`` classes, initialised from ``class_frequencies`` when given:
-        inverse-frequency weights (``adjust='weights'``) or logit-adjustment offsets."""
+        inverse-frequency weights (``adjust='weights'``) or logit-adjustment offsets. Multi-label:
+        per-label positive frequencies ``p_l`` give positive weights ``(1 - p_l) / p_l`` (the
+        static ``pos_weight``), clipped to ``weight_bounds``, and offsets ``tau log(p_l/(1-p_l))``."""
         init_w = init_o = None
-        if self.class_frequencies is not None:
+        if self.class_frequencies is not None and task == "multilabel":
+            init_w, init_o = _multilabel_init(self.class_frequencies, self.weight_bounds, self.logit_tau, self.eps)
+            init_w, init_o = (init_w, None) if self.adjust == "weights" else (None, init_o)
+        elif self.class_frequencies is not None:
             if self.adjust == "weights":
                 init_w = inverse_frequency_init(self.class_frequencies, self.weight_bounds, self.eps)
             else:
@@ -102,6 +107,17 @@ class TrainerConfig:
             initial_offsets=init_o,
             offset_radius=self.offset_radius,
         )
+
+
+def _multilabel_init(frequencies: Any, bounds: tuple[float, float], tau: float, eps: float) -> tuple[Any, Any]:
+    p = check_counts(frequencies, name="class_frequencies")
+    if bool((p > 1).any()):
+        raise ValueError(
+            "with task='multilabel', class_frequencies are per-label positive frequencies in [0, 1] "
+            "(acwa.counts.label_counts(labels) / len(labels)), got values above 1"
+        )
+    p = p.clamp(eps, 1 - eps)
+    return ((1 - p) / p).float().clamp(*bounds), (tau * (p / (1 - p)).log()).float()
 
 
 def _num_classes(num_classes: Any, frequencies: Any, task: Any) -> int | None:

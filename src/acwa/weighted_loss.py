@@ -80,13 +80,28 @@ class ClassWeightedLoss:
             )
         weight = self.task.sample_weight(class_weights.to(torch.promote_types(logits.dtype, torch.float32)), labels)
         if self.per_element_fn is None:
-            values = F.cross_entropy(logits, labels, reduction="none")  # soft targets [N, C]
+            values = self._default_values(logits, labels)
         elif self.takes_sample_weight:
             values = self._checked(self.per_element_fn(logits, labels, sample_weight=weight), labels)
             return values.sum() / self._count(labels, values.dtype, all_counted)
         else:
             values = self._checked(self.per_element_fn(logits, labels), labels)
         return (weight.to(values.dtype) * values).sum() / self._count(labels, values.dtype, all_counted)
+
+    def _default_values(self, logits: Tensor, labels: Tensor) -> Tensor:
+        """Cross-entropy with soft targets ``-sum_c q_c log p_c`` (multiclass), or binary
+        cross-entropy with logits per element (binary ``[N]``, multi-label ``[N, L]``)."""
+        if isinstance(self.task, MulticlassTask):
+            return F.cross_entropy(logits, labels, reduction="none")
+        target = labels.reshape(-1) if labels.dim() == 2 and logits.dim() == 1 else labels
+        z = logits.reshape(target.shape)
+        counted = self.task.counted(target)
+        y = target.to(z.dtype) if counted is None else torch.where(counted, target, 0).to(z.dtype)
+        return F.binary_cross_entropy_with_logits(
+            z.float() if z.dtype in (torch.float16, torch.bfloat16) else z,
+            y.to(torch.promote_types(z.dtype, torch.float32)),
+            reduction="none",
+        )
 
     def _count(self, labels: Tensor, dtype: torch.dtype, all_counted: bool | None) -> Tensor | int:
         counted = None if all_counted else self.task.counted(labels)
@@ -112,8 +127,9 @@ class ClassWeightedLoss:
             shape = tuple(values.shape) if isinstance(values, Tensor) else type(values).__name__
             raise ValueError(
                 f"loss_fn returned shape {shape}, but ACWA needs one loss per sample (shape {expected}); "
-                "pass a loss with reduction='none' (e.g. nn.CrossEntropyLoss(reduction='none')) "
-                "or an acwa.losses module (e.g. acwa.losses.FocalLoss), which take ACWA's weights per sample"
+                "pass a loss with reduction='none' (e.g. nn.CrossEntropyLoss(reduction='none')), an acwa.losses "
+                "module (e.g. acwa.losses.FocalLoss), which takes ACWA's weights per sample, or loss_fn=None "
+                "(cross-entropy, soft targets included; binary cross-entropy for one-logit and multi-label models)"
             )
         return values
 
