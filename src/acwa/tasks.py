@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ._validation import check_choice, check_float, check_int
+from ._validation import check_choice, check_float, check_int, check_logits_labels
 from .confusion import (
     CONFUSION_MAX_CLASSES,
     accumulate_confusion,
@@ -45,7 +45,7 @@ from .confusion import (
     is_confusion_layout,
     raw_to_stat_scores,
 )
-from .task_checks import check_floating, check_logits_labels, check_zero_one, flat_long
+from .task_checks import check_floating, check_zero_one, flat_long
 
 __all__ = [
     "TASKS",
