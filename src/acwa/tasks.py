@@ -122,8 +122,8 @@ class Task:
         self, raw: Tensor, logits: Tensor, labels: Tensor, all_counted: bool = False, ones: Tensor | None = None
     ) -> None:
         """Add one batch to ``raw`` in place (one ``index_add_``, sync-free). ``all_counted``
-        promises that no label is ignored (skips the masking); ``ones``: an int64 vector of
-        ones at least ``3 N`` long (saves an allocation per batch). The layout follows from
+        promises that no label is ignored (skips the masking); ``ones``: an int64 scalar one
+        (expanded) or a vector of ones at least ``3 N`` long (saves an allocation per batch). The layout follows from
         ``raw``'s length (see :meth:`raw_size`)."""
         pred, target = self.predictions_targets(logits, labels)
         ignore = None if all_counted else self._ignore_for_counts()
@@ -182,7 +182,11 @@ class MulticlassTask(Task):
                 f"outputs have shape {tuple(logits.shape)}: a softmax needs C >= 2 logit columns; one logit per "
                 "sample is a binary model: use task='binary' (labels in {0, 1})"
             )
-        return check_logits_labels(logits, labels, self.num_classes, self.ignore_index, check_values)
+        all_counted = check_logits_labels(logits, labels, self.num_classes, self.ignore_index, check_values)
+        if all_counted and self.ignore_index is not None and 0 <= self.ignore_index < self.num_classes:
+            # an ignore_index inside [0, C) passes the range check: look for it
+            all_counted = not bool((labels == self.ignore_index).any())
+        return all_counted
 
     def predictions_targets(self, logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         """``argmax`` over dim 1 of the logits (class-index predictions pass through) and the

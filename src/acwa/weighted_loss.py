@@ -13,7 +13,8 @@ How ``l_i`` is obtained, decided once when the loss is wrapped:
 - ``loss_fn=None``: cross-entropy, fused with the weights into one kernel
   (``F.cross_entropy(z, y, weight=w / N, reduction='sum')``);
 - an acwa loss (its ``forward`` takes ``sample_weight=``): a shallow copy with
-  ``reduction='none'`` receives ``s`` through ``sample_weight`` (the loss's reducer applies it);
+  ``reduction='none'`` (and ``validate=False``: the trainer has checked the batch, per its
+  ``validate_inputs``) receives ``s`` through ``sample_weight`` (the loss's reducer applies it);
 - any other loss with a ``reduction`` attribute (``nn.CrossEntropyLoss``, timm losses): a
   shallow copy with ``reduction='none'``; ``loss_fn`` itself is never modified;
 - a plain callable must return one value per element.
@@ -66,6 +67,9 @@ class ClassWeightedLoss:
     def per_sample_loss(self, logits: Tensor, labels: Tensor) -> Tensor:
         """Unweighted per-element losses of ``loss_fn`` (0 where ``labels == ignore_index``)."""
         if self.per_element_fn is None:
+            if labels.is_floating_point() or not isinstance(self.task, MulticlassTask):
+                return self._default_values(logits, labels)
+            labels = labels.long()
             return F.cross_entropy(logits, labels, reduction="none", ignore_index=_ce_ignore(self.ignore_index))
         return self._checked(self.per_element_fn(logits, labels), labels)
 
@@ -73,6 +77,8 @@ class ClassWeightedLoss:
         """The weighted mean loss. ``all_counted=True`` promises that no label is ignored (then
         ``w / N`` is cached until the weights change: no extra kernel per step)."""
         hard = isinstance(self.task, MulticlassTask) and not labels.is_floating_point()
+        if hard and labels.dtype != torch.long:  # any integer width: the kernels index with int64
+            labels = labels.long()
         if self.loss_fn is None and hard:  # fused: sum_i (w_{y_i} / N) CE_i in one kernel
             w = self._weights_over_count(class_weights, labels, logits.dtype, all_counted)
             return F.cross_entropy(
@@ -146,6 +152,8 @@ def _per_element_view(loss_fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
     if getattr(loss_fn, "reduction", None) == "none":
         return loss_fn
     view = copy.copy(loss_fn)
+    if hasattr(view, "validate"):  # acwa losses: the trainer has validated the batch already
+        view.validate = False
     try:
         view.reduction = "none"
     except AttributeError as err:
