@@ -84,7 +84,9 @@ def takeaway(results: dict[str, Any]) -> str:
     best = ranked[0]
     line = f"Best: {describe(best)}."
     single = next((r for r in ranked if trainings.get(r["method"], 1) == 1), None)
-    if single is not None and single is not best:
+    if single is best:
+        line = line[:-1] + ", also the best single-training method."
+    elif single is not None:
         line += f" Best single-training method: {describe(single)}."
     refs = [r for r in summary if r.get("rank") is None and r.get(f"{rank_by}_mean") is not None]
     if refs:
