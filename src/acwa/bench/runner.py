@@ -107,8 +107,8 @@ def _choose(
     for n in names:
         m = get_method(n)
         missing = [r for r in m.requires if importlib.util.find_spec(r) is None]
-        if m.family == "reference" and not reference and not explicit:
-            continue
+        if m.family == "reference" and not explicit and (not reference or not m.supports(ds.modality)):
+            continue  # reference rows come by default only where they apply
         if not m.supports(ds.modality):
             skipped.append(
                 {
