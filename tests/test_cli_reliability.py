@@ -73,7 +73,8 @@ def _saved(path, **arrays):
 )
 def test_malformed_files_give_one_line_data_errors(tmp_path, capsys, make, needle):
     path = make(tmp_path)
-    _one_error(capsys, main(["bench", "--data", path, "--target", "b"] + QUICK), needle)
+    target = ["--target", "b"] if path.endswith(".csv") else []
+    _one_error(capsys, main(["bench", "--data", path, *target] + QUICK), needle)
 
 
 def _acwa(args, **kw):

