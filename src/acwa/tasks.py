@@ -1,0 +1,345 @@
+"""The task notion: how outputs and labels are read, checked and counted, and how a per-class
+weight becomes a per-element weight. Counts, metrics, ACWA, weights, losses and samplers ask
+a :class:`Task` instead of assuming ``[N, C]`` softmax (as torchmetrics' ``task=`` dispatch).
+
+=============  ===============================  ==============================  ===========
+task           logits                           labels                          K (state)
+=============  ===============================  ==============================  ===========
+multiclass     ``[N, C]`` or ``[N, C, d...]``   class indices ``[N, d...]``     C classes
+               ``[N, C]``                       soft rows ``[N, C]`` (simplex)
+binary         ``[N]`` or ``[N, 1]`` (1 logit)  ``{0, 1}`` int, bool or float   2 (neg, pos)
+multilabel     ``[N, L]``                       multi-hot ``[N, L]`` in {0, 1}  L labels
+=============  ===============================  ==============================  ===========
+
+Per-class counts ``[3, K]`` (tp, fp, fn):
+
+- multiclass: prediction ``argmax_c z_c`` (soft rows are counted at ``argmax_c q_c``, the
+  usual choice for mixup/cutmix targets);
+- binary: prediction ``z > threshold`` (logit; default 0, i.e. p > 0.5); both classes are
+  counted, so class 1's F1 is the positive-class F1 and class 0's the negative-class F1;
+- multilabel: per label, ``z_l > threshold`` against ``y_l`` (positive-class counts per label).
+
+Per-element weights from a per-class weight vector ``w`` [K] (:meth:`Task.sample_weight`):
+
+- multiclass: ``w_{y_i}``; soft rows: ``sum_c q_ic w_c`` (equal to ``w_{y_i}`` for one-hot);
+- binary: ``w_{y_i}`` with ``w = [w_neg, w_pos]`` (``pos_weight = w_pos / w_neg``);
+- multilabel: ``y_il w_l + (1 - y_il)``: ``w`` is each label's positive weight, negatives keep 1.
+
+Every method is vectorised and sync-free; :meth:`Task.check` reads values back to the host only
+when ``check_values`` is true (see :func:`acwa._validation.should_check_values`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ._validation import check_choice, check_float, check_int, check_logits_labels
+
+__all__ = ["TASKS", "Task", "MulticlassTask", "BinaryTask", "MultilabelTask", "make_task", "infer_task"]
+
+TASKS = ("multiclass", "binary", "multilabel")
+SOFT_TARGET_TOLERANCE = 1e-3  # |sum_c q_ic - 1| allowed for soft-target rows
+
+
+def _finite_sum(t: Tensor) -> bool:
+    s = t.sum(dtype=torch.float32) if t.dtype in (torch.float16, torch.bfloat16) else t.sum()
+    return math.isfinite(float(s))
+
+
+def _check_floating(logits: Tensor, name: str, check_values: bool) -> None:
+    if not isinstance(logits, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor of logits, got {type(logits).__name__}")
+    if check_values and not logits.is_floating_point():
+        raise ValueError(f"{name} must be floating point logits, got dtype {logits.dtype}")
+    if check_values and logits.numel() and not _finite_sum(logits.detach()):
+        raise ValueError(f"{name} contains NaN or Inf values; check the model, the learning rate and the inputs")
+
+
+def _check_zero_one(labels: Tensor, name: str, what: str) -> None:
+    if labels.is_complex():
+        raise ValueError(f"{name} must hold 0/1 values, got dtype {labels.dtype}")
+    if labels.numel() and not bool(((labels == 0) | (labels == 1)).all()):
+        bad = labels[(labels != 0) & (labels != 1)].flatten()[0]
+        raise ValueError(
+            f"{name} must be {what} with values 0 or 1, found {float(bad):g}; threshold or encode the labels first"
+        )
+
+
+@dataclass(frozen=True)
+class Task:
+    """Base of the three tasks. ``size`` is K, the length of every per-class state vector."""
+
+    name: str = ""
+    ignore_index: int | None = None
+
+    @property
+    def size(self) -> int:
+        raise NotImplementedError
+
+    def check(self, logits: Tensor, labels: Tensor, check_values: bool = True) -> bool | None:
+        """Validate a batch. Returns True when no element is ignored, False when some are,
+        None when values were not checked."""
+        raise NotImplementedError
+
+    def predictions_targets(self, logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        """Flat ``(pred, target)`` class indices in ``[0, K)`` (multiclass/binary), or 0/1
+        matrices ``[M, L]`` (multilabel), detached."""
+        raise NotImplementedError
+
+    def counted(self, labels: Tensor) -> Tensor | None:
+        """Boolean mask of counted elements (None: every element counts)."""
+        return None if self.ignore_index is None else labels != self.ignore_index
+
+    def sample_weight(self, class_weights: Tensor, labels: Tensor) -> Tensor:
+        """Per-element weights from per-class weights ``[K]`` (see the module table)."""
+        raise NotImplementedError
+
+    def stat_scores(self, logits: Tensor, labels: Tensor) -> Tensor:
+        """``[3, K]`` int64 ``(tp, fp, fn)`` of one batch (ignored elements not counted)."""
+        pred, target = self.predictions_targets(logits, labels)
+        return confusion_stat_scores(pred, target, self.size, self._ignore_for_counts())
+
+    def _ignore_for_counts(self) -> int | None:
+        return self.ignore_index
+
+
+def confusion_stat_scores(pred: Tensor, target: Tensor, num_classes: int, ignore_index: int | None) -> Tensor:
+    """``(tp, fp, fn)`` ``[3, C]`` from flat class indices, one ``index_add_`` (O(C^2) memory
+    up to 128 classes, O(C) above); entries whose target is ``ignore_index`` are dropped."""
+    c = num_classes
+    counted = None if ignore_index is None else target != ignore_index
+    if c <= 128:
+        index = pred.add(target, alpha=c)
+        if counted is not None:
+            index = torch.where(counted, index, c * c)
+        raw = torch.zeros(c * c + 1, dtype=torch.long, device=target.device)
+        raw.index_add_(0, index, torch.ones_like(index))
+        confusion = raw[:-1].view(c, c)
+        tp = confusion.diagonal()
+        return torch.stack([tp, confusion.sum(0) - tp, confusion.sum(1) - tp])
+    trash = 3 * c
+    hit = pred == target
+    if counted is None:
+        actual, predicted = target, pred + c
+    else:
+        actual, predicted = torch.where(counted, target, trash), torch.where(counted, pred + c, trash)
+        hit = hit & counted
+    index = torch.cat([actual, predicted, torch.where(hit, target + 2 * c, trash)])
+    raw = torch.zeros(3 * c + 1, dtype=torch.long, device=target.device)
+    raw.index_add_(0, index, torch.ones_like(index))
+    actual_n, predicted_n, tp = raw[:-1].view(3, c)
+    return torch.stack([tp, predicted_n - tp, actual_n - tp])
+
+
+@dataclass(frozen=True)
+class MulticlassTask(Task):
+    """Softmax over C >= 2 logit columns; labels are class indices or soft-target rows."""
+
+    name: str = "multiclass"
+    num_classes: int = 2
+    ignore_index: int | None = -100
+
+    def __post_init__(self) -> None:
+        check_int(self.num_classes, "num_classes", min=2, hint="a one-logit binary model uses task='binary'")
+
+    @property
+    def size(self) -> int:
+        return self.num_classes
+
+    @staticmethod
+    def is_soft(logits: Tensor, labels: Tensor) -> bool:
+        """Soft targets: floating labels with the logits' shape ``[N, C]``."""
+        return labels.is_floating_point() and labels.dim() == 2 and tuple(labels.shape) == tuple(logits.shape)
+
+    def check(self, logits: Tensor, labels: Tensor, check_values: bool = True) -> bool | None:
+        if isinstance(logits, Tensor) and isinstance(labels, Tensor) and self.is_soft(logits, labels):
+            _check_floating(logits, "outputs", check_values)
+            if check_values and labels.numel():
+                rows = labels.sum(1)
+                if not bool((labels >= 0).all() & ((rows - 1).abs() <= SOFT_TARGET_TOLERANCE).all()):
+                    raise ValueError(
+                        "soft-target labels [N, C] must be probability rows (>= 0, each summing to 1 within "
+                        f"{SOFT_TARGET_TOLERANCE}); normalise them (labels / labels.sum(1, keepdim=True)) "
+                        "or pass class indices"
+                    )
+            return True if check_values else None
+        if isinstance(logits, Tensor) and logits.dim() >= 1 and (logits.dim() == 1 or logits.shape[1] == 1):
+            raise ValueError(
+                f"outputs have shape {tuple(logits.shape)}: one logit per sample is a binary model; use "
+                "task='binary' (labels in {0, 1}), or output num_classes >= 2 logits for a softmax"
+            )
+        return check_logits_labels(logits, labels, self.num_classes, self.ignore_index, check_values)
+
+    def predictions_targets(self, logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        pred = logits.detach().argmax(dim=1).reshape(-1)
+        target = labels.detach().argmax(dim=1) if self.is_soft(logits, labels) else labels.detach().reshape(-1)
+        return pred, target
+
+    def counted(self, labels: Tensor) -> Tensor | None:
+        if labels.is_floating_point():
+            return None
+        return super().counted(labels)
+
+    def sample_weight(self, class_weights: Tensor, labels: Tensor) -> Tensor:
+        w = class_weights
+        if labels.is_floating_point():  # soft rows [N, C]: sum_c q_ic w_c
+            return labels.to(w.dtype) @ w
+        if self.ignore_index is None:
+            return w[labels]
+        counted = labels != self.ignore_index
+        return torch.where(counted, w[torch.where(counted, labels, 0)], torch.zeros((), dtype=w.dtype, device=w.device))
+
+
+@dataclass(frozen=True)
+class BinaryTask(Task):
+    """One logit per sample (``[N]`` or ``[N, 1]``), labels in {0, 1}; counted at ``threshold``."""
+
+    name: str = "binary"
+    threshold: float = 0.0
+    ignore_index: int | None = None
+
+    def __post_init__(self) -> None:
+        check_float(self.threshold, "threshold", hint="a logit threshold; 0 means p > 0.5")
+
+    @property
+    def size(self) -> int:
+        return 2
+
+    def check(self, logits: Tensor, labels: Tensor, check_values: bool = True) -> bool | None:
+        _check_floating(logits, "outputs", check_values)
+        if not isinstance(labels, Tensor):
+            raise ValueError(f"labels must be a torch.Tensor of 0/1 values, got {type(labels).__name__}")
+        if logits.dim() == 2 and logits.shape[1] == 1:
+            expected: tuple[int, ...] = (logits.shape[0],)
+            ok = tuple(labels.shape) in (expected, tuple(logits.shape))
+        else:
+            ok = logits.dim() == 1 and tuple(labels.shape) == tuple(logits.shape)
+        if not ok:
+            raise ValueError(
+                f"a binary model outputs one logit per sample ([N] or [N, 1]) with labels [N]; got outputs "
+                f"{tuple(logits.shape)} and labels {tuple(labels.shape)}. Multi-label data uses task='multilabel', "
+                "C >= 2 softmax logits use task='multiclass'"
+            )
+        if check_values:
+            if self.ignore_index is not None:
+                labels = labels[labels != self.ignore_index]
+            _check_zero_one(labels, "labels", "binary labels")
+        return True if check_values else None
+
+    def predictions_targets(self, logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        pred = (logits.detach().reshape(-1) > self.threshold).long()
+        return pred, labels.detach().reshape(-1).long()
+
+    def sample_weight(self, class_weights: Tensor, labels: Tensor) -> Tensor:
+        y = labels.to(class_weights.dtype)
+        return class_weights[0] + (class_weights[1] - class_weights[0]) * y
+
+
+@dataclass(frozen=True)
+class MultilabelTask(Task):
+    """L independent sigmoid logits ``[N, L]`` with multi-hot labels; counted at ``threshold``."""
+
+    name: str = "multilabel"
+    num_labels: int = 2
+    threshold: float = 0.0
+    ignore_index: int | None = None
+
+    def __post_init__(self) -> None:
+        check_int(self.num_labels, "num_labels", min=1)
+        check_float(self.threshold, "threshold", hint="a logit threshold; 0 means p > 0.5")
+
+    @property
+    def size(self) -> int:
+        return self.num_labels
+
+    def check(self, logits: Tensor, labels: Tensor, check_values: bool = True) -> bool | None:
+        _check_floating(logits, "outputs", check_values)
+        if not isinstance(labels, Tensor):
+            raise ValueError(f"labels must be a torch.Tensor multi-hot matrix [N, L], got {type(labels).__name__}")
+        if logits.dim() != 2 or tuple(labels.shape) != tuple(logits.shape):
+            raise ValueError(
+                f"multi-label outputs and labels must both be [N, L]; got outputs {tuple(logits.shape)} and labels "
+                f"{tuple(labels.shape)}. Class indices [N] belong to task='multiclass'"
+            )
+        if logits.shape[1] != self.num_labels:
+            raise ValueError(
+                f"outputs have {logits.shape[1]} label columns but num_labels={self.num_labels}; "
+                "make the model's last layer output one logit per label"
+            )
+        if check_values:
+            kept = labels if self.ignore_index is None else labels[labels != self.ignore_index]
+            _check_zero_one(kept, "labels", "a multi-hot matrix")
+            return self.ignore_index is None or not bool((labels == self.ignore_index).any())
+        return None
+
+    def predictions_targets(self, logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        return (logits.detach() > self.threshold).long(), labels.detach().long()
+
+    def sample_weight(self, class_weights: Tensor, labels: Tensor) -> Tensor:
+        y = labels.to(class_weights.dtype)
+        w = 1.0 + y * (class_weights - 1.0)
+        counted = self.counted(labels)
+        return w if counted is None else w * counted.to(w.dtype)
+
+    def stat_scores(self, logits: Tensor, labels: Tensor) -> Tensor:
+        pred, target = self.predictions_targets(logits, labels)
+        counted = self.counted(labels)
+        if counted is not None:
+            keep = counted.long()
+            pred, target = pred * keep, target * keep
+        tp = (pred * target).sum(0)
+        return torch.stack([tp, pred.sum(0) - tp, target.sum(0) - tp])
+
+
+def make_task(
+    task: str,
+    num_classes: int | None = None,
+    *,
+    threshold: float = 0.0,
+    ignore_index: int | None = -100,
+) -> Task:
+    """A task by name. ``num_classes`` is C (multiclass) or L (multilabel); binary needs none."""
+    check_choice(task, TASKS, "task")
+    if task == "binary":
+        if num_classes not in (None, 1, 2):
+            raise ValueError(f"task='binary' has one logit (2 classes), got num_classes={num_classes}")
+        return BinaryTask(threshold=threshold)
+    if num_classes is None:
+        raise ValueError(
+            f"task={task!r} needs num_classes (the number of {'labels' if task == 'multilabel' else 'classes'})"
+        )
+    if task == "multilabel":
+        return MultilabelTask(num_labels=num_classes, threshold=threshold)
+    return MulticlassTask(num_classes=num_classes, ignore_index=ignore_index)
+
+
+def infer_task(logits: Tensor, labels: Tensor, task: str | None = None) -> str:
+    """The task name the shapes imply; with ``task`` given, that task if the shapes agree.
+
+    ``[N]``/``[N, 1]`` logits -> binary; ``[N, L]`` logits with same-shape labels that are
+    0/1 and not soft rows -> multilabel (pass ``task='multiclass'`` for one-hot rows); other
+    ``[N, C, ...]`` -> multiclass. A contradiction is a ``ValueError``.
+    """
+    if not isinstance(logits, Tensor) or not isinstance(labels, Tensor):
+        raise ValueError("outputs and labels must be torch.Tensors to infer the task")
+    one_logit = logits.dim() == 1 or (logits.dim() == 2 and logits.shape[1] == 1)
+    if one_logit:
+        implied = "binary"
+    elif logits.dim() == 2 and tuple(labels.shape) == tuple(logits.shape):
+        soft_rows = labels.is_floating_point() and bool(((labels.sum(1) - 1).abs() <= SOFT_TARGET_TOLERANCE).all())
+        implied = "multiclass" if soft_rows and task != "multilabel" else "multilabel"
+    else:
+        implied = "multiclass"
+    if task is None:
+        return implied
+    check_choice(task, TASKS, "task")
+    if task != implied and not (task == "multiclass" and implied == "multilabel"):
+        raise ValueError(
+            f"task={task!r} contradicts the shapes: outputs {tuple(logits.shape)} with labels {tuple(labels.shape)} "
+            f"look like task={implied!r}; fix the model's output or pass task={implied!r}"
+        )
+    return task
