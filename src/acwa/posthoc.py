@@ -31,12 +31,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._validation import check_choice, check_logits_labels, check_num_classes, check_probability
+from ._validation import (
+    check_choice,
+    check_float,
+    check_int,
+    check_logits_labels,
+    check_num_classes,
+    check_probability,
+)
 from .splits import stratified_folds
 
 __all__ = [
@@ -82,8 +88,10 @@ def fit_class_bias(
         ``(logits + b).argmax(1)``.
     """
     C = _check_logits_labels(logits, labels, num_classes)
-    if not (isinstance(l2, (int, float)) and not isinstance(l2, bool) and l2 > 0 and np.isfinite(l2)):
+    l2 = check_float(l2, "l2", hint="a small ridge such as 1e-2 keeps the bias finite")
+    if not l2 > 0:
         raise ValueError(f"l2 must be a positive finite number, got {l2!r}")
+    max_iter = check_int(max_iter, "max_iter", min=1, hint="L-BFGS iterations; 0 would return an unfitted bias")
     present = torch.bincount(labels.detach().long().cpu(), minlength=C) > 0
     # classes without held-out samples carry no evidence: they take no part in the fit and keep
     # a neutral bias (0, the mean of the others), instead of being pushed down for never being right
@@ -133,6 +141,8 @@ def cross_fitted_logits(
         )
     if not isinstance(labels, Tensor) or labels.dim() != 1:
         raise ValueError("labels must be a 1-D tensor of class ids")
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise ValueError(f"labels must hold integer class ids, got dtype {labels.dtype}; pass labels.long()")
     folds = torch.from_numpy(stratified_folds(labels, num_folds=num_folds, seed=seed))
     out: Tensor | None = None
     for k in range(num_folds):
@@ -144,6 +154,14 @@ def cross_fitted_logits(
             raise ValueError(
                 f"train_and_predict must return logits [{heldout_idx.numel()}, C] for the held-out fold, got {shape}"
             )
+        if out is not None and z.shape[1] != out.shape[1]:
+            raise ValueError(
+                f"train_and_predict returned {z.shape[1]} logit columns for fold {k} but {out.shape[1]} for "
+                "an earlier fold; every fold model must output all C classes (build the model with "
+                "num_classes=C even when a class is absent from a fold's training part)"
+            )
+        if not z.is_floating_point() or not bool(torch.isfinite(z).all()):
+            raise ValueError(f"train_and_predict returned NaN/Inf or non-float logits for fold {k}")
         if out is None:
             out = torch.empty(labels.shape[0], z.shape[1], dtype=torch.float32)
         out[heldout_idx] = z.detach().float().cpu()
