@@ -278,9 +278,9 @@ class ParametricCrossEntropyLoss(LogitTransformLoss):
             raise ValueError("group was given but the loss has num_groups=None; build it with num_groups=G")
         if self.num_groups is not None and group is None:
             raise ValueError(f"this loss has num_groups={self.num_groups}: pass group=<LongTensor [N]> to forward")
-        if isinstance(logits, Tensor) and logits.dim() >= 2 and logits.shape[1] != self.num_classes:
-            raise ValueError(f"logits have {logits.shape[1]} classes but the loss was built for {self.num_classes}")
         batch = self.prepare(logits, target)
+        if batch.num_classes != self.num_classes:
+            raise ValueError(f"logits have {batch.num_classes} classes but the loss was built for {self.num_classes}")
         batch = replace(batch, group=_check_group(group, logits, self.num_groups))
         return self.reduce(batch, sample_weight)
 
