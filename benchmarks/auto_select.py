@@ -57,6 +57,8 @@ def main() -> None:
             fit = ctx.fit(r.loss, indices=train_idx, sampler=r.sampler)
             if train_idx.numel() == len(y):
                 full[method] = fit.model
+            if predict_idx.numel() == 0:  # the final retrain predicts nothing
+                return torch.zeros(0, C), fit.model
             return predict_logits(fit.model, X[predict_idx]).detach(), fit.model
 
         t0, cpu0 = time.perf_counter(), time.process_time()

@@ -19,7 +19,8 @@ training split are the one honest signal a user has without a test set. :func:`s
    (:func:`acwa.posthoc.tune_threshold`). It is kept only if it improves the OOF score when
    itself cross-fitted (the correction for fold k is fitted on the other folds' OOF logits), so
    the comparison is not flattered by fitting and scoring on the same logits;
-6. retrains the winner on all training data: ``train_and_predict(winner, all_idx, empty_idx)``.
+6. retrains the winner on all training data: ``train_and_predict(winner, all_idx, empty_idx)``
+   (``predict_idx`` is then an empty index tensor; return ``(logits [0, C], model)``).
 
 Cost: ``num_folds * len(candidates) + 1`` calls of ``train_and_predict``.
 """
