@@ -15,7 +15,10 @@ __all__ = ["stratified_split", "stratified_folds"]
 
 
 def _integer_labels(y: np.ndarray) -> np.ndarray:
-    """Integer class labels; float labels are rejected unless whole numbers (never truncated)."""
+    """Discrete class labels: integers, bools or strings; float labels are rejected unless whole
+    numbers (never truncated)."""
+    if y.dtype.kind in "US":  # class names: only equality matters for stratification
+        return y
     if y.dtype.kind == "f":
         if not (np.all(np.isfinite(y)) and np.all(y == np.round(y))):
             raise ValueError("labels must be integer class ids, got non-integer floats; encode the classes as 0..C-1")
