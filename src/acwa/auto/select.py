@@ -13,13 +13,14 @@ training split are the one honest signal a user has without a test set. :func:`s
    sample an out-of-fold (OOF) logit vector;
 3. scores each candidate on its OOF logits with ``metric`` (balanced accuracy by default):
    pooled over all samples (the selection criterion) and per fold (the spread);
-4. fits the post-hoc correction on each candidate's OOF logits: a per-class bias
+4. fits the post-hoc correction on each candidate's OOF logits (reported for every
+   candidate; cheap, it works on logits): a per-class bias
    (:func:`acwa.posthoc.fit_class_bias`) or, for a one-logit binary model, a decision threshold
    (:func:`acwa.posthoc.tune_threshold`). It counts only if it improves the OOF score when
    itself cross-fitted (the correction for fold k is fitted on the other folds' OOF logits), so
    the comparison is not flattered by fitting and scoring on the same logits;
-5. picks the candidate with the best OOF score, with its correction where that helped (ties:
-   the earlier candidate), and keeps the winner's correction (refitted on all its OOF logits);
+5. picks the candidate with the best raw OOF score (ties: the earlier candidate) and keeps its
+   correction, refitted on all its OOF logits, when the cross-fitted correction helped;
 6. retrains the winner on all training data: ``train_and_predict(winner, all_idx, empty_idx)``
    (``predict_idx`` is then an empty index tensor; return ``(logits [0, C], model)``).
 
@@ -52,20 +53,15 @@ with ``method`` on the training samples ``train_idx`` and return its logits for
 
 @dataclass
 class CandidateScore:
-    """One candidate's out-of-fold result: ``score`` pooled over all scored samples,
-    ``fold_scores`` per fold (their spread says how sure the choice is) and ``corrected`` the
-    pooled score after the cross-fitted post-hoc correction (None when not tried). The
-    selection criterion is :attr:`selection_score`, the better of the two: the final model gets
-    the correction exactly when it helps."""
+    """One candidate's out-of-fold result: ``score`` pooled over all scored samples (the
+    selection criterion), ``fold_scores`` per fold (their spread says how sure the choice is)
+    and ``corrected`` the pooled score after the cross-fitted post-hoc correction (None when
+    not tried; reported, not used to choose: selecting on it did worse, see BENCHMARKS.md)."""
 
     method: str
     score: float
     fold_scores: list[float]
     corrected: float | None = None
-
-    @property
-    def selection_score(self) -> float:
-        return self.score if self.corrected is None else max(self.score, self.corrected)
 
     @property
     def fold_mean(self) -> float:
@@ -114,13 +110,13 @@ class SelectionResult:
 
     def explain(self) -> str:
         """Why this method: every candidate's OOF score, the margin, the correction, the cost."""
-        ranked = sorted(self.candidates.values(), key=lambda c: -c.selection_score)
+        ranked = sorted(self.candidates.values(), key=lambda c: -c.score)
         lines = [f"out-of-fold {self.metric} over {self.num_folds} stratified folds (higher is better):"]
         for c in ranked:
             mark = "  <- chosen" if c.method == self.method else ""
             lines.append(f"  {c.method:<18} {c.score:.4f}  (per fold {c.fold_mean:.4f} +- {c.fold_std:.4f}){mark}")
         if len(ranked) > 1:
-            gap = ranked[0].selection_score - ranked[1].selection_score
+            gap = ranked[0].score - ranked[1].score
             spread = max(ranked[0].fold_std, ranked[1].fold_std)
             sure = "larger" if gap > spread else "smaller"
             lines.append(
@@ -234,7 +230,7 @@ class AutoSelector:
             for m in self.candidates:
                 fits[m] = _correction(oof[m], y, folds, scored, metric, scores[m].score)
                 scores[m].corrected = fits[m][2]
-        winner = max(self.candidates, key=lambda m: scores[m].selection_score)  # first maximum wins ties
+        winner = max(self.candidates, key=lambda m: scores[m].score)  # raw OOF score; first maximum wins ties
         bias, threshold, corrected = fits.get(winner, (None, None, None))
         model = run(winner, torch.arange(y.numel()), torch.zeros(0, dtype=torch.long))[1] if self.retrain else None
         return SelectionResult(
