@@ -73,6 +73,7 @@ class LossOptions(TypedDict, total=False):
     weight: ClassVector
     ignore_index: int
     reduction: str
+    validate: bool | None
 
 
 def as_class_vector(
@@ -369,6 +370,6 @@ def functional_twin(cls: type[BaseLoss], name: str, summary: str) -> Callable[..
     head = [
         inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Tensor) for n in ("logits", "target")
     ]
-    tail = inspect.Parameter("sample_weight", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)
+    tail = inspect.Parameter("sample_weight", inspect.Parameter.KEYWORD_ONLY, default=None)
     twin.__signature__ = inspect.Signature([*head, *params, tail], return_annotation=Tensor)  # type: ignore[attr-defined]
     return twin
