@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["check_floating", "check_zero_one", "flat_long"]
+__all__ = ["check_floating", "check_zero_one", "flat_long", "same_tensor"]
 
 
 def _finite_sum(t: Tensor) -> bool:
@@ -38,3 +38,14 @@ def flat_long(t: Tensor) -> Tensor:
     if t.dim() != 1:
         t = t.reshape(-1)
     return t if t.dtype == torch.long else t.long()
+
+
+def same_tensor(x: Tensor, y: Tensor, version: int) -> bool:
+    """``y`` is ``x`` or a view of all of it (same storage, shape, strides, dtype), unmodified since ``version``."""
+    return (
+        x.data_ptr() == y.data_ptr()
+        and x.shape == y.shape
+        and x.stride() == y.stride()
+        and x.dtype == y.dtype
+        and y._version == version
+    )

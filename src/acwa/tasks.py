@@ -55,6 +55,7 @@ __all__ = [
     "MultilabelTask",
     "make_task",
     "infer_task",
+    "implied_task",
     "accumulate_confusion",
     "raw_to_stat_scores",
     "confusion_stat_scores",
@@ -380,3 +381,18 @@ def infer_task(logits: Tensor, labels: Tensor, task: str | None = None) -> str:
             f"look like task={implied!r}; fix the model's output or pass task={implied!r}"
         )
     return task
+
+
+def implied_task(logits: Tensor, labels: Tensor, num_classes: int | None) -> str:
+    """The task ACWATrainer infers from a first batch: 1-D logits -> binary; ``[N, L]`` logits
+    with same-shape 0/1 labels -> multi-label (fractional values: soft targets); otherwise
+    multiclass (``[N, 1]`` logits need ``task='binary'``)."""
+    if not isinstance(logits, Tensor) or not isinstance(labels, Tensor):
+        return "multiclass"  # the multiclass check names the type error
+    if logits.dim() == 1:
+        return "binary" if num_classes in (None, 2) else "multiclass"
+    if logits.dim() == 2 and logits.shape[1] >= 2 and tuple(labels.shape) == tuple(logits.shape):
+        if labels.is_floating_point() and labels.numel() and not bool(((labels == 0) | (labels == 1)).all()):
+            return "multiclass"  # fractional values: soft targets (their check names a bad row sum)
+        return infer_task(logits, labels)
+    return "multiclass"

@@ -34,7 +34,8 @@ from ._state import Stateful
 from ._validation import check_choice, check_int, should_check_values
 from .adaptive import AdaptiveClassWeights
 from .evaluate import evaluate, logits_of, model_device
-from .tasks import TASKS, Task, infer_task, make_task
+from .task_checks import same_tensor
+from .tasks import TASKS, Task, implied_task, make_task
 from .trainer_config import TrainerConfig
 from .weighted_loss import ClassWeightedLoss
 from .window import MetricWindow, make_window
@@ -152,10 +153,9 @@ class ACWATrainer(Stateful):
         self._loss: ClassWeightedLoss | None = None
         self.last_metric: Tensor | None = None
         self.add_state("num_calls", 0)  # calls of update_metrics so far
-        self._checked_pair: tuple | None = None  # last validated (logits, labels, their versions)
-        self._checked_once = False
+        self._checked_pair: tuple | None = None  # last value-checked (logits, labels, their versions)
+        self._checked_once, self._provisional = False, False  # provisional: a guess until the first batch
         self._all_counted: bool | None = None  # True: the checked batch has no ignored label
-        self._provisional = False  # the task is a guess until the first batch shows the shapes
         if cfg.num_classes is not None:
             self._build(cfg.task or "multiclass", cfg.num_classes, self.device, provisional=cfg.task is None)
 
@@ -175,7 +175,7 @@ class ACWATrainer(Stateful):
         Inferred: 1-D logits ``[N]`` -> binary; ``[N, L]`` logits with same-shape 0/1 labels ->
         multi-label; otherwise multiclass (``[N, 1]`` logits need ``task='binary'``, since a
         one-column softmax head is a common bug)."""
-        name = self.config.task or _implied_task(logits, labels, self.config.num_classes)
+        name = self.config.task or implied_task(logits, labels, self.config.num_classes)
         if self._task is not None and name == self._task.name:
             self._provisional = False
             return
@@ -206,7 +206,7 @@ class ACWATrainer(Stateful):
     def _part(self, value: Any) -> Any:
         if value is None:
             raise RuntimeError(
-                "the trainer is not built yet: pass num_classes or call get_weighted_loss/update_metrics first"
+                "weights are not known yet: pass num_classes or call get_weighted_loss/update_metrics first"
             )
         return value
 
@@ -257,7 +257,7 @@ class ACWATrainer(Stateful):
         if self._checked_pair is None:
             return False
         a, b, va, vb = self._checked_pair
-        return _same_tensor(a, logits, va) and _same_tensor(b, labels, vb)
+        return same_tensor(a, logits, va) and same_tensor(b, labels, vb)
 
     def to(self, device: Any) -> ACWATrainer:
         """Move the weights, offsets and window to ``device``."""
@@ -267,21 +267,14 @@ class ACWATrainer(Stateful):
         return self
 
     # ------------------------------------------------------------------ weights
-    def _require_controller(self) -> AdaptiveClassWeights:
-        if self._controller is None:
-            raise RuntimeError(
-                "weights are not known yet: pass num_classes or call get_weighted_loss/update_metrics first"
-            )
-        return self._controller
-
     @property
     def weights(self) -> Tensor:
         """Current class weights, a tensor [C]."""
-        return self._require_controller().weights
+        return self.controller.weights
 
     def set_weights(self, weights: Sequence[float] | Tensor) -> None:
         """Set the class weights (finite, [C], inside ``weight_bounds``), e.g. static weights."""
-        self._require_controller().set_weights(weights)
+        self.controller.set_weights(weights)
 
     @property
     def weight_history(self) -> Tensor:
@@ -291,12 +284,12 @@ class ACWATrainer(Stateful):
     @property
     def logit_offsets(self) -> Tensor:
         """Additive training-logit offsets [C] (all zero unless ``adjust`` is 'logits'/'both')."""
-        return self._require_controller().offsets
+        return self.controller.offsets
 
     @property
     def offset_history(self) -> Tensor:
         """Offsets after each update, a CPU tensor [T, C] (rows as in :attr:`weight_history`)."""
-        return self._require_controller().offset_history
+        return self.controller.offset_history
 
     @property
     def weight_history_steps(self) -> Tensor:
@@ -435,25 +428,3 @@ class ACWATrainer(Stateful):
 
 
 _STATE_KEYS = {"num_classes", "num_calls", "task", "controller", "stats", "window", "metric_fn"}
-
-
-def _implied_task(logits: Tensor, labels: Tensor, num_classes: int | None) -> str:
-    if not isinstance(logits, Tensor) or not isinstance(labels, Tensor):
-        return "multiclass"  # the multiclass check names the type error
-    if logits.dim() == 1:
-        return "binary" if num_classes in (None, 2) else "multiclass"
-    if logits.dim() == 2 and logits.shape[1] >= 2 and tuple(labels.shape) == tuple(logits.shape):
-        if labels.is_floating_point() and labels.numel() and not bool(((labels == 0) | (labels == 1)).all()):
-            return "multiclass"  # fractional values: soft targets (their check names a bad row sum)
-        return infer_task(logits, labels)
-    return "multiclass"
-
-
-def _same_tensor(x: Tensor, y: Tensor, version: int) -> bool:
-    return (
-        x.data_ptr() == y.data_ptr()
-        and x.shape == y.shape
-        and x.stride() == y.stride()
-        and x.dtype == y.dtype
-        and y._version == version
-    )
