@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["check_floating", "check_zero_one", "flat_long", "same_tensor"]
+__all__ = ["check_floating", "check_zero_one", "check_zero_one_or_ignored", "flat_long", "same_tensor"]
 
 
 def _finite_sum(t: Tensor) -> bool:
@@ -32,6 +32,24 @@ def check_zero_one(labels: Tensor, name: str, what: str) -> None:
         raise ValueError(
             f"{name} must be {what} with values 0 or 1, found {float(bad):g}; threshold or encode the labels first"
         )
+
+
+def check_zero_one_or_ignored(labels: Tensor, ignore_index: int | None, name: str, what: str) -> bool:
+    """Values in {0, 1} or ``ignore_index`` (one reduction, one host read); returns True when
+    no element is ignored."""
+    if labels.is_complex():
+        raise ValueError(f"{name} must hold 0/1 values, got dtype {labels.dtype}")
+    if labels.numel() == 0:
+        return True
+    valid = (labels == 0) | (labels == 1)
+    if ignore_index is None:
+        code = int((~valid).any())
+    else:  # 0: all 0/1, 1: some ignored, 2: a bad value
+        code = int(torch.where(valid, 0, torch.where(labels == ignore_index, 1, 2)).amax())
+    if code == 2 or (ignore_index is None and code):
+        kept = labels if ignore_index is None else labels[labels != ignore_index]
+        check_zero_one(kept, name, what)
+    return code == 0
 
 
 def flat_long(t: Tensor) -> Tensor:

@@ -45,7 +45,7 @@ from .confusion import (
     is_confusion_layout,
     raw_to_stat_scores,
 )
-from .task_checks import check_floating, check_zero_one, flat_long
+from .task_checks import check_floating, check_zero_one_or_ignored, flat_long
 
 __all__ = [
     "TASKS",
@@ -247,9 +247,7 @@ class BinaryTask(Task):
             )
         if not check_values:
             return None
-        kept = labels if self.ignore_index is None else labels[labels != self.ignore_index]
-        check_zero_one(kept, "labels", "binary labels")
-        return kept.numel() == labels.numel()
+        return check_zero_one_or_ignored(labels, self.ignore_index, "labels", "binary labels")
 
     def predictions_targets(self, logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         pred = (logits.detach().reshape(-1) > self.threshold).long()
@@ -298,9 +296,7 @@ class MultilabelTask(Task):
                 "make the model's last layer output one logit per label"
             )
         if check_values:
-            kept = labels if self.ignore_index is None else labels[labels != self.ignore_index]
-            check_zero_one(kept, "labels", "a multi-hot matrix")
-            return self.ignore_index is None or not bool((labels == self.ignore_index).any())
+            return check_zero_one_or_ignored(labels, self.ignore_index, "labels", "a multi-hot matrix")
         return None
 
     def predictions_targets(self, logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:

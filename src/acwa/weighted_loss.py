@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .tasks import MulticlassTask, Task
+from .tasks import BinaryTask, MulticlassTask, Task
 
 __all__ = ["ClassWeightedLoss", "accepts_sample_weight"]
 
@@ -84,6 +84,8 @@ class ClassWeightedLoss:
             return F.cross_entropy(
                 logits, labels, weight=w, ignore_index=_ce_ignore(self.ignore_index), reduction="sum"
             )
+        if self.loss_fn is None and not isinstance(self.task, MulticlassTask):
+            return self._fused_bce(logits, labels, class_weights, all_counted)
         weight = self.task.sample_weight(class_weights.to(torch.promote_types(logits.dtype, torch.float32)), labels)
         if self.per_element_fn is None:
             values = self._default_values(logits, labels)
@@ -108,6 +110,31 @@ class ClassWeightedLoss:
             y.to(torch.promote_types(z.dtype, torch.float32)),
             reduction="none",
         )
+
+    def _fused_bce(self, logits: Tensor, labels: Tensor, w: Tensor, all_counted: bool | None) -> Tensor:
+        """Binary / multi-label default loss in one kernel: ``BCE(z, y, weight=s / N, 'sum')``
+        with ``s`` the task's per-element weights (binary ``w_{y_i}``; multi-label
+        ``y_il w_l + 1 - y_il``) and 0 at ignored elements."""
+        target = labels.reshape(-1) if isinstance(self.task, BinaryTask) else labels
+        z = logits.reshape(target.shape)
+        z = z.float() if z.dtype in (torch.float16, torch.bfloat16) else z
+        scaled = self._weights_over_count(w, target, z.dtype, all_counted)
+        if isinstance(self.task, BinaryTask):
+            counted = None if all_counted else self.task.counted(target)
+            index = target.long() if counted is None else torch.where(counted, target, 0).long()
+            weight = scaled[index] if counted is None else torch.where(counted, scaled[index], 0.0)
+            y = target if counted is None else torch.where(counted, target, 0)
+        else:  # multi-label: positives weigh w_l / N, negatives 1 / N
+            base = 1.0 / self._count(target, z.dtype, all_counted)
+            y = (
+                target
+                if all_counted or self.task.counted(target) is None
+                else torch.where(target == self.ignore_index, 0, target)
+            )
+            weight = torch.addcmul(torch.as_tensor(base, dtype=z.dtype), y.to(z.dtype), scaled - base)
+            counted = None if all_counted else self.task.counted(target)
+            weight = weight if counted is None else weight * counted.to(z.dtype)
+        return F.binary_cross_entropy_with_logits(z, y.to(z.dtype), weight=weight, reduction="sum")
 
     def _count(self, labels: Tensor, dtype: torch.dtype, all_counted: bool | None) -> Tensor | int:
         counted = None if all_counted else self.task.counted(labels)
