@@ -41,6 +41,16 @@ def check_zero_one_or_ignored(labels: Tensor, ignore_index: int | None, name: st
         raise ValueError(f"{name} must hold 0/1 values, got dtype {labels.dtype}")
     if labels.numel() == 0:
         return True
+    if labels.dtype == torch.bool:
+        return True
+    # fast path, one cheap reduction: integers in [0, 1]; floats with y (y - 1) == 0 everywhere
+    if labels.is_floating_point():
+        ok = float((labels * (labels - 1)).abs().sum()) == 0.0
+    else:
+        lo, hi = (int(v) for v in torch.aminmax(labels))
+        ok = lo >= 0 and hi <= 1
+    if ok:
+        return True
     valid = (labels == 0) | (labels == 1)
     if ignore_index is None:
         code = int((~valid).any())

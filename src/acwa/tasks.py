@@ -319,7 +319,7 @@ class MultilabelTask(Task):
         if counted is not None:
             keep = counted.long()
             pred, target = pred * keep, target * keep
-        tp = (pred * target).sum(0)
+        tp = (pred * target).sum(0)  # per label (int64 products and column sums: the fastest on CPU)
         raw.view(3, -1).add_(torch.stack([tp, pred.sum(0) - tp, target.sum(0) - tp]))
 
     def raw_to_stat_scores(self, raw: Tensor) -> Tensor:
