@@ -300,8 +300,9 @@ class AdaptiveClassWeights(Stateful):
             )
 
     def to(self, device: Any) -> AdaptiveClassWeights:
+        steps = self.steps
         super().to(device)
-        self.steps = self.steps.cpu()  # host-side step numbers: appending stays sync-free
+        self.steps = steps  # host-side step numbers (CPU): appending stays sync-free
         if isinstance(self.target, Tensor):
             self.target = self.target.to(device)
         return self
@@ -361,8 +362,9 @@ class AdaptiveClassWeights(Stateful):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Load a :meth:`state_dict`, also the pre-declared-state format (stacked ``history``
         tensors and ``history_steps`` as a list of ints); validated and atomic."""
-        super().load_state_dict(_upgrade_controller_state(state))
-        self.steps = self.steps.cpu()
+        upgraded = _upgrade_controller_state(state)
+        super().load_state_dict(upgraded)
+        self.steps = upgraded["steps"].detach().to("cpu", torch.long).clone()  # validated above; stays on the host
 
 
 def _nonempty(rows: list) -> None:
