@@ -269,7 +269,7 @@ good("class_counts int8", lambda: weights.class_counts(np.array([0, 1, 2, 2], dt
 
 # ---------------------------------------------------------------- sampling
 LAB = np.array([0] * 50 + [1] * 10 + [2] * 2)
-bad("ClassBalancedSampler(q=-1000)", lambda: list(sampling.ClassBalancedSampler(LAB, q=-1000.0)))
+good("ClassBalancedSampler(q=-1000) draws the majority (n_c^1001)", lambda: _majority_only())
 bad("ClassBalancedSampler(q=nan)", lambda: list(sampling.ClassBalancedSampler(LAB, q=float("nan"))))
 bad("ClassBalancedSampler float labels", lambda: sampling.ClassBalancedSampler(LAB.astype(float) + 0.5))
 bad("ClassBalancedSampler empty labels", lambda: sampling.ClassBalancedSampler([]))
@@ -310,12 +310,19 @@ bad("fit_class_bias(max_iter=0)", lambda: posthoc.fit_class_bias(Z, Y, max_iter=
 bad("fit_class_bias(l2=-1)", lambda: posthoc.fit_class_bias(Z, Y, l2=-1.0))
 bad("fit_class_bias float labels", lambda: posthoc.fit_class_bias(Z, Y.float()))
 bad("fit_class_bias NaN logits", lambda: posthoc.fit_class_bias(torch.full((8, 3), float("nan")), Y))
-bad(
-    "cross_fitted_logits folds with different C",
-    lambda: posthoc.cross_fitted_logits(
-        lambda tr, te: torch.randn(len(te), 3 if len(tr) % 2 else 4), torch.arange(20) % 2, num_folds=2
-    ),
-)
+bad("cross_fitted_logits folds with different C", lambda: _ragged_folds())
+
+
+def _majority_only() -> Any:
+    drawn = LAB[list(sampling.ClassBalancedSampler(LAB, q=-1000.0))]
+    return torch.tensor(0.0) if bool((drawn == 0).all()) else torch.tensor(float("nan"))
+
+
+def _ragged_folds() -> Any:
+    widths = iter([3, 4, 3, 4])
+    return posthoc.cross_fitted_logits(lambda tr, te: torch.randn(len(te), next(widths)), torch.arange(20) % 2, 2)
+
+
 good("fit_class_bias", lambda: posthoc.fit_class_bias(Z, Y))
 
 
