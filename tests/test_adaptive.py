@@ -111,7 +111,9 @@ def test_non_finite_metrics_are_skipped_like_absent_classes():
 def test_bounds_apply_at_initialisation_and_zero_sums_stay_finite():
     ctrl = AdaptiveClassWeights(3, weight_bounds=(1.5, 2.0))
     assert ctrl.weights.tolist() == [1.5, 1.5, 1.5]
-    ctrl = AdaptiveClassWeights(3, 5.0, alpha=100.0, beta=0.0, weight_bounds=(0.0, 2.0), normalize=True, metric_mode="min")
+    ctrl = AdaptiveClassWeights(
+        3, 5.0, alpha=100.0, beta=0.0, weight_bounds=(0.0, 2.0), normalize=True, metric_mode="min"
+    )
     ctrl.step(torch.tensor([1.0, 1.0, 1.0]), at_step=1)  # every weight driven to the lower bound 0
     assert ctrl.weights.tolist() == [0.0, 0.0, 0.0]
     with pytest.raises(ValueError, match="alpha"):

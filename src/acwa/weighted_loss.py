@@ -126,13 +126,9 @@ class ClassWeightedLoss:
             y = target if counted is None else torch.where(counted, target, 0)
         else:  # multi-label: positives weigh w_l / N, negatives 1 / N
             base = 1.0 / self._count(target, z.dtype, all_counted)
-            y = (
-                target
-                if all_counted or self.task.counted(target) is None
-                else torch.where(target == self.ignore_index, 0, target)
-            )
-            weight = torch.addcmul(torch.as_tensor(base, dtype=z.dtype), y.to(z.dtype), scaled - base)
             counted = None if all_counted else self.task.counted(target)
+            y = target if counted is None else torch.where(counted, target, 0)
+            weight = torch.addcmul(torch.as_tensor(base, dtype=z.dtype), y.to(z.dtype), scaled - base)
             weight = weight if counted is None else weight * counted.to(z.dtype)
         return F.binary_cross_entropy_with_logits(z, y.to(z.dtype), weight=weight, reduction="sum")
 
