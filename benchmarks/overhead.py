@@ -93,31 +93,34 @@ def make_step(kind, task, model, opt, num_classes, device, compile_steps=False, 
 
         return step
     if kind == "acwa":
-        size = None if task == "binary" else num_classes
+        options = {} if task == "multiclass" else {"task": task}
         trainer = ACWATrainer(
-            num_classes=size,
-            task=task,
+            num_classes=None if task == "binary" else num_classes,
             update_freq=update_every,
             model=model,
             validate_inputs=False if compile_steps else None,
+            **options,
         )
 
         def forward_loss_acwa(x, y):
             out = head(model(x))
             return out, trainer.get_weighted_loss(out, y)
 
-        accumulate = trainer.accumulate
+        accumulate = None
         if compile_steps:
             forward_loss_acwa = torch.compile(forward_loss_acwa, fullgraph=True)
-            accumulate = torch.compile(accumulate, fullgraph=True)
+            accumulate = torch.compile(trainer.accumulate, fullgraph=True)
 
         def step(x, y):
             out, loss = forward_loss_acwa(x, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            accumulate(out.detach(), y)  # = trainer.update_metrics(out, y)
-            trainer.end_batch()
+            if accumulate is not None:
+                accumulate(out.detach(), y)  # + end_batch() = trainer.update_metrics(out, y)
+                trainer.end_batch()
+            else:
+                trainer.update_metrics(out, y)
 
         return step
     published = PublishedACWA(num_classes, device)
