@@ -211,12 +211,12 @@ def acwa_readme(ctx: RunContext) -> Fit:
 
 
 @register_method(
-    "acwa-auto",
+    "acwa-la-adaptive",
     family="adaptive",
     description="ACWATrainer(mode='auto'): logit-adjusted training whose offsets follow per-class "
-    "recall relative to the mean, within +-0.5 of the LA start",
+    "recall relative to the mean, within +-0.5 of the LA start (the single-run preset; was acwa-auto)",
 )
-def acwa_auto(ctx: RunContext) -> Fit:
+def acwa_la_adaptive(ctx: RunContext) -> Fit:
     trainer = ACWATrainer(num_classes=ctx.num_classes, mode="auto", class_frequencies=ctx.counts)
     return ctx.fit(acwa=trainer)
 
