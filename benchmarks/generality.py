@@ -110,7 +110,9 @@ def main() -> None:
         family = {r["method"]: r["family"] for r in res["summary"]}
         static = max((m for m in acc if family[m] == "static"), key=lambda m: acc[m][0])
         counts = ds.train_counts
-        rows.append((name, len(counts), counts.max() / counts.min(), acc["ce"], static, acc[static], acc["acwa-la-adaptive"]))
+        rows.append(
+            (name, len(counts), counts.max() / counts.min(), acc["ce"], static, acc[static], acc["acwa-la-adaptive"])
+        )
         print(f"{name}: " + ", ".join(f"{m} {v[0]:.3f} ± {v[1]:.3f}" for m, v in acc.items()), flush=True)
     if not rows:
         return
