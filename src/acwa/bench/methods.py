@@ -202,11 +202,15 @@ def vs(ctx: RunContext) -> Fit:
 @register_method(
     "acwa",
     family="adaptive",
+    tasks=("multiclass", "binary", "multilabel"),
     description="ACWA with the README defaults: F1 on training batches, target 0.85, alpha 0.02, "
-    "beta 0.9, every 100 batches, bounds [0.5, 2]",
+    "beta 0.9, every 100 batches, bounds [0.5, 2] (multi-label: per-label positive weights)",
 )
 def acwa_readme(ctx: RunContext) -> Fit:
-    trainer = ACWATrainer(num_classes=ctx.num_classes, target_metric=0.85, alpha=0.02, beta=0.9, update_freq=100)
+    task = "multilabel" if ctx.task == "multilabel" else None  # None: multiclass, from the logits' shape
+    trainer = ACWATrainer(
+        num_classes=ctx.num_classes, task=task, target_metric=0.85, alpha=0.02, beta=0.9, update_freq=100
+    )
     return ctx.fit(acwa=trainer)
 
 
