@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from acwa.losses import LOSS_NAMES, REDUCTIONS, BaseLoss, check_reduction, make_loss, reduce_values
+from acwa.counts import positive_counts
+from acwa.losses import LOSS_NAMES, REDUCTIONS, SIGMOID_LOSS_NAMES, BaseLoss, check_reduction, make_loss, reduce_values
 from acwa.losses.base import LossBatch
 
 V = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64)
@@ -72,3 +73,23 @@ def test_the_template_only_needs_per_element():
     with pytest.raises(ValueError, match=r"target must lie in \[0, 2\)"):
         loss(z, torch.tensor([1, 2, 0]))
     assert isinstance(loss, nn.Module)
+
+
+@pytest.mark.parametrize("name", LOSS_NAMES + SIGMOID_LOSS_NAMES)
+def test_every_loss_traces_as_one_graph_with_value_checks_off(name):
+    """The per-step path is host-sync free: torch.compile(fullgraph=True) traces it (validate=False)."""
+    torch._dynamo.reset()
+    w = torch.rand(16)
+    if name in SIGMOID_LOSS_NAMES:
+        z, y = torch.randn(16, 3), (torch.rand(16, 3) > 0.5).long()
+        y[0, 0] = -100
+        loss = make_loss(name, class_counts=positive_counts(y.clamp_min(0)) + 1, validate=False)
+        inputs = [(z, y)]
+    else:
+        z, y = torch.randn(16, 5), torch.randint(0, 5, (16,))
+        y[3] = -100
+        loss = make_loss(name, class_counts=[5, 4, 3, 2, 1], validate=False)
+        inputs = [(z, y)] if name == "focal" else [(z, y), (z, torch.softmax(torch.randn(16, 5), 1))]
+    compiled = torch.compile(loss, backend="eager", fullgraph=True)
+    for x, t in inputs:
+        torch.testing.assert_close(compiled(x, t, sample_weight=w), loss(x, t, sample_weight=w))
