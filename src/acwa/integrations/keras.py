@@ -11,11 +11,12 @@ Python generators (keras #8684, #20294). Here the weights live in the loss inste
   the batches it sees into a second variable (``counts``, int32 ``[3, C]``), with
   ``keras.ops`` only. Used alone with fixed ``initial_weights`` it is a static weighted loss that
   works with every input type.
-* :class:`ACWACallback` turns those counts into a per-class metric (F1 by default, from
-  :mod:`acwa.metrics`) every ``update_freq`` training batches, once per epoch, or after each
-  validation pass, and applies the ACWA update of :class:`acwa.adaptive.AdaptiveClassWeights`
-  (``w <- clip(beta*w + (1-beta)*(w + alpha*(target - metric)), lo, hi)``; the math runs in
-  torch on CPU copies, then is assigned back to the variable).
+* :class:`ACWAKerasCallback` feeds those counts into the same metric window
+  (:class:`acwa.window.CountsWindow`) and controller (:class:`acwa.adaptive.AdaptiveClassWeights`)
+  that :class:`acwa.ACWATrainer` uses, every ``update_freq`` training batches, once per epoch,
+  or after each validation pass: a per-class metric (F1 by default) and the ACWA update
+  ``w <- clip(beta*w + (1-beta)*(w + alpha*(target - metric)), lo, hi)`` (in torch on CPU
+  copies, then assigned back to the variable). ``ACWACallback`` is its deprecated old name.
 
 Needs ``pip install 'acwa-torch[keras]'`` and a backend: ``KERAS_BACKEND=torch`` (tested);
 TensorFlow/JAX use the same ``keras.ops`` code but are not tested here.
@@ -30,9 +31,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._validation import check_choice, check_num_classes
+from .._validation import check_choice, check_int, check_num_classes
 from ..adaptive import AdaptiveClassWeights
 from ..metrics import METRICS
+from ..tasks import MulticlassTask
+from ..window import CountsWindow, check_update_on
 
 try:
     import keras
@@ -44,9 +47,7 @@ except ImportError as exc:  # keras missing, or its default TensorFlow backend m
         f"(original error: {exc})"
     ) from exc
 
-__all__ = ["AdaptiveWeightedLoss", "ACWACallback"]
-
-UPDATE_ON = ("train", "validation")
+__all__ = ["AdaptiveWeightedLoss", "ACWAKerasCallback"]
 
 
 def _as_weight_array(initial_weights: Any, num_classes: int) -> np.ndarray:
@@ -74,7 +75,7 @@ class AdaptiveWeightedLoss(keras.losses.Loss):
             evaluated with ``reduction='none'`` (modules) or expected to return one value per
             sample; default: sparse categorical cross-entropy (any backend).
         track_counts: accumulate per-class tp/fp/fn into :attr:`counts` (default off;
-            :class:`ACWACallback` switches it on for the phase it learns from).
+            :class:`ACWAKerasCallback` switches it on for the phase it learns from).
         reduction, name, dtype: as :class:`keras.losses.Loss`.
 
     ``y_true`` holds class indices, shape ``[N]`` or ``[N, 1]`` (one-hot ``[N, C]`` is turned into
@@ -184,7 +185,7 @@ class AdaptiveWeightedLoss(keras.losses.Loss):
         return config
 
 
-class ACWACallback(keras.callbacks.Callback):
+class ACWAKerasCallback(keras.callbacks.Callback):
     """Adaptive Class Weight Adjustment for :class:`AdaptiveWeightedLoss` during ``fit``.
 
     Every update reads the loss's tp/fp/fn counts of the window, computes the per-class
@@ -218,14 +219,13 @@ class ACWACallback(keras.callbacks.Callback):
         super().__init__()
         if not isinstance(loss, AdaptiveWeightedLoss):
             raise ValueError(
-                f"loss must be an acwa.integrations.keras.AdaptiveWeightedLoss (the one given to compile), got {type(loss).__name__}"
+                "loss must be an acwa.integrations.keras.AdaptiveWeightedLoss (the one given to compile), "
+                f"got {type(loss).__name__}"
             )
         check_choice(metric, METRICS, "metric")
-        check_choice(update_on, UPDATE_ON, "update_on")
-        if update_freq != "epoch" and (
-            isinstance(update_freq, bool) or not isinstance(update_freq, int) or update_freq < 1
-        ):
-            raise ValueError(f"update_freq must be 'epoch' or an int >= 1 (training batches), got {update_freq!r}")
+        update_on = check_update_on(update_on)
+        if update_freq != "epoch":
+            update_freq = check_int(update_freq, "update_freq", min=1, hint="or 'epoch'; training batches")
         if update_on == "validation" and update_freq != "epoch":
             raise ValueError("update_on='validation' updates once per validation pass; leave update_freq='epoch'")
         self.loss = loss
@@ -236,6 +236,8 @@ class ACWACallback(keras.callbacks.Callback):
         self.controller = AdaptiveClassWeights(
             loss.num_classes, target_metric, alpha, beta, weight_bounds, "max", torch.from_numpy(loss.weights.copy())
         )
+        # the window protocol of ACWATrainer, fed with the loss's in-graph (tp, fp, fn) counts
+        self.window = CountsWindow(MulticlassTask(num_classes=loss.num_classes), metric, confusion_max=0)
         self.last_metric: torch.Tensor | None = None
         self.num_batches = 0
         self._validated = self._warned = False
@@ -252,8 +254,10 @@ class ACWACallback(keras.callbacks.Callback):
     def update(self) -> torch.Tensor:
         """One ACWA step from the counts accumulated so far; returns the per-class metric."""
         counts = torch.from_numpy(np.asarray(ops.convert_to_numpy(self.loss.counts)).astype(np.int64))
-        self.last_metric = METRICS[self.metric](*counts)
+        self.window.update_stat_scores(counts)
+        self.last_metric = self.window.compute()
         self.controller.step(self.last_metric, self.num_batches)
+        self.window.reset()
         self.loss.set_weights(self.controller.weights.numpy())
         self.loss.reset_counts()
         return self.last_metric
@@ -265,7 +269,8 @@ class ACWACallback(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None) -> None:
         self.num_batches += 1
-        if self.update_on == "train" and self.update_freq != "epoch" and self.num_batches % self.update_freq == 0:
+        freq = self.update_freq
+        if self.update_on == "train" and isinstance(freq, int) and self.num_batches % freq == 0:
             self.update()
 
     def on_test_begin(self, logs=None) -> None:
@@ -285,7 +290,7 @@ class ACWACallback(keras.callbacks.Callback):
             self.update()
         if self.update_on == "validation" and not self._validated and not self._warned:
             warnings.warn(
-                "ACWACallback(update_on='validation') saw no validation pass this epoch, so the class weights "
+                "ACWAKerasCallback(update_on='validation') saw no validation pass this epoch, so the class weights "
                 "did not change; pass validation_data to fit (and check validation_freq)",
                 stacklevel=2,
             )
@@ -300,3 +305,14 @@ class ACWACallback(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None) -> None:
         self.loss.track_counts = False
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ACWACallback":
+        warnings.warn(
+            "acwa.integrations.keras.ACWACallback is deprecated; use ACWAKerasCallback",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return ACWAKerasCallback
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
