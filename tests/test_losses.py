@@ -771,6 +771,8 @@ def test_overflowing_or_negative_hyper_parameters_are_rejected():
         lambda w: LDAMLoss(COUNTS, weight=w),
         lambda w: VSLoss(COUNTS, weight=w),
         lambda w: make_loss("la", class_counts=COUNTS, weight=w),
+        lambda w: ParametricCrossEntropyLoss(C, weight=w),
+        lambda w: ParametricCrossEntropyLoss(C).set_params(weight=w),
     ):
         with pytest.raises(ValueError, match=r"must be >= 0 for every class"):
             build([1.0, -0.5, 1.0, 1.0, 1.0])

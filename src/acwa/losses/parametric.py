@@ -144,6 +144,8 @@ def _table(value: TableLike, shape: tuple, default: float, name: str) -> Tensor:
         raise ValueError(f"{name} must have shape {list(shape)} (or a scalar), got {list(t.shape)}")
     if not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name} must be finite, got {t.tolist()}")
+    if name == "weight" and bool((t < 0).any()):
+        raise ValueError(f"weight must be >= 0 for every class, got {t.tolist()}; a negative weight flips the loss")
     return t
 
 
