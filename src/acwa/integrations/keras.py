@@ -1,28 +1,35 @@
-"""Keras 3: adaptive (or static) class weights inside the loss, updated by a callback.
+"""Keras 3 (torch, TensorFlow and JAX backends): adaptive or static class weights inside the loss.
 
 Keras fixes ``class_weight`` for the whole of ``fit`` and refuses it for torch DataLoaders and
-Python generators (keras #8684, #20294). Here the weights live in the loss instead:
+Python generators (keras #8684, #20294). Here the weights live in Keras-tracked state instead:
 
-* :class:`AdaptiveWeightedLoss` holds the per-class weights ``w`` in a non-trainable
-  ``keras.Variable`` and returns ``w_{y_i} * l_i`` per sample (``l_i`` sparse categorical
-  cross-entropy, or any :mod:`acwa.losses` loss on the torch backend); Keras' default
-  ``'sum_over_batch_size'`` reduction then gives ``sum_i w_{y_i} l_i / N`` (acwa's ``'mean'``:
-  divided by N, not by the sum of weights). It also accumulates per-class tp/fp/fn counts of
-  the batches it sees into a second variable (``counts``, int32 ``[3, C]``), with
-  ``keras.ops`` only. Used alone with fixed ``initial_weights`` it is a static weighted loss that
-  works with every input type.
-* :class:`ACWACallback` turns those counts into a per-class metric (F1 by default, from
-  :mod:`acwa.metrics`) every ``update_freq`` training batches, once per epoch, or after each
-  validation pass, and applies the ACWA update of :class:`acwa.adaptive.AdaptiveClassWeights`
-  (``w <- clip(beta*w + (1-beta)*(w + alpha*(target - metric)), lo, hi)``; the math runs in
-  torch on CPU copies, then is assigned back to the variable).
+* :class:`ACWAState` (a ``keras.metrics.Metric``) holds the class weights ``w`` [K], the window's
+  per-class ``(tp, fp, fn)`` counts [3, K] and the counting switch, all as Keras variables. Listed
+  in ``compile(metrics=[loss.state])`` they travel through ``fit``, ``evaluate``, ``tf.function``
+  and XLA (``jit_compile=True``) steps, and through JAX's stateless train step, which returns
+  them as part of its state (required on JAX, harmless elsewhere).
+* :class:`AdaptiveWeightedLoss` returns ``w_{y_i} l_i`` per sample (the per-element weights of
+  :mod:`acwa.tasks`: ``w_{y_i}`` or ``sum_c q_ic w_c`` for softmax, ``w_0 + (w_1 - w_0) y_i`` for a
+  binary logit, ``1 + y_il (w_l - 1)`` per label for multi-label). Keras' ``'sum_over_batch_size'``
+  reduction then gives ``sum_i w_{y_i} l_i / N`` (acwa's ``'mean'``). It adds the batch's counts to
+  the state with one-hot sums (no ``bincount``: that neither traces on JAX nor compiles under XLA),
+  multiplied by the switch variable, so no Python flag is frozen into a traced step.
+* :class:`ACWACallback` reads the counts every ``update_freq`` training batches, once per epoch
+  or after each validation pass, turns them into a per-class metric with :mod:`acwa.metrics` and
+  applies the ACWA rule through :class:`acwa.adaptive.AdaptiveClassWeights`
+  (``w <- clip(beta*w + (1-beta)*(w + alpha*(target - metric)), lo, hi)``).
 
-Needs ``pip install 'acwa-torch[keras]'`` and a backend: ``KERAS_BACKEND=torch`` (tested);
-TensorFlow/JAX use the same ``keras.ops`` code but are not tested here.
+Counts come only from the data the callback learns from: training batches (``update_on='train'``)
+or the validation pass of ``fit`` (``'validation'``). ``predict`` never computes the loss, and
+``evaluate`` outside ``fit`` runs with the switch off.
+
+Needs ``pip install 'acwa-torch[keras]'`` plus a backend (tested: torch 2.13, TensorFlow 2.21,
+JAX 0.10 with keras 3.15).
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -30,9 +37,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._validation import check_choice, check_num_classes
+from .._validation import check_choice
 from ..adaptive import AdaptiveClassWeights
 from ..metrics import METRICS
+from ..tasks import make_task
 
 try:
     import keras
@@ -44,46 +52,98 @@ except ImportError as exc:  # keras missing, or its default TensorFlow backend m
         f"(original error: {exc})"
     ) from exc
 
-__all__ = ["AdaptiveWeightedLoss", "ACWACallback"]
+__all__ = ["ACWAState", "AdaptiveWeightedLoss", "ACWACallback"]
 
 UPDATE_ON = ("train", "validation")
+_UNTRACKED = (
+    "the ACWA state of this loss is not tracked by the model, so JAX's stateless steps would drop its "
+    "updates (weights frozen, counts lost); compile with metrics=[loss.state] (plus your own metrics)"
+)
 
 
-def _as_weight_array(initial_weights: Any, num_classes: int) -> np.ndarray:
+def _as_weight_array(initial_weights: Any, size: int) -> np.ndarray:
     if initial_weights is None:
-        return np.ones(num_classes, dtype="float32")
-    w = np.asarray(
-        initial_weights.detach().cpu().numpy() if isinstance(initial_weights, torch.Tensor) else initial_weights,
-        dtype="float32",
-    )
-    if w.shape != (num_classes,):
-        raise ValueError(f"initial_weights must have shape ({num_classes},), one per class; got {w.shape}")
+        return np.ones(size, dtype="float32")
+    if isinstance(initial_weights, torch.Tensor):
+        initial_weights = initial_weights.detach().cpu().numpy()
+    w = np.asarray(ops.convert_to_numpy(initial_weights) if ops.is_tensor(initial_weights) else initial_weights)
+    w = w.astype("float32")
+    if w.shape != (size,):
+        raise ValueError(f"initial_weights must have shape ({size},), one per class; got {w.shape}")
     if not np.all(np.isfinite(w)) or np.any(w < 0):
         raise ValueError(f"initial_weights must be finite and >= 0, got {w.tolist()}")
     return w
 
 
+@keras.saving.register_keras_serializable(package="acwa")
+class ACWAState(keras.metrics.Metric):
+    """Keras variables of one :class:`AdaptiveWeightedLoss`: ``class_weights`` [K] float32,
+    ``counts`` [3, K] int32 (rows tp, fp, fn) and ``tracking`` (int32 0/1, the counting switch).
+
+    Pass it to ``model.compile(metrics=[loss.state, ...])`` so the model tracks these variables.
+    It logs nothing and Keras' per-epoch ``reset_metrics`` leaves it alone: the window is
+    started and ended by :class:`ACWACallback`, the weights change only through
+    :meth:`AdaptiveWeightedLoss.set_weights` or the callback.
+    """
+
+    def __init__(self, size: int = 2, initial_weights: Any = None, name: str = "acwa_state", **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        w = _as_weight_array(initial_weights, size)
+        self.size = size
+        self.class_weights = self.add_variable((size,), "ones", "float32", "only_first_replica", "class_weights")
+        self.counts = self.add_variable((3, size), "zeros", "int32", "sum", "counts")
+        self.tracking = self.add_variable((), "zeros", "int32", "only_first_replica", "tracking")
+        self.class_weights.assign(w)
+
+    def update_state(self, *args: Any, **kwargs: Any) -> None:
+        """Nothing: the loss adds the counts (it sees the same ``y_true``, ``y_pred``)."""
+
+    def reset_state(self) -> None:
+        """Nothing: :class:`ACWACallback` owns the window (see :meth:`reset_counts`)."""
+
+    def reset_counts(self) -> None:
+        self.counts.assign(ops.zeros((3, self.size), dtype="int32"))
+
+    def result(self) -> dict:
+        return {}
+
+    def get_config(self) -> dict[str, Any]:
+        weights = np.asarray(ops.convert_to_numpy(self.class_weights)).tolist()
+        return {"name": self.name, "size": self.size, "initial_weights": weights}
+
+
+def _stat_counts(pred: Any, target: Any) -> Any:
+    """``[3, K]`` int32 ``(tp, fp, fn)`` from 0/1 matrices ``[N, K]`` (one-hot rows for softmax,
+    ``[1 - y, y]`` for a binary logit, multi-hot for multi-label): column sums, traceable."""
+    tp = ops.sum(pred * target, axis=0)
+    return ops.stack([tp, ops.sum(pred, axis=0) - tp, ops.sum(target, axis=0) - tp])
+
+
+@keras.saving.register_keras_serializable(package="acwa")
 class AdaptiveWeightedLoss(keras.losses.Loss):
-    """Per-sample ``w_{y_i} * l_i`` with class weights ``w`` in a ``keras.Variable``.
+    """Per-sample ``w_{y_i} * l_i`` with class weights ``w`` in :attr:`state`.
 
     Args:
-        num_classes: C >= 2.
-        initial_weights: [C] start weights (default ones), e.g. from :mod:`acwa.weights`.
+        num_classes: C >= 2 softmax classes, or L labels for ``task='multilabel'``; ``None`` (or
+            1, 2) for ``task='binary'``.
+        initial_weights: [K] start weights (default ones), e.g. from :mod:`acwa.weights`; for a
+            binary logit ``[w_neg, w_pos]`` (``[1, pos_weight]``), for multi-label each label's
+            positive weight.
         from_logits: whether ``y_pred`` are logits (default) or probabilities.
-        loss_fn: optional torch loss for the torch backend, e.g. ``acwa.losses.FocalLoss(gamma=2)``:
+        loss_fn: optional torch loss (torch backend only), e.g. ``acwa.losses.FocalLoss(gamma=2)``:
             evaluated with ``reduction='none'`` (modules) or expected to return one value per
-            sample; default: sparse categorical cross-entropy (any backend).
-        track_counts: accumulate per-class tp/fp/fn into :attr:`counts` (default off;
-            :class:`ACWACallback` switches it on for the phase it learns from).
+            element; default: (sparse) categorical or binary cross-entropy on any backend.
+        track_counts: start with counting on (default off; :class:`ACWACallback` switches it).
+        task: ``'multiclass'`` (softmax ``[N, C]``; labels ``[N]``, ``[N, 1]``, one-hot or soft
+            rows ``[N, C]``), ``'binary'`` (one logit ``[N]``/``[N, 1]``, labels 0/1) or
+            ``'multilabel'`` (``[N, L]`` logits, multi-hot labels), as :mod:`acwa.tasks`.
+        threshold: logit threshold of a positive prediction (binary, multi-label); default 0.
         reduction, name, dtype: as :class:`keras.losses.Loss`.
-
-    ``y_true`` holds class indices, shape ``[N]`` or ``[N, 1]`` (one-hot ``[N, C]`` is turned into
-    indices); ``y_pred`` is ``[N, C]``.
     """
 
     def __init__(
         self,
-        num_classes: int,
+        num_classes: int | None = None,
         initial_weights: Sequence[float] | np.ndarray | torch.Tensor | None = None,
         from_logits: bool = True,
         loss_fn: Callable[..., Any] | None = None,
@@ -91,40 +151,87 @@ class AdaptiveWeightedLoss(keras.losses.Loss):
         reduction: str = "sum_over_batch_size",
         name: str = "adaptive_weighted_loss",
         dtype: str | None = None,
+        task: str = "multiclass",
+        threshold: float = 0.0,
     ) -> None:
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.num_classes = check_num_classes(num_classes)
-        if loss_fn is not None:
-            if not callable(loss_fn):
-                raise ValueError(
-                    f"loss_fn must be callable (e.g. acwa.losses.FocalLoss()), got {type(loss_fn).__name__}"
-                )
-            if keras.backend.backend() != "torch":
-                raise ValueError(
-                    f"loss_fn (a torch loss) needs KERAS_BACKEND=torch, the backend is {keras.backend.backend()!r}"
-                )
+        spec = make_task(task, num_classes, threshold=threshold)
+        self.task, self.threshold, self.size = spec.name, float(threshold), spec.size
+        self.num_classes = self.size if num_classes is None else int(num_classes)
+        if loss_fn is not None and not callable(loss_fn):
+            raise ValueError(f"loss_fn must be callable (e.g. acwa.losses.FocalLoss()), got {type(loss_fn).__name__}")
+        if loss_fn is not None and keras.backend.backend() != "torch":
+            raise ValueError(
+                f"loss_fn (a torch loss) needs KERAS_BACKEND=torch, the backend is {keras.backend.backend()!r}"
+            )
         self.from_logits = bool(from_logits)
+        # a positive prediction: logit > threshold, i.e. probability > sigmoid(threshold)
+        self._cut = self.threshold if self.from_logits else 1.0 / (1.0 + math.exp(-self.threshold))
         self.loss_fn = loss_fn
-        self.track_counts = bool(track_counts)
-        self.class_weights = keras.Variable(
-            _as_weight_array(initial_weights, num_classes), trainable=False, dtype="float32", name="acwa_class_weights"
-        )
-        self.counts = keras.Variable(
-            np.zeros((3, num_classes), dtype="int32"), trainable=False, dtype="int32", name="acwa_class_counts"
-        )
+        self.state = ACWAState(self.size, initial_weights, name=f"{name}_state")
+        self.track_counts = track_counts
 
     # ------------------------------------------------------------------ loss
-    def _labels(self, y_true):
-        shape = tuple(y_true.shape)
-        if len(shape) == 2 and shape[-1] == self.num_classes:
-            y_true = ops.argmax(y_true, axis=-1)  # one-hot
-        return ops.cast(ops.reshape(y_true, (-1,)), "int32")
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        self._check_tracked()
+        if self.task == "multiclass":
+            return self._multiclass(y_true, y_pred)
+        shape = (-1,) if self.task == "binary" else (-1, self.size)
+        if self.task == "binary" and not (len(y_pred.shape) == 1 or tuple(y_pred.shape)[1:] == (1,)):
+            raise ValueError(
+                f"task='binary' needs one logit per sample ([N] or [N, 1]), got y_pred {tuple(y_pred.shape)}; "
+                "softmax outputs [N, C] use task='multiclass'"
+            )
+        if self.task == "multilabel" and (len(y_pred.shape) != 2 or y_pred.shape[-1] != self.size):
+            raise ValueError(f"task='multilabel' needs y_pred [N, {self.size}], got {tuple(y_pred.shape)}")
+        z = ops.reshape(y_pred, shape)
+        y = ops.cast(ops.reshape(y_true, shape), z.dtype)
+        values = self._elementwise(y, z)
+        w = ops.cast(self.state.class_weights, values.dtype)
+        if self.task == "binary":
+            self._add_counts(
+                ops.stack([1 - y, y], axis=1), ops.cast(ops.stack([z <= self._cut, z > self._cut], 1), "int32")
+            )
+            return values * (w[0] + (w[1] - w[0]) * y)
+        self._add_counts(y, ops.cast(z > self._cut, "int32"))
+        return ops.mean(values * (1.0 + y * (w - 1.0)), axis=-1)
 
-    def _per_sample(self, labels, y_pred):
+    def _multiclass(self, y_true: Any, y_pred: Any) -> Any:
+        if len(y_pred.shape) != 2 or y_pred.shape[-1] == 1:
+            raise ValueError(
+                f"y_pred must be [N, C] scores with C >= 2, got shape {tuple(y_pred.shape)}; "
+                "a one-logit model uses task='binary', independent sigmoid labels task='multilabel'"
+            )
+        c = self.size
+        pred = ops.one_hot(ops.argmax(ops.stop_gradient(y_pred), axis=-1), c, dtype="int32")
+        w = self.state.class_weights
+        if len(y_true.shape) == 2 and y_true.shape[-1] == c and c > 1:  # one-hot or soft rows
+            rows = ops.cast(y_true, y_pred.dtype)
+            self._add_counts(ops.one_hot(ops.argmax(rows, axis=-1), c, dtype="int32"), pred)
+            if self.loss_fn is None:
+                values = ops.categorical_crossentropy(rows, y_pred, from_logits=self.from_logits)
+            else:
+                values = self._torch_loss(y_pred, ops.argmax(rows, axis=-1).long())
+            return values * ops.sum(rows * ops.cast(w, values.dtype), axis=-1)
+        labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+        self._add_counts(ops.one_hot(labels, c, dtype="int32"), pred)
         if self.loss_fn is None:
-            return ops.sparse_categorical_crossentropy(labels, y_pred, from_logits=self.from_logits)
-        logits = y_pred if self.from_logits else ops.log(ops.clip(y_pred, 1e-12, 1.0))
-        fn, target = self.loss_fn, labels.long()
+            values = ops.sparse_categorical_crossentropy(labels, y_pred, from_logits=self.from_logits)
+        else:
+            values = self._torch_loss(y_pred, labels.long())
+        return values * ops.take(ops.cast(w, values.dtype), labels, axis=0)
+
+    def _elementwise(self, y: Any, z: Any) -> Any:
+        if self.loss_fn is None:
+            return ops.binary_crossentropy(y, z, from_logits=self.from_logits)
+        return self._torch_loss(z, y)
+
+    def _torch_loss(self, y_pred: Any, target: Any) -> Any:
+        logits = y_pred
+        if not self.from_logits:  # probabilities -> logits the torch loss expects
+            p = ops.clip(y_pred, 1e-7, 1.0 - 1e-7)
+            logits = ops.log(p) if self.task == "multiclass" else ops.log(p) - ops.log(1.0 - p)
+        fn = self.loss_fn
         if hasattr(fn, "reduction"):
             saved, fn.reduction = fn.reduction, "none"
             try:
@@ -135,51 +242,70 @@ class AdaptiveWeightedLoss(keras.losses.Loss):
             values = fn(logits, target)
         if tuple(values.shape) != tuple(target.shape):
             raise ValueError(
-                f"loss_fn returned shape {tuple(values.shape)}, expected one loss per sample {tuple(target.shape)}; "
+                f"loss_fn returned shape {tuple(values.shape)}, expected one loss per element {tuple(target.shape)}; "
                 "pass a loss with reduction='none' or an acwa.losses module"
             )
         return values
 
-    def call(self, y_true, y_pred):
-        if len(y_pred.shape) != 2:
-            raise ValueError(f"y_pred must be [N, C] scores, got shape {tuple(y_pred.shape)}")
-        labels = self._labels(y_true)
-        values = self._per_sample(labels, y_pred)
-        if self.track_counts:
-            self._update_counts(labels, y_pred)
-        w = ops.take(ops.cast(self.class_weights, values.dtype), labels, axis=0)
-        return values * w
+    def _add_counts(self, target: Any, pred: Any) -> None:
+        """Add the batch's ``(tp, fp, fn)`` times the switch: traced every step, counted when on."""
+        batch = _stat_counts(ops.stop_gradient(pred), ops.cast(ops.stop_gradient(target), "int32"))
+        self.state.counts.assign_add(batch * self.state.tracking)
 
-    def _update_counts(self, labels, y_pred) -> None:
-        """tp/fp/fn of the batch with three bincounts (no class loop), added to :attr:`counts`."""
-        c = self.num_classes
-        labels = ops.stop_gradient(labels)
-        preds = ops.cast(ops.argmax(ops.stop_gradient(y_pred), axis=-1), "int32")
-        hit = ops.cast(ops.equal(preds, labels), "int32")
-        tp = ops.bincount(labels, weights=hit, minlength=c)
-        predicted = ops.bincount(preds, minlength=c)
-        actual = ops.bincount(labels, minlength=c)
-        self.counts.assign_add(ops.cast(ops.stack([tp, predicted - tp, actual - tp]), "int32"))
+    def _check_tracked(self) -> None:
+        """On JAX, refuse to run inside a Keras stateless step that does not carry our state."""
+        if keras.backend.backend() != "jax":
+            return
+        try:  # keras has no public accessor for the active scope; the check is best-effort
+            from keras.src.backend.common.stateless_scope import get_stateless_scope
+        except ImportError:  # pragma: no cover - a future keras layout
+            return
+        scope = get_stateless_scope()
+        mapping = getattr(scope, "state_mapping", None)
+        if mapping and scope.get_current_value(self.state.class_weights) is None:
+            raise ValueError(_UNTRACKED)
 
     # ------------------------------------------------------------------ state
     @property
+    def class_weights(self) -> Any:
+        """The weights' Keras variable [K]."""
+        return self.state.class_weights
+
+    @property
+    def counts(self) -> Any:
+        """The window's ``(tp, fp, fn)`` Keras variable [3, K] int32."""
+        return self.state.counts
+
+    @property
+    def track_counts(self) -> bool:
+        """Whether batches are counted (the value of the switch variable)."""
+        return bool(ops.convert_to_numpy(self.state.tracking))
+
+    @track_counts.setter
+    def track_counts(self, on: bool) -> None:
+        self.state.tracking.assign(1 if on else 0)
+
+    @property
     def weights(self) -> np.ndarray:
-        """Current class weights as a numpy array [C]."""
-        return np.asarray(ops.convert_to_numpy(self.class_weights))
+        """Current class weights as a numpy array [K]."""
+        return np.asarray(ops.convert_to_numpy(self.state.class_weights))
 
     def set_weights(self, weights: Any) -> None:
-        self.class_weights.assign(_as_weight_array(weights, self.num_classes))
+        """Replace the class weights (between or during fits: later steps read the variable)."""
+        self.state.class_weights.assign(_as_weight_array(weights, self.size))
 
     def reset_counts(self) -> None:
-        self.counts.assign(np.zeros((3, self.num_classes), dtype="int32"))
+        self.state.reset_counts()
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
-            num_classes=self.num_classes,
+            num_classes=None if self.task == "binary" else self.num_classes,
             initial_weights=self.weights.tolist(),
             from_logits=self.from_logits,
             track_counts=self.track_counts,
+            task=self.task,
+            threshold=self.threshold,
         )
         return config
 
@@ -188,9 +314,10 @@ class ACWACallback(keras.callbacks.Callback):
     """Adaptive Class Weight Adjustment for :class:`AdaptiveWeightedLoss` during ``fit``.
 
     Every update reads the loss's tp/fp/fn counts of the window, computes the per-class
-    ``metric`` (NaN for classes absent from the window: their weight is kept), applies
-    :func:`acwa.adaptive.acwa_update` through an :class:`~acwa.adaptive.AdaptiveClassWeights`
-    controller, writes the weights back to the loss's variable and starts a new window.
+    ``metric`` with :data:`acwa.metrics.METRICS` (NaN for classes absent from the window: their
+    weight is kept), steps an :class:`~acwa.adaptive.AdaptiveClassWeights` controller, writes the
+    weights back to the loss's variable and starts a new window. At the start of each ``fit`` the
+    controller adopts the loss's current weights (so a ``set_weights`` between fits counts).
 
     Args:
         loss: the :class:`AdaptiveWeightedLoss` passed to ``model.compile``.
@@ -201,6 +328,9 @@ class ACWACallback(keras.callbacks.Callback):
             the validation pass of ``fit``, one update after each; needs ``validation_data``).
         log: add ``acwa_weight_<c>`` and ``acwa_<metric>_<c>`` to the epoch logs (so they reach
             ``History``, CSVLogger, TensorBoard, ...).
+
+    An ``evaluate`` started inside an epoch by another callback without this one in its
+    ``callbacks`` would be counted with the training window; pass ``callbacks=[acwa_callback]``.
     """
 
     def __init__(
@@ -218,7 +348,8 @@ class ACWACallback(keras.callbacks.Callback):
         super().__init__()
         if not isinstance(loss, AdaptiveWeightedLoss):
             raise ValueError(
-                f"loss must be an acwa.integrations.keras.AdaptiveWeightedLoss (the one given to compile), got {type(loss).__name__}"
+                "loss must be an acwa.integrations.keras.AdaptiveWeightedLoss (the one given to compile), "
+                f"got {type(loss).__name__}"
             )
         check_choice(metric, METRICS, "metric")
         check_choice(update_on, UPDATE_ON, "update_on")
@@ -228,17 +359,14 @@ class ACWACallback(keras.callbacks.Callback):
             raise ValueError(f"update_freq must be 'epoch' or an int >= 1 (training batches), got {update_freq!r}")
         if update_on == "validation" and update_freq != "epoch":
             raise ValueError("update_on='validation' updates once per validation pass; leave update_freq='epoch'")
-        self.loss = loss
-        self.metric = metric
-        self.update_on = update_on
-        self.update_freq = update_freq
-        self.log = log
+        self.loss, self.metric, self.update_on, self.update_freq, self.log = loss, metric, update_on, update_freq, log
         self.controller = AdaptiveClassWeights(
-            loss.num_classes, target_metric, alpha, beta, weight_bounds, "max", torch.from_numpy(loss.weights.copy())
+            loss.size, target_metric, alpha, beta, weight_bounds, "max", torch.from_numpy(loss.weights.copy())
         )
         self.last_metric: torch.Tensor | None = None
         self.num_batches = 0
-        self._validated = self._warned = False
+        self._epoch_start = 0
+        self._validated = self._warned = self._in_fit = False
 
     @property
     def weights(self) -> torch.Tensor:
@@ -246,11 +374,12 @@ class ACWACallback(keras.callbacks.Callback):
 
     @property
     def weight_history(self) -> torch.Tensor:
-        """Weights after each update [T, C]; row 0 holds the initial weights."""
+        """Weights after each update [T, K]; row 0 holds the initial weights."""
         return self.controller.history
 
     def update(self) -> torch.Tensor:
         """One ACWA step from the counts accumulated so far; returns the per-class metric."""
+        self._sync()
         counts = torch.from_numpy(np.asarray(ops.convert_to_numpy(self.loss.counts)).astype(np.int64))
         self.last_metric = METRICS[self.metric](*counts)
         self.controller.step(self.last_metric, self.num_batches)
@@ -258,29 +387,55 @@ class ACWACallback(keras.callbacks.Callback):
         self.loss.reset_counts()
         return self.last_metric
 
+    def _sync(self) -> None:
+        """JAX keeps the state in the fit loop between steps: write it back to the variables
+        (the next step then reloads them, with our changes)."""
+        sync = getattr(self.model, "jax_state_sync", None) if self.model is not None else None
+        if callable(sync):
+            sync()
+
+    def _counting(self, on: bool) -> None:
+        self._sync()
+        self.loss.track_counts = on
+
     # ------------------------------------------------------------------ hooks
-    def on_train_begin(self, logs=None) -> None:
+    def on_train_begin(self, logs: Any = None) -> None:
+        if keras.backend.backend() == "jax" and self.model is not None:
+            tracked = {id(v) for v in self.model.metrics_variables}
+            if id(self.loss.state.counts) not in tracked:
+                raise ValueError(_UNTRACKED)
+        current = torch.from_numpy(self.loss.weights.copy())
+        if not torch.equal(current, self.controller.weights.float().cpu()):
+            self.controller.weights = current  # set_weights between fits: the loss holds the truth
         self.loss.reset_counts()
-        self.loss.track_counts = self.update_on == "train"
+        self._in_fit = True
+        self._counting(self.update_on == "train")
 
-    def on_train_batch_end(self, batch, logs=None) -> None:
-        self.num_batches += 1
-        if self.update_on == "train" and self.update_freq != "epoch" and self.num_batches % self.update_freq == 0:
-            self.update()
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        self._epoch_start = self.num_batches
 
-    def on_test_begin(self, logs=None) -> None:
-        self._train_counts = ops.convert_to_numpy(self.loss.counts).copy()  # keep the training window
-        self.loss.reset_counts()
-        self.loss.track_counts = self.update_on == "validation"
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        done = self._epoch_start + batch + 1  # batch is the last step of this call (steps_per_execution)
+        before, self.num_batches = self.num_batches, done
+        if self.update_on == "train" and self.update_freq != "epoch":
+            if done // self.update_freq > before // self.update_freq:
+                self.update()
 
-    def on_test_end(self, logs=None) -> None:
+    def on_test_begin(self, logs: Any = None) -> None:
+        self._counting(False)  # an evaluate outside fit never counts
+        if self.update_on == "validation" and self._in_fit:
+            self.loss.reset_counts()
+            self._counting(True)
+
+    def on_test_end(self, logs: Any = None) -> None:
+        if not self._in_fit:
+            return
         if self.update_on == "validation":
             self.update()
             self._validated = True
-        self.loss.counts.assign(self._train_counts)
-        self.loss.track_counts = self.update_on == "train"
+        self._counting(self.update_on == "train")
 
-    def on_epoch_end(self, epoch, logs=None) -> None:
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         if self.update_on == "train" and self.update_freq == "epoch":
             self.update()
         if self.update_on == "validation" and not self._validated and not self._warned:
@@ -298,5 +453,6 @@ class ACWACallback(keras.callbacks.Callback):
                 for c, m in enumerate(self.last_metric.tolist()):
                     logs[f"acwa_{self.metric}_{c}"] = m
 
-    def on_train_end(self, logs=None) -> None:
-        self.loss.track_counts = False
+    def on_train_end(self, logs: Any = None) -> None:
+        self._in_fit = False
+        self._counting(False)
