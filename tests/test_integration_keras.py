@@ -147,7 +147,7 @@ def test_validation_driven_updates_ignore_training_batches():
     assert hist.shape == (3, C)
     # the validation set holds class 0 only: classes 1 and 2 are NaN there and keep weight 1
     np.testing.assert_array_equal(hist[:, 1:].numpy(), 1.0)
-    assert torch.isnan(cb.last_metric[1:]).all()
+    assert cb.last_metric is not None and torch.isnan(cb.last_metric[1:]).all()
     preds = keras.ops.convert_to_numpy(model(x[only0][:20])).argmax(1)
     recall0 = recall_score(y[only0][:20], preds, labels=[0], average=None)[0]
     assert cb.last_metric[0].item() == pytest.approx(recall0)
@@ -175,7 +175,7 @@ def test_bad_arguments_name_the_argument():
     with pytest.raises(ValueError, match="update_on"):
         ACWACallback(loss, update_on="test")
     with pytest.raises(ValueError, match="AdaptiveWeightedLoss"):
-        ACWACallback("categorical_crossentropy")
+        ACWACallback("categorical_crossentropy")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="y_pred"):
         loss(torch.tensor([0, 1]), torch.zeros(2, C, 1))
 
