@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
 TORCH  ?= torch==2.13.0
 BENCH_ARGS ?=
 
-.PHONY: setup test bench clean
+.PHONY: setup test lint bench clean
 
 # idempotent: a stamp per install step, redone only when pyproject.toml changes
 setup: $(VENV)/.stamp-core
@@ -27,6 +27,12 @@ $(VENV)/.stamp-bench: $(VENV)/.stamp-core
 
 test: $(VENV)/.stamp-dev
 	OMP_NUM_THREADS=1 $(PY) -m pytest tests
+
+# ruff (lint + format) and mypy, as CI runs them before the tests
+lint: $(VENV)/.stamp-dev
+	$(VENV)/bin/ruff check src tests benchmarks examples
+	$(VENV)/bin/ruff format --check src tests benchmarks examples
+	$(VENV)/bin/mypy
 
 bench: $(VENV)/.stamp-bench
 	$(VENV)/bin/acwa bench $(BENCH_ARGS)

@@ -2,7 +2,7 @@
 
 For each base training method and seed, five fold models give out-of-fold logits of the whole
 training split and a per-class bias ``b`` fitted on them by class-balanced log-loss (the bench's
-``acwa.bench.methods.crossfit_class_bias``: ``acwa.posthoc.cross_fitted_logits`` +
+``acwa.bench.recipes.crossfit_class_bias``: ``acwa.posthoc.cross_fitted_logits`` +
 ``fit_class_bias``). The script then scores on the test split:
 
     base        the base method trained on all the training data
@@ -23,16 +23,15 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from acwa.bench.methods import crossfit_class_bias
-from acwa.bench.runner import prepare_dataset
-from acwa.bench.training import Fit, RunContext, default_recipe, predict_logits
+from acwa.bench import Fit, RunContext, default_recipe, prepare_dataset
+from acwa.bench.recipes import BaseTrainer, crossfit_class_bias
+from acwa.bench.training import predict_logits
 from acwa.metrics import balanced_accuracy
 from acwa.posthoc import fit_class_bias
 from acwa.sampling import ClassBalancedSampler
@@ -41,13 +40,13 @@ from acwa.weights import inverse_frequency
 BASES = ("wce", "la", "bs", "sq")
 
 
-def base_trainer(ctx: RunContext, base: str) -> Callable[[Tensor | None, Tensor | None], Fit]:
+def base_trainer(ctx: RunContext, base: str) -> BaseTrainer:
     """``train(indices, offsets)``: the base method on ``indices`` (None: all), its loss taken on
     ``logits + offsets`` when offsets are given."""
     C = ctx.num_classes
 
-    def train(idx: Tensor | None, offsets: Tensor | None = None) -> Fit:
-        y = ctx.y if idx is None else ctx.y[idx]
+    def train(idx: np.ndarray | Tensor | None, offsets: Tensor | None = None) -> Fit:
+        y = ctx.y if idx is None else ctx.y[torch.as_tensor(np.asarray(idx), dtype=torch.long)]
         counts = torch.bincount(y, minlength=C)
         shift = torch.zeros(C) if offsets is None else offsets
         weight, sampler = None, None

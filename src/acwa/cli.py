@@ -1,28 +1,44 @@
-"""``acwa`` command line: ``acwa bench`` compares every method on real data in one command.
+"""``acwa`` command line.
 
     acwa bench                                   # digits-lt (embedded), the default methods, 3 seeds
-    acwa bench --dataset ecg5000 --methods ce,la,acwa --seeds 5
+    acwa bench --dataset ecg5000 --methods ce,la,acwa --seeds 5 --rank-by macro_f1
     acwa bench --data my.npz                     # X_train, y_train, X_test, y_test (or X, y)
-    acwa bench --data my.csv --target label
+    acwa bench --data my.csv --target label --drop id --impute median --test-fraction 0.25
     acwa bench --list-methods | --list-datasets
+    acwa report reports/digits-lt-.../results.json [--out DIR]   # re-render a report
+    acwa weights --data my.csv --target label --method effective_number
 
-Bad input exits with status 2 and one line ``acwa bench: error: ...`` naming the problem.
+Every user error exits with status 2 and one line ``acwa <command>: error: ...`` that names the
+option and the fix, never a traceback. Ctrl-C during ``acwa bench`` prints one line, keeps the
+finished runs (the report is marked partial) and exits with status 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import shlex
 import sys
+from pathlib import Path
+from typing import Any
 
 __all__ = ["main", "build_parser"]
+
+EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+WEIGHT_METHODS = {
+    "inverse": "inverse",
+    "sqrt": "sqrt_inverse",
+    "effective_number": "effective_number",
+    "median": "median_frequency",
+}
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (no usage dump)."""
 
-    def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _positive_int(name: str):
@@ -38,88 +54,126 @@ def _positive_int(name: str):
     return parse
 
 
-def _rho(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"rho must be a number >= 1, got {text!r}") from None
-    if not v >= 1 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"rho must be a finite number >= 1 (n_max / n_min), got {text}")
-    return v
+def _number(name: str, low: float, high: float = math.inf, low_open: bool = False, high_open: bool = True):
+    """A finite float in [low, high] (open ends as flagged), checked when parsing."""
+    if high == math.inf:
+        span = f"{'>' if low_open else '>='} {low:g}"
+    else:
+        span = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number {span}, got {text!r}") from None
+        bad_low = v <= low if low_open else v < low
+        bad_high = v >= high if high_open else v > high
+        if not math.isfinite(v) or bad_low or bad_high:
+            raise argparse.ArgumentTypeError(f"{name} must be a finite number {span}, got {text}")
+        return v
+
+    return parse
 
 
 def _methods_epilog() -> str:
-    from .bench.registry import METHODS, list_methods
+    from .bench import METHODS, list_methods
+    from .data import DATASETS
 
     lines = ["methods (--methods a,b,c, default or all; * = opt-in, not in default):"]
     for n in list_methods():
         mark = " " if METHODS[n].in_default else "*"
         lines.append(f" {mark}{n:<18} {METHODS[n].family:<9} {METHODS[n].description}")
-    from .data import list_datasets
-
-    lines += ["", "datasets (--dataset): " + ", ".join(list_datasets()) + "  (see --list-datasets)"]
+    lines += ["", "datasets (--dataset; --list-datasets says which are installed):"]
+    lines += [f"  {name:<18} {spec.modality:<9} {spec.description}" for name, spec in DATASETS.items()]
     return "\n".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="acwa", description="acwa: classifiers on imbalanced data. Subcommand: bench.")
-    from . import __version__
+def _bench_parser(sub: Any) -> None:
+    from .bench.scoring import DEFAULT_RANK_BY, METRICS
+    from .data.user import IMPUTE_CHOICES
 
-    parser.add_argument("--version", action="version", version=f"acwa {__version__}")
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     b = sub.add_parser(
         "bench",
         help="compare every method on a dataset, write results.json and an HTML/markdown report",
         description="Train every selected method with one shared recipe (model, optimizer, epochs, seeds) on a "
-        "dataset and report test accuracy, balanced accuracy, macro-F1, per-class F1/recall and "
-        "many/medium/few-shot accuracy (mean ± std over seeds).",
+        "dataset and report test balanced accuracy, macro-F1, accuracy, per-class F1/recall, many/medium/few-shot "
+        "accuracy and, for two classes, AP/ROC-AUC/minority recall (mean ± std over seeds).",
         epilog=_methods_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     src = b.add_argument_group("data")
     src.add_argument("--dataset", default="digits-lt", help="built-in dataset (default: digits-lt, embedded)")
     src.add_argument(
-        "--data", metavar="FILE", help="your data: FILE.npz (X_train,y_train,X_test,y_test or X,y) or FILE.csv"
+        "--data", metavar="FILE", help="your data: FILE.npz (X_train,y_train,X_test,y_test or X,y) or .csv"
     )
     src.add_argument("--target", metavar="COL", help="label column of a --data FILE.csv")
+    src.add_argument("--drop", metavar="COL[,COL]", help="columns of a --data FILE.csv to leave out (e.g. an id)")
     src.add_argument(
-        "--rho", type=_rho, help="imbalance ratio of the long-tailed training split (default 100 for *-lt)"
+        "--impute",
+        choices=IMPUTE_CHOICES,
+        default="none",
+        help="fill missing cells ('', NA, N/A, NaN, null, ?) of a .csv with training-split statistics "
+        "(default none: an error naming the columns)",
     )
     src.add_argument(
-        "--data-seed", type=int, default=0, help="seed of the train/test split and long-tail subsampling (default 0)"
+        "--test-fraction",
+        type=_number("--test-fraction", 0.0, 1.0, low_open=True),
+        help="share of a --data file held out for testing when it has no split (default 0.3)",
     )
-    src.add_argument(
-        "--max-train", type=_positive_int("max-train"), help="keep a stratified subset of the training split"
-    )
-    src.add_argument("--max-test", type=_positive_int("max-test"), help="keep a stratified subset of the test split")
+    src.add_argument("--rho", type=_number("--rho", 1.0), help="imbalance ratio of the long-tailed training split")
+    src.add_argument("--data-seed", type=int, default=0, help="seed of the train/test split (default 0)")
+    src.add_argument("--max-train", type=_positive_int("--max-train"), help="keep a stratified training subset")
+    src.add_argument("--max-test", type=_positive_int("--max-test"), help="keep a stratified test subset")
     run = b.add_argument_group("run")
     run.add_argument(
-        "--methods",
-        default="default",
-        help="comma-separated method names; default: every method except the opt-in ones "
-        "(marked * in --list-methods); all: every method",
+        "--methods", default="default", help="comma-separated names; default: all but the opt-in ones; all: every one"
     )
-    run.add_argument("--seeds", type=_positive_int("seeds"), default=3, help="number of seeds (default 3)")
-    run.add_argument("--epochs", type=_positive_int("epochs"), help="epochs (default: per dataset)")
-    run.add_argument("--batch-size", type=_positive_int("batch-size"), help="batch size (default: per dataset)")
-    run.add_argument("--lr", type=float, help="learning rate (default: per dataset)")
-    run.add_argument("--threads", type=_positive_int("threads"), help="torch CPU threads per process (default 1)")
+    run.add_argument("--seeds", type=_positive_int("--seeds"), default=3, help="number of seeds (default 3)")
+    run.add_argument("--epochs", type=_positive_int("--epochs"), help="epochs (default: per dataset)")
+    run.add_argument("--batch-size", type=_positive_int("--batch-size"), help="batch size (default: per dataset)")
+    run.add_argument("--lr", type=_number("--lr", 0.0, low_open=True), help="learning rate (default: per dataset)")
+    run.add_argument("--threads", type=_positive_int("--threads"), help="torch CPU threads per process (default 1)")
+    run.add_argument("--jobs", type=_positive_int("--jobs"), default=1, help="worker processes (same results)")
     run.add_argument(
-        "--jobs",
-        type=_positive_int("jobs"),
-        default=1,
-        help="worker processes, one seed at a time each; same results (default 1)",
+        "--rank-by",
+        choices=list(METRICS),
+        default=DEFAULT_RANK_BY,
+        metavar="METRIC",
+        help=f"metric that ranks the methods (default {DEFAULT_RANK_BY}): {', '.join(METRICS)}",
+    )
+    run.add_argument(
+        "--no-reference", action="store_true", help="no scikit-learn reference rows (tabular/embedding data)"
     )
     out = b.add_argument_group("output")
     out.add_argument("--out", metavar="DIR", help="output folder (default reports/<dataset>-<timestamp>/)")
-    out.add_argument("--no-progress", action="store_true", help="no progress bar")
+    out.add_argument("--overwrite", action="store_true", help="reuse a non-empty --out folder (old report removed)")
+    out.add_argument("--no-progress", action="store_true", help="no progress bar: one line per finished run")
     out.add_argument("--list-methods", action="store_true", help="list the registered methods and exit")
     out.add_argument("--list-datasets", action="store_true", help="list the built-in datasets and exit")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = _Parser(prog="acwa", description="acwa: classifiers on imbalanced data. Commands: bench, report, weights.")
+    parser.add_argument("--version", action="version", version=f"acwa {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    _bench_parser(sub)
+    r = sub.add_parser("report", help="re-render report.md/report.html/PNGs from a results.json")
+    r.add_argument("results", metavar="RESULTS.json", help="a results.json written by acwa bench")
+    r.add_argument("--out", metavar="DIR", help="output folder (default: the folder of RESULTS.json)")
+    w = sub.add_parser("weights", help="class counts and static class weights of a data file's labels")
+    w.add_argument("--data", metavar="FILE", required=True, help="FILE.csv (with --target) or FILE.npz (y_train or y)")
+    w.add_argument("--target", metavar="COL", help="label column of a .csv")
+    w.add_argument("--method", choices=list(WEIGHT_METHODS), default="inverse", help="weighting (default inverse)")
+    w.add_argument(
+        "--beta", type=_number("--beta", 0.0, 1.0, low_open=True), help="effective_number beta (default 0.9999)"
+    )
     return parser
 
 
 def _list_methods() -> str:
-    from .bench.registry import METHODS, list_methods
+    from .bench import METHODS, list_methods
 
     return "\n".join(
         f"{n:<18} {METHODS[n].family:<9} {'' if METHODS[n].in_default else '(opt-in) '}{METHODS[n].description}"
@@ -132,67 +186,25 @@ def _list_datasets() -> str:
 
     lines = []
     for name, spec in DATASETS.items():
-        ok = spec.available()
-        status = "available" if ok else f"missing: {spec.install_hint}"
+        status = "available" if spec.available() else f"missing: {spec.install_hint}"
         lines.append(f"{name:<18} {spec.modality:<9} {spec.description}  [{status}]")
     return "\n".join(lines)
 
 
-def _bench(args: argparse.Namespace, argv: list[str]) -> int:
-    from .bench.report import summary_table
-    from .bench.runner import _UNSET, run_bench
-    from .data import DataError
+def _err(command: str, exc: BaseException) -> int:
+    msg = " ".join(str(exc).split())
+    print(f"acwa {command}: error: {msg}", file=sys.stderr)
+    return EXIT_USAGE
 
-    if args.list_methods:
-        print(_list_methods())
-        return 0
-    if args.list_datasets:
-        print(_list_datasets())
-        return 0
-    try:
-        from .bench.registry import resolve_methods
 
-        resolve_methods(args.methods)  # fail fast, before loading data
-        if args.data is None:
-            from .data import list_datasets
+def _print_results(results: dict[str, Any], html: str) -> None:
+    from .bench.report import summary_table, takeaway
 
-            if args.dataset not in list_datasets():
-                raise DataError(f"unknown dataset {args.dataset!r}; valid names: {', '.join(list_datasets())}")
-        results = run_bench(
-            args.dataset,
-            data=args.data,
-            target=args.target,
-            methods=args.methods,
-            seeds=args.seeds,
-            epochs=args.epochs,
-            rho=_UNSET if args.rho is None else args.rho,
-            out=None,
-            write_report=False,
-            threads=args.threads,
-            data_seed=args.data_seed,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            progress=not args.no_progress,
-            max_train=args.max_train,
-            max_test=args.max_test,
-            jobs=args.jobs,
-        )
-    except (DataError, ValueError, FileNotFoundError, ImportError) as exc:
-        msg = " ".join(str(exc).split())
-        print(f"acwa bench: error: {msg}", file=sys.stderr)
-        return 2
-    from pathlib import Path
-
-    from .bench.report import write_report
-    from .bench.runner import default_out_dir
-
-    results["config"]["command"] = "acwa " + " ".join(shlex.quote(a) for a in argv)
-    out_dir = Path(args.out) if args.out else default_out_dir(results["dataset"])
-    written = write_report(results, out_dir)
     cfg = results["config"]
+    print(takeaway(results))
     print(
         f"{results['dataset']}: {cfg['num_classes']} classes, train counts {cfg['train_counts']}, "
-        f"test {sum(cfg['test_counts'])}; {len(cfg['seeds'])} seed(s), {cfg['recipe']['epochs']} epochs, "
+        f"test {sum(cfg['test_counts'])}; {len(results['runs'])} run(s), {cfg['recipe']['epochs']} epochs, "
         f"{cfg['total_seconds']:.1f} s wall, {cfg['cpu_seconds']:.1f} s CPU"
     )
     if results["summary"]:
@@ -201,8 +213,127 @@ def _bench(args: argparse.Namespace, argv: list[str]) -> int:
         print(f"skipped {s['method']}: {s['reason']}")
     for f in results["failures"]:
         print(f"FAILED {f['method']} seed {f['seed']}: {f['error']}", file=sys.stderr)
-    print(f"report: {written['html']}  (also report.md, results.json)")
+    print(f"report: {html}  (also report.md, results.json, runs.jsonl)")
+
+
+def _bench(args: argparse.Namespace, argv: list[str]) -> int:
+    from .bench import BenchInterrupted, resolve_methods, run_bench
+    from .data import DataError, list_datasets
+
+    if args.list_methods:
+        print(_list_methods())
+        return 0
+    if args.list_datasets:
+        print(_list_datasets())
+        return 0
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    try:
+        resolve_methods(args.methods)  # fail fast, before loading data
+        if args.data is None and args.dataset not in list_datasets():
+            raise DataError(f"unknown dataset {args.dataset!r}; valid names: {', '.join(list_datasets())}")
+        results = run_bench(
+            args.dataset,
+            data=args.data,
+            target=args.target,
+            methods=args.methods,
+            seeds=args.seeds,
+            epochs=args.epochs,
+            rho=args.rho,
+            out=args.out,
+            threads=args.threads,
+            data_seed=args.data_seed,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            progress=not args.no_progress,
+            max_train=args.max_train,
+            max_test=args.max_test,
+            jobs=args.jobs,
+            log=log,
+            rank_by=args.rank_by,
+            reference=not args.no_reference,
+            test_fraction=args.test_fraction,
+            drop=[c for c in args.drop.split(",")] if args.drop else None,
+            impute=args.impute,
+            overwrite=args.overwrite,
+            command="acwa " + " ".join(shlex.quote(a) for a in argv),
+        )
+    except BenchInterrupted as stop:
+        res = stop.results
+        where = res["config"].get("out")
+        kept = f"; report marked partial in {where}" if where else ""
+        print(f"acwa bench: interrupted: kept {len(res['runs'])} finished run(s){kept}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print("acwa bench: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (ValueError, FileNotFoundError, ImportError, OSError) as exc:
+        return _err("bench", exc)
+    _print_results(results, str(Path(results["config"]["out"]) / "report.html"))
     return 0 if results["runs"] else 1
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .bench.runner import render_report
+
+    path = Path(args.results)
+    try:
+        if not path.is_file():
+            raise ValueError(f"RESULTS.json {path} not found; give the results.json written by acwa bench")
+        try:
+            results = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(
+                f"{path.name} is not a JSON file ({exc}); give a results.json written by acwa bench"
+            ) from None
+        missing = [
+            k for k in ("dataset", "config", "runs", "summary") if not isinstance(results, dict) or k not in results
+        ]
+        if missing:
+            raise ValueError(f"{path.name} lacks {', '.join(missing)}: not a results.json written by acwa bench")
+        folder = Path(args.out) if args.out else path.parent
+        from importlib.util import find_spec
+
+        from .bench.output import prepare_out_dir
+
+        if args.out:
+            folder, _ = prepare_out_dir(folder, results["dataset"], overwrite=True)
+        written = render_report(results, folder, plots=find_spec("matplotlib") is not None)
+    except KeyboardInterrupt:
+        print("acwa report: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (ValueError, OSError, KeyError, TypeError) as exc:
+        return _err("report", exc)
+    print(f"report: {written['html']}  (also report.md, results.json)")
+    return 0
+
+
+def _weights(args: argparse.Namespace) -> int:
+    import torch
+
+    from .data import load_labels
+    from .weights import class_weights
+
+    try:
+        codes, names = load_labels(args.data, args.target)
+        counts = torch.bincount(torch.from_numpy(codes), minlength=len(names))
+        options = {"beta": args.beta} if args.beta is not None else {}
+        if options and args.method != "effective_number":
+            raise ValueError("--beta applies to --method effective_number only")
+        weights = class_weights(counts, WEIGHT_METHODS[args.method], **options)
+    except (ValueError, OSError) as exc:
+        return _err("weights", exc)
+    values = [round(float(v), 6) for v in weights.tolist()]
+    width = max(len("class"), *(len(n) for n in names))
+    print(f"{'class':<{width}}  {'count':>8}  {'weight':>10}")
+    for n, c, v in zip(names, counts.tolist(), values):
+        print(f"{n:<{width}}  {c:>8}  {v:>10.6f}")
+    print(f"method {args.method} (acwa.weights.class_weights(counts, {WEIGHT_METHODS[args.method]!r}), sum C)")
+    print("json: " + json.dumps({"classes": names, "counts": counts.tolist(), "weights": values}))
+    print(f"python: weight = torch.tensor({values})")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -215,9 +346,16 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     if args.command == "bench":
         return _bench(args, argv)
+    if args.command == "report":
+        return _report(args)
+    if args.command == "weights":
+        return _weights(args)
     parser.print_help()
-    return 2
+    return EXIT_USAGE
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)

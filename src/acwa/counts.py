@@ -42,6 +42,8 @@ def class_counts(labels: Counts, num_classes: int, ignore_index: int | None = No
     """
     num_classes = check_num_classes(num_classes)
     labels = _as_tensor(labels)
+    if labels.numel() == 0 and not labels.is_complex():  # e.g. np.array([]) (float64): no samples
+        return torch.zeros(num_classes, dtype=torch.long, device=labels.device)
     if labels.dim() == 2 and labels.shape[1] == num_classes and labels.shape[1] > 1 and labels.numel():
         flat = labels.reshape(-1)
         if bool(((flat == 0) | (flat == 1)).all()):

@@ -120,7 +120,8 @@ def cross_fitted_logits(
     """
     if not callable(train_and_predict):
         raise ValueError(
-            f"train_and_predict must be callable (train_idx, heldout_idx) -> logits, got {type(train_and_predict).__name__}"
+            "train_and_predict must be callable (train_idx, heldout_idx) -> logits, "
+            f"got {type(train_and_predict).__name__}"
         )
     if not isinstance(labels, Tensor) or labels.dim() != 1:
         raise ValueError("labels must be a 1-D tensor of class ids")
@@ -138,4 +139,5 @@ def cross_fitted_logits(
         if out is None:
             out = torch.empty(labels.shape[0], z.shape[1], dtype=torch.float32)
         out[heldout_idx] = z.detach().float().cpu()
+    assert out is not None  # num_folds >= 2 folds were filled
     return out

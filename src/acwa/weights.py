@@ -9,7 +9,12 @@ function                raw weight ``w_c`` (before normalisation)           refe
 ``inverse_frequency``   ``n_c ** -power`` (power 1: inverse, 0.5: sqrt)     common practice
 ``effective_number``    ``(1 - beta) / (1 - beta ** n_c)``                  Cui et al., CVPR 2019
 ``median_frequency``    ``median_k(f_k) / f_c``, ``f_c = n_c / sum_k n_k``  Eigen & Fergus, ICCV 2015
+``pos_weight``          ``n_neg / n_pos`` per label (binary, multi-label)   BCE ``pos_weight``
 ======================  ==================================================  =====================
+
+The weights are computed and normalised in log space, so extreme settings (``power=200``, a
+``beta`` close to 1 with huge counts) stay finite: ratios beyond float range become 0, never
+NaN. Weights that cannot be normalised (all 0) raise ``ValueError``.
 
 Normalisation (``normalize=``), the same for every function:
 
@@ -35,9 +40,12 @@ Zero-count classes (``zero_counts=``): every formula above needs ``n_c > 0``.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
+from ._validation import check_choice
 from .counts import Counts, check_counts, class_counts
 
 __all__ = [
@@ -51,6 +59,7 @@ __all__ = [
     "effective_number",
     "median_frequency",
     "class_weights",
+    "pos_weight",
 ]
 
 NORMALIZATIONS = ("sum_to_C", "mean_one", None)
@@ -58,8 +67,7 @@ ZERO_COUNT_RULES = ("raise", "zero", "max")
 
 
 def _zero_mask(counts: Tensor, zero_counts: str, func: str) -> Tensor:
-    if zero_counts not in ZERO_COUNT_RULES:
-        raise ValueError(f"zero_counts must be one of {list(ZERO_COUNT_RULES)}, got {zero_counts!r}")
+    check_choice(zero_counts, ZERO_COUNT_RULES, "zero_counts")
     empty = counts == 0
     if zero_counts == "raise" and bool(empty.any()):
         bad = torch.nonzero(empty).flatten().tolist()
@@ -71,11 +79,47 @@ def _zero_mask(counts: Tensor, zero_counts: str, func: str) -> Tensor:
     return empty
 
 
-def _fill_empty(raw: Tensor, empty: Tensor, zero_counts: str) -> Tensor:
+def _fill_empty(log_raw: Tensor, empty: Tensor, zero_counts: str) -> Tensor:
     if not bool(empty.any()):
-        return raw
-    fill = raw[~empty].max() if zero_counts == "max" else raw.new_zeros(())
-    return torch.where(empty, fill, raw)
+        return log_raw
+    fill = log_raw[~empty].max() if zero_counts == "max" else log_raw.new_tensor(-math.inf)
+    return torch.where(empty, fill, log_raw)
+
+
+def _check_max_weight(max_weight) -> float | None:
+    if max_weight is None:
+        return None
+    ok = isinstance(max_weight, (int, float)) and not isinstance(max_weight, bool) and max_weight > 0
+    if not ok:
+        raise ValueError(f"max_weight must be a number > 0 (or None for no cap), got {max_weight!r}")
+    return float(max_weight)
+
+
+def _normalize_log(log_w: Tensor, counts: Tensor | None, normalize: str | None, max_weight) -> Tensor:
+    """Normalise weights given as logs (``-inf`` for weight 0) in log space, so that extreme
+    ratios (e.g. ``n_c ** -200``) under- or overflow to 0 gracefully instead of giving NaN."""
+    check_choice(normalize, NORMALIZATIONS, "normalize")
+    max_weight = _check_max_weight(max_weight)
+    if normalize == "sum_to_C":
+        log_total = torch.logsumexp(log_w, 0)
+        log_target = math.log(log_w.numel())
+    elif normalize == "mean_one":
+        if counts is None:
+            raise ValueError("normalize='mean_one' needs the class counts (pass counts=...)")
+        log_pi = (counts.to(torch.float64) / counts.sum()).log()
+        log_total = torch.logsumexp(log_w + log_pi, 0)
+        log_target = 0.0
+    else:
+        log_total, log_target = log_w.new_zeros(()), 0.0
+    if not bool(torch.isfinite(log_total)):
+        raise ValueError(
+            f"the weights sum to {'0' if bool(log_total < 0) else 'inf'} and cannot be normalised "
+            f"(normalize={normalize!r}); give at least one class a positive, finite weight"
+        )
+    w = torch.exp(log_w - log_total + log_target)
+    if not bool(torch.isfinite(w).all()):
+        raise ValueError("the raw weights overflow float64; pass normalize='sum_to_C' (computed in log space)")
+    return w if max_weight is None else w.clamp(max=max_weight)
 
 
 def normalize_weights(
@@ -84,27 +128,23 @@ def normalize_weights(
     normalize: str | None = "sum_to_C",
     max_weight: float | None = None,
 ) -> Tensor:
-    """Apply the module's ``normalize`` rule (``'mean_one'`` needs ``counts``) and the ``max_weight`` cap."""
-    if normalize not in NORMALIZATIONS:
-        raise ValueError(f"normalize must be one of {list(NORMALIZATIONS)}, got {normalize!r}")
-    if max_weight is not None and not (isinstance(max_weight, (int, float)) and max_weight > 0):
-        raise ValueError(f"max_weight must be a number > 0 (or None for no cap), got {max_weight!r}")
-    w = weights.to(torch.float64)
-    if normalize == "sum_to_C":
-        w = w * (w.numel() / w.sum())
-    elif normalize == "mean_one":
-        if counts is None:
-            raise ValueError("normalize='mean_one' needs the class counts (pass counts=...)")
-        pi = counts.to(torch.float64) / counts.sum()
-        w = w / (pi * w).sum()
-    if max_weight is not None:
-        w = w.clamp(max=float(max_weight))
-    return w
+    """Apply the module's ``normalize`` rule (``'mean_one'`` needs ``counts``) and the ``max_weight`` cap.
+
+    ``weights`` must be finite and ``>= 0`` with a positive sum (else ``ValueError``); the
+    result is float64."""
+    w = torch.as_tensor(weights).detach().to(torch.float64)
+    if w.dim() != 1 or not bool(torch.isfinite(w).all()) or bool((w < 0).any()):
+        raise ValueError(f"weights must be a 1-D vector of finite numbers >= 0, got {w.tolist()}")
+    if normalize is not None and not bool((w > 0).any()):
+        raise ValueError(
+            f"weights sum to 0 ({w.tolist()}), so normalize={normalize!r} would divide by zero; "
+            "give at least one class a positive weight or pass normalize=None"
+        )
+    return _normalize_log(w.log(), counts, normalize, max_weight)
 
 
-def _finish(raw: Tensor, counts: Tensor, empty: Tensor, zero_counts: str, normalize, max_weight, device) -> Tensor:
-    w = _fill_empty(raw, empty, zero_counts)
-    w = normalize_weights(w, counts, normalize, max_weight)
+def _finish(log_raw: Tensor, counts: Tensor, empty: Tensor, zero_counts: str, normalize, max_weight, device) -> Tensor:
+    w = _normalize_log(_fill_empty(log_raw, empty, zero_counts), counts, normalize, max_weight)
     return w.to(device=device, dtype=torch.get_default_dtype())
 
 
@@ -131,8 +171,8 @@ def inverse_frequency(
     device = _device_of(counts)
     n = check_counts(counts, num_classes)
     empty = _zero_mask(n, zero_counts, "inverse_frequency")
-    raw = torch.where(empty, torch.ones_like(n), n).pow(-float(power))
-    return _finish(raw, n, empty, zero_counts, normalize, max_weight, device)
+    log_raw = -float(power) * torch.where(empty, torch.ones_like(n), n).log()  # log space: power=200 is fine
+    return _finish(log_raw, n, empty, zero_counts, normalize, max_weight, device)
 
 
 def effective_number(
@@ -160,12 +200,12 @@ def effective_number(
     empty = _zero_mask(n, zero_counts, "effective_number")
     n_safe = torch.where(empty, torch.ones_like(n), n)
     if beta == 0.0:
-        raw = torch.ones_like(n)  # 1 - 0**n = 1 for n >= 1
+        log_raw = torch.zeros_like(n)  # 1 - 0**n = 1 for n >= 1
     else:
         # 1 - beta**n = -expm1(n * log(beta)), log(beta) = log1p(beta - 1)
         one_minus_beta_n = -torch.expm1(n_safe * torch.log1p(torch.tensor(beta - 1.0, dtype=torch.float64)))
-        raw = (1.0 - beta) / one_minus_beta_n
-    return _finish(raw, n, empty, zero_counts, normalize, max_weight, device)
+        log_raw = math.log1p(-beta) - one_minus_beta_n.log()
+    return _finish(log_raw, n, empty, zero_counts, normalize, max_weight, device)
 
 
 def median_frequency(
@@ -189,8 +229,42 @@ def median_frequency(
     empty = _zero_mask(n, zero_counts, "median_frequency")
     f = n / n.sum()
     med = torch.quantile(f[~empty], 0.5)
-    raw = med / torch.where(empty, torch.ones_like(f), f)
-    return _finish(raw, n, empty, zero_counts, normalize, max_weight, device)
+    log_raw = med.log() - torch.where(empty, torch.ones_like(f), f).log()
+    return _finish(log_raw, n, empty, zero_counts, normalize, max_weight, device)
+
+
+def pos_weight(counts: Counts, max_weight: float | None = None) -> Tensor:
+    """``pos_weight = n_neg / n_pos`` per label for :class:`acwa.losses.BinaryCrossEntropyLoss`
+    (``nn.BCEWithLogitsLoss(pos_weight=...)``), capped at ``max_weight``.
+
+    ``counts`` is ``[n_neg, n_pos]``: shape ``[2]`` for a binary problem (result ``[1]``) or
+    ``[2, L]`` for L labels (result ``[L]``), as :func:`acwa.counts.positive_counts` returns,
+    e.g. ``pos_weight(positive_counts(train_labels), max_weight=100)``. A label without
+    positives gets ``max_weight`` when a cap is given and raises ``ValueError`` otherwise; one
+    without negatives gets 0. Float ``[L]`` of the default dtype, on the counts' device.
+    """
+    max_weight = _check_max_weight(max_weight)
+    device = _device_of(counts)
+    t = torch.as_tensor(counts).detach()
+    if t.is_complex() or t.dtype == torch.bool or t.dim() not in (1, 2) or t.shape[0] != 2:
+        raise ValueError(
+            f"counts must be [n_neg, n_pos] (shape [2], or [2, L] per label: acwa.counts.positive_counts(labels)), "
+            f"got shape {tuple(t.shape)} and dtype {t.dtype}"
+        )
+    t = t.to(torch.float64).reshape(2, -1)
+    if not bool(torch.isfinite(t).all()) or bool((t < 0).any()):
+        raise ValueError(f"counts must be finite and >= 0, got {t.tolist()}")
+    n_neg, n_pos = t
+    empty = n_pos == 0
+    if bool(empty.any()) and max_weight is None:
+        bad = torch.nonzero(empty).flatten().tolist()
+        raise ValueError(
+            f"labels {bad} have no positives, so n_neg / n_pos is infinite; pass max_weight=... (e.g. 100) "
+            "or add a pseudo-count (counts + 1)"
+        )
+    w = torch.where(empty, torch.full_like(n_neg, max_weight or 0.0), n_neg / torch.where(empty, 1.0, n_pos))
+    w = w if max_weight is None else w.clamp(max=max_weight)
+    return w.to(device=device, dtype=torch.get_default_dtype())
 
 
 WEIGHTINGS = ("inverse", "sqrt_inverse", "effective_number", "median_frequency")

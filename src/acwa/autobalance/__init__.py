@@ -16,6 +16,7 @@ The tuned loss is :class:`acwa.losses.ParametricCrossEntropyLoss`.
 
 from ..losses.parametric import ParametricCrossEntropyLoss, parametric_cross_entropy
 from .augment import AUGMENT_KINDS, AugmentedBatch, ClassAugment
+from .config import AutoBalanceConfig
 from .fit import AutoBalanceResult, fit, predict
 from .hypergrad import SOLVERS, implicit_hypergradient, inverse_hvp
 from .objectives import (
@@ -32,6 +33,7 @@ from .tuner import AutoBalance, check_group_labels, check_val_classes, frequency
 
 __all__ = [
     "AutoBalance",
+    "AutoBalanceConfig",
     "fit",
     "predict",
     "AutoBalanceResult",

@@ -70,7 +70,9 @@ class ClassAugment(nn.Module):
         """Mean loss over the batch; ``per_sample(labels)`` returns unreduced losses [N]."""
         if batch.y_mix is None:
             return per_sample(batch.y).mean()
-        return ((1 - batch.s) * per_sample(batch.y) + batch.s * per_sample(batch.y_mix)).mean()
+        s = batch.s
+        assert s is not None  # mixup batches carry their mixing weights
+        return ((1 - s) * per_sample(batch.y) + s * per_sample(batch.y_mix)).mean()
 
     @torch.no_grad()
     def project(self) -> None:

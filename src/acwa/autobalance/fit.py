@@ -4,10 +4,13 @@
    >= 1 validation sample per class (:func:`acwa.splits.stratified_split`, 80/20 by default).
 2. Search: train the model with :class:`AutoBalance` for ``epochs`` (hyper-steps after
    ``warm_start`` of the epochs, 40% by default as in the paper).
-3. ``mode='continue'`` (default): keep the model trained during the search (cost ~ one training
-   run plus the hyper-steps). ``mode='retrain'``: reset the model to its initial weights and
-   train it again for ``epochs`` on train + validation with the tuned loss frozen (the paper's
-   protocol; doubles the cost).
+3. ``mode='retrain'`` (default, the paper's protocol): reset the model to its initial weights
+   and train it again for ``epochs`` on all the training data (train + validation) with the
+   tuned loss frozen; with ``keep_best`` (default) the frozen loss holds the parameters with the
+   best upper objective seen during the search, the logit-adjustment start included, so the
+   retrain never uses parameters that scored worse than the start on the search split. Costs
+   two trainings. ``mode='continue'``: keep the model trained during the search (cost ~ one
+   training run plus the hyper-steps).
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .._validation import check_choice, check_float, check_int, check_num_classes
 from ..splits import stratified_split
+from .checks import check_class_labels, check_features
 from .tuner import AutoBalance, check_group_labels, check_val_classes, train_objective
 
 __all__ = ["fit", "AutoBalanceResult", "predict", "split_with_singletons"]
@@ -114,7 +119,7 @@ def fit(
     schedule: str = "cosine",
     val_fraction: float = 0.2,
     warm_start: float = 0.4,
-    mode: str = "continue",
+    mode: str = "retrain",
     seed: int = 0,
     verbose: bool = False,
     **autobalance_kwargs,
@@ -132,18 +137,24 @@ def fit(
     iterations per epoch).
     The model stays on its device; data are moved per batch. Deterministic for a given ``seed``.
     """
-    if mode not in ("continue", "retrain"):
-        raise ValueError(f"mode must be 'continue' or 'retrain', got {mode!r}")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
-    if not 0.0 <= warm_start < 1.0:
-        raise ValueError(f"warm_start must be a fraction of the epochs in [0, 1), got {warm_start}")
-    X_train = torch.as_tensor(X_train)
-    y_train = torch.as_tensor(y_train).long()
-    if X_train.shape[0] != y_train.shape[0]:
+    check_choice(mode, ("continue", "retrain"), "mode")
+    epochs = check_int(epochs, "epochs", min=1)
+    batch_size = check_int(batch_size, "batch_size", min=1)
+    lr = check_float(lr, "lr", min=0.0, min_open=True)
+    weight_decay = check_float(weight_decay, "weight_decay", min=0.0)
+    val_fraction = check_float(val_fraction, "val_fraction", min=0.0, max=1.0, min_open=True, max_open=True)
+    warm_start = check_float(
+        warm_start, "warm_start", min=0.0, max=1.0, max_open=True, hint="a fraction of the epochs in [0, 1)"
+    )
+    X_train = check_features(X_train, "X_train")
+    y_train = torch.as_tensor(y_train)
+    if y_train.dim() >= 1 and X_train.shape[0] != y_train.shape[0]:
         raise ValueError(f"X_train has {X_train.shape[0]} samples but y_train has {y_train.shape[0]}")
+    y_train = check_class_labels(y_train, "y_train", X_train.shape[0])
     if num_classes is None:
         num_classes = int(y_train.max()) + 1
+    num_classes = check_num_classes(num_classes)
+    y_train = check_class_labels(y_train, "y_train", num_classes=num_classes)
     num_groups = autobalance_kwargs.get("num_groups")
     groups = check_group_labels(groups, y_train.shape[0], num_groups, "groups")
     if (X_val is None) != (y_val is None):
@@ -159,7 +170,8 @@ def fit(
     else:
         train_idx, val_idx = np.arange(y_train.shape[0]), np.array([], dtype=np.int64)
         X_tr, y_tr, g_tr = X_train, y_train, groups
-        X_va, y_va = torch.as_tensor(X_val), torch.as_tensor(y_val).long()
+        X_va = check_features(X_val, "X_val")
+        y_va = check_class_labels(y_val, "y_val", X_va.shape[0], num_classes)
         g_va = check_group_labels(val_groups, y_va.shape[0], num_groups, "val_groups")
     check_val_classes(y_va, num_classes)
     counts = torch.bincount(y_tr, minlength=num_classes)
@@ -203,7 +215,9 @@ def fit(
                 tuner.end_epoch()
 
     run_epochs(tuner.step, X_tr, y_tr, g_tr, opt)
+    tuner.score_current()  # the last parameters compete for keep_best too
     if mode == "retrain":
+        assert init_state is not None
         model.load_state_dict(init_state)
         loss_fn, aug = tuner.frozen_loss(), tuner.frozen_augment()
         opt2 = _make_optimizer(optimizer, model.parameters(), lr, momentum, weight_decay)
@@ -221,6 +235,6 @@ def fit(
         else:
             X_all = torch.cat([X_tr, X_va])
             y_all = torch.cat([y_tr, y_va])
-            g_all = None if g_tr is None else torch.cat([g_tr, g_va])
+            g_all = None if g_tr is None or g_va is None else torch.cat([g_tr, g_va])
         run_epochs(retrain_step, X_all, y_all, g_all, opt2)
     return AutoBalanceResult(model, tuner, train_idx, val_idx, losses, mode)

@@ -41,10 +41,10 @@ SOLVERS = ("neumann", "cg", "identity")
 
 
 def _dot(a: Sequence[Tensor], b: Sequence[Tensor]) -> Tensor:
-    return sum((x * y).sum() for x, y in zip(a, b))
+    return torch.stack([(x * y).sum() for x, y in zip(a, b)]).sum()
 
 
-def _grads(out: Tensor, inputs: Sequence[Tensor], **kw) -> list[Tensor]:
+def _grads(out: Tensor | Sequence[Tensor], inputs: Sequence[Tensor], **kw) -> list[Tensor]:
     gs = torch.autograd.grad(out, inputs, allow_unused=True, **kw)
     return [torch.zeros_like(p) if g is None else g for g, p in zip(gs, inputs)]
 
@@ -81,11 +81,10 @@ def inverse_hvp(
             hv = [h + damping * x for h, x in zip(hv, v)]
         return [h.detach() for h in hv]
 
-    if step == "auto":
-        step = 1.0 / top_eigenvalue(hvp, vector, iterations=power_iterations)
+    alpha = 1.0 / top_eigenvalue(hvp, vector, iterations=power_iterations) if step == "auto" else float(step)
 
     if solver == "identity" or terms == 0:
-        return [step * v for v in vector], 0
+        return [alpha * v for v in vector], 0
     if solver == "neumann":
         cur = list(vector)
         acc = list(vector)
@@ -93,7 +92,7 @@ def inverse_hvp(
         used = 0
         for _ in range(terms):
             hv = hvp(cur)
-            nxt = [c - step * h for c, h in zip(cur, hv)]
+            nxt = [c - alpha * h for c, h in zip(cur, hv)]
             nxt_norm = _dot(nxt, nxt)
             # a growing term means an eigenvalue of alpha*(H + lambda I) outside (0, 2): stop
             if not bool(torch.isfinite(nxt_norm)) or bool(nxt_norm > cur_norm):
@@ -101,7 +100,7 @@ def inverse_hvp(
             cur, cur_norm = nxt, nxt_norm
             acc = [a + c for a, c in zip(acc, cur)]
             used += 1
-        return [step * a for a in acc], used
+        return [alpha * a for a in acc], used
     # conjugate gradient on (H + lambda I) x = b, x0 = 0
     x = [torch.zeros_like(v) for v in vector]
     r = list(vector)
@@ -115,7 +114,7 @@ def inverse_hvp(
         php = _dot(p, hp)
         if not bool(php > 0) or not bool(torch.isfinite(php)):
             if used == 0:  # no curvature information: fall back to the scaled gradient
-                x = [step * v for v in vector]
+                x = [alpha * v for v in vector]
             break
         a = rr / php
         x = [xi + a * pi for xi, pi in zip(x, p)]
@@ -133,15 +132,15 @@ def top_eigenvalue(hvp, like: Sequence[Tensor], iterations: int = 10) -> float:
     v = [torch.ones_like(x) + x for x in like]
     norm = _dot(v, v).sqrt()
     v = [x / norm for x in v]
-    lam = torch.zeros(())
+    lam_t = torch.zeros(())
     for _ in range(max(1, iterations)):
         hv = hvp(v)
-        lam = _dot(v, hv)
+        lam_t = _dot(v, hv)
         norm = _dot(hv, hv).sqrt()
         if not bool(norm > 0) or not bool(torch.isfinite(norm)):
             break
         v = [x / norm for x in hv]
-    lam = float(lam)
+    lam = float(lam_t)
     return lam if lam > 0 and lam == lam and lam != float("inf") else 1.0
 
 

@@ -139,7 +139,7 @@ def blend(first: Objective, second: Objective, lam: float) -> Objective:
     return objective
 
 
-ObjectiveSpec = Union[str, Objective, tuple]
+ObjectiveSpec = Union[str, Objective, tuple]  # noqa: UP007 (a runtime alias)
 
 
 def make_objective(
@@ -161,20 +161,18 @@ def make_objective(
         if len(spec) != 3:
             raise ValueError(f"a blended objective is (spec1, spec2, lam), got {spec!r}")
         a, b, lam = spec
-        kw = dict(
-            num_classes=num_classes,
-            class_counts=class_counts,
-            num_groups=num_groups,
-            temperature=temperature,
-            positive_classes=positive_classes,
-        )
-        return blend(make_objective(a, **kw), make_objective(b, **kw), float(lam))
+
+        def part(s: ObjectiveSpec) -> Objective:
+            return make_objective(s, num_classes, class_counts, num_groups, temperature, positive_classes)
+
+        return blend(part(a), part(b), float(lam))
     if spec not in OBJECTIVES:
         raise ValueError(
             f"objective must be one of {list(OBJECTIVES)}, a callable or a (spec1, spec2, lam) blend, got {spec!r}"
         )
     if spec in ("deo", "worst_group") and not num_groups:
         raise ValueError(f"the {spec!r} objective needs groups: pass num_groups and group labels")
+    groups = int(num_groups or 0)
     if spec == "standard":
         return standard_objective
     if spec == "balanced":
@@ -193,11 +191,11 @@ def make_objective(
     if spec == "deo":
 
         def deo(logits: Tensor, target: Tensor, group: Tensor | None = None) -> Tensor:
-            return deo_objective(logits, target, group, num_groups, positive_classes)
+            return deo_objective(logits, target, group, groups, positive_classes)
 
         return deo
 
     def worst_group(logits: Tensor, target: Tensor, group: Tensor | None = None) -> Tensor:
-        return worst_group_objective(logits, target, group, num_groups, temperature)
+        return worst_group_objective(logits, target, group, groups, temperature)
 
     return worst_group

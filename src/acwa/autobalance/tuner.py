@@ -25,123 +25,49 @@ Differences from the authors' code, on purpose:
 
 from __future__ import annotations
 
-import copy
 import warnings
 from collections import deque
-from collections.abc import Callable, Sequence
-from typing import Union
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from ..losses.parametric import ParametricCrossEntropyLoss, parametric_cross_entropy
+from .._state import Stateful
+from .._validation import check_num_classes
 from .augment import ClassAugment
-from .hypergrad import SOLVERS, implicit_hypergradient
+from .build import build_hyper_optimizer, build_loss, model_device
+from .checks import (
+    check_class_labels,
+    check_group_labels,
+    check_val_classes,
+    frequency_rank_groups,
+    lower_params,
+    train_objective,
+)
+from .config import AutoBalanceConfig
+from .hypergrad import implicit_hypergradient
 from .objectives import make_objective
+from .persistence import COMPONENT_KEYS, check_components, dump_components, load_components
+from .results import TunedLoss
+from .valdata import ValData, ValidationStream
 
-__all__ = ["AutoBalance", "frequency_rank_groups", "check_group_labels", "check_val_classes", "train_objective"]
-
-ValData = Union[tuple[Tensor, Tensor], tuple[Tensor, Tensor, Tensor], "torch.utils.data.DataLoader"]
-
-
-def frequency_rank_groups(class_counts: Tensor | Sequence[float], num_slots: int) -> Tensor:
-    """Share parameters among classes of neighbouring frequency rank.
-
-    Classes are sorted by training count (most frequent first, ties by class id) and the ranks
-    are cut into ``num_slots`` consecutive chunks of near-equal size; returns ``param_index``
-    (LongTensor [C], slot of each class) for :class:`ParametricCrossEntropyLoss`.
-    """
-    n = torch.as_tensor(class_counts, dtype=torch.float64)
-    C = n.numel()
-    if n.dim() != 1 or C < 2:
-        raise ValueError(f"class_counts must be a 1-D vector with >= 2 classes, got shape {list(n.shape)}")
-    if not 1 <= num_slots <= C:
-        raise ValueError(f"num_slots must lie in [1, num_classes={C}], got {num_slots}")
-    order = sorted(range(C), key=lambda c: (-float(n[c]), c))
-    index = torch.empty(C, dtype=torch.long)
-    for rank, c in enumerate(order):
-        index[c] = rank * num_slots // C
-    return index
+__all__ = [
+    "AutoBalance",
+    "AutoBalanceConfig",
+    "frequency_rank_groups",
+    "check_group_labels",
+    "check_val_classes",
+    "train_objective",
+]
 
 
-def check_group_labels(group: Tensor | None, n: int, num_groups: int | None, name: str = "group") -> Tensor | None:
-    """ValueError unless ``group`` is an integer vector of length ``n`` with ids in [0, num_groups)."""
-    if group is None:
-        if num_groups:
-            raise ValueError(f"{name} is required: the tuner was built with num_groups={num_groups}")
-        return None
-    if not num_groups:
-        raise ValueError(f"{name} was given but num_groups is None; build AutoBalance(..., num_groups=G)")
-    group = torch.as_tensor(group)
-    if group.is_floating_point() or group.dtype == torch.bool:
-        raise ValueError(f"{name} must hold integer group ids, got dtype {group.dtype}")
-    if group.dim() != 1 or group.shape[0] != n:
-        raise ValueError(f"{name} must have one group id per sample: expected shape [{n}], got {list(group.shape)}")
-    if group.numel() and group.device.type == "cpu":
-        lo, hi = int(group.min()), int(group.max())
-        if lo < 0 or hi >= num_groups:
-            raise ValueError(f"{name} ids must lie in [0, {num_groups}), got values in [{lo}, {hi}]")
-    return group.long()
+def _non_negative(value: Any) -> None:
+    if value < 0:
+        raise ValueError(f"must be >= 0, got {value}")
 
 
-def check_val_classes(y_val: Tensor, num_classes: int) -> Tensor:
-    """Validation class counts; ValueError if a class has no validation sample."""
-    y_val = torch.as_tensor(y_val)
-    if y_val.is_floating_point() or y_val.dim() != 1 or y_val.numel() == 0:
-        raise ValueError(
-            f"validation labels must be a non-empty 1-D integer tensor, got {y_val.dtype} {list(y_val.shape)}"
-        )
-    lo, hi = int(y_val.min()), int(y_val.max())
-    if lo < 0 or hi >= num_classes:
-        raise ValueError(f"validation labels must lie in [0, {num_classes}), got values in [{lo}, {hi}]")
-    counts = torch.bincount(y_val.long().cpu(), minlength=num_classes)
-    missing = torch.nonzero(counts == 0).flatten().tolist()
-    if missing:
-        raise ValueError(
-            f"the validation split has no sample of class(es) {missing}; every class needs >= 1 validation "
-            "sample (use acwa.splits.stratified_split(labels, val_fraction, min_per_class=1))"
-        )
-    return counts
-
-
-def train_objective(
-    model: nn.Module,
-    loss: ParametricCrossEntropyLoss,
-    x: Tensor,
-    y: Tensor,
-    group: Tensor | None = None,
-    augment: ClassAugment | None = None,
-    generator: torch.Generator | None = None,
-) -> Tensor:
-    """Mean training loss ``L_train`` of one batch: augment (if any), forward, parametric CE."""
-    if augment is None:
-        return loss(model(x), y, group) if loss.num_groups else loss(model(x), y)
-    batch = augment(x, y, generator)
-    logits = model(batch.x)
-    delta, iota, weight = loss.effective()
-
-    def per_sample(labels: Tensor) -> Tensor:
-        return parametric_cross_entropy(logits, labels, delta, iota, weight, group, loss.ignore_index, "none")
-
-    return augment.mixed_loss(per_sample, batch)
-
-
-def _lower_params(model: nn.Module, spec) -> list[nn.Parameter]:
-    """Lower-level parameters that enter the hypergradient: all (None), 'last' (those of the last
-    submodule that owns parameters, e.g. the classifier head), or an explicit sequence."""
-    if spec is None or spec == "all":
-        return [p for p in model.parameters() if p.requires_grad]
-    if spec == "last":
-        owners = [m for m in model.modules() if any(p.requires_grad for p in m.parameters(recurse=False))]
-        if not owners:
-            return []
-        return [p for p in owners[-1].parameters(recurse=False) if p.requires_grad]
-    if isinstance(spec, str):
-        raise ValueError(f"hyper_params must be None/'all', 'last' or a sequence of parameters, got {spec!r}")
-    return list(spec)
-
-
-class AutoBalance:
+class AutoBalance(TunedLoss, Stateful):
     """Bilevel tuner of a parametric CE on validation data (AutoBalance, arXiv 2201.01212).
 
     Plain loop (``AutoBalance.step`` does zero_grad/forward/backward/optimizer.step)::
@@ -181,7 +107,25 @@ class AutoBalance:
       whose curvature enters the hypergradient; ``'last'`` = the parameters of the last
       submodule that owns any (the classifier head), much cheaper: the Hessian products then
       only traverse the head, the rest of the network is held fixed in the implicit step.
+    * ``keep_best`` [True]: remember the loss parameters with the lowest upper objective seen
+      (each hyper-step scores the parameters in effect since the previous one, the first scores
+      the start); :meth:`frozen_loss` and :meth:`best_params` return them, so a retrain with
+      the tuned loss never uses parameters that scored worse than the start on the search split.
+
+    All options are fields of :class:`~acwa.autobalance.AutoBalanceConfig` and are validated
+    there; pass them as keywords or as ``config=AutoBalanceConfig(...)``. The tuner's counters,
+    generators, buffered batches, history and best parameters are declared state
+    (:class:`acwa._state.Stateful`): :meth:`state_dict` / :meth:`load_state_dict` (checked, atomic).
     """
+
+    # declared state (see _declare_state)
+    iteration: int
+    epoch: int
+    hyper_steps: int
+    skipped_steps: int
+    warned_nonfinite: bool
+    best_val_loss: float
+    best_hparams: list[Tensor]
 
     def __init__(
         self,
@@ -190,217 +134,61 @@ class AutoBalance:
         *,
         val_data: ValData,
         optimizer: torch.optim.Optimizer | None = None,
-        class_counts: Tensor | Sequence[float] | None = None,
-        num_groups: int | None = None,
-        share_slots: int | None = None,
-        la_tau: float | None = None,
-        learn: Sequence[str] = ("delta", "iota"),
-        delta_transform: str = "sigmoid",
-        objective="balanced",
-        objective_temperature: float = 0.1,
-        positive_classes: Sequence[int] | None = None,
-        hyper_every: int = 20,
-        solver: str = "neumann",
-        neumann_terms: int = 5,
-        neumann_step: None | float | str = None,
-        damping: float | None = None,
-        train_batches: int = 2,
-        val_batches: int = 2,
-        val_batch_size: int = 256,
-        warm_start_epochs: float = 0,
-        hyper_optimizer: str | Callable = "adam",
-        hyper_lr: float = 0.02,
-        hyper_momentum: float = 0.9,
-        max_hyper_grad_norm: float | None = 1.0,
-        augment: None | str | ClassAugment = None,
-        hyper_params: None | str | Sequence[nn.Parameter] = None,
-        weight_bounds: tuple[float, float] = (0.05, 20.0),
-        seed: int = 0,
+        config: AutoBalanceConfig | None = None,
+        **options: Any,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
-        for name, v in (
-            ("hyper_every", hyper_every),
-            ("train_batches", train_batches),
-            ("val_batches", val_batches),
-            ("val_batch_size", val_batch_size),
-        ):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {v!r}")
-        if solver not in SOLVERS:
-            raise ValueError(f"solver must be one of {list(SOLVERS)}, got {solver!r}")
-        if isinstance(neumann_terms, bool) or not isinstance(neumann_terms, int) or neumann_terms < 0:
-            raise ValueError(f"neumann_terms must be an int >= 0, got {neumann_terms!r}")
-        if not hyper_lr > 0:
-            raise ValueError(f"hyper_lr must be > 0, got {hyper_lr}")
-        if damping is not None and damping < 0:
-            raise ValueError(f"damping must be >= 0, got {damping}")
-        if (
-            neumann_step is not None
-            and neumann_step != "auto"
-            and not (isinstance(neumann_step, (int, float)) and neumann_step > 0)
-        ):
-            raise ValueError(f"neumann_step must be > 0, 'auto' or None (the optimizer's lr), got {neumann_step!r}")
-        if not 0 < weight_bounds[0] <= weight_bounds[1]:
-            raise ValueError(f"weight_bounds must satisfy 0 < lo <= hi, got {weight_bounds}")
-        self.model = model
-        self.num_classes = num_classes
-        self.num_groups = num_groups
-        self.optimizer = optimizer
-        self.hyper_every = hyper_every
-        self.solver = solver
-        self.neumann_terms = neumann_terms
-        self.train_batches = train_batches
-        self.val_batches = val_batches
-        self.val_batch_size = val_batch_size
-        self.warm_start_epochs = warm_start_epochs
-        self.max_hyper_grad_norm = max_hyper_grad_norm
-        self.weight_bounds = (float(weight_bounds[0]), float(weight_bounds[1]))
-        self.seed = seed
-        device = next((p.device for p in model.parameters()), torch.device("cpu"))
-
-        counts = None
-        if class_counts is not None:
-            counts = torch.as_tensor(class_counts, dtype=torch.float64)
-            if counts.dim() != 1 or counts.numel() != num_classes:
-                raise ValueError(
-                    f"class_counts must have one entry per class ({num_classes}), got {list(counts.shape)}"
-                )
-        param_index = None
-        if share_slots is not None:
-            if counts is None:
-                raise ValueError("share_slots needs class_counts (training counts) to rank classes by frequency")
-            if la_tau is not None:
-                raise ValueError("share_slots and la_tau cannot be combined (LA init needs one slot per class)")
-            param_index = frequency_rank_groups(counts, share_slots)
-        if la_tau is not None and counts is None:
-            raise ValueError("la_tau (logit-adjustment init) needs class_counts")
-        self.loss = ParametricCrossEntropyLoss(
-            num_classes,
-            num_groups=num_groups,
-            param_index=param_index,
-            delta_transform=delta_transform,
-            class_counts=counts.tolist() if la_tau is not None else None,
-            la_tau=la_tau,
-            learn=learn,
-        ).to(device)
-        if isinstance(augment, str):
-            augment = ClassAugment(num_classes, augment)
-        elif augment is not None and not isinstance(augment, ClassAugment):
-            raise ValueError(f"augment must be None, 'noise', 'mixup' or a ClassAugment, got {augment!r}")
+        if config is not None and options:
+            raise ValueError(f"pass either config= or keyword options, not both (got {sorted(options)})")
+        cfg = config if config is not None else AutoBalanceConfig.from_options(options)
+        self.config, self.model, self.optimizer = cfg, model, optimizer
+        self.num_classes = check_num_classes(num_classes)
+        self.num_groups = cfg.num_groups
+        device = model_device(model)
+        self.loss = build_loss(self.num_classes, cfg, device)
+        augment = ClassAugment(self.num_classes, cfg.augment) if isinstance(cfg.augment, str) else cfg.augment
         self.augment = None if augment is None else augment.to(device)
-
-        self._set_val_data(val_data)
-        self._objective_spec = objective
-        self.objective = make_objective(
-            objective,
-            num_classes,
-            class_counts=self.val_class_counts,
-            num_groups=num_groups,
-            temperature=objective_temperature,
-            positive_classes=positive_classes,
-        )
-
-        self.hparams: list[nn.Parameter] = [p for p in self.loss.parameters() if p.requires_grad]
-        if self.augment is not None:
-            self.hparams.append(self.augment.magnitude)
-        if not self.hparams:
-            raise ValueError("nothing to tune: learn is empty and no augment was given")
-        self.lower_params = _lower_params(model, hyper_params)
-        if not self.lower_params:
-            raise ValueError("the model has no parameter with requires_grad=True")
-
-        group0 = optimizer.param_groups[0] if optimizer is not None else {}
-        if neumann_step == "auto":
-            self.neumann_step: float | str = "auto"
-        else:
-            self.neumann_step = float(neumann_step if neumann_step is not None else group0.get("lr", 1.0))
-        self.damping = float(damping if damping is not None else group0.get("weight_decay", 0.0))
-        if hyper_optimizer == "sgd":
-            self.hyper_optimizer = torch.optim.SGD(self.hparams, lr=hyper_lr, momentum=hyper_momentum)
-        elif hyper_optimizer == "adam":
-            self.hyper_optimizer = torch.optim.Adam(self.hparams, lr=hyper_lr)
-        elif callable(hyper_optimizer):
-            self.hyper_optimizer = hyper_optimizer(self.hparams)
-        else:
-            raise ValueError(
-                f"hyper_optimizer must be 'sgd', 'adam' or a callable params -> optimizer, got {hyper_optimizer!r}"
-            )
-
-        self._generator = torch.Generator().manual_seed(seed)
+        self.val = ValidationStream(val_data, self.num_classes, self.num_groups)
+        self.val_class_counts = self.val.class_counts
+        self._init_upper(cfg, optimizer)
+        self._generator = torch.Generator().manual_seed(cfg.seed)
         self._aug_generator: torch.Generator | None = None
-        self._buffer: deque = deque(maxlen=train_batches)
-        self.iteration = 0
-        self.epoch = 0
-        self.hyper_steps = 0
-        self.skipped_steps = 0
-        self._warned_nonfinite = False
+        self._buffer: deque = deque(maxlen=cfg.train_batches)
         self.history: list[dict[str, Tensor]] = []
         self.last_info: dict[str, object] = {}
+        self._declare_state()
 
-    # ------------------------------------------------------------------ validation data
-    def _set_val_data(self, val_data: ValData) -> None:
-        self._val_loader = None
-        self._val_iter = None
-        if isinstance(val_data, (tuple, list)):
-            if len(val_data) not in (2, 3):
-                raise ValueError("val_data must be (X_val, y_val) or (X_val, y_val, group_val) or a DataLoader")
-            X, y = torch.as_tensor(val_data[0]), torch.as_tensor(val_data[1])
-            if X.shape[0] != y.shape[0]:
-                raise ValueError(f"X_val has {X.shape[0]} samples but y_val has {y.shape[0]}")
-            g = val_data[2] if len(val_data) == 3 else None
-            g = check_group_labels(g, y.shape[0], self.num_groups, "val group")
-            self.val_class_counts = check_val_classes(y, self.num_classes)
-            self._val = (X, y.long(), g)
-        elif isinstance(val_data, torch.utils.data.DataLoader):
-            counts = torch.zeros(self.num_classes, dtype=torch.long)
-            ys = []
-            for batch in val_data:
-                ys.append(torch.as_tensor(batch[1]).long().cpu())
-                if self.num_groups:
-                    if len(batch) < 3:
-                        raise ValueError("the validation DataLoader must yield (x, y, group) when num_groups is set")
-                    check_group_labels(batch[2], len(batch[1]), self.num_groups, "val group")
-            counts = check_val_classes(torch.cat(ys), self.num_classes)
-            self.val_class_counts = counts
-            self._val = None
-            self._val_loader = val_data
-        else:
-            raise ValueError(
-                f"val_data must be (X_val, y_val[, group_val]) tensors or a DataLoader, got {type(val_data).__name__}"
-            )
+    def _init_upper(self, cfg: AutoBalanceConfig, optimizer: torch.optim.Optimizer | None) -> None:
+        """The upper problem: objective, tuned and lower parameters, curvature settings, hyper-optimiser."""
+        self.objective = make_objective(
+            cfg.objective,
+            self.num_classes,
+            class_counts=self.val_class_counts,
+            num_groups=self.num_groups,
+            temperature=cfg.objective_temperature,
+            positive_classes=cfg.positive_classes,
+        )
+        self.hparams: list[nn.Parameter] = [p for p in self.loss.parameters() if p.requires_grad]
+        self.hparams += [] if self.augment is None else [self.augment.magnitude]
+        if not self.hparams:
+            raise ValueError("nothing to tune: learn is empty and no augment was given")
+        self.lower_params = lower_params(self.model, cfg.hyper_params)
+        if not self.lower_params:
+            raise ValueError("the model has no parameter with requires_grad=True")
+        group0: dict[str, Any] = optimizer.param_groups[0] if optimizer is not None else {}
+        step = cfg.neumann_step
+        self.neumann_step: float | str = "auto" if step == "auto" else float(step or group0.get("lr", 1.0))
+        self.damping = float(cfg.damping if cfg.damping is not None else group0.get("weight_decay", 0.0))
+        self.hyper_optimizer = build_hyper_optimizer(cfg, self.hparams)
 
-    def _next_val_batch(self, device: torch.device) -> tuple[Tensor, Tensor, Tensor | None]:
-        if self._val is not None:
-            X, y, g = self._val
-            n = y.shape[0]
-            k = self.val_batches * self.val_batch_size
-            if k >= n:
-                idx = torch.arange(n)
-            else:
-                idx = torch.randperm(n, generator=self._generator)[:k]
-            idx_dev = idx.to(X.device)
-            return (
-                X[idx_dev].to(device),
-                y[idx.to(y.device)].to(device),
-                None if g is None else g[idx.to(g.device)].to(device),
-            )
-        xs, ys, gs = [], [], []
-        for _ in range(self.val_batches):
-            try:
-                batch = next(self._val_iter) if self._val_iter is not None else None
-                if batch is None:
-                    raise StopIteration
-            except StopIteration:
-                self._val_iter = iter(self._val_loader)
-                batch = next(self._val_iter)
-            xs.append(torch.as_tensor(batch[0]).to(device))
-            ys.append(torch.as_tensor(batch[1]).long().to(device))
-            if self.num_groups:
-                gs.append(torch.as_tensor(batch[2]).long().to(device))
-        return torch.cat(xs), torch.cat(ys), (torch.cat(gs) if gs else None)
+    def _declare_state(self) -> None:
+        for name in ("iteration", "epoch", "hyper_steps", "skipped_steps"):
+            self.add_state(name, 0, check=_non_negative)
+        self.add_state("warned_nonfinite", False)
+        # best upper objective seen and the parameters that gave it (absent from old checkpoints)
+        self.add_state("best_val_loss", float("inf"), optional=True)
+        self.add_state("best_hparams", [], optional=True)
 
     # ------------------------------------------------------------------ lower level
     def _aug_gen(self, device: torch.device) -> torch.Generator | None:
@@ -408,7 +196,7 @@ class AutoBalance:
             return None
         if self._aug_generator is None or self._aug_generator.device != torch.device(device):
             gen = torch.Generator(device=device)
-            gen.manual_seed(self.seed + 1)
+            gen.manual_seed(self.config.seed + 1)
             self._aug_generator = gen
         return self._aug_generator
 
@@ -436,6 +224,8 @@ class AutoBalance:
         Returns True when a hyper-step was attempted."""
         if x.shape[0] != y.shape[0]:
             raise ValueError(f"x has {x.shape[0]} samples but y has {y.shape[0]}")
+        if y.is_floating_point() or y.dtype == torch.bool:
+            check_class_labels(y, "y")  # raises: float labels would be truncated
         group = check_group_labels(group, y.shape[0], self.num_groups)
         self._buffer.append((x.detach(), y.detach(), None if group is None else group.detach()))
         self.iteration += 1
@@ -445,79 +235,76 @@ class AutoBalance:
         return False
 
     def hyper_step_due(self) -> bool:
-        return self.epoch >= self.warm_start_epochs and self.iteration % self.hyper_every == 0
+        return self.epoch >= self.config.warm_start_epochs and self.iteration % self.config.hyper_every == 0
 
     def end_epoch(self) -> None:
         """Call once per epoch (drives ``warm_start_epochs``)."""
         self.epoch += 1
 
     # ------------------------------------------------------------------ upper level
-    def hypergradient(self, train_data: Sequence[tuple] | None = None, val_batch: tuple | None = None):
+    def _val_logits_loss(self, xv: Tensor, yv: Tensor, gv: Tensor | None) -> Tensor:
+        was_training = self.model.training
+        self.model.eval()  # no BatchNorm update, no dropout; gradients still flow
+        try:
+            logits = self.model(xv)
+        finally:
+            self.model.train(was_training)
+        return self.objective(logits, yv, gv)
+
+    def hypergradient(
+        self, train_data: Sequence[tuple] | None = None, val_batch: tuple | None = None
+    ) -> tuple[list[Tensor], dict]:
         """Implicit hypergradient on the buffered training batches and a validation draw.
 
         Returns ``(grads, info)`` aligned with :attr:`hparams`; does not step anything. The model
         buffers (BatchNorm statistics) are restored after the training-side forward pass.
         """
-        device = next((p.device for p in self.model.parameters()), torch.device("cpu"))
+        device = model_device(self.model)
         batches = list(train_data) if train_data is not None else list(self._buffer)
         if not batches:
             raise ValueError("no training batch recorded yet: call step()/record() first or pass train_data")
         if val_batch is None:
-            val_batch = self._next_val_batch(device)
+            val_batch = self.draw_validation(device)
         xv, yv, gv = (tuple(val_batch) + (None,))[:3]
-        model = self.model
-
-        def val_loss_fn() -> Tensor:
-            was_training = model.training
-            model.eval()  # no BatchNorm update, no dropout; gradients still flow
-            try:
-                logits = model(xv)
-            finally:
-                model.train(was_training)
-            return self.objective(logits, yv, gv)
 
         def train_loss_fn() -> Tensor:
-            return sum(self.train_loss(*b) for b in batches) / len(batches)
+            return torch.stack([self.train_loss(*b) for b in batches]).mean()
 
         # the training-side forward runs in the model's own mode (BatchNorm uses batch statistics,
         # as in the lower steps) but must not move the running statistics: restore every buffer
         # once the Hessian products are done (restoring earlier would break double backward)
-        saved = [b.detach().clone() for b in model.buffers()]
+        saved = [b.detach().clone() for b in self.model.buffers()]
         try:
             return implicit_hypergradient(
                 train_loss_fn,
-                val_loss_fn,
+                lambda: self._val_logits_loss(xv, yv, gv),
                 self.lower_params,
                 self.hparams,
-                self.solver,
-                self.neumann_terms,
+                self.config.solver,
+                self.config.neumann_terms,
                 self.neumann_step,
                 self.damping,
             )
         finally:
             with torch.no_grad():
-                for b, s in zip(model.buffers(), saved):
+                for b, s in zip(self.model.buffers(), saved):
                     b.copy_(s)
+
+    def draw_validation(self, device: torch.device) -> tuple[Tensor, Tensor, Tensor | None]:
+        """The validation draw of one hyper-step (``val_batches * val_batch_size`` samples)."""
+        return self.val.draw(device, self.config.val_batches, self.config.val_batch_size, self._generator)
 
     def hyper_step(self, train_data: Sequence[tuple] | None = None, val_batch: tuple | None = None) -> bool:
         """Compute the hypergradient and take one hyper-optimiser step. Returns False if skipped."""
         grads, info = self.hypergradient(train_data, val_batch)
-        norm = torch.sqrt(sum((g.double() ** 2).sum() for g in grads))
+        norm = torch.sqrt(torch.stack([(g.double() ** 2).sum() for g in grads]).sum())
         self.last_info = dict(info, hypergrad_norm=norm)
         if not bool(torch.isfinite(norm)):  # one host sync per hyper-step
-            self.skipped_steps += 1
-            if not self._warned_nonfinite:
-                warnings.warn(
-                    "AutoBalance: non-finite hypergradient; the hyper-step was skipped and the loss "
-                    "parameters are unchanged (check the learning rates, neumann_step and damping). "
-                    "Further skips are counted in .skipped_steps without warning.",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-                self._warned_nonfinite = True
+            self._skip_nonfinite()
             return False
-        if self.max_hyper_grad_norm is not None:
-            scale = (self.max_hyper_grad_norm / (norm + 1e-12)).clamp(max=1.0)
+        self._remember_if_best(info["val_loss"])
+        if self.config.max_hyper_grad_norm is not None:
+            scale = (self.config.max_hyper_grad_norm / (norm + 1e-12)).clamp(max=1.0)
             grads = [g * scale.to(g.dtype) for g in grads]
         for p, g in zip(self.hparams, grads):
             p.grad = g.to(p.dtype)
@@ -525,19 +312,39 @@ class AutoBalance:
         self.hyper_optimizer.zero_grad(set_to_none=True)
         self._project()
         self.hyper_steps += 1
-        d, i, w = self.loss.effective()
-        entry = {
-            "iteration": torch.tensor(self.iteration),
-            "val_loss": info["val_loss"],
-            "delta": d.detach().clone(),
-            "iota": i.detach().clone(),
-            "weight": w.detach().clone(),
-            "hypergrad_norm": norm.detach(),
-        }
-        if self.augment is not None:
-            entry["augment"] = self.augment.magnitude.detach().clone()
+        entry = {"iteration": torch.tensor(self.iteration), "val_loss": info["val_loss"]}
+        entry.update(self.effective_params())
+        entry["hypergrad_norm"] = norm.detach()
         self.history.append(entry)
         return True
+
+    def _skip_nonfinite(self) -> None:
+        self.skipped_steps += 1
+        if not self.warned_nonfinite:
+            warnings.warn(
+                "AutoBalance: non-finite hypergradient; the hyper-step was skipped and the loss "
+                "parameters are unchanged (check the learning rates, neumann_step and damping). "
+                "Further skips are counted in .skipped_steps without warning.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            self.warned_nonfinite = True
+
+    def _remember_if_best(self, val_loss: Tensor) -> None:
+        """Keep the parameters in effect now if their upper objective is the lowest seen."""
+        value = float(val_loss)
+        if self.config.keep_best and value == value and value < self.best_val_loss:
+            self.best_val_loss = value
+            self.best_hparams = [p.detach().clone() for p in self.hparams]
+
+    @torch.no_grad()
+    def score_current(self) -> float:
+        """Upper objective of the current parameters on a validation draw; it also counts for
+        ``keep_best`` (call it once the search ends: the last parameters are scored too)."""
+        xv, yv, gv = self.draw_validation(model_device(self.model))
+        value = self._val_logits_loss(xv, yv, gv)
+        self._remember_if_best(value)
+        return float(value)
 
     @torch.no_grad()
     def _project(self) -> None:
@@ -548,73 +355,38 @@ class AutoBalance:
             loss.delta.clamp_(0.05, 20.0)
         else:
             loss.delta.clamp_(-8.0, 8.0)
-        loss.weight.clamp_(*self.weight_bounds)
+        loss.weight.clamp_(*self.config.weight_bounds)
         if self.augment is not None:
             self.augment.project()
 
-    # ------------------------------------------------------------------ results and resume
-    def frozen_loss(self) -> ParametricCrossEntropyLoss:
-        """A copy of the tuned loss with ``requires_grad=False`` (for a retrain phase)."""
-        loss = copy.deepcopy(self.loss)
-        for p in loss.parameters():
-            p.requires_grad_(False)
-        return loss
-
-    def frozen_augment(self) -> ClassAugment | None:
-        if self.augment is None:
-            return None
-        aug = copy.deepcopy(self.augment)
-        aug.magnitude.requires_grad_(False)
-        return aug
-
-    def effective_params(self) -> dict[str, Tensor]:
-        """Current per-class ``delta`` (scale), ``iota``, ``weight`` (and ``augment``) tensors."""
-        d, i, w = self.loss.effective()
-        out = {"delta": d.detach().clone(), "iota": i.detach().clone(), "weight": w.detach().clone()}
-        if self.augment is not None:
-            out["augment"] = self.augment.magnitude.detach().clone()
-        return out
-
-    def state_dict(self) -> dict:
+    # ------------------------------------------------------------------ resume
+    def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume the tuner exactly (the model and its optimiser are saved
         by the caller, as usual): loss and augmentation parameters, hyper-optimiser state,
-        counters, the random generators and the buffered training batches. With tensor
-        ``val_data`` a resumed run is identical to an uninterrupted one; a validation
-        ``DataLoader`` restarts its iterator on resume (its position is not saved)."""
-        return {
-            "loss": self.loss.state_dict(),
-            "augment": None if self.augment is None else self.augment.state_dict(),
-            "hyper_optimizer": self.hyper_optimizer.state_dict(),
-            "iteration": self.iteration,
-            "epoch": self.epoch,
-            "hyper_steps": self.hyper_steps,
-            "skipped_steps": self.skipped_steps,
-            "warned_nonfinite": self._warned_nonfinite,
-            "generator": self._generator.get_state(),
-            "aug_generator": None
-            if self._aug_generator is None
-            else (str(self._aug_generator.device), self._aug_generator.get_state()),
-            "buffer": list(self._buffer),
-            "history": list(self.history),
-        }
+        counters, the random generators, the buffered training batches, the history and the
+        best parameters. With tensor ``val_data`` a resumed run is identical to an
+        uninterrupted one; a validation ``DataLoader`` restarts its iterator on resume."""
+        return {**super().state_dict(), **dump_components(self)}
 
-    def load_state_dict(self, state: dict) -> None:
-        self.loss.load_state_dict(state["loss"])
-        if (state["augment"] is None) != (self.augment is None):
-            raise ValueError("state_dict augment does not match this tuner (built with a different augment)")
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Load a :meth:`state_dict`; every entry is checked first (keys, shapes, finiteness),
+        so a bad dict raises ``ValueError`` naming the key and leaves the tuner unchanged."""
+        if not isinstance(state, dict):
+            raise ValueError(f"state must be a dict from AutoBalance.state_dict(), got {type(state).__name__}")
+        components = check_components(self, state)
+        super().load_state_dict({k: v for k, v in state.items() if k not in COMPONENT_KEYS})
+        load_components(self, components)
+        self.val.restart()
+
+    def _check_loaded(self, state: dict[str, Any]) -> None:
+        best = state.get("best_hparams") or []
+        if best and [tuple(b.shape) for b in best] != [tuple(p.shape) for p in self.hparams]:
+            raise ValueError("state['best_hparams'] does not match the tuned parameters of this tuner")
+
+    def to(self, device: Any) -> AutoBalance:
+        """Move the loss, the augmentation and the tensor state to ``device`` (the model is the caller's)."""
+        super().to(device)
+        self.loss.to(device)
         if self.augment is not None:
-            self.augment.load_state_dict(state["augment"])
-        self.hyper_optimizer.load_state_dict(state["hyper_optimizer"])
-        self.iteration = int(state["iteration"])
-        self.epoch = int(state["epoch"])
-        self.hyper_steps = int(state["hyper_steps"])
-        self.skipped_steps = int(state["skipped_steps"])
-        self._warned_nonfinite = bool(state["warned_nonfinite"])
-        self._generator.set_state(state["generator"])
-        if state["aug_generator"] is not None:
-            dev, st = state["aug_generator"]
-            gen = torch.Generator(device=dev)
-            gen.set_state(st)
-            self._aug_generator = gen
-        self._buffer = deque(state["buffer"], maxlen=self.train_batches)
-        self.history = list(state["history"])
+            self.augment.to(device)
+        return self

@@ -4,13 +4,18 @@
 >>> results = run_bench("digits-lt", methods="ce,la", seeds=1, epochs=2, write_report=False, progress=False)
 >>> [r["method"] for r in results["summary"]]  # ranked by balanced accuracy  # doctest: +SKIP
 
-* :mod:`acwa.bench.registry`: the method registry shared by API and CLI (how to add one).
+* :mod:`acwa.bench.registry`: the method registry shared by API and CLI (a leaf; how to add one).
 * :mod:`acwa.bench.methods`: the built-in methods (each with the public acwa API).
+* :mod:`acwa.bench.recipes`: reusable recipes (cross-fitted class bias).
 * :mod:`acwa.bench.training`: the shared recipe and :class:`RunContext` every method trains with.
-* :mod:`acwa.bench.runner`: :func:`run_bench`, metrics, summary.
-* :mod:`acwa.bench.report`: results.json, report.md, report.html, PNGs.
+* :mod:`acwa.bench.scoring`: test metrics, summary over seeds, ranking.
+* :mod:`acwa.bench.execution`: the seed loop, worker processes, progress.
+* :mod:`acwa.bench.runner`: :func:`run_bench`.
+* :mod:`acwa.bench.report` / :mod:`acwa.bench.figures`: results.json, report.md, report.html, PNGs.
 """
 
+from . import methods as _builtin_methods  # noqa: F401  (registers the built-in methods)
+from . import reference as _reference_rows  # noqa: F401  (registers the scikit-learn reference rows)
 from .models import MLP, Conv1dNet, SmallCNN, build_model
 from .registry import (
     FAMILIES,
@@ -23,11 +28,15 @@ from .registry import (
     unregister_method,
 )
 from .report import summary_table, write_report
-from .runner import DEFAULT_SEEDS, evaluate, prepare_dataset, run_bench, shot_groups, summarise
-from .training import Fit, Recipe, RunContext, default_recipe
+from .runner import DEFAULT_SEEDS, BenchInterrupted, prepare_dataset, run_bench
+from .scoring import METRICS, evaluate, shot_groups, summarise
+from .training import Fit, Recipe, RunContext, Trace, default_recipe
 
 __all__ = [
     "run_bench",
+    "BenchInterrupted",
+    "METRICS",
+    "Trace",
     "prepare_dataset",
     "evaluate",
     "shot_groups",

@@ -16,10 +16,12 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-__all__ = ["SmallCNN", "Conv1dNet", "MLP", "build_model"]
+__all__ = ["Classifier", "SmallCNN", "Conv1dNet", "MLP", "build_model"]
 
 
-class _Classifier(nn.Module):
+class Classifier(nn.Module):
+    """``head(features(x))``; ``features_dim`` outputs before the head."""
+
     features: nn.Module
     head: nn.Module
     features_dim: int
@@ -36,7 +38,7 @@ def _block1d(cin: int, cout: int, k: int) -> list:
     return [nn.Conv1d(cin, cout, k, padding=k // 2, bias=False), nn.BatchNorm1d(cout), nn.ReLU(inplace=True)]
 
 
-class SmallCNN(_Classifier):
+class SmallCNN(Classifier):
     """Conv(16)-[pool]-Conv(32)-pool-Conv(64)-GAP-Linear. Inputs of side >= 16 are pooled
     after the first block too, so 28x28 images cost about as much per pixel as 8x8 ones."""
 
@@ -52,7 +54,7 @@ class SmallCNN(_Classifier):
         self.head = nn.Linear(self.features_dim, num_classes)
 
 
-class Conv1dNet(_Classifier):
+class Conv1dNet(Classifier):
     """Conv1d(16, k7)-pool-Conv1d(32, k5)-pool-Conv1d(64, k3)-GAP-Linear."""
 
     def __init__(self, in_channels: int, num_classes: int, width: int = 16) -> None:
@@ -64,7 +66,7 @@ class Conv1dNet(_Classifier):
         self.head = nn.Linear(self.features_dim, num_classes)
 
 
-class MLP(_Classifier):
+class MLP(Classifier):
     """Linear(d, 256)-ReLU-Dropout(0.1)-Linear(256, 128)-ReLU-Linear(128, C)."""
 
     def __init__(
@@ -82,7 +84,7 @@ class MLP(_Classifier):
         self.head = nn.Linear(d, num_classes)
 
 
-def build_model(modality: str, input_shape: Sequence[int], num_classes: int) -> _Classifier:
+def build_model(modality: str, input_shape: Sequence[int], num_classes: int) -> Classifier:
     """The model of a modality for inputs of ``input_shape`` (without the batch axis)."""
     if modality == "image":
         c, h, w = input_shape

@@ -1,11 +1,12 @@
 """The one method registry shared by the Python API (:func:`acwa.bench.run_bench`) and the CLI
 (``acwa bench --methods ...``).
 
-A method is a name, a ``family`` (``'baseline'``, ``'static'`` or ``'adaptive'``), a one-line
+A method is a name, a ``family`` (``'baseline'``, ``'static'``, ``'adaptive'``, or ``'reference'``
+for a non-acwa model shown beside the others but not ranked), a one-line
 description and a function ``fn(ctx: RunContext) -> Fit`` that trains with the run's shared
 recipe through :meth:`acwa.bench.RunContext.fit`, using the public acwa API exactly as a user
-would. Built-in methods are registered in :mod:`acwa.bench.methods`, each only when the public
-API it needs is importable (no stubs).
+would. Built-in methods are registered by :mod:`acwa.bench.methods`, which ``import acwa.bench``
+loads; this module is a leaf: it imports nothing of acwa, so any module may register methods.
 
 Adding a method takes a few lines::
 
@@ -22,13 +23,16 @@ Adding a method takes a few lines::
                        on_epoch_end=lambda epoch, model: trainer.update_from_validation(model, val))
 
 ``modalities`` restricts a method to some data kinds (e.g. SMOTE: ``('tabular', 'embedding')``);
-the runner skips it elsewhere and says so in the report.
+the runner skips it elsewhere and says so in the report. ``same_as='la'`` declares a method equal
+by construction to another one (balanced softmax is logit adjustment with tau 1 up to a constant
+logit shift): the report marks the pair.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "FAMILIES",
@@ -41,17 +45,22 @@ __all__ = [
     "resolve_methods",
 ]
 
-FAMILIES = ("baseline", "static", "adaptive")
+FAMILIES = ("baseline", "static", "adaptive", "reference")
 
 
 @dataclass(frozen=True)
 class Method:
+    """A registered method (see the module docstring)."""
+
     name: str
     family: str
     description: str
-    fn: Callable
-    modalities: tuple | None = None  # None: every modality
+    fn: Callable[..., Any]
+    modalities: tuple[str, ...] | None = None  # None: every modality
     in_default: bool = True  # False: opt-in, run by name or with 'all' (e.g. a costly method)
+    same_as: str | None = None  # equal by construction to this method (marked in the report)
+    trainings: int = 1  # models trained per run (cross-fitting: 1 + folds); 1 = a single-training method
+    requires: tuple[str, ...] = ()  # optional packages it imports; the runner skips it, with the reason, without them
 
     def supports(self, modality: str) -> bool:
         return self.modalities is None or modality in self.modalities
@@ -67,9 +76,14 @@ def register_method(
     modalities: Sequence[str] | None = None,
     replace: bool = False,
     in_default: bool = True,
-) -> Callable:
+    same_as: str | None = None,
+    trainings: int = 1,
+    requires: Sequence[str] = (),
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator registering ``fn(ctx) -> Fit`` under ``name`` (lower-case, dashes).
-    ``in_default=False`` leaves it out of the default set (``acwa bench`` without ``--methods``)."""
+    ``in_default=False`` leaves it out of the default set (``acwa bench`` without ``--methods``);
+    ``same_as``: a method it equals by construction; ``trainings``: models it trains per run;
+    ``requires``: optional packages it imports (the runner skips the method without them)."""
     if (
         not isinstance(name, str)
         or not name
@@ -82,8 +96,10 @@ def register_method(
         )
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {list(FAMILIES)}, got {family!r}")
+    if isinstance(trainings, bool) or not isinstance(trainings, int) or trainings < 1:
+        raise ValueError(f"trainings must be an int >= 1 (models trained per run), got {trainings!r}")
 
-    def decorator(fn: Callable) -> Callable:
+    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
         if name in METHODS and not replace:
             raise ValueError(f"method {name!r} is already registered; pass replace=True to override it")
         METHODS[name] = Method(
@@ -93,6 +109,9 @@ def register_method(
             fn,
             tuple(modalities) if modalities is not None else None,
             bool(in_default),
+            same_as,
+            int(trainings),
+            tuple(requires),
         )
         return fn
 
@@ -100,32 +119,28 @@ def register_method(
 
 
 def unregister_method(name: str) -> None:
+    """Remove ``name`` from the registry (no error when absent)."""
     METHODS.pop(name, None)
 
 
-def _ensure_builtins() -> None:
-    from . import methods  # noqa: F401  (registers the built-in methods on first use)
-
-
 def get_method(name: str) -> Method:
-    _ensure_builtins()
+    """The registered :class:`Method` called ``name`` (unknown names list the valid ones)."""
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; valid names: {', '.join(METHODS)}")
     return METHODS[name]
 
 
 def list_methods(family: str | None = None) -> list[str]:
-    """Registered method names in registration order (baseline, static, adaptive)."""
-    _ensure_builtins()
+    """Registered method names by family (baseline, static, adaptive, reference), each family in
+    registration order."""
     order = {f: i for i, f in enumerate(FAMILIES)}
     names = sorted(METHODS, key=lambda n: order[METHODS[n].family])
     return [n for n in names if family is None or METHODS[n].family == family]
 
 
-def resolve_methods(spec) -> list[str]:
+def resolve_methods(spec: str | Sequence[str] | None) -> list[str]:
     """``'default'`` (None: every method registered with ``in_default``), ``'all'``, ``'a,b,c'``
     or a list of names -> validated names (unknown names list the valid ones)."""
-    _ensure_builtins()
     if spec is None or spec == "default" or spec == ["default"]:
         return [n for n in list_methods() if METHODS[n].in_default]
     if spec == "all" or spec == ["all"]:
@@ -139,7 +154,7 @@ def resolve_methods(spec) -> list[str]:
         raise ValueError(
             f"unknown method(s) {', '.join(unknown)}; valid names: default, all, {', '.join(list_methods())}"
         )
-    seen = []
+    seen: list[str] = []
     for n in names:
         if n not in seen:
             seen.append(n)

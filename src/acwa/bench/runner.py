@@ -2,30 +2,28 @@
 
 :func:`run_bench` is the API behind ``acwa bench``; it returns the ``results.json`` dict::
 
-    {"dataset": str, "config": {...},
+    {"dataset": str, "config": {...}, "partial": bool, "warnings": [str, ...],
      "runs":    [{"method", "family", "seed", "accuracy", "balanced_accuracy", "macro_f1",
-                  "per_class_f1", "per_class_recall", "many_shot_accuracy", "medium_shot_accuracy",
-                  "few_shot_accuracy", "train_seconds", "confusion_matrix", "history", ...}, ...],
+                  "per_class_f1", "per_class_recall", "many_shot_accuracy", ...,
+                  "train_seconds", "confusion_matrix", "history", "adapted", ...}, ...],
      "summary": [{"method", "family", "rank", "balanced_accuracy_mean", "balanced_accuracy_std",
-                  "macro_f1_mean", "macro_f1_std", "accuracy_mean", "accuracy_std",
-                  "train_seconds_mean", ...}, ...],          # ranked by balanced accuracy
+                  "macro_f1_mean", ..., "train_seconds_mean", ...}, ...],   # ranked by rank_by
      "skipped": [...], "failures": [...]}
 
-Metrics are computed on the test split only, after training: accuracy, balanced accuracy
-(mean per-class recall), macro-F1, per-class F1 and recall, and on long-tailed data the
-many/medium/few-shot accuracy: classes ranked by training count and cut in thirds
-(``numpy.array_split``: 10 classes -> 4/3/3, 5 -> 2/2/1), each group's accuracy being the mean
-recall of its classes (equal to the group's accuracy on a balanced test split).
+The metrics are defined in :mod:`acwa.bench.scoring`. Each finished run is appended to
+``runs.jsonl`` in the output folder as it finishes; on Ctrl-C the finished runs are kept, the
+report is written with ``partial: true`` and :class:`BenchInterrupted` is raised.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import math
+import importlib.util
 import platform
-import sys
+import shutil
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,133 +31,148 @@ import numpy as np
 import torch
 
 from ..data import BenchDataset, DataError, load_dataset, load_user_data, make_long_tailed
-from ..metrics import f1_from_counts, recall_from_counts, stat_scores
-from .registry import Method, get_method, resolve_methods
-from .training import Fit, RunContext, default_recipe, predict_logits
+from .execution import STANDARDISED_MODALITIES, Progress, check_picklable, cpu_seconds, execute
+from .output import RunLog, move_into_place, prepare_out_dir
+from .registry import METHODS, Method, get_method, resolve_methods
+from .scoring import DEFAULT_RANK_BY, check_rank_by, rankable_metrics, shot_groups, summarise
+from .training import default_recipe
 
-__all__ = ["run_bench", "prepare_dataset", "evaluate", "shot_groups", "summarise", "DEFAULT_SEEDS"]
+__all__ = ["run_bench", "prepare_dataset", "DEFAULT_SEEDS", "BenchInterrupted", "MIN_TEST_SAMPLES"]
 
 DEFAULT_SEEDS = 3
-_STANDARDISED_MODALITIES = ("tabular", "embedding")  # features standardised with training statistics
-_UNSET = object()
+MIN_TEST_SAMPLES = 5  # fewer test samples of a class: its recall and F1 are noise, say so
+Log = Callable[[str], None]
 
 
-def _clean(x: float) -> float | None:
-    return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else float(x)
+class BenchInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`run_bench`: ``results`` holds the finished runs (``partial`` True),
+    already written to the output folder when a report was asked for."""
+
+    def __init__(self, results: dict[str, Any]) -> None:
+        super().__init__("interrupted")
+        self.results = results
 
 
 def prepare_dataset(
     dataset: str | None = "digits-lt",
     data: str | None = None,
     target: str | None = None,
-    rho: Any = _UNSET,
+    rho: float | None = None,
     data_seed: int = 0,
-    test_fraction: float = 0.3,
-    **loader_kwargs,
+    test_fraction: float | None = None,
+    drop: Sequence[str] | None = None,
+    impute: str = "none",
+    **loader_kwargs: Any,
 ) -> BenchDataset:
-    """A built-in dataset by name, or a user ``.npz`` / ``.csv`` file (``data``). ``rho`` on a
-    user file makes its training split long-tailed with :func:`acwa.data.make_long_tailed`."""
+    """A built-in dataset by name, or a user ``.npz`` / ``.csv`` file (``data``; ``target``,
+    ``drop``, ``impute`` and ``test_fraction`` apply to files). ``rho``: imbalance ratio of the
+    long-tailed training split (None: the dataset's default; on a user file, None or 1 keeps it)."""
     if data is not None:
-        ds = load_user_data(data, target=target, seed=data_seed, test_fraction=test_fraction)
-        if rho is not _UNSET and rho is not None and rho > 1:
+        ds = load_user_data(
+            data,
+            target=target,
+            seed=data_seed,
+            test_fraction=0.3 if test_fraction is None else test_fraction,
+            drop=drop,
+            impute=impute,
+        )
+        if rho is not None and rho > 1:
             X, y = make_long_tailed(ds.X_train, ds.y_train, rho, seed=data_seed)
             ds = BenchDataset(
                 ds.name, ds.modality, X, y, ds.X_test, ds.y_test, ds.class_names, True, dict(ds.info, rho=rho)
             )
         return ds
-    if target is not None:
-        raise DataError("--target applies only to --data FILE.csv")
-    if rho is _UNSET:
-        return load_dataset(dataset, seed=data_seed, **loader_kwargs)
-    return load_dataset(dataset, rho=rho, seed=data_seed, **loader_kwargs)
+    for option, value in (("--target", target), ("--drop", drop), ("--test-fraction", test_fraction)):
+        if value:
+            raise DataError(f"{option} applies only to --data FILE; built-in datasets have fixed columns and splits")
+    if impute != "none":
+        raise DataError("--impute applies only to --data FILE.csv")
+    name = "digits-lt" if dataset is None else dataset
+    if rho is None:
+        return load_dataset(name, seed=data_seed, **loader_kwargs)
+    return load_dataset(name, rho=rho, seed=data_seed, **loader_kwargs)
 
 
-def shot_groups(train_counts: Sequence[int]) -> list[np.ndarray]:
-    """Class indices of the many / medium / few-shot groups: classes ranked by training count
-    (descending, ties by index) and cut in thirds."""
-    order = np.argsort(-np.asarray(train_counts), kind="stable")
-    return [g for g in np.array_split(order, 3)]
+def _check_count(value: Any, name: str, hint: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1 ({hint}), got {value!r}")
+    return int(value)
 
 
-@torch.no_grad()
-def evaluate(
-    logits: torch.Tensor, y: torch.Tensor, num_classes: int, train_counts=None, long_tailed: bool = True
-) -> dict[str, Any]:
-    """Test metrics from logits (see the module docstring)."""
-    preds = logits.argmax(1)
-    tp, fp, fn = stat_scores(preds, y, num_classes)
-    f1 = f1_from_counts(tp, fp, fn).double().numpy()
-    recall = recall_from_counts(tp, fp, fn).double().numpy()
-    present = (tp + fn).numpy() > 0
-    conf = np.bincount(y.numpy() * num_classes + preds.numpy(), minlength=num_classes**2).reshape(
-        num_classes, num_classes
-    )
-    out: dict[str, Any] = {
-        "accuracy": float((preds == y).double().mean()),
-        "balanced_accuracy": float(recall[present].mean()),
-        "macro_f1": float(f1[present].mean()),
-        "per_class_f1": [_clean(v) for v in f1.tolist()],
-        "per_class_recall": [_clean(v) for v in recall.tolist()],
-        "confusion_matrix": conf.tolist(),
-    }
-    if long_tailed and train_counts is not None:
-        for name, group in zip(("many", "medium", "few"), shot_groups(train_counts)):
-            vals = recall[group][present[group]]
-            out[f"{name}_shot_accuracy"] = float(vals.mean()) if vals.size else None
-    return out
-
-
-def _mean_std(values: list[float | None]):
-    v = np.array([x for x in values if x is not None], dtype=np.float64)
-    if v.size == 0:
-        return None, None
-    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
-
-
-def summarise(runs: list[dict[str, Any]], methods: Sequence[str]) -> list[dict[str, Any]]:
-    """Mean and std over seeds per method (sample std, ddof=1; 0 for one seed), ranked by mean
-    balanced accuracy (best first)."""
-    rows = []
-    for name in methods:
-        rs = [r for r in runs if r["method"] == name]
-        if not rs:
+def _choose(
+    names: Sequence[str], ds: BenchDataset, reference: bool, explicit: bool
+) -> tuple[list[Method], list[dict[str, Any]]]:
+    """The methods that can run here, and the skipped ones with their reason."""
+    chosen, skipped = [], []
+    for n in names:
+        m = get_method(n)
+        missing = [r for r in m.requires if importlib.util.find_spec(r) is None]
+        if m.family == "reference" and not reference and not explicit:
             continue
-        row: dict[str, Any] = {"method": name, "family": rs[0]["family"], "seeds": len(rs)}
-        for key in (
-            "balanced_accuracy",
-            "macro_f1",
-            "accuracy",
-            "train_seconds",
-            "train_cpu_seconds",
-            "many_shot_accuracy",
-            "medium_shot_accuracy",
-            "few_shot_accuracy",
-        ):
-            if all(key in r for r in rs):
-                row[f"{key}_mean"], row[f"{key}_std"] = _mean_std([r.get(key) for r in rs])
-        C = len(rs[0]["per_class_f1"])
-        for key in ("per_class_f1", "per_class_recall"):
-            row[f"{key}_mean"] = [_mean_std([r[key][c] for r in rs])[0] for c in range(C)]
-        rows.append(row)
-    rows.sort(key=lambda r: -(r["balanced_accuracy_mean"] if r["balanced_accuracy_mean"] is not None else -1))
-    for i, r in enumerate(rows):
-        r["rank"] = i + 1
-    return rows
+        if not m.supports(ds.modality):
+            skipped.append(
+                {
+                    "method": n,
+                    "reason": f"not applicable to {ds.modality} data (supports {', '.join(m.modalities or ())})",
+                }
+            )
+        elif missing:
+            skipped.append({"method": n, "reason": f"needs {', '.join(missing)} (pip install 'acwa-torch[bench]')"})
+        else:
+            chosen.append(m)
+    return chosen, skipped
 
 
-def _progress(total: int, enabled: bool):
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover
-        return None
-    return tqdm(total=total, unit="run", file=sys.stderr, dynamic_ncols=True, leave=False)
+def data_warnings(ds: BenchDataset, seeds: int) -> list[str]:
+    """Warnings shown in the log and the report: tiny test classes, a single seed."""
+    warnings = []
+    counts = ds.test_counts
+    small = [(ds.class_names[c], int(n)) for c, n in enumerate(counts) if n < MIN_TEST_SAMPLES]
+    if small:
+        listed = ", ".join(f"{name} (n={n})" for name, n in small)
+        warnings.append(
+            f"the test split holds fewer than {MIN_TEST_SAMPLES} samples of {listed}: their recall and F1 "
+            f"move in large steps, so differences between methods there are noise"
+        )
+    if seeds == 1:
+        warnings.append("one seed: no ± spread over seeds can be shown; use --seeds 3 or more to see the variation")
+    return warnings
 
 
-def default_out_dir(dataset_name: str) -> Path:
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("reports") / f"{dataset_name}-{stamp}"
+def _config(ds: BenchDataset, recipe: Any, runnable: list[str], seeds: int, **fields: Any) -> dict[str, Any]:
+    return {
+        "dataset": ds.name,
+        "modality": ds.modality,
+        "rho": ds.info.get("rho"),
+        "seeds": list(range(seeds)) if seeds <= 1000 else {"first": 0, "count": seeds},
+        "methods": runnable,
+        "recipe": recipe.to_dict(),
+        "model": {"image": "SmallCNN", "series": "Conv1dNet", "tabular": "MLP", "embedding": "MLP"}[ds.modality],
+        "standardised_features": ds.modality in STANDARDISED_MODALITIES,
+        "num_classes": ds.num_classes,
+        "class_names": ds.class_names,
+        "train_counts": ds.train_counts.tolist(),
+        "test_counts": ds.test_counts.tolist(),
+        "long_tailed": ds.long_tailed,
+        "shot_groups": [g.tolist() for g in shot_groups(ds.train_counts)] if ds.long_tailed else None,
+        "source": ds.info.get("source"),
+        "license": ds.info.get("license"),
+        "split": {k: ds.info[k] for k in ("split", "test_fraction", "dropped", "imputed") if k in ds.info} or None,
+        "method_info": [
+            {
+                "method": n,
+                "family": METHODS[n].family,
+                "description": METHODS[n].description,
+                "same_as": METHODS[n].same_as,
+                "trainings": METHODS[n].trainings,
+            }
+            for n in runnable
+        ],
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        **fields,
+    }
 
 
 def run_bench(
@@ -167,10 +180,10 @@ def run_bench(
     *,
     data: str | None = None,
     target: str | None = None,
-    methods: Any = "default",
+    methods: str | Sequence[str] | None = "default",
     seeds: int = DEFAULT_SEEDS,
     epochs: int | None = None,
-    rho: Any = _UNSET,
+    rho: float | None = None,
     out: str | None = None,
     write_report: bool = True,
     threads: int | None = None,
@@ -181,241 +194,177 @@ def run_bench(
     max_train: int | None = None,
     max_test: int | None = None,
     dataset_obj: BenchDataset | None = None,
-    log=None,
+    log: Log | None = None,
     jobs: int = 1,
+    rank_by: str = DEFAULT_RANK_BY,
+    reference: bool = True,
+    test_fraction: float | None = None,
+    drop: Sequence[str] | None = None,
+    impute: str = "none",
+    overwrite: bool = False,
+    command: str | None = None,
 ) -> dict[str, Any]:
     """Benchmark ``methods`` on a dataset; returns the results dict and (``write_report``)
     writes ``results.json``, ``report.md``, ``report.html`` and PNGs to ``out``.
 
     Args:
         dataset: built-in name (:func:`acwa.data.list_datasets`), ignored when ``data`` is given.
-        data, target: a user ``.npz`` / ``.csv`` file (``target``: the csv label column).
+        data, target: a user ``.npz`` / ``.csv`` file (``target``: the csv label column);
+            ``drop`` (columns to leave out), ``impute`` (``'none'``, ``'median'``,
+            ``'most_frequent'``) and ``test_fraction`` (default 0.3) apply to files.
         methods: ``'default'`` (every method but the opt-in ones), ``'all'``, ``'a,b,c'`` or a
             list of registered names.
         seeds: number of seeds (0 .. seeds-1); each seed trains every method once.
         epochs, batch_size, lr: override the dataset's default recipe.
-        rho: imbalance ratio of the long-tailed training split (built-in default otherwise).
-        threads: torch CPU threads (default 1: the small models gain nothing from more, and
-            spinning OpenMP threads slow down badly on a shared CPU), restored afterwards.
+        rho: imbalance ratio of the long-tailed training split (None: the dataset's default).
+        out: output folder (default ``reports/<dataset>-<timestamp>/``); an existing non-empty
+            folder needs ``overwrite``, else a new timestamped sibling is used (``log`` says so).
+        threads: torch CPU threads (default 1), restored afterwards.
         data_seed: seed of the train/test split and of the long-tail subsampling (fixed across
             the training seeds, so every seed is scored on the same test split).
+        progress: a progress bar on a terminal (tqdm); otherwise ``log`` gets one line per run.
         max_train, max_test: keep a stratified random subset (quick smoke runs).
         dataset_obj: a ready :class:`acwa.data.BenchDataset` instead of a name or file.
-        jobs: worker processes; each runs every method for its seeds (so methods of one seed
-            still share models, e.g. ``la-posthoc`` reuses ``ce``), with ``threads`` threads.
-            Results equal those of ``jobs=1``. Workers are spawned: a method registered in
-            your own script must be a module-level function and the script must call
-            ``run_bench`` under ``if __name__ == "__main__":``.
+        log: called with each one-line message (notes, warnings, per-run lines); None: quiet.
+        jobs: worker processes, each running every method for its seeds (methods of one seed
+            still share models), with ``threads`` threads; results equal those of ``jobs=1``.
+            Workers are spawned: a method registered in your own script must be a module-level
+            function and the script must call ``run_bench`` under ``if __name__ == "__main__":``.
+        rank_by: the metric that orders the summary (:data:`acwa.bench.scoring.METRICS`).
+        reference: add the scikit-learn reference rows on tabular/embedding data (never ranked).
+        command: the command line, recorded in the report.
+
+    Raises:
+        BenchInterrupted: on Ctrl-C, after keeping (and writing) the finished runs.
     """
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"seeds must be an int >= 1 (number of seeds), got {seeds!r}")
-    jobs = _check_jobs(jobs, seeds)
+    seeds = _check_count(seeds, "seeds", "number of seeds")
+    jobs = min(_check_count(jobs, "jobs", "worker processes, one or more seeds each"), seeds)
+    check_rank_by(rank_by)
     names = resolve_methods(methods)
-    t_start, cpu_start = time.perf_counter(), _cpu_seconds()
+    explicit = methods not in (None, "default", ["default"])
+    say: Log = log or (lambda message: None)
+    t_start, cpu_start = time.perf_counter(), cpu_seconds()
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     ds = (
         dataset_obj
         if dataset_obj is not None
-        else prepare_dataset(dataset, data=data, target=target, rho=rho, data_seed=data_seed)
+        else prepare_dataset(
+            dataset,
+            data=data,
+            target=target,
+            rho=rho,
+            data_seed=data_seed,
+            test_fraction=test_fraction,
+            drop=drop,
+            impute=impute,
+        )
     )
     if max_train is not None or max_test is not None:
         ds = _subset(ds, max_train, max_test, data_seed)
+    check_rank_by(rank_by, _expected_metrics(ds))
     recipe = default_recipe(ds, epochs=epochs, batch_size=batch_size, lr=lr)
-
-    standardised = ds.modality in _STANDARDISED_MODALITIES
-
-    skipped, chosen = [], []
-    for n in names:
-        m = get_method(n)
-        if m.supports(ds.modality):
-            chosen.append(m)
-        else:
-            skipped.append(
-                {"method": n, "reason": f"not applicable to {ds.modality} data (supports {', '.join(m.modalities)})"}
+    chosen, skipped = _choose(names, ds, reference, explicit)
+    if jobs > 1:
+        check_picklable(chosen)
+    folder, plots = None, importlib.util.find_spec("matplotlib") is not None
+    if write_report:
+        folder, note = prepare_out_dir(out, ds.name, overwrite)
+        if note:
+            say(note)
+        if not plots:
+            say(
+                "matplotlib is not installed: writing results.json and the reports without plots "
+                "(pip install 'acwa-torch[bench]')"
             )
-    runnable = [m.name for m in chosen]
-
+    warnings = data_warnings(ds, seeds)
+    for w in warnings:
+        say(f"warning: {w}")
     runs: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []
-    bar = _progress(len(runnable) * seeds, progress)
+    run_log = RunLog(folder)
+
+    def on_run(row: dict[str, Any]) -> None:
+        (failures if "error" in row else runs).append(row)
+        run_log.write(row)
+
+    bar = Progress(len(chosen) * seeds, progress, log, rank_by)
+    interrupted = False
     try:
-        if jobs == 1:
-            old_threads = torch.get_num_threads()
-            torch.set_num_threads(threads or 1)
-            try:
-                tensors = _bench_tensors(ds)
-                for seed in range(seeds):
-                    seed_runs, seed_failures = _run_seed(ds, tensors, recipe, chosen, seed, bar=bar)
-                    runs += seed_runs
-                    failures += seed_failures
-            finally:
-                torch.set_num_threads(old_threads)
-        else:
-            for seed_runs, seed_failures in _run_seeds_in_processes(ds, recipe, chosen, seeds, jobs, threads or 1):
-                runs += seed_runs
-                failures += seed_failures
-                if bar is not None:
-                    bar.update(len(chosen))
+        execute(ds, recipe, chosen, seeds, jobs, threads or 1, on_run, bar)
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
-        if bar is not None:
-            bar.close()
-    order = {n: i for i, n in enumerate(runnable)}
+        bar.close()
+        run_log.close()
+    order = {m.name: i for i, m in enumerate(chosen)}
     runs.sort(key=lambda r: (order[r["method"]], r["seed"]))
     failures.sort(key=lambda f: (order[f["method"]], f["seed"]))
-
-    summary = summarise(runs, runnable)
-    config = {
-        "dataset": ds.name,
-        "data": str(data) if data is not None else None,
-        "target": target,
-        "modality": ds.modality,
-        "rho": ds.info.get("rho"),
-        "data_seed": data_seed,
-        "seeds": list(range(seeds)),
-        "methods": runnable,
-        "recipe": recipe.to_dict(),
-        "model": _model_name(ds.modality),
-        "standardised_features": standardised,
-        "threads": threads or 1,
-        "jobs": jobs,
-        "num_classes": ds.num_classes,
-        "class_names": ds.class_names,
-        "train_counts": ds.train_counts.tolist(),
-        "test_counts": ds.test_counts.tolist(),
-        "long_tailed": ds.long_tailed,
-        "shot_groups": [g.tolist() for g in shot_groups(ds.train_counts)] if ds.long_tailed else None,
-        "source": ds.info.get("source"),
-        "license": ds.info.get("license"),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "started": started,
-    }
+    runnable = [m.name for m in chosen]
+    summary = summarise(runs, runnable, rank_by)
+    for row in summary:
+        same = METHODS[row["method"]].same_as if row["method"] in METHODS else None
+        if same is not None and same in runnable:
+            row["same_as"] = same
+    config = _config(
+        ds,
+        recipe,
+        runnable,
+        seeds,
+        data=str(data) if data is not None else None,
+        target=target,
+        data_seed=data_seed,
+        threads=threads or 1,
+        jobs=jobs,
+        rank_by=rank_by,
+        reference=reference,
+        started=started,
+        command=command,
+        plots=plots,
+        out=None if folder is None else str(folder),
+    )
+    if interrupted:
+        warnings.append(f"interrupted: {len(runs)} finished run(s) kept; the results are partial")
     results = {
         "dataset": ds.name,
         "config": config,
+        "partial": interrupted,
+        "warnings": warnings,
         "runs": runs,
         "summary": summary,
         "skipped": skipped,
         "failures": failures,
     }
     config["total_seconds"] = round(time.perf_counter() - t_start, 2)
-    # CPU seconds of this process and its worker processes: with 1 thread and 1 job, about the
-    # wall time on an otherwise idle CPU
-    config["cpu_seconds"] = round(_cpu_seconds() - cpu_start, 2)
-    if write_report:
-        from .report import write_report as _write
-
-        out_dir = Path(out) if out is not None else default_out_dir(ds.name)
-        _write(results, out_dir)  # also records config["out"]
+    config["cpu_seconds"] = round(cpu_seconds() - cpu_start, 2)  # this process and its workers
+    if folder is not None:
+        render_report(results, folder, plots=plots and not interrupted)
+    if interrupted:
+        raise BenchInterrupted(results)
     return results
 
 
-def _cpu_seconds() -> float:
-    """CPU time of this process plus its finished child processes (the ``jobs`` workers)."""
+def render_report(results: dict[str, Any], folder: Path, plots: bool = True) -> dict[str, str]:
+    """Render the report into a temporary folder inside ``folder`` and move it into place
+    (``results.json`` last); an interrupted render leaves ``folder`` as it was."""
+    from .report import write_report
+
+    tmp = Path(tempfile.mkdtemp(prefix=".rendering-", dir=folder))
     try:
-        import resource
-    except ImportError:  # pragma: no cover  (Windows: this process only)
-        return time.process_time()
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime
+        written = write_report(results, tmp, plots=plots)
+        move_into_place(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {k: str(folder / Path(v).name) for k, v in written.items()}
 
 
-def _check_jobs(jobs: Any, seeds: int) -> int:
-    """At most one worker per seed."""
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs must be an int >= 1 (worker processes, one or more seeds each), got {jobs!r}")
-    return min(jobs, seeds)
-
-
-def _bench_tensors(ds: BenchDataset):
-    """``(X_train, y_train, X_test, y_test)`` tensors; tabular features and embeddings are
-    standardised with the statistics of the training split only."""
-    X_tr, X_te = torch.from_numpy(ds.X_train), torch.from_numpy(ds.X_test)
-    if ds.modality in _STANDARDISED_MODALITIES:
-        mu, sd = X_tr.mean(0, keepdim=True), X_tr.std(0, keepdim=True).clamp_min(1e-6)
-        X_tr, X_te = (X_tr - mu) / sd, (X_te - mu) / sd
-    return X_tr, torch.from_numpy(ds.y_train), X_te, torch.from_numpy(ds.y_test)
-
-
-def _run_seed(ds: BenchDataset, tensors, recipe, methods: Sequence[Method], seed: int, bar=None):
-    """Train and score every method for one seed: ``(runs, failures)``. The methods share
-    one model cache, so a method can reuse another's training of the same seed."""
-    X_tr, y_tr, X_te, y_te = tensors
-    runs: list[dict[str, Any]] = []
-    failures: list[dict[str, Any]] = []
-    cache: dict[Any, Fit] = {}
-    for method in methods:
-        if bar is not None:
-            bar.set_description(f"{method.name} seed {seed}")
-        ctx = RunContext(ds, X_tr, y_tr, recipe, seed, cache)
-        try:
-            fit = method.fn(ctx)
-        except Exception as exc:  # one failing method must not sink the run
-            failures.append(
-                {"method": method.name, "seed": seed, "error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
-            )
-        else:
-            runs.append(_score(fit, method, seed, ds, X_te, y_te, recipe))
-        if bar is not None:
-            bar.update(1)
-    return runs, failures
-
-
-def _score(fit: Fit, method: Method, seed: int, ds: BenchDataset, X_te, y_te, recipe) -> dict[str, Any]:
-    logits = predict_logits(fit.model, X_te, recipe.eval_batch_size)
-    if fit.posthoc is not None:
-        logits = fit.posthoc(logits)
-    row: dict[str, Any] = {"method": method.name, "family": method.family, "seed": seed}
-    row.update(evaluate(logits, y_te, ds.num_classes, ds.train_counts, ds.long_tailed))
-    row["train_seconds"] = float(fit.train_seconds)
-    if fit.train_cpu_seconds is not None:
-        row["train_cpu_seconds"] = float(fit.train_cpu_seconds)
-    row["history"] = {k: [_clean(v) for v in vals] for k, vals in fit.history.items()}
-    if fit.weight_history is not None:
-        row["weight_history"] = np.asarray(fit.weight_history).tolist()
-        if fit.weight_history_steps is not None:
-            row["weight_history_steps"] = np.asarray(fit.weight_history_steps).tolist()
-    if fit.extra:
-        row["extra"] = fit.extra
-    return row
-
-
-def _seed_worker(ds: BenchDataset, recipe, methods: Sequence[Method], seed: int, threads: int):
-    torch.set_num_threads(threads)
-    return _run_seed(ds, _bench_tensors(ds), recipe, methods, seed)
-
-
-def _run_seeds_in_processes(ds: BenchDataset, recipe, methods: Sequence[Method], seeds: int, jobs: int, threads: int):
-    """Yield each seed's ``(runs, failures)`` as its worker process finishes it."""
-    import multiprocessing
-    import pickle
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from concurrent.futures.process import BrokenProcessPool
-
-    for method in methods:
-        try:
-            pickle.dumps(method)
-        except Exception as exc:
-            raise ValueError(
-                f"method {method.name!r} cannot be sent to a worker process ({type(exc).__name__}: {exc}); "
-                f"register it as a module-level function, or run with jobs=1"
-            ) from None
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_seed_worker, ds, recipe, methods, seed, threads) for seed in range(seeds)]
-        try:
-            for future in as_completed(futures):
-                yield future.result()
-        except BrokenProcessPool:
-            raise RuntimeError(
-                "a bench worker process died before finishing (see its traceback above). Worker processes "
-                "re-import your main script: run a script file (not stdin) that calls run_bench under "
-                "'if __name__ == \"__main__\":', or run with jobs=1"
-            ) from None
-
-
-def _model_name(modality: str) -> str:
-    return {"image": "SmallCNN", "series": "Conv1dNet", "tabular": "MLP", "embedding": "MLP"}[modality]
+def _expected_metrics(ds: BenchDataset) -> list[str]:
+    """The metrics every run on ``ds`` computes (what ``rank_by`` may be)."""
+    row: dict[str, Any] = {"balanced_accuracy": 0.0, "macro_f1": 0.0, "accuracy": 0.0}
+    if ds.long_tailed:
+        row.update(many_shot_accuracy=0.0, medium_shot_accuracy=0.0, few_shot_accuracy=0.0)
+    if ds.num_classes == 2:
+        row.update(average_precision=0.0, roc_auc=0.0, minority_precision=0.0, minority_recall=0.0, minority_f1=0.0)
+    return rankable_metrics([row])
 
 
 def _subset(ds: BenchDataset, max_train: int | None, max_test: int | None, seed: int) -> BenchDataset:
@@ -424,8 +373,7 @@ def _subset(ds: BenchDataset, max_train: int | None, max_test: int | None, seed:
     def pick(y: np.ndarray, limit: int | None) -> np.ndarray:
         if limit is None or limit >= len(y):
             return np.arange(len(y))
-        # keep every class (at least one sample each), the rest proportionally
-        keep = []
+        keep = []  # every class (at least one sample each), the rest proportionally
         for c in np.unique(y):
             idx = np.flatnonzero(y == c)
             k = max(1, int(round(limit * idx.size / len(y))))

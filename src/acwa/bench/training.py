@@ -12,6 +12,7 @@ threads, the same seed gives the same numbers.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,9 +26,9 @@ from ..data import BenchDataset
 from ..metrics import stat_scores
 from ..splits import stratified_split
 from ..weights import class_counts as count_classes
-from .models import build_model
+from .models import Classifier, build_model
 
-__all__ = ["Recipe", "default_recipe", "RunContext", "Fit", "predict_logits"]
+__all__ = ["Recipe", "default_recipe", "RunContext", "Fit", "Trace", "acwa_traces", "predict_logits"]
 
 
 @dataclass
@@ -47,13 +48,13 @@ class Recipe:
 
 
 # Per-dataset defaults: chosen so that the default run stays fast on 2 CPU cores.
-_DEFAULTS = {
+_DEFAULTS: dict[str, dict[str, Any]] = {
     "digits-lt": dict(epochs=25, batch_size=32),
     "fashion-mnist-lt": dict(epochs=8, batch_size=128, lr=2e-3),
     "ecg5000": dict(epochs=40, batch_size=32),
     "rotten-tomatoes": dict(epochs=15, batch_size=128),
 }
-_MODALITY_DEFAULTS = {
+_MODALITY_DEFAULTS: dict[str, dict[str, Any]] = {
     "image": dict(epochs=30, batch_size=64),
     "series": dict(epochs=40, batch_size=32),
     "tabular": dict(epochs=40, batch_size=64),
@@ -64,7 +65,7 @@ _MODALITY_DEFAULTS = {
 def default_recipe(dataset: BenchDataset, **overrides: Any) -> Recipe:
     """The recipe for ``dataset`` (by name, else by modality), with ``overrides`` applied
     (``None`` values are ignored)."""
-    kw = dict(_DEFAULTS.get(dataset.name) or _MODALITY_DEFAULTS[dataset.modality])
+    kw: dict[str, Any] = dict(_DEFAULTS.get(dataset.name) or _MODALITY_DEFAULTS[dataset.modality])
     kw.update({k: v for k, v in overrides.items() if v is not None})
     recipe = Recipe(**kw)
     if isinstance(recipe.epochs, bool) or not isinstance(recipe.epochs, int) or recipe.epochs < 1:
@@ -74,6 +75,22 @@ def default_recipe(dataset: BenchDataset, **overrides: Any) -> Recipe:
     if recipe.optimizer not in ("adam", "sgd"):
         raise ValueError(f"optimizer must be 'adam' or 'sgd', got {recipe.optimizer!r}")
     return recipe
+
+
+@dataclass
+class Trace:
+    """What an adaptive method adapted, for the report: ``values[t]`` (one value per class, or
+    per parameter) after update ``x[t]``; ``x_label`` names the axis (e.g. ``'update number
+    (every 100 batches)'``, ``'epoch'``)."""
+
+    name: str
+    values: list[list[float]]
+    x: list[float]
+    x_label: str
+    series_labels: list[str] | None = None  # default: the class names
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
 
 
 @dataclass
@@ -89,6 +106,7 @@ class Fit:
     weight_history_steps: np.ndarray | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     train_cpu_seconds: float | None = None  # CPU time of the training (robust on a shared CPU)
+    adapted: list[Trace] = field(default_factory=list)  # what an adaptive method adapted
 
     def with_posthoc(self, fn: Callable[[Tensor], Tensor]) -> Fit:
         return Fit(
@@ -100,10 +118,24 @@ class Fit:
             self.weight_history_steps,
             dict(self.extra),
             self.train_cpu_seconds,
+            list(self.adapted),
         )
 
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
+
+
+def acwa_traces(trainer: Any) -> list[Trace]:
+    """The class weights (and, when ``adjust`` moves them, the logit offsets) of an
+    :class:`acwa.ACWATrainer` after each update, against the update number."""
+    freq = getattr(trainer, "update_freq", None)
+    axis = f"update number (every {freq} training batches)" if freq else "update number (validation updates)"
+    weights = trainer.weight_history.detach().cpu().double()
+    traces = [Trace("class weights", weights.tolist(), list(range(len(weights))), axis)]
+    if getattr(trainer, "adjust", "weights") in ("logits", "both"):
+        offsets = trainer.offset_history.detach().cpu().double()
+        traces.append(Trace("logit offsets", offsets.tolist(), list(range(len(offsets))), axis))
+    return traces
 
 
 @torch.no_grad()
@@ -147,7 +179,7 @@ class RunContext:
         self._cache = cache if cache is not None else {}
 
     # ------------------------------------------------------------------ building blocks
-    def build_model(self, cosine_head: bool = False) -> nn.Module:
+    def build_model(self, cosine_head: bool = False) -> Classifier:
         """The run's model, initialised from ``seed`` (``cosine_head``: LDAM's NormedLinear)."""
         torch.manual_seed(self.seed)
         model = build_model(self.modality, self.input_shape, self.num_classes)
@@ -175,6 +207,18 @@ class RunContext:
         shared = np.flatnonzero(single)
         return np.sort(np.concatenate([multi[tr], shared])), np.sort(np.concatenate([multi[va], shared]))
 
+    def derive(self, **changes: Any) -> RunContext:
+        """A copy of this context with some attributes changed (e.g. ``modality``, ``input_shape``,
+        ``X``, ``y``) and its own empty model cache: for a method that trains a second model on
+        other inputs (SMOTE in feature space trains a head on embeddings)."""
+        unknown = set(changes) - set(vars(self))
+        if unknown:
+            raise ValueError(f"derive() got unknown attribute(s) {sorted(unknown)}; valid: {sorted(vars(self))}")
+        other = copy.copy(self)
+        vars(other).update(changes)
+        other._cache = {}
+        return other
+
     def batches(
         self, X: Tensor | None = None, y: Tensor | None = None, batch_size: int | None = None
     ) -> list[tuple[Tensor, Tensor]]:
@@ -198,7 +242,7 @@ class RunContext:
         *,
         X: Tensor | None = None,
         y: Tensor | None = None,
-        indices: Sequence[int] | None = None,
+        indices: Sequence[int] | np.ndarray | Tensor | None = None,
         sampler: Iterable[int] | None = None,
         model: nn.Module | None = None,
         acwa: Any = None,
@@ -291,6 +335,7 @@ class RunContext:
         if acwa is not None:
             fit.weight_history = np.asarray(acwa.weight_history.detach().cpu().numpy())
             fit.weight_history_steps = np.asarray(acwa.weight_history_steps.detach().cpu().numpy())
+            fit.adapted = acwa_traces(acwa)
         if key is not None:
             self._cache[key] = fit
         return fit

@@ -10,17 +10,12 @@ Built-in names: :func:`list_datasets`. User files: :func:`load_user_data` (``.np
 """
 
 from .base import MODALITIES, BenchDataset, DataError, encode_labels
-from .builtin import (
-    DATASETS,
-    cache_dir,
-    cached_embeddings,
-    dataset_available,
-    embed_texts,
-    list_datasets,
-    load_dataset,
-    read_rotten_tomatoes,
-)
+from .builtin import DATASETS, dataset_available, list_datasets, load_dataset
+from .labels import load_labels
 from .longtail import long_tail_counts, make_long_tailed
+from .sources import cache_dir
+from .text import cached_embeddings, embed_texts, read_rotten_tomatoes
+from .ucr import load_ucr, read_ucr_tsv, ucr_data_dir
 from .user import load_csv, load_npz, load_user_data
 
 __all__ = [
@@ -35,10 +30,14 @@ __all__ = [
     "cached_embeddings",
     "cache_dir",
     "read_rotten_tomatoes",
+    "read_ucr_tsv",
+    "ucr_data_dir",
+    "load_ucr",
     "long_tail_counts",
     "make_long_tailed",
     "load_npz",
     "load_csv",
     "load_user_data",
+    "load_labels",
     "encode_labels",
 ]

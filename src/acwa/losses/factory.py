@@ -1,54 +1,77 @@
-"""``make_loss``: build any loss of :mod:`acwa.losses` by name, validating the options in one
-place before anything is built.
+"""``make_loss``: build any loss of :mod:`acwa.losses` by name (timm-style), validating the
+name, the options and their combinations in one place before anything is built.
+
+Softmax family (:data:`LOSS_NAMES`; logits ``[N, C, ...]``, class indices or soft rows):
 
 =====================  ==================================  =================  ==========================
 name (aliases)         class                               needs counts       options (besides reduction,
                                                                               ignore_index, weight)
 =====================  ==================================  =================  ==========================
-``ce`` (weighted_ce,   ``WeightedCrossEntropyLoss``        no                 --
+``ce`` (weighted_ce,   ``WeightedCrossEntropyLoss``        no                 label_smoothing
 cross_entropy)
 ``focal``              ``FocalLoss``                       no                 gamma, alpha
 ``class_balanced``     ``ClassBalancedLoss``               yes                beta, base, gamma
 (cb)
-``ldam``               ``LDAMLoss``                        yes                max_margin, scale
-``logit_adjusted``     ``LogitAdjustedLoss``               yes                tau
+``ldam``               ``LDAMLoss``                        yes                max_margin, scale, label_smoothing
+``logit_adjusted``     ``LogitAdjustedLoss``               yes                tau, label_smoothing
 (la, logit_adjustment)
-``balanced_softmax``   ``BalancedSoftmaxLoss``             yes                --
+``balanced_softmax``   ``BalancedSoftmaxLoss``             yes                label_smoothing
 (bs)
-``vs``                 ``VSLoss``                          yes                gamma, tau
+``vs``                 ``VSLoss``                          yes                gamma, tau, label_smoothing
 ``parametric``         ``ParametricCrossEntropyLoss``      no (gives C)       num_classes, delta, iota,
 (autobalance)                                                                 la_tau, num_groups, ...
 =====================  ==================================  =================  ==========================
 
-``class_counts`` may be passed to every name, so one loop over names works; losses that do not
-use counts ignore them unless ``weighting`` is given. ``weighting`` (any loss with a per-class
-``weight``) computes static weights from the counts: ``'inverse'``, ``'sqrt_inverse'``,
-``'effective_number'`` or ``'median_frequency'`` (:func:`acwa.weights.class_weights`,
-normalised to sum C). An unknown name, an option the loss does not take, or an incompatible
-combination raises ``ValueError`` listing the valid choices.
+Sigmoid family (:data:`SIGMOID_LOSS_NAMES`; one-logit binary ``[N]``/``[N, 1]`` or multi-label
+``[N, L]``; counts are ``[n_neg, n_pos]``, shape ``[2]`` or ``[2, L]``, from
+:func:`acwa.counts.positive_counts`):
+
+=========================  ==============================  ============  ==========================
+name (aliases)             class                           needs counts  options
+=========================  ==============================  ============  ==========================
+``bce`` (weighted_bce,     ``BinaryCrossEntropyLoss``      no            pos_weight
+binary_cross_entropy)
+``sigmoid_focal``          ``SigmoidFocalLoss``            no            alpha, gamma
+``binary_logit_adjusted``  ``BinaryLogitAdjustedLoss``     yes           tau
+(binary_la)
+``asl`` (asymmetric)       ``AsymmetricLoss``              no            gamma_pos, gamma_neg, clip
+``distribution_balanced``  ``DistributionBalancedLoss``    yes           neg_scale, init_bias, map_*,
+(db)                                                                     gamma, balance
+=========================  ==============================  ============  ==========================
+
+``class_counts`` may be passed to every name of a family, so one loop over names works; losses
+that do not use counts ignore them unless ``weighting`` is given. ``weighting`` computes static
+weights from the counts: for the softmax family ``'inverse'``, ``'sqrt_inverse'``,
+``'effective_number'`` or ``'median_frequency'`` (:func:`acwa.weights.class_weights`, normalised
+to sum C, as ``weight``); for ``'bce'`` ``'pos_weight'`` (``n_neg / n_pos`` per label,
+:func:`acwa.weights.pos_weight`). An unknown name, an option the loss does not take, or an
+incompatible combination raises ``ValueError`` listing the valid choices.
 """
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from torch import nn
 
-from ..weights import WEIGHTINGS, check_counts, class_weights
-from .base import REDUCTIONS
+from ..weights import WEIGHTINGS, check_counts, class_weights, pos_weight
+from .base import init_options
+from .binary import BinaryCrossEntropyLoss, BinaryLogitAdjustedLoss, SigmoidFocalLoss
 from .class_balanced import ClassBalancedLoss
 from .cross_entropy import WeightedCrossEntropyLoss
 from .focal import FocalLoss
 from .ldam import LDAMLoss
 from .logit_adjusted import BalancedSoftmaxLoss, LogitAdjustedLoss
+from .multilabel import AsymmetricLoss, DistributionBalancedLoss
 from .parametric import ParametricCrossEntropyLoss
+from .reducers import check_reduction
+from .sigmoid import neg_pos_counts
 from .vs import VSLoss
 
-__all__ = ["LOSS_NAMES", "LOSS_ALIASES", "make_loss"]
+__all__ = ["LOSS_NAMES", "SIGMOID_LOSS_NAMES", "LOSS_ALIASES", "make_loss"]
 
 # canonical name -> (class, needs class_counts)
-_REGISTRY: dict[str, tuple] = {
+_SOFTMAX: dict[str, tuple[type[nn.Module], bool]] = {
     "ce": (WeightedCrossEntropyLoss, False),
     "focal": (FocalLoss, False),
     "class_balanced": (ClassBalancedLoss, True),
@@ -58,7 +81,16 @@ _REGISTRY: dict[str, tuple] = {
     "vs": (VSLoss, True),
     "parametric": (ParametricCrossEntropyLoss, False),
 }
-LOSS_NAMES = tuple(_REGISTRY)
+_SIGMOID: dict[str, tuple[type[nn.Module], bool]] = {
+    "bce": (BinaryCrossEntropyLoss, False),
+    "sigmoid_focal": (SigmoidFocalLoss, False),
+    "binary_logit_adjusted": (BinaryLogitAdjustedLoss, True),
+    "asl": (AsymmetricLoss, False),
+    "distribution_balanced": (DistributionBalancedLoss, True),
+}
+_REGISTRY = {**_SOFTMAX, **_SIGMOID}
+LOSS_NAMES = tuple(_SOFTMAX)
+SIGMOID_LOSS_NAMES = tuple(_SIGMOID)
 LOSS_ALIASES = {
     "weighted_ce": "ce",
     "cross_entropy": "ce",
@@ -67,98 +99,128 @@ LOSS_ALIASES = {
     "logit_adjustment": "logit_adjusted",
     "bs": "balanced_softmax",
     "autobalance": "parametric",
+    "weighted_bce": "bce",
+    "binary_cross_entropy": "bce",
+    "binary_la": "binary_logit_adjusted",
+    "asymmetric": "asl",
+    "db": "distribution_balanced",
 }
 
 
-def _options_of(cls) -> list:
-    params = inspect.signature(cls.__init__).parameters
-    return [p for p in params if p not in ("self", "class_counts")]
+def _resolve(name: str) -> str:
+    if not isinstance(name, str):
+        raise ValueError(f"name must be a string, one of {list(_REGISTRY)}, got {name!r}")
+    key = name.strip().lower().replace("-", "_")
+    key = LOSS_ALIASES.get(key, key)
+    if key not in _REGISTRY:
+        raise ValueError(
+            f"unknown loss name {name!r}; valid names: {list(LOSS_NAMES)}, binary/multi-label: "
+            f"{list(SIGMOID_LOSS_NAMES)} (aliases: {sorted(LOSS_ALIASES)})"
+        )
+    return key
+
+
+def _weightings(key: str) -> tuple:
+    if key == "parametric":
+        return ()
+    return ("pos_weight",) if key == "bce" else () if key in _SIGMOID else WEIGHTINGS
+
+
+def _check_options(key: str, options: dict, weighting: str | None) -> None:
+    valid = [p for p in init_options(_REGISTRY[key][0]) if p != "class_counts"]
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        extra = ["weighting"] if _weightings(key) else []
+        raise ValueError(f"loss {key!r} does not take option(s) {unknown}; valid options: {sorted(valid + extra)}")
+    if "reduction" in options:
+        check_reduction(options["reduction"])
+    if weighting is not None and weighting not in _weightings(key):
+        if key == "parametric":
+            raise ValueError(
+                "weighting does not apply to 'parametric'; pass weight=... (its initial per-class weights)"
+            )
+        raise ValueError(f"weighting must be one of {list(_weightings(key))} for loss {key!r}, got {weighting!r}")
+    if key == "class_balanced" and "gamma" in options and options.get("base", "ce") != "focal":
+        raise ValueError(
+            f"gamma applies to the class-balanced loss only with base='focal', got base={options.get('base', 'ce')!r}; "
+            "valid bases: ['ce', 'focal', 'sigmoid']"
+        )
+
+
+def _counts(key: str, class_counts: Any) -> Any:
+    """Validated counts (float64 ``[C]`` for the softmax family, ``[2, L]`` for the sigmoid one)."""
+    if class_counts is None:
+        if _REGISTRY[key][1]:
+            example = "positive_counts(train_labels)" if key in _SIGMOID else "class_counts(train_labels, num_classes)"
+            raise ValueError(
+                f"loss {key!r} needs class_counts (training-set counts), e.g. "
+                f"make_loss({key!r}, class_counts=acwa.counts.{example})"
+            )
+        return None
+    if key in _SIGMOID:
+        neg_pos_counts(class_counts)
+        return class_counts
+    return check_counts(class_counts)
+
+
+def _weighted(key: str, options: dict, counts: Any, weighting: str | None) -> dict:
+    if weighting is None:
+        return options
+    if counts is None:
+        raise ValueError(f"weighting={weighting!r} computes weights from class_counts; pass class_counts=...")
+    target = "pos_weight" if key == "bce" else "weight"
+    if options.get(target) is not None:
+        raise ValueError(f"pass either {target}=... or weighting=..., not both")
+    value = pos_weight(counts) if key == "bce" else class_weights(counts, weighting)
+    return {**options, target: value}
+
+
+def _parametric(options: dict, counts: Any) -> dict:
+    c = options.get("num_classes")
+    if counts is not None:
+        if c is not None and c != counts.numel():
+            raise ValueError(f"num_classes={c} but class_counts has {counts.numel()} entries; give one count per class")
+        options = {**options, "num_classes": counts.numel()}
+        if options.get("la_tau") is not None:
+            options["class_counts"] = counts
+    elif c is None:
+        raise ValueError("loss 'parametric' needs num_classes=C (or class_counts, which gives C)")
+    elif options.get("la_tau") is not None:
+        raise ValueError("la_tau (logit-adjustment init) needs class_counts=...")
+    return options
 
 
 def make_loss(name: str, class_counts=None, **options: Any) -> nn.Module:
-    """Build the loss called ``name`` (table in the module docstring).
+    """Build the loss called ``name`` (tables in the module docstring).
 
     Args:
-        name: a loss name or alias (case-insensitive).
-        class_counts: training-set samples per class ``[C]`` (from
-            :func:`acwa.weights.class_counts`); required by count-based losses.
+        name: a loss name or alias (case-insensitive, ``-`` or ``_``).
+        class_counts: training-set counts: per class ``[C]`` (:func:`acwa.counts.class_counts`)
+            for the softmax family, ``[n_neg, n_pos]`` (``[2]`` or ``[2, L]``,
+            :func:`acwa.counts.positive_counts`) for the sigmoid family; required by
+            count-based losses.
         **options: constructor keywords of that loss, plus ``weighting`` (static weights from
-            the counts; not together with ``weight``).
+            the counts; not together with ``weight`` / ``pos_weight``).
 
     Returns an ``nn.Module`` whose ``reduction`` defaults to ``'mean'`` (divide by the number
-    of counted samples), as every loss in :mod:`acwa.losses`.
+    of counted elements), as every loss in :mod:`acwa.losses`.
 
     Example::
 
         loss_fn = make_loss("vs", class_counts=[500, 50, 5], gamma=0.2)
         loss_fn = make_loss("ce", class_counts=counts, weighting="effective_number")
+        loss_fn = make_loss("bce", class_counts=[950, 50], weighting="pos_weight")  # pos_weight 19
     """
-    if not isinstance(name, str):
-        raise ValueError(f"name must be a string, one of {list(LOSS_NAMES)}, got {name!r}")
-    key = name.strip().lower().replace("-", "_")
-    key = LOSS_ALIASES.get(key, key)
-    if key not in _REGISTRY:
-        raise ValueError(
-            f"unknown loss name {name!r}; valid names: {list(LOSS_NAMES)} (aliases: {sorted(LOSS_ALIASES)})"
-        )
-    cls, needs_counts = _REGISTRY[key]
-    valid = _options_of(cls)
+    key = _resolve(name)
     weighting = options.pop("weighting", None)
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        extra = ["weighting"] if "weight" in valid and key != "parametric" else []
-        raise ValueError(f"loss {key!r} does not take option(s) {unknown}; valid options: {sorted(valid + extra)}")
-    if "reduction" in options and options["reduction"] not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {list(REDUCTIONS)}, got {options['reduction']!r}")
-
-    counts = None
-    if class_counts is not None:
-        counts = check_counts(class_counts)
-    elif needs_counts:
-        raise ValueError(
-            f"loss {key!r} needs class_counts (training-set samples per class), e.g. "
-            f"make_loss({key!r}, class_counts=acwa.weights.class_counts(train_labels, num_classes))"
-        )
-
-    if weighting is not None:
-        if key == "parametric":
-            raise ValueError(
-                "weighting does not apply to 'parametric'; pass weight=... (its initial per-class weights)"
-            )
-        if weighting not in WEIGHTINGS:
-            raise ValueError(f"weighting must be one of {list(WEIGHTINGS)}, got {weighting!r}")
-        if counts is None:
-            raise ValueError(f"weighting={weighting!r} computes weights from class_counts; pass class_counts=...")
-        if options.get("weight") is not None:
-            raise ValueError("pass either weight=... or weighting=..., not both")
-        options["weight"] = class_weights(counts, weighting)
-
-    if key == "class_balanced":
-        base = options.get("base", "ce")
-        if "gamma" in options and base != "focal":
-            raise ValueError(
-                f"gamma applies to the class-balanced loss only with base='focal', got base={base!r}; "
-                "valid bases: ['ce', 'focal', 'sigmoid']"
-            )
-
+    _check_options(key, options, weighting)
+    counts = _counts(key, class_counts)
+    options = _weighted(key, options, counts, weighting)
+    cls, needs_counts = _REGISTRY[key]
     if key == "parametric":
-        c = options.get("num_classes")
-        if counts is not None:
-            if c is not None and c != counts.numel():
-                raise ValueError(
-                    f"num_classes={c} but class_counts has {counts.numel()} entries; give one count per class"
-                )
-            options["num_classes"] = counts.numel()
-            if options.get("la_tau") is not None:
-                options["class_counts"] = counts
-        elif c is None:
-            raise ValueError("loss 'parametric' needs num_classes=C (or class_counts, which gives C)")
-        elif options.get("la_tau") is not None:
-            raise ValueError("la_tau (logit-adjustment init) needs class_counts=...")
+        return cls(**_parametric(options, counts))
+    if not needs_counts:
         return cls(**options)
-
-    if needs_counts:
-        if options.get("weight") is not None:
-            check_counts(counts, len(options["weight"]), "class_counts")
-        return cls(counts, **options)
-    return cls(**options)
+    if key in _SOFTMAX and options.get("weight") is not None:
+        check_counts(counts, len(options["weight"]), "class_counts")
+    return cls(counts, **options)

@@ -1,98 +1,66 @@
-"""Focal loss (Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017).
+"""Focal loss (Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017), softmax form.
 
     FL_i = -alpha_{y_i} (1 - p_{y_i})^gamma log p_{y_i},   p = softmax(f(x_i))
 
-``gamma`` is a scalar or one value per class (gamma_{y_i} is used); ``alpha`` is an optional
-per-class factor. gamma = 0 and alpha = None give plain cross-entropy.
+``gamma`` is a scalar or one value per class (gamma_{y_i} is used), finite and ``>= 0``;
+``alpha`` is an optional per-class factor ``>= 0``. gamma = 0 and alpha = None give plain
+cross-entropy. Targets are class indices (the focusing term has no soft-target form here).
+The one-logit / multi-label sigmoid form with scalar alpha is :class:`acwa.losses.SigmoidFocalLoss`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Union
 
 import torch
 from torch import Tensor
 
-from .base import (
-    DEFAULT_IGNORE_INDEX,
-    BaseLoss,
-    ClassVector,
-    as_class_vector,
-    check_class_vector,
-    check_loss_inputs,
-    reduce_loss,
-    target_log_probs,
-)
+from .._validation import check_float
+from .base import BaseLoss, ClassVector, LossBatch, LossOptions, Unpack, as_class_vector, functional_twin
 
-__all__ = ["focal_loss", "FocalLoss"]
+__all__ = ["focal_loss", "FocalLoss", "focal_values"]
 
-Gamma = Union[float, Sequence[float], Tensor]
+Gamma = float | Sequence[float] | Tensor
 
 
 def _check_gamma(gamma: Gamma) -> float | Tensor:
-    if isinstance(gamma, (int, float)) and not isinstance(gamma, bool):
-        if not gamma >= 0:
-            raise ValueError(f"gamma must be >= 0 (0 gives cross-entropy), got {gamma}")
-        return float(gamma)
-    g = as_class_vector(gamma, "gamma")
-    if bool((g < 0).any()):
-        raise ValueError(f"gamma must be >= 0 for every class, got {g.tolist()}")
-    return g
+    if isinstance(gamma, Sequence) or getattr(gamma, "ndim", 0) > 0:  # one gamma per class
+        g = as_class_vector(gamma, "gamma", nonnegative=False)  # type: ignore[arg-type]
+        assert g is not None
+        if bool((g < 0).any()):
+            raise ValueError(f"gamma must be >= 0 for every class, got {g.tolist()}")
+        return g
+    return check_float(gamma, "gamma", min=0.0, hint="2.0 in Lin et al. 2017; 0 gives cross-entropy")
 
 
-def focal_loss(
-    logits: Tensor,
-    target: Tensor,
-    gamma: Gamma = 2.0,
-    alpha: ClassVector = None,
-    weight: Tensor | None = None,
-    ignore_index: int = DEFAULT_IGNORE_INDEX,
-    reduction: str = "mean",
-) -> Tensor:
-    """Functional focal loss; see the module docstring and :func:`acwa.losses.base.reduce_loss`."""
-    check_loss_inputs(logits, target, reduction)
-    gamma = _check_gamma(gamma) if not isinstance(gamma, Tensor) else gamma
-    num_classes = logits.shape[1]
-    check_class_vector(weight, num_classes, "weight")
-    check_class_vector(alpha, num_classes, "alpha")
-    if isinstance(gamma, Tensor):
-        check_class_vector(gamma, num_classes, "gamma")
-    logp_y, safe_target, counted = target_log_probs(logits, target, ignore_index)
-    if isinstance(gamma, Tensor):
-        g = gamma.to(device=logp_y.device, dtype=logp_y.dtype)[safe_target]
-    else:
-        g = gamma
+def focal_values(batch: LossBatch, gamma: float | Tensor, alpha: Tensor | None = None) -> Tensor:
+    """Per-element ``-alpha_y (1 - p_y)^gamma_y log p_y`` for hard targets."""
+    logp_y = torch.log_softmax(batch.logits, dim=1).gather(1, batch.target.unsqueeze(1)).squeeze(1)
+    g = batch.pick(gamma) if isinstance(gamma, Tensor) else gamma
     # 1 - p = -expm1(log p) (accurate when p -> 1); clamping at the smallest normal number keeps
     # (1 - p)^gamma and its gradient finite at p == 1, also for 0 < gamma < 1 (0^0 = 1)
     one_minus_p = (-torch.expm1(logp_y)).clamp_min(torch.finfo(logp_y.dtype).tiny)
     modulating = one_minus_p.pow(g) if not (isinstance(g, float) and g == 0.0) else 1.0
     loss = -modulating * logp_y
-    if alpha is not None:
-        a = torch.as_tensor(alpha, dtype=loss.dtype, device=loss.device)
-        loss = loss * a[safe_target]
-    return reduce_loss(loss, safe_target, counted, weight, reduction)
+    return loss if alpha is None else loss * batch.pick(alpha)
 
 
 class FocalLoss(BaseLoss):
     """Focal loss module. ``FocalLoss(gamma=2.0, alpha=None, weight=None, reduction='mean')``.
 
     ``l_i = -alpha_{y_i} (1 - p_{y_i})^{gamma_{y_i}} log p_{y_i}`` (Lin et al., ICCV 2017), then
-    the per-class ``weight`` and the reduction. ``gamma`` >= 0, a scalar or one per class.
+    the per-class ``weight``, the caller's ``sample_weight`` and the reduction.
 
     ``reduction='mean'`` (default) divides by the number of counted samples; see
-    :mod:`acwa.losses.base` for ``'none'``, ``'sum'`` and ``'weighted_mean'``.
+    :mod:`acwa.losses.reducers` for ``'none'``, ``'sum'`` and ``'weighted_mean'``.
     """
 
-    def __init__(
-        self,
-        gamma: Gamma = 2.0,
-        alpha: ClassVector = None,
-        weight: ClassVector = None,
-        ignore_index: int = DEFAULT_IGNORE_INDEX,
-        reduction: str = "mean",
-    ) -> None:
-        super().__init__(weight, ignore_index, reduction)
+    soft_targets = False
+    alpha: Tensor | None
+    gamma: float | Tensor
+
+    def __init__(self, gamma: Gamma = 2.0, alpha: ClassVector = None, **options: Unpack[LossOptions]) -> None:
+        super().__init__(**options)
         g = _check_gamma(gamma)
         if isinstance(g, Tensor):
             self.register_buffer("gamma", g)
@@ -100,5 +68,12 @@ class FocalLoss(BaseLoss):
             self.gamma = g
         self.register_buffer("alpha", as_class_vector(alpha, "alpha"))
 
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return focal_loss(logits, target, self.gamma, self.alpha, self.weight, self.ignore_index, self.reduction)
+    def class_vectors(self) -> dict[str, Tensor | None]:
+        gamma = self.gamma if isinstance(self.gamma, Tensor) else None
+        return {**super().class_vectors(), "alpha": self.alpha, "gamma": gamma}
+
+    def per_element(self, batch: LossBatch) -> Tensor:
+        return focal_values(batch, self.gamma, self.alpha)
+
+
+focal_loss = functional_twin(FocalLoss, "focal_loss", "``-alpha_y (1 - p_y)^gamma log p_y`` (module docstring).")

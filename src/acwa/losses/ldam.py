@@ -18,79 +18,26 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._validation import check_float, check_int
 from ..weights import effective_number
-from .base import (
-    DEFAULT_IGNORE_INDEX,
-    BaseLoss,
-    ClassVector,
-    check_class_vector,
-    check_loss_inputs,
-    counts_vector,
-    reduce_loss,
-    target_log_probs,
-    upcast,
-)
+from .base import LossBatch, Unpack, class_dim_view, counts_vector, functional_twin
+from .cross_entropy import CEOptions, LogitTransformLoss
 
 __all__ = ["ldam_margins", "ldam_loss", "LDAMLoss", "NormedLinear", "drw_weights", "DeferredReweighting"]
 
-
-def _positive(value, name: str, hint: str, allow_zero: bool = False) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value and value != float("inf")
-    if not ok or (value < 0 if allow_zero else value <= 0):
-        raise ValueError(f"{name} must be a finite number {'>= 0' if allow_zero else '> 0'} ({hint}), got {value!r}")
-    return float(value)
+FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 
 
 def ldam_margins(class_counts, max_margin: float = 0.5) -> Tensor:
     """Per-class margins ``m_c ∝ n_c^{-1/4}`` scaled so the largest is ``max_margin`` (float ``[C]``)."""
-    max_margin = _positive(max_margin, "max_margin", "0.5 in Cao et al. 2019", allow_zero=True)
+    max_margin = check_float(max_margin, "max_margin", min=0.0, max=FLOAT32_MAX / 2, hint="0.5 in Cao et al. 2019")
     n = counts_vector(class_counts)
     m = n.pow(-0.25)
     m = m * (max_margin / m.max())
     return m.to(torch.get_default_dtype())
 
 
-def _ldam_from_margins(
-    logits: Tensor,
-    target: Tensor,
-    margins: Tensor,
-    scale: float,
-    weight: Tensor | None,
-    ignore_index: int,
-    reduction: str,
-) -> Tensor:
-    check_loss_inputs(logits, target, reduction)
-    check_class_vector(margins, logits.shape[1], "class_counts")
-    check_class_vector(weight, logits.shape[1], "weight")
-    z = upcast(logits)
-    counted = target != ignore_index
-    safe_target = torch.where(counted, target, torch.zeros_like(target))
-    index = safe_target.unsqueeze(1)  # [N, 1, d1, ...]
-    m_y = margins.to(device=z.device, dtype=z.dtype)[index]
-    # lower only the target logit by its class margin, then scale
-    adjusted = scale * z.scatter(1, index, z.gather(1, index) - m_y)
-    logp_y, safe_target, counted = target_log_probs(adjusted, target, ignore_index)
-    return reduce_loss(-logp_y, safe_target, counted, weight, reduction)
-
-
-def ldam_loss(
-    logits: Tensor,
-    target: Tensor,
-    class_counts,
-    max_margin: float = 0.5,
-    scale: float = 30.0,
-    weight: Tensor | None = None,
-    ignore_index: int = DEFAULT_IGNORE_INDEX,
-    reduction: str = "mean",
-) -> Tensor:
-    """Functional twin of :class:`LDAMLoss` (margins recomputed from ``class_counts`` per call)."""
-    scale = _positive(scale, "scale", "30 in Cao et al. 2019")
-    return _ldam_from_margins(
-        logits, target, ldam_margins(class_counts, max_margin), scale, weight, ignore_index, reduction
-    )
-
-
-class LDAMLoss(BaseLoss):
+class LDAMLoss(LogitTransformLoss):
     """Label-distribution-aware margin loss (Cao et al., NeurIPS 2019; formula in the module doc).
 
     Args:
@@ -101,31 +48,39 @@ class LDAMLoss(BaseLoss):
         ignore_index: target value excluded from the loss and from N (default -100).
         reduction: ``'mean'`` (default: / number of counted samples), ``'sum'``, ``'none'`` or
             ``'weighted_mean'`` (/ sum of the samples' weights).
+        label_smoothing: smoothing ``eps`` of the CE target (default 0).
 
-    The margins are the buffer :attr:`margins`.
+    The margins are the buffer :attr:`margins`. Soft targets ``q`` lower each logit by
+    ``m_c q_ic`` (the one-hot case is the paper's ``m_y e_y``).
     """
 
+    repr_fields = ("max_margin", "scale")
+    margins: Tensor
+
     def __init__(
-        self,
-        class_counts,
-        max_margin: float = 0.5,
-        scale: float = 30.0,
-        weight: ClassVector = None,
-        ignore_index: int = DEFAULT_IGNORE_INDEX,
-        reduction: str = "mean",
+        self, class_counts, max_margin: float = 0.5, scale: float = 30.0, **options: Unpack[CEOptions]
     ) -> None:
-        super().__init__(weight, ignore_index, reduction)
-        self.scale = _positive(scale, "scale", "30 in Cao et al. 2019")
-        self.max_margin = float(max_margin)
+        super().__init__(**options)
+        self.scale = check_float(scale, "scale", min=0.0, min_open=True, max=1e6, hint="30 in Cao et al. 2019")
         self.register_buffer("margins", ldam_margins(class_counts, max_margin))
+        self.max_margin = float(max_margin)
 
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return _ldam_from_margins(
-            logits, target, self.margins, self.scale, self.weight, self.ignore_index, self.reduction
-        )
+    def class_vectors(self) -> dict[str, Tensor | None]:
+        return {**super().class_vectors(), "class_counts": self.margins}
 
-    def extra_repr(self) -> str:
-        return f"max_margin={self.max_margin}, scale={self.scale}, " + super().extra_repr()
+    def transform(self, batch: LossBatch) -> Tensor:
+        z = batch.logits
+        if batch.soft:
+            return self.scale * (z - class_dim_view(self.margins, z) * batch.target)
+        index = batch.target.unsqueeze(1)  # [N, 1, d1, ...]
+        m_y = self.margins.to(device=z.device, dtype=z.dtype)[index]
+        # lower only the target logit by its class margin, then scale
+        return self.scale * z.scatter(1, index, z.gather(1, index) - m_y)
+
+
+ldam_loss = functional_twin(
+    LDAMLoss, "ldam_loss", "``CE(s * (f - m_y e_y), y)`` (margins recomputed from ``class_counts`` on each call)."
+)
 
 
 class NormedLinear(nn.Module):
@@ -137,9 +92,8 @@ class NormedLinear(nn.Module):
 
     def __init__(self, in_features: int, num_classes: int) -> None:
         super().__init__()
-        for name, v in (("in_features", in_features), ("num_classes", num_classes)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        in_features = check_int(in_features, "in_features", min=1)
+        num_classes = check_int(num_classes, "num_classes", min=1)
         self.in_features, self.num_classes = in_features, num_classes
         self.weight = nn.Parameter(torch.empty(num_classes, in_features).uniform_(-1.0, 1.0))
 
@@ -151,9 +105,7 @@ class NormedLinear(nn.Module):
 
 
 def _check_epoch(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be an int >= 0 (epochs count from 0), got {value!r}")
-    return value
+    return check_int(value, name, min=0, hint="epochs count from 0")
 
 
 def drw_weights(
@@ -207,7 +159,8 @@ class DeferredReweighting:
         on the device of the loss's buffers; returns the weights."""
         if not hasattr(loss_fn, "weight"):
             raise ValueError(
-                f"loss_fn must have a per-class 'weight' attribute (an acwa.losses module), got {type(loss_fn).__name__}"
+                "loss_fn must have a per-class 'weight' attribute (an acwa.losses module), "
+                f"got {type(loss_fn).__name__}"
             )
         w = self.weights(epoch)
         current = loss_fn.weight

@@ -16,24 +16,21 @@ trained with plain CE is corrected post hoc with :func:`logit_adjust`.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
+from .._validation import check_float
 from ..counts import log_prior
 from .base import (
-    DEFAULT_IGNORE_INDEX,
-    BaseLoss,
-    ClassVector,
+    LossBatch,
+    Unpack,
     check_class_vector,
-    check_loss_inputs,
+    check_finite_vector,
     class_dim_view,
     counts_vector,
-    reduce_loss,
-    target_log_probs,
-    upcast,
+    functional_twin,
 )
+from .cross_entropy import CEOptions, LogitTransformLoss
 
 __all__ = [
     "log_prior",
@@ -42,13 +39,14 @@ __all__ = [
     "LogitAdjustedLoss",
     "balanced_softmax_loss",
     "BalancedSoftmaxLoss",
+    "ShiftedSoftmaxLoss",
 ]
+
+OVERFLOW_HINT = "use a smaller tau (1.0 in Menon et al. 2021)"
 
 
 def _check_tau(tau) -> float:
-    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not math.isfinite(tau):
-        raise ValueError(f"tau must be a finite number (1.0 in Menon et al. 2021; 0 gives plain CE), got {tau!r}")
-    return float(tau)
+    return check_float(tau, "tau", hint="1.0 in Menon et al. 2021; 0 gives plain CE")
 
 
 def logit_adjust(logits: Tensor, class_counts, tau: float = 1.0) -> Tensor:
@@ -67,38 +65,27 @@ def logit_adjust(logits: Tensor, class_counts, tau: float = 1.0) -> Tensor:
     return logits - tau * class_dim_view(lp, logits)
 
 
-def _shifted_ce(
-    logits: Tensor,
-    target: Tensor,
-    shift: Tensor,
-    weight: Tensor | None,
-    ignore_index: int,
-    reduction: str,
-) -> Tensor:
-    """``-log softmax(f + shift)_y`` reduced; ``shift`` is a per-class vector ``[C]``."""
-    check_loss_inputs(logits, target, reduction)
-    check_class_vector(shift, logits.shape[1], "class_counts")
-    check_class_vector(weight, logits.shape[1], "weight")
-    z = upcast(logits)
-    logp_y, safe_target, counted = target_log_probs(z + class_dim_view(shift, z), target, ignore_index)
-    return reduce_loss(-logp_y, safe_target, counted, weight, reduction)
+class ShiftedSoftmaxLoss(LogitTransformLoss):
+    """``-w_y log softmax(f + b)_y`` for a fixed per-class shift ``b`` (the buffer :attr:`offsets`).
+
+    The common base of :class:`LogitAdjustedLoss` (``b = tau log pi``) and
+    :class:`BalancedSoftmaxLoss` (``b = log n``).
+    """
+
+    offsets: Tensor
+
+    def set_offsets(self, offsets: Tensor) -> None:
+        """Register the shift ``b`` as the buffer :attr:`offsets` (finite in float32, else ``ValueError``)."""
+        self.register_buffer("offsets", check_finite_vector(offsets, "offsets", OVERFLOW_HINT))
+
+    def class_vectors(self) -> dict[str, Tensor | None]:
+        return {**super().class_vectors(), "class_counts": self.offsets}
+
+    def transform(self, batch: LossBatch) -> Tensor:
+        return batch.logits + class_dim_view(self.offsets, batch.logits)
 
 
-def logit_adjusted_loss(
-    logits: Tensor,
-    target: Tensor,
-    class_counts,
-    tau: float = 1.0,
-    weight: Tensor | None = None,
-    ignore_index: int = DEFAULT_IGNORE_INDEX,
-    reduction: str = "mean",
-) -> Tensor:
-    """Functional twin of :class:`LogitAdjustedLoss`: ``-log softmax(f + tau log pi)_y``."""
-    tau = _check_tau(tau)
-    return _shifted_ce(logits, target, tau * log_prior(class_counts), weight, ignore_index, reduction)
-
-
-class LogitAdjustedLoss(BaseLoss):
+class LogitAdjustedLoss(ShiftedSoftmaxLoss):
     """Logit-adjusted cross-entropy (Menon et al., ICLR 2021): ``-w_y log softmax(f + tau log pi)_y``.
 
     Args:
@@ -108,47 +95,21 @@ class LogitAdjustedLoss(BaseLoss):
         ignore_index: target value excluded from the loss and from N (default -100).
         reduction: ``'mean'`` (default: / number of counted samples), ``'sum'``, ``'none'`` or
             ``'weighted_mean'`` (/ sum of the samples' weights).
+        label_smoothing: smoothing ``eps`` of the CE target (default 0).
 
     The additive offsets ``tau * log pi`` are the buffer :attr:`offsets`. Predict with the raw
     logits (the adjustment only shapes training).
     """
 
-    def __init__(
-        self,
-        class_counts,
-        tau: float = 1.0,
-        weight: ClassVector = None,
-        ignore_index: int = DEFAULT_IGNORE_INDEX,
-        reduction: str = "mean",
-    ) -> None:
-        super().__init__(weight, ignore_index, reduction)
+    repr_fields = ("tau",)
+
+    def __init__(self, class_counts, tau: float = 1.0, **options: Unpack[CEOptions]) -> None:
+        super().__init__(**options)
         self.tau = _check_tau(tau)
-        self.register_buffer("offsets", self.tau * log_prior(class_counts))
-
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return _shifted_ce(logits, target, self.offsets, self.weight, self.ignore_index, self.reduction)
-
-    def extra_repr(self) -> str:
-        return f"tau={self.tau}, " + super().extra_repr()
+        self.set_offsets(self.tau * log_prior(class_counts))
 
 
-def _log_counts(class_counts) -> Tensor:
-    return counts_vector(class_counts).log().to(torch.get_default_dtype())
-
-
-def balanced_softmax_loss(
-    logits: Tensor,
-    target: Tensor,
-    class_counts,
-    weight: Tensor | None = None,
-    ignore_index: int = DEFAULT_IGNORE_INDEX,
-    reduction: str = "mean",
-) -> Tensor:
-    """Functional twin of :class:`BalancedSoftmaxLoss`: ``-log softmax(f + log n)_y``."""
-    return _shifted_ce(logits, target, _log_counts(class_counts), weight, ignore_index, reduction)
-
-
-class BalancedSoftmaxLoss(BaseLoss):
+class BalancedSoftmaxLoss(ShiftedSoftmaxLoss):
     """Balanced Softmax (Ren et al., NeurIPS 2020): ``-w_y log [n_y e^{f_y} / sum_c n_c e^{f_c}]``.
 
     Args:
@@ -157,19 +118,15 @@ class BalancedSoftmaxLoss(BaseLoss):
         ignore_index: target value excluded from the loss and from N (default -100).
         reduction: ``'mean'`` (default: / number of counted samples), ``'sum'``, ``'none'`` or
             ``'weighted_mean'`` (/ sum of the samples' weights).
+        label_smoothing: smoothing ``eps`` of the CE target (default 0).
 
     The offsets ``log n_c`` are the buffer :attr:`offsets`.
     """
 
-    def __init__(
-        self,
-        class_counts,
-        weight: ClassVector = None,
-        ignore_index: int = DEFAULT_IGNORE_INDEX,
-        reduction: str = "mean",
-    ) -> None:
-        super().__init__(weight, ignore_index, reduction)
-        self.register_buffer("offsets", _log_counts(class_counts))
+    def __init__(self, class_counts, **options: Unpack[CEOptions]) -> None:
+        super().__init__(**options)
+        self.set_offsets(counts_vector(class_counts).log().to(torch.get_default_dtype()))
 
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return _shifted_ce(logits, target, self.offsets, self.weight, self.ignore_index, self.reduction)
+
+logit_adjusted_loss = functional_twin(LogitAdjustedLoss, "logit_adjusted_loss", "``-log softmax(f + tau log pi)_y``.")
+balanced_softmax_loss = functional_twin(BalancedSoftmaxLoss, "balanced_softmax_loss", "``-log softmax(f + log n)_y``.")

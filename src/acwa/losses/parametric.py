@@ -30,24 +30,28 @@ tables then hold K columns and are expanded per class with ``table[..., param_in
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Union
+from dataclasses import replace
 
 import torch
 from torch import Tensor, nn
 
-from .base import DEFAULT_IGNORE_INDEX, BaseLoss, check_loss_inputs, reduce_loss, target_log_probs
-from .logit_adjusted import log_prior
+from .._validation import check_choice, check_int
+from ..counts import log_prior
+from .base import DEFAULT_IGNORE_INDEX, LossBatch, combine_weights, prepare_multiclass
+from .cross_entropy import LogitTransformLoss, cross_entropy_values
+from .reducers import check_reduction, reduce_values
 
 __all__ = ["parametric_cross_entropy", "ParametricCrossEntropyLoss", "DELTA_TRANSFORMS"]
 
 DELTA_TRANSFORMS = ("identity", "sigmoid")
-TableLike = Union[Tensor, Sequence[float], Sequence[Sequence[float]], float, None]
+LEARNABLE = ("delta", "iota", "weight")
+TableLike = Tensor | Sequence[float] | Sequence[Sequence[float]] | float | None
 
 
 def _group_rows(table: Tensor, group: Tensor | None, logits: Tensor, name: str) -> Tensor:
     """Broadcast a ``[C]`` or ``[G, C]`` table against ``logits`` ``[N, C, d1, ...]``."""
     extra = (1,) * (logits.dim() - 2)
-    table = table.to(device=logits.device, dtype=logits.dtype if logits.is_floating_point() else table.dtype)
+    table = table.to(device=logits.device, dtype=logits.dtype)
     if table.dim() == 1:
         return table.view((1, -1) + extra)
     if group is None:
@@ -55,9 +59,6 @@ def _group_rows(table: Tensor, group: Tensor | None, logits: Tensor, name: str) 
             f"{name} is a per-(group, class) table of shape {tuple(table.shape)} but group=None; "
             "pass group=<LongTensor [N] of group ids>"
         )
-    if group.dim() != 1:
-        # dense prediction: one group per image
-        raise ValueError(f"group must be a 1-D tensor [N] of group ids, got shape {tuple(group.shape)}")
     return table[group].view((group.shape[0], table.shape[1]) + extra)
 
 
@@ -80,6 +81,27 @@ def _check_group(group: Tensor | None, logits: Tensor, num_groups: int | None) -
     return group
 
 
+def _parametric_logits(batch: LossBatch, delta: Tensor | None, iota: Tensor | None) -> Tensor:
+    """``delta_g * f + iota_g`` (``None``: neutral)."""
+    z = batch.logits
+    if delta is not None:
+        z = z * _group_rows(delta, batch.group, z, "delta")
+    if iota is not None:
+        z = z + _group_rows(iota, batch.group, z, "iota")
+    return z
+
+
+def _table_weight(batch: LossBatch, weight: Tensor | None) -> Tensor | None:
+    """Per-element ``w_{g_i, y_i}`` from a ``[C]`` or ``[G, C]`` table (soft rows: ``sum_c q_ic w_{g_i, c}``)."""
+    if weight is None or weight.dim() == 1:
+        return None if weight is None else batch.pick(weight)
+    rows = _group_rows(weight, batch.group, batch.logits, "weight")  # [N, C, 1, ...]
+    if batch.soft:
+        return (batch.target * rows).sum(1)
+    rows = rows.expand((rows.shape[0], rows.shape[1]) + tuple(batch.target.shape[1:]))
+    return rows.gather(1, batch.target.unsqueeze(1)).squeeze(1)
+
+
 def parametric_cross_entropy(
     logits: Tensor,
     target: Tensor,
@@ -89,41 +111,25 @@ def parametric_cross_entropy(
     group: Tensor | None = None,
     ignore_index: int = DEFAULT_IGNORE_INDEX,
     reduction: str = "mean",
+    sample_weight: Tensor | None = None,
 ) -> Tensor:
     """Functional parametric CE: ``-w_{g,y} log softmax(delta_g * f + iota_g)_y`` (module docstring).
 
     ``delta``, ``iota`` and ``weight`` are effective values, each ``None``, ``[C]`` or ``[G, C]``
     (a ``[G, C]`` table needs ``group``, a ``[N]`` integer tensor). Gradients flow to all three.
-    ``None`` means neutral (1, 0, 1). The reduction follows :func:`acwa.losses.base.reduce_loss`
+    ``None`` means neutral (1, 0, 1). The reduction follows :func:`acwa.losses.reducers.reduce_values`
     (``'mean'`` divides by the number of counted elements).
     """
-    check_loss_inputs(logits, target, reduction)
-    C = logits.shape[1]
+    check_reduction(reduction)
+    batch = prepare_multiclass(logits, target, ignore_index, check_values=logits.device.type == "cpu")
+    C = batch.num_classes
     for name, t in (("delta", delta), ("iota", iota), ("weight", weight)):
         if t is not None and (t.dim() not in (1, 2) or t.shape[-1] != C):
             raise ValueError(f"{name} must have shape [C] or [G, C] with C = {C}, got {tuple(t.shape)}")
-    if group is not None:
-        group = _check_group(group, logits, None)
-    z = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
-    if delta is not None:
-        z = z * _group_rows(delta, group, z, "delta")
-    if iota is not None:
-        z = z + _group_rows(iota, group, z, "iota")
-    logp_y, safe_target, counted = target_log_probs(z, target, ignore_index)
-    loss = -logp_y
-    if weight is None:
-        return reduce_loss(loss, safe_target, counted, None, reduction)
-    weight = weight.to(device=loss.device, dtype=loss.dtype)
-    if weight.dim() == 1:
-        return reduce_loss(loss, safe_target, counted, weight, reduction)
-    if group is None:
-        raise ValueError(
-            f"weight is a per-(group, class) table of shape {tuple(weight.shape)} but group=None; "
-            "pass group=<LongTensor [N] of group ids>"
-        )
-    # flatten the (group, class) table so that reduce_loss indexes it with g*C + y
-    g = group.view((-1,) + (1,) * (safe_target.dim() - 1)).expand_as(safe_target)
-    return reduce_loss(loss, g * C + safe_target, counted, weight.reshape(-1), reduction)
+    batch = replace(batch, group=_check_group(group, logits, None))
+    values = cross_entropy_values(_parametric_logits(batch, delta, iota), batch)
+    w = combine_weights(_table_weight(batch, weight), sample_weight)
+    return reduce_values(values, reduction, w, batch.counted)
 
 
 def _table(value: TableLike, shape: tuple, default: float, name: str) -> Tensor:
@@ -141,7 +147,48 @@ def _table(value: TableLike, shape: tuple, default: float, name: str) -> Tensor:
     return t
 
 
-class ParametricCrossEntropyLoss(BaseLoss):
+def _raw_delta(delta: TableLike, shape: tuple, transform: str) -> Tensor:
+    """The stored parameter for an effective scale ``delta`` (inverse of the transform)."""
+    d = _table(delta, shape, 1.0, "delta")
+    if transform == "sigmoid":
+        if bool(((d <= 0) | (d >= 2)).any()):
+            raise ValueError(f"with delta_transform='sigmoid' the scale delta must lie in (0, 2), got {d.tolist()}")
+        d = torch.logit(d / 2.0)
+    return d
+
+
+def _slot_index(param_index: Tensor | Sequence[int] | None, num_classes: int) -> Tensor:
+    if param_index is None:
+        return torch.arange(num_classes)
+    index = torch.as_tensor(param_index)
+    if index.is_floating_point() or index.dim() != 1 or index.numel() != num_classes:
+        raise ValueError(
+            f"param_index must be an integer vector with one slot id per class ({num_classes}), "
+            f"got {list(index.shape)} {index.dtype}"
+        )
+    index = index.long()
+    if int(index.min()) < 0 or bool((torch.bincount(index) == 0).any()):
+        raise ValueError(f"param_index must use every slot 0..K-1 (no gaps, no negatives), got {index.tolist()}")
+    return index
+
+
+def _la_init(iota: TableLike, class_counts, la_tau: float | None, param_index, num_classes: int) -> TableLike:
+    """``iota`` itself, or the logit-adjustment init ``la_tau * log pi`` (checked)."""
+    if la_tau is None and class_counts is None:
+        return iota
+    if class_counts is None or la_tau is None:
+        raise ValueError("logit-adjustment init needs both class_counts and la_tau (e.g. la_tau=1.0)")
+    if iota is not None:
+        raise ValueError("pass either iota or (class_counts, la_tau) for the LA init, not both")
+    if param_index is not None:
+        raise ValueError("LA init (class_counts, la_tau) needs one slot per class; drop param_index")
+    lp = log_prior(class_counts)
+    if lp.numel() != num_classes:
+        raise ValueError(f"class_counts must have one count per class ({num_classes}), got {lp.numel()}")
+    return la_tau * lp
+
+
+class ParametricCrossEntropyLoss(LogitTransformLoss):
     """Parametric CE with learnable per-class (or per-(group, class)) ``delta``, ``iota``, ``weight``.
 
     ``ParametricCrossEntropyLoss(num_classes, delta=None, iota=None, weight=None,
@@ -153,7 +200,8 @@ class ParametricCrossEntropyLoss(BaseLoss):
       the default-constructed loss is ``torch.nn.functional.cross_entropy`` exactly.
     * ``class_counts`` + ``la_tau``: logit-adjustment init ``iota_c = la_tau * log(pi_c)``,
       pi_c = n_c / sum n (Menon et al. 2021). Needs ``param_index=None``.
-    * ``num_groups``: parameters become ``[G, K]`` tables; ``forward(logits, target, group)``.
+    * ``num_groups``: parameters become ``[G, K]`` tables; ``forward(logits, target, group=group)``
+      (an integer tensor in the third position is taken as ``group``, the former signature).
     * ``param_index``: LongTensor [C] mapping class -> slot in ``[0, K)`` (parameter sharing).
     * ``learn``: which of ``'delta', 'iota', 'weight'`` have ``requires_grad=True``. All three
       are registered parameters (in ``.parameters()`` and the ``state_dict``).
@@ -162,6 +210,9 @@ class ParametricCrossEntropyLoss(BaseLoss):
     ``delta_transform='sigmoid'`` the scale is ``2*sigmoid(delta)``. :meth:`effective` returns
     the per-class effective ``(Delta, iota, w)`` tables as used in the forward pass.
     """
+
+    param_index: Tensor
+    weight: Tensor
 
     def __init__(
         self,
@@ -180,56 +231,19 @@ class ParametricCrossEntropyLoss(BaseLoss):
     ) -> None:
         super().__init__(None, ignore_index, reduction)
         del self._buffers["weight"]  # replaced by a parameter below
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
-        if delta_transform not in DELTA_TRANSFORMS:
-            raise ValueError(f"delta_transform must be one of {list(DELTA_TRANSFORMS)}, got {delta_transform!r}")
-        if num_groups is not None and (
-            isinstance(num_groups, bool) or not isinstance(num_groups, int) or num_groups < 1
-        ):
-            raise ValueError(f"num_groups must be None or an int >= 1, got {num_groups!r}")
-        bad = [x for x in learn if x not in ("delta", "iota", "weight")]
-        if bad:
-            raise ValueError(f"learn must name parameters among ['delta', 'iota', 'weight'], got {list(learn)}")
-        self.num_classes = num_classes
-        self.num_groups = num_groups
-        self.delta_transform = delta_transform
-        if param_index is None:
-            index = torch.arange(num_classes)
-        else:
-            index = torch.as_tensor(param_index)
-            if index.is_floating_point() or index.dim() != 1 or index.numel() != num_classes:
-                raise ValueError(
-                    f"param_index must be an integer vector with one slot id per class ({num_classes}), "
-                    f"got {list(index.shape)} {index.dtype}"
-                )
-            index = index.long()
-            if int(index.min()) < 0 or bool((torch.bincount(index) == 0).any()):
-                raise ValueError(
-                    f"param_index must use every slot 0..K-1 (no gaps, no negatives), got {index.tolist()}"
-                )
+        self.num_classes = check_int(num_classes, "num_classes", hint="an int >= 2")
+        if self.num_classes < 2:
+            raise ValueError(f"num_classes must be an int >= 2 (a classifier needs two classes), got {num_classes!r}")
+        self.num_groups = None if num_groups is None else check_int(num_groups, "num_groups", min=1)
+        self.delta_transform = check_choice(delta_transform, DELTA_TRANSFORMS, "delta_transform")
+        if any(x not in LEARNABLE for x in learn):
+            raise ValueError(f"learn must name parameters among {list(LEARNABLE)}, got {list(learn)}")
+        index = _slot_index(param_index, self.num_classes)
         self.register_buffer("param_index", index.clone())
         self.num_slots = int(index.max()) + 1
-        shape = (self.num_slots,) if num_groups is None else (num_groups, self.num_slots)
-
-        if la_tau is not None or class_counts is not None:
-            if class_counts is None or la_tau is None:
-                raise ValueError("logit-adjustment init needs both class_counts and la_tau (e.g. la_tau=1.0)")
-            if iota is not None:
-                raise ValueError("pass either iota or (class_counts, la_tau) for the LA init, not both")
-            if param_index is not None:
-                raise ValueError("LA init (class_counts, la_tau) needs one slot per class; drop param_index")
-            lp = log_prior(class_counts)
-            if lp.numel() != num_classes:
-                raise ValueError(f"class_counts must have one count per class ({num_classes}), got {lp.numel()}")
-            iota = la_tau * lp
-
-        d = _table(delta, shape, 1.0, "delta")
-        if delta_transform == "sigmoid":
-            if bool(((d <= 0) | (d >= 2)).any()):
-                raise ValueError(f"with delta_transform='sigmoid' the scale delta must lie in (0, 2), got {d.tolist()}")
-            d = torch.logit(d / 2.0)
-        self.delta = nn.Parameter(d, requires_grad="delta" in learn)
+        shape = (self.num_slots,) if num_groups is None else (self.num_groups, self.num_slots)
+        iota = _la_init(iota, class_counts, la_tau, param_index, self.num_classes)
+        self.delta = nn.Parameter(_raw_delta(delta, shape, delta_transform), requires_grad="delta" in learn)
         self.iota = nn.Parameter(_table(iota, shape, 0.0, "iota"), requires_grad="iota" in learn)
         self.weight = nn.Parameter(_table(weight, shape, 1.0, "weight"), requires_grad="weight" in learn)
 
@@ -248,28 +262,37 @@ class ParametricCrossEntropyLoss(BaseLoss):
         """Overwrite parameters in place from effective values (slot tables, like the constructor)."""
         shape = tuple(self.iota.shape)
         if delta is not None:
-            d = _table(delta, shape, 1.0, "delta")
-            if self.delta_transform == "sigmoid":
-                if bool(((d <= 0) | (d >= 2)).any()):
-                    raise ValueError(f"with delta_transform='sigmoid' delta must lie in (0, 2), got {d.tolist()}")
-                d = torch.logit(d / 2.0)
-            self.delta.copy_(d)
+            self.delta.copy_(_raw_delta(delta, shape, self.delta_transform))
         if iota is not None:
             self.iota.copy_(_table(iota, shape, 0.0, "iota"))
         if weight is not None:
             self.weight.copy_(_table(weight, shape, 1.0, "weight"))
 
-    def forward(self, logits: Tensor, target: Tensor, group: Tensor | None = None) -> Tensor:
+    # ------------------------------------------------------------------ the template
+    def forward(
+        self, logits: Tensor, target: Tensor, sample_weight: Tensor | None = None, group: Tensor | None = None
+    ) -> Tensor:
+        if isinstance(sample_weight, Tensor) and group is None and not sample_weight.is_floating_point():
+            sample_weight, group = None, sample_weight  # former signature forward(logits, target, group)
         if self.num_groups is None and group is not None:
             raise ValueError("group was given but the loss has num_groups=None; build it with num_groups=G")
-        if self.num_groups is not None:
-            if group is None:
-                raise ValueError(f"this loss has num_groups={self.num_groups}: pass group=<LongTensor [N]> to forward")
-            group = _check_group(group, logits, self.num_groups)
-        if logits.dim() >= 2 and logits.shape[1] != self.num_classes:
+        if self.num_groups is not None and group is None:
+            raise ValueError(f"this loss has num_groups={self.num_groups}: pass group=<LongTensor [N]> to forward")
+        if isinstance(logits, Tensor) and logits.dim() >= 2 and logits.shape[1] != self.num_classes:
             raise ValueError(f"logits have {logits.shape[1]} classes but the loss was built for {self.num_classes}")
-        delta, iota, weight = self.effective()
-        return parametric_cross_entropy(logits, target, delta, iota, weight, group, self.ignore_index, self.reduction)
+        batch = self.prepare(logits, target)
+        batch = replace(batch, group=_check_group(group, logits, self.num_groups))
+        return self.reduce(batch, sample_weight)
+
+    def class_vectors(self) -> dict[str, Tensor | None]:
+        return {}  # the tables are checked against num_classes in forward
+
+    def transform(self, batch: LossBatch) -> Tensor:
+        delta, iota, _ = self.effective()
+        return _parametric_logits(batch, delta, iota)
+
+    def element_weight(self, batch: LossBatch, sample_weight: Tensor | None) -> Tensor | None:
+        return combine_weights(_table_weight(batch, self.effective()[2]), sample_weight)
 
     def extra_repr(self) -> str:
         g = "" if self.num_groups is None else f", num_groups={self.num_groups}"

@@ -14,75 +14,29 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .base import (
-    DEFAULT_IGNORE_INDEX,
-    BaseLoss,
-    ClassVector,
-    check_class_vector,
-    check_loss_inputs,
-    class_dim_view,
-    counts_vector,
-    reduce_loss,
-    target_log_probs,
-    upcast,
-)
-from .logit_adjusted import _check_tau
+from .._validation import check_float
+from .base import LossBatch, Unpack, check_finite_vector, class_dim_view, counts_vector, functional_twin
+from .cross_entropy import CEOptions, LogitTransformLoss
+from .logit_adjusted import OVERFLOW_HINT, _check_tau
 
 __all__ = ["vs_parameters", "vs_loss", "VSLoss"]
 
 
 def _check_vs_gamma(gamma) -> float:
-    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0.0 <= gamma < float("inf"):
-        raise ValueError(
-            f"gamma must be a finite number >= 0 (0.3 in Kini et al. 2021; 0 gives logit adjustment), got {gamma!r}"
-        )
-    return float(gamma)
+    return check_float(gamma, "gamma", min=0.0, hint="0.3 in Kini et al. 2021; 0 gives logit adjustment")
 
 
-def vs_parameters(class_counts, gamma: float = 0.3, tau: float = 1.0):
+def vs_parameters(class_counts, gamma: float = 0.3, tau: float = 1.0) -> tuple[Tensor, Tensor]:
     """``(Delta, iota)`` per class: ``Delta_c = (n_c/n_max)^gamma``, ``iota_c = tau log pi_c`` (float ``[C]`` each)."""
     gamma, tau = _check_vs_gamma(gamma), _check_tau(tau)
     n = counts_vector(class_counts)
     delta = (n / n.max()).pow(gamma)
     iota = tau * (n / n.sum()).log()
     dtype = torch.get_default_dtype()
-    return delta.to(dtype), iota.to(dtype)
+    return delta.to(dtype), check_finite_vector(iota.to(dtype), "iota = tau * log pi", OVERFLOW_HINT)
 
 
-def _vs_from_params(
-    logits: Tensor,
-    target: Tensor,
-    delta: Tensor,
-    iota: Tensor,
-    weight: Tensor | None,
-    ignore_index: int,
-    reduction: str,
-) -> Tensor:
-    check_loss_inputs(logits, target, reduction)
-    check_class_vector(delta, logits.shape[1], "class_counts")
-    check_class_vector(weight, logits.shape[1], "weight")
-    z = upcast(logits)
-    adjusted = class_dim_view(delta, z) * z + class_dim_view(iota, z)
-    logp_y, safe_target, counted = target_log_probs(adjusted, target, ignore_index)
-    return reduce_loss(-logp_y, safe_target, counted, weight, reduction)
-
-
-def vs_loss(
-    logits: Tensor,
-    target: Tensor,
-    class_counts,
-    gamma: float = 0.3,
-    tau: float = 1.0,
-    weight: Tensor | None = None,
-    ignore_index: int = DEFAULT_IGNORE_INDEX,
-    reduction: str = "mean",
-) -> Tensor:
-    """Functional twin of :class:`VSLoss` (``Delta``, ``iota`` recomputed from ``class_counts`` per call)."""
-    delta, iota = vs_parameters(class_counts, gamma, tau)
-    return _vs_from_params(logits, target, delta, iota, weight, ignore_index, reduction)
-
-
-class VSLoss(BaseLoss):
+class VSLoss(LogitTransformLoss):
     """Vector-scaling loss ``-w_y log softmax(Delta * f + iota)_y`` (Kini et al., NeurIPS 2021).
 
     Args:
@@ -93,27 +47,33 @@ class VSLoss(BaseLoss):
         ignore_index: target value excluded from the loss and from N (default -100).
         reduction: ``'mean'`` (default: / number of counted samples), ``'sum'``, ``'none'`` or
             ``'weighted_mean'`` (/ sum of the samples' weights).
+        label_smoothing: smoothing ``eps`` of the CE target (default 0).
 
     ``Delta`` and ``iota`` are the buffers :attr:`delta` and :attr:`iota`.
     """
 
-    def __init__(
-        self,
-        class_counts,
-        gamma: float = 0.3,
-        tau: float = 1.0,
-        weight: ClassVector = None,
-        ignore_index: int = DEFAULT_IGNORE_INDEX,
-        reduction: str = "mean",
-    ) -> None:
-        super().__init__(weight, ignore_index, reduction)
-        self.gamma, self.tau = _check_vs_gamma(gamma), _check_tau(tau)
+    repr_fields = ("gamma", "tau")
+
+    delta: Tensor
+    iota: Tensor
+
+    def __init__(self, class_counts, gamma: float = 0.3, tau: float = 1.0, **options: Unpack[CEOptions]) -> None:
+        super().__init__(**options)
         delta, iota = vs_parameters(class_counts, gamma, tau)
+        self.gamma, self.tau = float(gamma), float(tau)
         self.register_buffer("delta", delta)
         self.register_buffer("iota", iota)
 
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return _vs_from_params(logits, target, self.delta, self.iota, self.weight, self.ignore_index, self.reduction)
+    def class_vectors(self) -> dict[str, Tensor | None]:
+        return {**super().class_vectors(), "class_counts": self.delta}
 
-    def extra_repr(self) -> str:
-        return f"gamma={self.gamma}, tau={self.tau}, " + super().extra_repr()
+    def transform(self, batch: LossBatch) -> Tensor:
+        z = batch.logits
+        return class_dim_view(self.delta, z) * z + class_dim_view(self.iota, z)
+
+
+vs_loss = functional_twin(
+    VSLoss,
+    "vs_loss",
+    "``-log softmax(Delta f + iota)_y`` (``Delta``, ``iota`` recomputed per call).",
+)

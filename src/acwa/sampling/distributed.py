@@ -34,6 +34,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .._validation import check_bool, check_int
 from .samplers import ClassBalancedSampler, QType
 
 __all__ = ["DistributedClassBalancedSampler"]
@@ -92,25 +93,18 @@ class DistributedClassBalancedSampler(ClassBalancedSampler):
             class_weights=class_weights,
         )
         world, my_rank = _world()
-        if num_replicas is None:
-            num_replicas = world
-        if rank is None:
-            rank = my_rank
-        if isinstance(num_replicas, bool) or not isinstance(num_replicas, int) or num_replicas < 1:
-            raise ValueError(f"num_replicas must be an int >= 1, got {num_replicas!r}")
-        if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < num_replicas:
-            raise ValueError(f"rank must be an int in [0, {num_replicas}), got {rank!r}")
-        if not isinstance(drop_last, bool) or not isinstance(shard, bool):
-            raise ValueError(f"drop_last and shard must be bools, got {drop_last!r}, {shard!r}")
+        num_replicas = world if num_replicas is None else num_replicas
+        rank = my_rank if rank is None else rank
+        num_replicas = check_int(num_replicas, "num_replicas", min=1)
+        rank = check_int(rank, "rank", min=0, max=num_replicas - 1, hint=f"ranks are 0..{num_replicas - 1}")
+        drop_last = check_bool(drop_last, "drop_last")
+        shard = check_bool(shard, "shard")
         if shard and drop_last and self.num_samples < num_replicas:
             raise ValueError(
                 f"drop_last=True with num_samples={self.num_samples} < num_replicas={num_replicas} "
                 "leaves every rank empty; use drop_last=False or a larger num_samples"
             )
-        self.num_replicas = num_replicas
-        self.rank = rank
-        self.drop_last = drop_last
-        self.shard = shard
+        self.num_replicas, self.rank, self.drop_last, self.shard = num_replicas, rank, drop_last, shard
 
     @property
     def shard_size(self) -> int:

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .._validation import check_float, check_int
 from .resample import BaseResampler, RandomState
 from .samplers import ClassBalancedSampler
 
@@ -119,12 +120,11 @@ class GenerativeOverSampler(BaseResampler):
         temperature: float = 1.0,
     ) -> None:
         super().__init__(sampling_strategy=sampling_strategy, random_state=random_state)
-        for name, v in (("latent_dim", latent_dim), ("hidden", hidden), ("steps", steps), ("batch_size", batch_size)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {v!r}")
-        for name, v in (("lr", lr), ("beta", beta), ("temperature", temperature)):
-            if not isinstance(v, (int, float)) or not v > 0:
-                raise ValueError(f"{name} must be a float > 0, got {v!r}")
+        latent_dim, hidden = check_int(latent_dim, "latent_dim", min=1), check_int(hidden, "hidden", min=1)
+        steps, batch_size = check_int(steps, "steps", min=1), check_int(batch_size, "batch_size", min=1)
+        lr = check_float(lr, "lr", min=0.0, min_open=True)
+        beta = check_float(beta, "beta", min=0.0, min_open=True)
+        temperature = check_float(temperature, "temperature", min=0.0, min_open=True)
         self.latent_dim, self.hidden, self.steps, self.batch_size = latent_dim, hidden, steps, batch_size
         self.lr, self.beta, self.temperature = float(lr), float(beta), float(temperature)
 

@@ -31,8 +31,8 @@ from .strategy import check_sampling_strategy
 
 __all__ = ["BaseResampler", "SelectionResampler", "RandomOverSampler", "RandomUnderSampler", "resample_dataset"]
 
-RandomState = Union[None, int, torch.Generator]
-ArrayLike = Union[Tensor, np.ndarray]
+RandomState = Union[None, int, torch.Generator]  # noqa: UP007 (a runtime alias)
+ArrayLike = Union[Tensor, np.ndarray]  # noqa: UP007 (a runtime alias)
 
 
 def make_generator(random_state: RandomState) -> torch.Generator:
@@ -61,7 +61,7 @@ def prepare_X_y(X: Any, y: Any, require_2d: bool = False, require_float: bool = 
     was_numpy = isinstance(X, np.ndarray)
     if not isinstance(X, (Tensor, np.ndarray)):
         raise ValueError(f"X must be a torch.Tensor or a numpy array, got {type(X).__name__}")
-    X_t = torch.from_numpy(X) if was_numpy else X
+    X_t: Tensor = torch.from_numpy(X) if isinstance(X, np.ndarray) else X
     if X_t.dim() < 1:
         raise ValueError("X must have a sample dimension first, got a scalar")
     y_np = extract_labels(y, "y")

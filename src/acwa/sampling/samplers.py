@@ -27,11 +27,12 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Union
 
-import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Sampler
 
+from .._state import Stateful
+from .._validation import check_bool, check_float, check_int
 from ._labels import ClassIndex, extract_labels
 
 __all__ = ["ClassBalancedSampler", "ProgressiveQ", "class_sampling_probabilities"]
@@ -50,12 +51,9 @@ class ProgressiveQ:
     """
 
     def __init__(self, q_start: float = 0.0, q_end: float = 1.0, num_epochs: int = 10) -> None:
-        for name, v in (("q_start", q_start), ("q_end", q_end)):
-            if not (isinstance(v, (int, float)) and math.isfinite(v)):
-                raise ValueError(f"{name} must be a finite float, got {v!r}")
-        if isinstance(num_epochs, bool) or not isinstance(num_epochs, int) or num_epochs < 1:
-            raise ValueError(f"num_epochs must be an int >= 1, got {num_epochs!r}")
-        self.q_start, self.q_end, self.num_epochs = float(q_start), float(q_end), num_epochs
+        self.q_start = check_float(q_start, "q_start")
+        self.q_end = check_float(q_end, "q_end")
+        self.num_epochs = check_int(num_epochs, "num_epochs", min=1)
 
     def __call__(self, epoch: int) -> float:
         frac = 1.0 if self.num_epochs == 1 else min(max(epoch, 0) / (self.num_epochs - 1), 1.0)
@@ -68,7 +66,7 @@ class ProgressiveQ:
         return f"ProgressiveQ(q_start={self.q_start}, q_end={self.q_end}, num_epochs={self.num_epochs})"
 
 
-QType = Union[float, ProgressiveQ, Callable[[int], float]]
+QType = Union[float, ProgressiveQ, Callable[[int], float]]  # noqa: UP007 (a runtime alias)
 
 
 def class_sampling_probabilities(counts: Tensor, q: float, class_weights: Tensor | None = None) -> Tensor:
@@ -112,6 +110,16 @@ def _alias_table(pi: Tensor):
     return prob_t, alias_t
 
 
+def _non_negative(value: int) -> None:
+    if value < 0:
+        raise ValueError(f"must be >= 0, got {value}")
+
+
+def _positive(value: int) -> None:
+    if value < 1:
+        raise ValueError(f"must be >= 1, got {value}")
+
+
 def _check_q(q: Any) -> QType:
     if callable(q):
         return q
@@ -123,7 +131,7 @@ def _check_q(q: Any) -> QType:
     return float(q)
 
 
-class ClassBalancedSampler(Sampler[int]):
+class ClassBalancedSampler(Sampler[int], Stateful):
     """Sampler yielding dataset indices with P(sample i) ∝ w_{y_i} * n_{y_i}^(-q).
 
     Args:
@@ -167,19 +175,21 @@ class ClassBalancedSampler(Sampler[int]):
         self.q = _check_q(q)
         if num_samples is None:
             num_samples = self.index.num_samples
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-            raise ValueError(f"num_samples must be a positive int (indices per epoch), got {num_samples!r}")
-        if not isinstance(replacement, bool):
-            raise ValueError(f"replacement must be a bool, got {replacement!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"seed must be an int, got {seed!r}")
-        self.num_samples = num_samples
-        self.replacement = replacement
-        self.seed = seed
-        self.epoch = 0
-        self.class_weights: Tensor | None = None
+        self._declare_state()
+        self.num_samples = check_int(num_samples, "num_samples", min=1, hint="indices per epoch")
+        self.replacement = check_bool(replacement, "replacement")
+        self.seed = check_int(seed, "seed")
         if class_weights is not None:
             self.set_class_weights(class_weights)
+
+    def _declare_state(self) -> None:
+        """The epoch state, declared once (:class:`acwa._state.Stateful`); ``q`` and the class
+        counts (a fingerprint of the labels) are added by :meth:`state_dict`."""
+        self.add_state("epoch", 0, check=_non_negative)
+        self.add_state("seed", 0)
+        self.add_state("num_samples", 1, check=_positive)
+        self.add_state("replacement", True)
+        self.add_state("class_weights", None, check=lambda w: None if self._check_class_weights(w) is None else None)
 
     # ------------------------------------------------------------------ configuration
     @property
@@ -193,9 +203,7 @@ class ClassBalancedSampler(Sampler[int]):
 
     def set_epoch(self, epoch: int) -> None:
         """Use epoch ``epoch`` for the next pass (seed + epoch seeds its generator)."""
-        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
-            raise ValueError(f"epoch must be a non-negative int, got {epoch!r}")
-        self.epoch = int(epoch)
+        self.epoch = check_int(epoch, "epoch", min=0)
 
     def set_class_weights(self, weights: Tensor | Sequence[float] | None) -> None:
         """Set w (length C, finite, >= 0); ``None`` restores w = 1.
@@ -207,6 +215,12 @@ class ClassBalancedSampler(Sampler[int]):
         if weights is None:
             self.class_weights = None
             return
+        self.class_weights = self._check_class_weights(weights)
+
+    def _check_class_weights(self, weights: Any) -> Tensor | None:
+        """w as a float64 CPU vector of length C, finite and >= 0, positive on a present class."""
+        if weights is None:
+            return None
         w = torch.as_tensor(weights).detach().to("cpu", torch.float64).flatten().clone()
         if w.numel() != self.num_classes:
             raise ValueError(
@@ -214,9 +228,9 @@ class ClassBalancedSampler(Sampler[int]):
                 "pass num_classes= to the sampler when some classes are absent from the labels"
             )
         if not bool(torch.isfinite(w).all()) or bool((w < 0).any()):
-            raise ValueError(f"class weights must be finite and >= 0, got {w.tolist()}")
+            raise ValueError(f"class weights must be finite and >= 0, got {w.tolist()[:10]}")
         class_sampling_probabilities(self.index.counts, 1.0, w)  # raises if no present class is positive
-        self.class_weights = w
+        return w
 
     def current_q(self, epoch: int | None = None) -> float:
         e = self.epoch if epoch is None else epoch
@@ -292,17 +306,12 @@ class ClassBalancedSampler(Sampler[int]):
         """Epoch, seed, q (float or schedule parameters), weights and the class counts (as a
         fingerprint of the labels; the labels themselves are not stored)."""
         q = self.q.state_dict() if isinstance(self.q, ProgressiveQ) else (self.q if not callable(self.q) else None)
-        return {
-            "epoch": self.epoch,
-            "seed": self.seed,
-            "q": q,
-            "num_samples": self.num_samples,
-            "replacement": self.replacement,
-            "class_weights": None if self.class_weights is None else self.class_weights.clone(),
-            "class_counts": self.index.counts.clone(),
-        }
+        return {**super().state_dict(), "q": q, "class_counts": self.index.counts.clone()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Load a :meth:`state_dict`; everything is checked before anything is assigned."""
+        if not isinstance(state, dict) or "class_counts" not in state or "q" not in state:
+            raise ValueError("state must be a dict from state_dict() with 'q' and 'class_counts' entries")
         counts = torch.as_tensor(state["class_counts"])
         if counts.shape != self.index.counts.shape or not bool(torch.equal(counts, self.index.counts)):
             raise ValueError(
@@ -310,17 +319,19 @@ class ClassBalancedSampler(Sampler[int]):
                 f"{counts.tolist()[:10]}... vs {self.index.counts.tolist()[:10]}...); "
                 "build the sampler over the same dataset before loading"
             )
-        self.epoch = int(state["epoch"])
-        self.seed = int(state["seed"])
-        self.num_samples = int(state["num_samples"])
-        self.replacement = bool(state["replacement"])
         q = state["q"]
         if isinstance(q, dict):
-            self.q = ProgressiveQ(**q)
+            try:
+                q = ProgressiveQ(**q)
+            except TypeError as err:
+                raise ValueError(f"state['q'] is not a ProgressiveQ state: {err}") from None
         elif q is not None:
-            self.q = _check_q(q)
-        # q None: a user callable; keep the one given to the constructor
-        self.set_class_weights(state["class_weights"])
+            q = _check_q(q)
+        else:  # a user callable: keep the one given to the constructor
+            q = self.q
+        super().load_state_dict({k: v for k, v in state.items() if k not in ("q", "class_counts")})
+        self.q = q
+        self.class_weights = self._check_class_weights(self.class_weights)
 
     def __repr__(self) -> str:
         return (

@@ -5,9 +5,11 @@ All three follow imbalanced-learn's algorithms and conventions (``fit_resample``
 then the new samples class by class) so a strategy gives the same class counts. The k-nearest
 neighbour search is exact and brute force: a chunked ``||a||^2 - 2 a.b + ||b||^2`` distance
 matrix on centred data (one float32 GEMM per chunk, bounded memory) screens k + 4 candidates
-with a blocked top-k (minimum per block of 64 columns, then top-k inside the best blocks); the candidates' distances are then recomputed exactly as ``||a - b||^2`` in X's
-dtype and re-sorted, so rounding in the expansion cannot reorder the k nearest (a true
-neighbour is missed only if more than 4 points sit within float32 rounding of it). Everything runs on X's device.
+with a blocked top-k (minimum per block of 64 columns, then top-k inside the best blocks); the
+candidates' distances are then recomputed exactly as ``||a - b||^2`` in X's dtype and
+re-sorted, so rounding in the expansion cannot reorder the k nearest (a true neighbour is
+missed only if more than 4 points sit within float32 rounding of it). Everything runs on X's
+device.
 
 * SMOTE (Chawla et al. 2002, JAIR 16): for a targeted class c with n_c samples, draw
   (i, j) uniformly among the n_c * k (sample, neighbour) pairs, j among the k nearest samples

@@ -47,11 +47,11 @@ def class_counts_dict(y: np.ndarray) -> dict[int, int]:
 
 
 def _majority(stats: dict[int, int]) -> int:
-    return max(stats, key=stats.get)  # first of the tied classes in sorted order, as imblearn
+    return max(stats, key=lambda c: stats[c])  # first of the tied classes in sorted order, as imblearn
 
 
 def _minority(stats: dict[int, int]) -> int:
-    return min(stats, key=stats.get)
+    return min(stats, key=lambda c: stats[c])
 
 
 def _from_name(name: str, stats: dict[int, int], kind: str) -> dict[int, int]:
