@@ -283,3 +283,22 @@ def test_untracked_state_is_refused_on_jax_and_works_elsewhere():
     else:  # variables captured by the traced step (tf.function) or read eagerly (torch)
         model.fit(x, y, batch_size=BATCH, epochs=1, callbacks=[cb], verbose=0)
         assert cb.weight_history.shape == (2, C) and not np.allclose(loss.weights, 1.0)
+
+
+def test_save_and_load_keep_weights_and_tracking(tmp_path):
+    x, y = data()
+    loss = AdaptiveWeightedLoss(C, initial_weights=[0.5, 1.0, 2.0])
+    model = compile_model(loss, lr=0.1)
+    model.fit(x, y, batch_size=BATCH, epochs=1, callbacks=[ACWACallback(loss, alpha=0.5)], verbose=0)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    restored = loaded.loss
+    assert isinstance(restored, AdaptiveWeightedLoss)
+    np.testing.assert_allclose(restored.weights, loss.weights, rtol=1e-6)
+    z = outputs(loaded, x)
+    assert loaded.evaluate(x, y, verbose=0) == pytest.approx((softmax_ce(z, y) * loss.weights[y]).mean(), rel=1e-5)
+    assert id(restored.state.counts) in {id(v) for v in loaded.metrics_variables}  # the loss's own state
+    cb = ACWACallback(restored, alpha=0.5, beta=0.5)
+    loaded.fit(x, y, batch_size=BATCH, epochs=1, callbacks=[cb], verbose=0)
+    assert cb.weight_history.shape == (2, C) and not np.allclose(restored.weights, loss.weights)

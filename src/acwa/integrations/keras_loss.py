@@ -82,6 +82,18 @@ class ACWAState(keras.metrics.Metric):
         weights = np.asarray(ops.convert_to_numpy(self.class_weights)).tolist()
         return {"name": self.name, "size": self.size, "initial_weights": weights}
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> ACWAState:
+        pending = _REBUILT_STATES.pop(config.get("name", ""), None)
+        if pending is not None and pending.size == config.get("size"):
+            return pending  # load_model: the compile metric is the state of the loss rebuilt with it
+        return cls(**config)
+
+
+# load_model rebuilds the compiled loss before the compiled metrics; the loss leaves its new
+# state here, by name, so that the metric entry resolves to that same object (still tracked)
+_REBUILT_STATES: dict[str, ACWAState] = {}
+
 
 def _stat_counts(pred: Any, target: Any) -> Any:
     """``[3, K]`` int32 ``(tp, fp, fn)`` from 0/1 matrices ``[N, K]`` (one-hot rows for softmax,
@@ -268,6 +280,12 @@ class AdaptiveWeightedLoss(keras.losses.Loss):
 
     def reset_counts(self) -> None:
         self.state.reset_counts()
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> AdaptiveWeightedLoss:
+        loss = super().from_config(config)
+        _REBUILT_STATES[loss.state.name] = loss.state
+        return loss
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
