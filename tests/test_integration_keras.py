@@ -18,7 +18,8 @@ if keras.backend.backend() != "torch":
 from sklearn.metrics import f1_score, recall_score  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-from acwa.integrations.keras import ACWACallback, AdaptiveWeightedLoss  # noqa: E402
+from acwa.integrations.keras import ACWAKerasCallback as ACWACallback  # noqa: E402
+from acwa.integrations.keras import AdaptiveWeightedLoss  # noqa: E402
 from acwa.losses import FocalLoss  # noqa: E402
 
 C = 3
@@ -195,3 +196,10 @@ def test_missing_keras_gives_the_install_hint(monkeypatch):
     monkeypatch.delitem(sys.modules, "acwa.integrations.keras")
     with pytest.raises(ImportError, match=r"pip install 'acwa-torch\[keras\]'.*KERAS_BACKEND=torch"):
         importlib.import_module("acwa.integrations.keras")
+
+
+def test_old_callback_name_still_works_with_a_deprecation_warning():
+    import acwa.integrations.keras as keras_integration
+
+    with pytest.warns(DeprecationWarning, match="ACWAKerasCallback"):
+        assert keras_integration.ACWACallback is ACWACallback

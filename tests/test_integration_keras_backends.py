@@ -18,7 +18,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from acwa.integrations.keras import ACWACallback, AdaptiveWeightedLoss  # noqa: E402
+from acwa.integrations.keras import ACWAKerasCallback, AdaptiveWeightedLoss  # noqa: E402
 
 BACKEND = keras.backend.backend()
 C, N, BATCH = 3, 160, 32
@@ -177,7 +177,7 @@ def test_static_weights_then_adaptive_fit(kind, mode):
     hist = model.fit(**inputs(kind, x, y), epochs=1, verbose=0)
     assert hist.history["loss"][0] == pytest.approx((ce * w1[y]).mean(), rel=1e-5)
 
-    cb = ACWACallback(loss, alpha=0.5, beta=0.5)
+    cb = ACWAKerasCallback(loss, alpha=0.5, beta=0.5)
     hist = model.fit(**inputs(kind, x, y), epochs=2, callbacks=[cb], verbose=0)
     f1 = metric_ref(tp_fp_fn(onehot(z.argmax(1), C), onehot(y, C)))
     after1 = acwa_ref(w1, f1, alpha=0.5, beta=0.5)
@@ -195,7 +195,7 @@ def test_learning_run_raises_the_minority_weight(mode):
     x, y = data()
     loss = AdaptiveWeightedLoss(C)
     model = compile_model(loss, lr=0.1, mode=mode)
-    cb = ACWACallback(loss, alpha=0.5, beta=0.5, update_freq=2)
+    cb = ACWAKerasCallback(loss, alpha=0.5, beta=0.5, update_freq=2)
     model.fit(x, y, batch_size=BATCH, epochs=2, callbacks=[cb], verbose=0)
     assert cb.weight_history.shape == (1 + 2 * (N // BATCH) // 2, C)  # 5 batches per epoch
     w = loss.weights
@@ -210,7 +210,7 @@ def test_validation_driven_updates_read_only_the_validation_set(mode):
     loss = AdaptiveWeightedLoss(C)
     model = compile_model(loss, mode=mode)
     zv = outputs(model, xv)
-    cb = ACWACallback(loss, alpha=0.5, beta=0.5, update_on="validation", metric="recall")
+    cb = ACWAKerasCallback(loss, alpha=0.5, beta=0.5, update_on="validation", metric="recall")
     model.fit(x, y, batch_size=BATCH, validation_data=(xv, yv), epochs=2, callbacks=[cb], verbose=0)
     recall = metric_ref(tp_fp_fn(onehot(zv.argmax(1), C), onehot(yv, C)), "recall")
     after1 = acwa_ref(np.ones(C), recall, alpha=0.5, beta=0.5)
@@ -229,7 +229,7 @@ def test_no_labels_from_validation_predict_or_evaluate(mode):
     loss = AdaptiveWeightedLoss(C)
     model = compile_model(loss, mode=mode)
     f1 = metric_ref(tp_fp_fn(onehot(outputs(model, x).argmax(1), C), onehot(y, C)))
-    cb = ACWACallback(loss, alpha=0.5, beta=0.5)
+    cb = ACWAKerasCallback(loss, alpha=0.5, beta=0.5)
     model.fit(x, y, batch_size=BATCH, validation_data=(x_test, y_test), epochs=1, callbacks=[cb], verbose=0)
     expected = acwa_ref(np.ones(C), f1, alpha=0.5, beta=0.5)
     np.testing.assert_allclose(loss.weights, expected, rtol=1e-5)
@@ -252,7 +252,7 @@ def test_sigmoid_outputs_binary_one_logit_and_multilabel(mode):
     loss = AdaptiveWeightedLoss(task="binary", initial_weights=[1.0, 1.0])
     model = compile_model(loss, mode=mode, units=1)
     z = outputs(model, x)[:, 0]
-    cb = ACWACallback(loss, alpha=0.5, beta=0.5)
+    cb = ACWAKerasCallback(loss, alpha=0.5, beta=0.5)
     hist = model.fit(x, yb, batch_size=BATCH, epochs=2, callbacks=[cb], verbose=0)
     pos, yi = (z > 0).astype(np.int64), yb.astype(np.int64)
     f1 = metric_ref(tp_fp_fn(np.stack([1 - pos, pos], 1), np.stack([1 - yi, yi], 1)))
@@ -266,7 +266,7 @@ def test_sigmoid_outputs_binary_one_logit_and_multilabel(mode):
     loss = AdaptiveWeightedLoss(L, task="multilabel", from_logits=False)
     model = compile_model(loss, mode=mode, units=L, activation="sigmoid")
     p = outputs(model, x)
-    cb = ACWACallback(loss, alpha=0.5, beta=0.5)
+    cb = ACWAKerasCallback(loss, alpha=0.5, beta=0.5)
     model.fit(x, ym, batch_size=BATCH, epochs=1, callbacks=[cb], verbose=0)
     f1 = metric_ref(tp_fp_fn((p > 0.5).astype(np.int64), ym.astype(np.int64)))
     np.testing.assert_allclose(loss.weights, acwa_ref(np.ones(L), f1, alpha=0.5, beta=0.5), rtol=1e-5)
@@ -276,7 +276,7 @@ def test_untracked_state_is_refused_on_jax_and_works_elsewhere():
     x, y = data()
     loss = AdaptiveWeightedLoss(C)
     model = compile_model(loss, lr=0.1, track=False)
-    cb = ACWACallback(loss, alpha=0.5, beta=0.5)
+    cb = ACWAKerasCallback(loss, alpha=0.5, beta=0.5)
     if BACKEND == "jax":
         with pytest.raises(ValueError, match=r"metrics=\[loss.state\]"):
             model.fit(x, y, batch_size=BATCH, epochs=1, callbacks=[cb], verbose=0)
@@ -289,7 +289,7 @@ def test_save_and_load_keep_weights_and_tracking(tmp_path):
     x, y = data()
     loss = AdaptiveWeightedLoss(C, initial_weights=[0.5, 1.0, 2.0])
     model = compile_model(loss, lr=0.1)
-    model.fit(x, y, batch_size=BATCH, epochs=1, callbacks=[ACWACallback(loss, alpha=0.5)], verbose=0)
+    model.fit(x, y, batch_size=BATCH, epochs=1, callbacks=[ACWAKerasCallback(loss, alpha=0.5)], verbose=0)
     path = tmp_path / "model.keras"
     model.save(path)
     loaded = keras.models.load_model(path)
@@ -299,6 +299,6 @@ def test_save_and_load_keep_weights_and_tracking(tmp_path):
     z = outputs(loaded, x)
     assert loaded.evaluate(x, y, verbose=0) == pytest.approx((softmax_ce(z, y) * loss.weights[y]).mean(), rel=1e-5)
     assert id(restored.state.counts) in {id(v) for v in loaded.metrics_variables}  # the loss's own state
-    cb = ACWACallback(restored, alpha=0.5, beta=0.5)
+    cb = ACWAKerasCallback(restored, alpha=0.5, beta=0.5)
     loaded.fit(x, y, batch_size=BATCH, epochs=1, callbacks=[cb], verbose=0)
     assert cb.weight_history.shape == (2, C) and not np.allclose(restored.weights, loss.weights)

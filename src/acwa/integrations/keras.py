@@ -14,7 +14,7 @@ Python generators (keras #8684, #20294). Here the weights live in Keras-tracked 
   reduction then gives ``sum_i w_{y_i} l_i / N`` (acwa's ``'mean'``). It adds the batch's counts to
   the state with one-hot sums (no ``bincount``: that neither traces on JAX nor compiles under XLA),
   multiplied by the switch variable, so no Python flag is frozen into a traced step.
-* :class:`ACWACallback` reads the counts every ``update_freq`` training batches, once per epoch
+* :class:`ACWAKerasCallback` reads the counts every ``update_freq`` training batches, once per epoch
   or after each validation pass, turns them into a per-class metric with :mod:`acwa.metrics` and
   applies the ACWA rule through :class:`acwa.adaptive.AdaptiveClassWeights`
   (``w <- clip(beta*w + (1-beta)*(w + alpha*(target - metric)), lo, hi)``).
@@ -52,12 +52,12 @@ except ImportError as exc:  # keras missing, or its default TensorFlow backend m
 
 from .keras_loss import UNTRACKED, ACWAState, AdaptiveWeightedLoss
 
-__all__ = ["ACWAState", "AdaptiveWeightedLoss", "ACWACallback"]
+__all__ = ["ACWAState", "AdaptiveWeightedLoss", "ACWAKerasCallback"]
 
 UPDATE_ON = ("train", "validation")
 
 
-class ACWACallback(keras.callbacks.Callback):
+class ACWAKerasCallback(keras.callbacks.Callback):
     """Adaptive Class Weight Adjustment for :class:`AdaptiveWeightedLoss` during ``fit``.
 
     Every update reads the loss's tp/fp/fn counts of the window, computes the per-class
@@ -187,7 +187,7 @@ class ACWACallback(keras.callbacks.Callback):
             self.update()
         if self.update_on == "validation" and not self._validated and not self._warned:
             warnings.warn(
-                "ACWACallback(update_on='validation') saw no validation pass this epoch, so the class weights "
+                "ACWAKerasCallback(update_on='validation') saw no validation pass this epoch, so the class weights "
                 "did not change; pass validation_data to fit (and check validation_freq)",
                 stacklevel=2,
             )
@@ -203,3 +203,14 @@ class ACWACallback(keras.callbacks.Callback):
     def on_train_end(self, logs: Any = None) -> None:
         self._in_fit = False
         self._counting(False)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ACWACallback":  # the old name, kept as a deprecated alias
+        warnings.warn(
+            "acwa.integrations.keras.ACWACallback is deprecated; use ACWAKerasCallback",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return ACWAKerasCallback
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -53,7 +53,7 @@ class ACWAState(keras.metrics.Metric):
 
     Pass it to ``model.compile(metrics=[loss.state, ...])`` so the model tracks these variables.
     It logs nothing and Keras' per-epoch ``reset_metrics`` leaves it alone: the window is
-    started and ended by :class:`ACWACallback`, the weights change only through
+    started and ended by :class:`~acwa.integrations.keras.ACWAKerasCallback`, the weights change only through
     :meth:`AdaptiveWeightedLoss.set_weights` or the callback.
     """
 
@@ -70,7 +70,7 @@ class ACWAState(keras.metrics.Metric):
         """Nothing: the loss adds the counts (it sees the same ``y_true``, ``y_pred``)."""
 
     def reset_state(self) -> None:
-        """Nothing: :class:`ACWACallback` owns the window (see :meth:`reset_counts`)."""
+        """Nothing: :class:`~acwa.integrations.keras.ACWAKerasCallback` owns the window (see :meth:`reset_counts`)."""
 
     def reset_counts(self) -> None:
         self.counts.assign(ops.zeros((3, self.size), dtype="int32"))
@@ -116,7 +116,8 @@ class AdaptiveWeightedLoss(keras.losses.Loss):
         loss_fn: optional torch loss (torch backend only), e.g. ``acwa.losses.FocalLoss(gamma=2)``:
             evaluated with ``reduction='none'`` (modules) or expected to return one value per
             element; default: (sparse) categorical or binary cross-entropy on any backend.
-        track_counts: start with counting on (default off; :class:`ACWACallback` switches it).
+        track_counts: start with counting on (default off; the callback,
+            :class:`~acwa.integrations.keras.ACWAKerasCallback`, switches it).
         task: ``'multiclass'`` (softmax ``[N, C]``; labels ``[N]``, ``[N, 1]``, one-hot or soft
             rows ``[N, C]``), ``'binary'`` (one logit ``[N]``/``[N, 1]``, labels 0/1) or
             ``'multilabel'`` (``[N, L]`` logits, multi-hot labels), as :mod:`acwa.tasks`.
