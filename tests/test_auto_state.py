@@ -193,3 +193,35 @@ def test_sampler_state_is_declared_validated_and_atomic():
     ):
         with pytest.raises(ValueError, match=match):
             ClassBalancedSampler(labels, **kw)
+
+
+def test_objective_exclude_drops_classes_without_honest_validation_samples():
+    X, y = _blobs()
+    Xv, yv = _blobs((6, 3, 2), seed=1)
+    keep = yv != 2
+    model = nn.Linear(4, 3)
+    ab = AutoBalance(model, 3, val_data=(Xv[keep], yv[keep]), objective_exclude=[2])
+    assert ab.val_class_counts.tolist() == [6, 3, 0]
+    ab2 = AutoBalance(model, 3, val_data=(Xv, yv), objective_exclude=[np.int64(2)])
+    _, yd, _ = ab2.draw_validation(torch.device("cpu"))
+    assert ab2.val_class_counts.tolist() == [6, 3, 0] and not bool((yd == 2).any())
+    with pytest.raises(ValueError, match=r"no sample of class\(es\) \[1\]"):
+        AutoBalance(model, 3, val_data=(Xv[yv != 1], yv[yv != 1]), objective_exclude=[2])
+    with pytest.raises(ValueError, match="fewer than two classes"):
+        AutoBalance(model, 3, val_data=(Xv, yv), objective_exclude=[1, 2])
+
+
+def test_fit_follows_the_paper_protocol_and_never_keeps_worse_than_the_start():
+    from acwa.autobalance import fit
+
+    X, y = _blobs((40, 12, 1))
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    with pytest.warns(RuntimeWarning, match="one training sample"):
+        res = fit(model, X, y, epochs=4, batch_size=8, warm_start=0.25)
+    ab = res.tuner
+    assert res.mode == "retrain" and len(res.epoch_losses) == 8  # search + retrain on all data
+    assert ab.config.objective_exclude == [2] and ab.config.hyper_lr == 0.005
+    first = float(ab.history[0]["val_loss"])  # scored the LA start
+    assert ab.best_val_loss <= first
+    assert ab.best_val_loss == pytest.approx(min([float(h["val_loss"]) for h in ab.history] + [ab.best_val_loss]))

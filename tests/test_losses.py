@@ -641,3 +641,136 @@ def test_make_loss_errors_list_the_valid_choices():
         make_loss("ldam", class_counts=[3, -1])
     with pytest.raises(ValueError, match="class_counts has 5 entries but there are 2"):
         make_loss("vs", class_counts=COUNTS, weight=[1.0, 2.0])
+
+
+# ----------------------------------------------------------------------------- soft targets
+SOFT_CASES = [c for c in CASES if not c.name.startswith(("focal", "class_balanced_focal"))]
+LINEAR_IN_Q = [c for c in SOFT_CASES if c.name != "ldam"]  # the transform does not depend on the target
+
+
+def mixup_rows(y, lam=0.7, c=C):
+    """timm-style Mixup targets: lam * onehot(y) + (1 - lam) * onehot(y.flip(0))."""
+    return lam * F.one_hot(y, c).double() + (1 - lam) * F.one_hot(y.flip(0), c).double()
+
+
+@pytest.mark.parametrize("case", SOFT_CASES, ids=[c.name for c in SOFT_CASES])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_one_hot_soft_rows_equal_class_indices(case, reduction):
+    z, y = make_batch(False, seed=12, scale=case.logit_scale)
+    y = torch.where(y == IGNORE, 0, y)
+    loss = case.module(torch.tensor(USER_WEIGHT), IGNORE, reduction)
+    torch.testing.assert_close(loss(z, F.one_hot(y, C).double()), loss(z, y), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", LINEAR_IN_Q, ids=[c.name for c in LINEAR_IN_Q])
+def test_mixup_rows_are_the_mixture_of_the_two_hard_losses(case):
+    z, y = make_batch(False, seed=13, scale=case.logit_scale)
+    y = torch.where(y == IGNORE, 0, y)
+    lam = 0.7
+    per = case.ref(z, y)
+    per_flip = case.ref(z, y.flip(0))
+    w = torch.tensor(case.weight(USER_WEIGHT), dtype=torch.float64)
+    weight = lam * w[y] + (1 - lam) * w[y.flip(0)]  # sum_c q_ic w_c
+    expected = weight * (lam * per + (1 - lam) * per_flip)
+    got = case.module(torch.tensor(USER_WEIGHT), IGNORE, "none")(z, mixup_rows(y, lam))
+    torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-8)
+
+
+def test_ldam_soft_rows_lower_each_logit_by_its_share_of_the_margin():
+    z, y = make_batch(False, seed=14, scale=1.0)
+    y = torch.where(y == IGNORE, 0, y)
+    q = mixup_rows(y)
+    raw = [n**-0.25 for n in COUNTS]
+    m = torch.tensor([0.5 * r / max(raw) for r in raw], dtype=torch.float64)
+    expected = -(q * ref_log_softmax(30.0 * (z - m * q))).sum(1)
+    torch.testing.assert_close(LDAMLoss(COUNTS, reduction="none")(z, q), expected, rtol=1e-6, atol=1e-8)
+
+
+def test_soft_targets_and_label_smoothing_match_torch_and_timm_style_mixup():
+    z, y = make_batch(False, seed=15)
+    yy = torch.where(y == IGNORE, 0, y)
+    q = mixup_rows(yy, 0.6)
+    torch.testing.assert_close(WeightedCrossEntropyLoss()(z, q), F.cross_entropy(z, q))
+    # timm: Mixup(label_smoothing=0.1) targets with SoftTargetCrossEntropy = sum(-q log_softmax).mean()
+    off, on = 0.1 / C, 1 - 0.1 + 0.1 / C
+    smooth = F.one_hot(yy, C).double() * (on - off) + off
+    mixed = 0.6 * smooth + 0.4 * smooth.flip(0)
+    soft_target_ce = torch.sum(-mixed * torch.log_softmax(z, dim=-1), dim=-1).mean()
+    torch.testing.assert_close(make_loss("ce")(z, mixed), soft_target_ce)
+    for eps in (0.1, 0.3):
+        ls = WeightedCrossEntropyLoss(label_smoothing=eps)
+        torch.testing.assert_close(ls(z, y), F.cross_entropy(z, y, ignore_index=IGNORE, label_smoothing=eps))
+        torch.testing.assert_close(ls(z, q), F.cross_entropy(z, q, label_smoothing=eps))
+        la = LogitAdjustedLoss(COUNTS, tau=1.0, label_smoothing=eps)
+        shifted = z + torch.tensor(hand_log_prior(COUNTS), dtype=torch.float64)
+        torch.testing.assert_close(la(z, y), F.cross_entropy(shifted, y, ignore_index=IGNORE, label_smoothing=eps))
+    assert make_loss("vs", class_counts=COUNTS, label_smoothing=0.1).label_smoothing == 0.1
+    with pytest.raises(ValueError, match="label_smoothing must be in"):
+        WeightedCrossEntropyLoss(label_smoothing=1.0)
+
+
+def test_bad_soft_targets_are_clear_value_errors():
+    z, y = make_batch(False, seed=16)
+    q = mixup_rows(torch.where(y == IGNORE, 0, y))
+    with pytest.raises(ValueError, match=r"probability rows: entries >= 0 summing to 1 .*\(within 0.001\)"):
+        make_loss("ce")(z, q * 1.1)
+    bad = q.clone()
+    bad[0, 0], bad[0, 1] = -0.5, bad[0, 1] + 0.5 + bad[0, 0]
+    with pytest.raises(ValueError, match="probability rows"):
+        make_loss("la", class_counts=COUNTS)(z, bad)
+    with pytest.raises(ValueError, match="class indices only"):
+        make_loss("focal")(z, q)
+    with pytest.raises(ValueError, match="class indices only"):
+        make_loss("cb", class_counts=COUNTS, base="focal")(z, q)
+    torch.testing.assert_close(make_loss("ce")(z, q * (1 + 5e-4)), make_loss("ce")(z, q * (1 + 5e-4)))  # tolerated
+
+
+# ----------------------------------------------------------------------------- one logit, bad labels
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_single_logit_column_is_a_clear_error_naming_the_binary_losses(name):
+    loss = make_loss(name, class_counts=COUNTS)
+    for y in (torch.zeros(4, dtype=torch.long), torch.tensor([0, 1, 0, 1])):
+        with pytest.raises(ValueError, match=r"single logit column is a binary problem: use make_loss\('bce'"):
+            loss(torch.randn(4, 1), y)
+    with pytest.raises(ValueError, match="make_loss\\('bce'"):
+        loss(torch.randn(4), torch.tensor([0, 1, 0, 1]))
+
+
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_out_of_range_labels_are_value_errors_for_every_name(name):
+    loss = make_loss(name, class_counts=COUNTS)
+    z = torch.randn(4, C)
+    for bad, shown in ((C, C), (-1, -1), (10**6, 10**6)):
+        with pytest.raises(ValueError, match=rf"target must lie in \[0, {C}\).* found {shown}"):
+            loss(z, torch.tensor([0, bad, 1, IGNORE]))
+    with pytest.raises(ValueError, match="integer class indices"):
+        loss(z, torch.tensor([0.0, 1.0, 2.0, 0.0]))
+    int8 = torch.tensor([0, 1, 2, 3], dtype=torch.int8)  # any integer width works
+    torch.testing.assert_close(loss(z, int8), loss(z, int8.long()))
+
+
+def test_overflowing_or_negative_hyper_parameters_are_rejected():
+    with pytest.raises(ValueError, match="gamma must be a finite number"):
+        FocalLoss(gamma=float("inf"))
+    with pytest.raises(ValueError, match="gamma must be finite"):
+        FocalLoss(gamma=[1.0, float("inf"), 0.0])
+    with pytest.raises(ValueError, match="overflows float32"):
+        VSLoss(COUNTS, tau=1e38)
+    with pytest.raises(ValueError, match="overflows float32"):
+        LogitAdjustedLoss(COUNTS, tau=1e38)
+    with pytest.raises(ValueError, match="scale must be"):
+        LDAMLoss(COUNTS, scale=1e38)
+    for build in (
+        lambda w: WeightedCrossEntropyLoss(weight=w),
+        lambda w: FocalLoss(weight=w),
+        lambda w: FocalLoss(alpha=w),
+        lambda w: ClassBalancedLoss(COUNTS, weight=w),
+        lambda w: LDAMLoss(COUNTS, weight=w),
+        lambda w: VSLoss(COUNTS, weight=w),
+        lambda w: make_loss("la", class_counts=COUNTS, weight=w),
+    ):
+        with pytest.raises(ValueError, match=r"must be >= 0 for every class"):
+            build([1.0, -0.5, 1.0, 1.0, 1.0])
+    # large but representable settings stay finite
+    z, y = make_batch(False, seed=17, dtype=torch.float32)
+    assert torch.isfinite(VSLoss(COUNTS, tau=1e30)(z, y))

@@ -100,3 +100,23 @@ def test_bad_input():
     z, y = batch(C=3)
     with pytest.raises(ValueError, match="built for 4"):
         ParametricCrossEntropyLoss(4)(z, y)
+
+
+def test_loaded_param_index_decides_slot_sharing_and_sample_weight():
+    plain = ParametricCrossEntropyLoss(3, iota=[0.1, 0.2, 0.3])
+    shared = ParametricCrossEntropyLoss(3, param_index=[0, 2, 1], iota=[0.1, 0.2, 0.3])
+    plain.load_state_dict(shared.state_dict())
+    torch.testing.assert_close(plain.effective()[1].detach(), torch.tensor([0.1, 0.3, 0.2]))
+    z, y = batch(C=3)
+    torch.testing.assert_close(plain(z, y), shared(z, y))
+    # per-sample weights enter before the 'mean' reduction; group stays a keyword (or the former 3rd argument)
+    w = torch.linspace(0.5, 2.0, 12)
+    per = F.cross_entropy(z + torch.tensor([0.1, 0.3, 0.2]), y, reduction="none")
+    torch.testing.assert_close(plain(z, y, sample_weight=w), (w * per).mean())
+    grouped = ParametricCrossEntropyLoss(3, num_groups=2, iota=[[0.0, 1.0, 0.0], [0.5, 0.0, 0.0]])
+    g = torch.tensor([0, 1] * 6)
+    torch.testing.assert_close(grouped(z, y, group=g), grouped(z, y, g))
+    grouped.reduction = "none"
+    per_g = grouped(z, y, group=g)
+    grouped.reduction = "mean"
+    torch.testing.assert_close(grouped(z, y, sample_weight=w, group=g), (w * per_g).mean())

@@ -1,8 +1,12 @@
-"""acwa.weights against hand computations, and its bad-input errors."""
+"""acwa.weights against hand computations, its bad-input errors, and property tests over random counts."""
+
+import math
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from acwa.weights import (
     class_counts,
@@ -11,6 +15,7 @@ from acwa.weights import (
     inverse_frequency,
     median_frequency,
     normalize_weights,
+    pos_weight,
 )
 
 
@@ -156,3 +161,96 @@ def test_counts_keep_device_and_accept_numpy():
     w = inverse_frequency(np.array([10, 20, 40]))
     close(w, [12 / 7, 6 / 7, 3 / 7])
     assert w.device.type == "cpu"
+
+
+# ----------------------------------------------------------------------------- reliability (issue 17)
+def test_extreme_settings_stay_finite_and_zero_sums_are_clear_errors():
+    w = inverse_frequency([1, 2, 3, 100], power=200)  # n_c ** -200 underflows float64: log space
+    assert bool(torch.isfinite(w).all()) and float(w.sum()) == pytest.approx(4.0)
+    close(w, [4.0, 0.0, 0.0, 0.0])
+    w = inverse_frequency([5, 10**9], power=50, normalize="mean_one")
+    assert bool(torch.isfinite(w).all())
+    assert float((torch.tensor([5, 10**9]) / (10**9 + 5) * w.double()).sum()) == pytest.approx(1.0, rel=1e-6)
+    assert bool(torch.isfinite(effective_number([1, 10**12], beta=0.999999999)).all())
+    with pytest.raises(ValueError, match="weights sum to 0"):
+        normalize_weights(torch.zeros(3))
+    with pytest.raises(ValueError, match="weights must be a 1-D vector of finite numbers >= 0"):
+        normalize_weights(torch.tensor([1.0, -1.0]))
+    with pytest.raises(ValueError, match="finite numbers"):
+        normalize_weights(torch.tensor([1.0, float("inf")]))
+    close(normalize_weights(torch.zeros(2), normalize=None).float(), [0.0, 0.0])  # nothing to divide by
+    # class_counts of no labels: zeros, whatever the empty container's dtype
+    for empty in ([], np.array([]), torch.tensor([]), np.zeros(0, dtype=np.int32)):
+        assert class_counts(empty, 3).tolist() == [0, 0, 0]
+
+
+def test_pos_weight_hand_values_and_errors():
+    close(pos_weight([900, 100]), [9.0])
+    close(pos_weight([[90, 10], [10, 90]]), [9.0, 1 / 9])
+    close(pos_weight([[90, 10], [10, 90]], max_weight=5.0), [5.0, 1 / 9])
+    close(pos_weight([10, 0], max_weight=7.0), [7.0])
+    close(pos_weight([0, 10]), [0.0])
+    with pytest.raises(ValueError, match="no positives"):
+        pos_weight([10, 0])
+    with pytest.raises(ValueError, match=r"\[n_neg, n_pos\]"):
+        pos_weight([1, 2, 3])
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        pos_weight([-1, 2])
+    with pytest.raises(ValueError, match="max_weight must be a number > 0"):
+        pos_weight([1, 2], max_weight=float("nan"))
+
+
+counts_strategy = st.lists(st.integers(min_value=0, max_value=10**9), min_size=2, max_size=12).filter(lambda c: any(c))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    counts=counts_strategy,
+    power=st.floats(min_value=0.0, max_value=300.0),
+    beta=st.floats(min_value=0.0, max_value=1.0, exclude_max=True),
+    normalize=st.sampled_from(["sum_to_C", "mean_one", None]),
+    zero_counts=st.sampled_from(["zero", "max"]),
+    cap=st.one_of(st.none(), st.floats(min_value=1e-3, max_value=1e3)),
+)
+def test_weights_are_finite_nonnegative_and_normalised_for_random_counts(
+    counts, power, beta, normalize, zero_counts, cap
+):
+    n = torch.tensor(counts, dtype=torch.float64)
+    pi = n / n.sum()
+    for fn, kw in (
+        (inverse_frequency, {"power": power}),
+        (effective_number, {"beta": beta}),
+        (median_frequency, {}),
+    ):
+        w = fn(counts, normalize=normalize, zero_counts=zero_counts, max_weight=cap, **kw).double()
+        assert w.shape == (len(counts),)
+        assert bool(torch.isfinite(w).all()) and bool((w >= 0).all())
+        nonempty = n > 0
+        if zero_counts == "zero":
+            assert bool((w[~nonempty] == 0).all())
+        if cap is not None:
+            assert float(w.max()) <= cap * (1 + 1e-6)
+            continue
+        if normalize == "sum_to_C":
+            assert float(w.sum()) == pytest.approx(len(counts), rel=1e-4)
+        elif normalize == "mean_one":
+            assert float((pi * w).sum()) == pytest.approx(1.0, rel=1e-4)
+        # rarer classes never get a smaller weight (all three rules are non-increasing in n_c)
+        order = torch.argsort(n[nonempty])
+        ws = w[nonempty][order]
+        assert bool((ws[:-1] >= ws[1:] * (1 - 1e-5) - 1e-30).all())
+        # positive wherever the ratio to the largest weight is representable in float32
+        if fn is not inverse_frequency or power * math.log(max(counts) / max(1, min(c for c in counts if c))) < 80:
+            assert bool((w[nonempty] > 0).all())
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    neg=st.lists(st.integers(min_value=0, max_value=10**7), min_size=1, max_size=6),
+    data=st.data(),
+)
+def test_pos_weight_property(neg, data):
+    pos = data.draw(st.lists(st.integers(min_value=1, max_value=10**7), min_size=len(neg), max_size=len(neg)))
+    w = pos_weight([neg, pos]).double()
+    assert bool(torch.isfinite(w).all()) and bool((w >= 0).all())
+    torch.testing.assert_close(w, torch.tensor(neg, dtype=torch.float64) / torch.tensor(pos), rtol=1e-6, atol=0)

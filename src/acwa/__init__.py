@@ -6,13 +6,14 @@
   parametric CE; :func:`make_loss`), :mod:`acwa.weights` (static class weights).
 - :mod:`acwa.sampling` (class-balanced and distributed samplers, over/under-sampling, SMOTE,
   generative oversampling), :mod:`acwa.autobalance` (bilevel loss tuning).
-- :mod:`acwa.posthoc` (a per-class logit bias fitted on held-out or cross-fitted logits).
+- :mod:`acwa.posthoc` (a per-class logit bias fitted on held-out or cross-fitted logits; a
+  binary decision threshold), :mod:`acwa.auto` (choose the method per dataset by cross-fitting).
 - :mod:`acwa.metrics` (streaming per-class counts), :mod:`acwa.splits`, :class:`EarlyStopping`.
 - :mod:`acwa.integrations` (Lightning, Hugging Face, Keras), :mod:`acwa.data` and
   :mod:`acwa.bench` (the ``acwa bench`` command).
 """
 
-from . import losses, metrics, posthoc, weights
+from . import auto, losses, metrics, posthoc, weights
 from .adaptive import AdaptiveClassWeights, acwa_update
 from .early_stopping import EarlyStopping
 from .losses import (
@@ -52,6 +53,7 @@ __all__ = [
     "VSLoss",
     "ParametricCrossEntropyLoss",
     "logit_adjust",
+    "auto",
     "losses",
     "metrics",
     "posthoc",

@@ -29,16 +29,30 @@ benchmark method: logit adjustment whose offsets are estimated from held-out log
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._validation import check_logits_labels, check_num_classes
+from ._validation import (
+    check_choice,
+    check_float,
+    check_int,
+    check_logits_labels,
+    check_num_classes,
+    check_probability,
+)
 from .splits import stratified_folds
 
-__all__ = ["fit_class_bias", "cross_fitted_logits"]
+__all__ = [
+    "fit_class_bias",
+    "cross_fitted_logits",
+    "tune_threshold",
+    "ThresholdResult",
+    "binary_scores",
+    "THRESHOLD_OBJECTIVES",
+]
 
 
 def _check_logits_labels(logits: Tensor, labels: Tensor, num_classes: int | None) -> int:
@@ -74,8 +88,10 @@ def fit_class_bias(
         ``(logits + b).argmax(1)``.
     """
     C = _check_logits_labels(logits, labels, num_classes)
-    if not (isinstance(l2, (int, float)) and not isinstance(l2, bool) and l2 > 0 and np.isfinite(l2)):
+    l2 = check_float(l2, "l2", hint="a small ridge such as 1e-2 keeps the bias finite")
+    if not l2 > 0:
         raise ValueError(f"l2 must be a positive finite number, got {l2!r}")
+    max_iter = check_int(max_iter, "max_iter", min=1, hint="L-BFGS iterations; 0 would return an unfitted bias")
     present = torch.bincount(labels.detach().long().cpu(), minlength=C) > 0
     # classes without held-out samples carry no evidence: they take no part in the fit and keep
     # a neutral bias (0, the mean of the others), instead of being pushed down for never being right
@@ -125,6 +141,8 @@ def cross_fitted_logits(
         )
     if not isinstance(labels, Tensor) or labels.dim() != 1:
         raise ValueError("labels must be a 1-D tensor of class ids")
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise ValueError(f"labels must hold integer class ids, got dtype {labels.dtype}; pass labels.long()")
     folds = torch.from_numpy(stratified_folds(labels, num_folds=num_folds, seed=seed))
     out: Tensor | None = None
     for k in range(num_folds):
@@ -136,8 +154,129 @@ def cross_fitted_logits(
             raise ValueError(
                 f"train_and_predict must return logits [{heldout_idx.numel()}, C] for the held-out fold, got {shape}"
             )
+        if out is not None and z.shape[1] != out.shape[1]:
+            raise ValueError(
+                f"train_and_predict returned {z.shape[1]} logit columns for fold {k} but {out.shape[1]} for "
+                "an earlier fold; every fold model must output all C classes (build the model with "
+                "num_classes=C even when a class is absent from a fold's training part)"
+            )
+        if not z.is_floating_point() or not bool(torch.isfinite(z).all()):
+            raise ValueError(f"train_and_predict returned NaN/Inf or non-float logits for fold {k}")
         if out is None:
             out = torch.empty(labels.shape[0], z.shape[1], dtype=torch.float32)
         out[heldout_idx] = z.detach().float().cpu()
     assert out is not None  # num_folds >= 2 folds were filled
     return out
+
+
+# ---------------------------------------------------------------------------- binary threshold
+THRESHOLD_OBJECTIVES = ("f1", "balanced_accuracy", "recall")
+
+
+@dataclass
+class ThresholdResult:
+    """A decision threshold for a one-logit (binary) model, from :func:`tune_threshold`.
+
+    Predict positive when ``logit > threshold``. ``score`` is the objective at the threshold
+    (precision for ``objective='recall'``). ``thresholds``, ``precision`` and ``recall`` are the
+    precision-recall curve over every cut of the sorted logits (thresholds decreasing), so any
+    other operating point can be read off it.
+    """
+
+    threshold: float
+    score: float
+    objective: str
+    precision: Tensor
+    recall: Tensor
+    thresholds: Tensor
+
+    def predict(self, logits: Tensor) -> Tensor:
+        """0/1 predictions (int64) of one-logit (or two-logit) ``logits`` at the threshold."""
+        return (binary_scores(logits) > self.threshold).long()
+
+
+def binary_scores(logits: Tensor, name: str = "logits") -> Tensor:
+    """The score of the positive class as float64 ``[N]``: a one-logit model's logit (``[N]`` or
+    ``[N, 1]``), or ``z_1 - z_0`` for a two-logit model (the log-odds under the softmax)."""
+    if not isinstance(logits, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(logits).__name__}")
+    z = logits.detach()
+    if z.dim() == 2 and z.shape[1] == 2:
+        z = z[:, 1] - z[:, 0]
+    elif z.dim() == 2 and z.shape[1] == 1:
+        z = z[:, 0]
+    elif z.dim() != 1:
+        raise ValueError(f"{name} must have shape [N], [N, 1] or [N, 2] (binary), got {tuple(logits.shape)}")
+    if not z.is_floating_point() or not bool(torch.isfinite(z).all()):
+        raise ValueError(f"{name} must be finite floating-point logits")
+    return z.double()
+
+
+def tune_threshold(
+    logits: Tensor, labels: Tensor, objective: str = "f1", target_recall: float | None = None
+) -> ThresholdResult:
+    """The decision threshold of a binary model that maximises ``objective`` on held-out
+    (validation or cross-fitted) logits: the binary twin of :func:`fit_class_bias`.
+
+    With the logits sorted in decreasing order, cutting after the k-th gives ``tp_k`` (positives
+    among the top k), ``fp_k = k - tp_k``, ``recall = tp_k / P``, ``precision = tp_k / k`` and
+
+    * ``'f1'``: ``2 tp_k / (k + P)``;
+    * ``'balanced_accuracy'``: ``(recall + (Nn - fp_k) / Nn) / 2`` (``Nn`` negatives);
+    * ``'recall'``: the smallest k (highest threshold) whose recall reaches ``target_recall``;
+      ``score`` is then the precision there (a fraud team's "catch 90% at the best precision").
+
+    Only cuts between distinct logit values are candidates; the threshold is the midpoint of the
+    two logits around the cut (below the smallest / above the largest at the ends). All cuts are
+    evaluated at once (one sort, cumulative sums). Ties in the objective go to the higher
+    threshold.
+    """
+    check_choice(objective, THRESHOLD_OBJECTIVES, "objective")
+    z = binary_scores(logits)
+    y = torch.as_tensor(labels).detach()
+    if y.dtype == torch.bool:
+        y = y.long()
+    if y.is_floating_point():
+        if not bool(((y == 0) | (y == 1)).all()):
+            raise ValueError("labels must be 0/1 for a binary threshold; got values other than 0 and 1")
+        y = y.long()
+    if y.shape != z.shape or not bool(((y == 0) | (y == 1)).all()):
+        raise ValueError(f"labels must be 0/1 with one entry per logit ({z.shape[0]}), got shape {tuple(y.shape)}")
+    P = int(y.sum())
+    Nn = y.numel() - P
+    if P == 0 or Nn == 0:
+        raise ValueError("labels must contain both classes (positives and negatives) to tune a threshold")
+    if objective == "recall":
+        target = check_probability(target_recall, "target_recall", hint="e.g. target_recall=0.9")
+    elif target_recall is not None:
+        raise ValueError("target_recall is only used with objective='recall'")
+    order = torch.argsort(z, descending=True, stable=True)
+    zs, ys = z[order].cpu(), y[order].cpu().double()
+    tp = torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(ys, 0)])
+    k = torch.arange(zs.numel() + 1, dtype=torch.float64)
+    # cut after position k is valid when it separates distinct values (and at both ends)
+    valid = torch.ones(zs.numel() + 1, dtype=torch.bool)
+    valid[1:-1] = zs[:-1] > zs[1:]
+    upper = torch.cat([zs[:1] + 1.0, zs])  # logit just above the cut
+    lower = torch.cat([zs, zs[-1:] - 1.0])  # logit just below the cut
+    thresholds = (upper + lower) / 2
+    recall = tp / P
+    precision = torch.where(k > 0, tp / k.clamp(min=1), torch.ones_like(tp))
+    if objective == "f1":
+        value = 2 * tp / (k + P)
+    elif objective == "balanced_accuracy":
+        value = (recall + (Nn - (k - tp)) / Nn) / 2
+    else:
+        value = torch.where(recall >= target - 1e-12, precision, torch.full_like(precision, -1.0))
+        value = torch.where(valid & (recall >= target - 1e-12), value, torch.full_like(value, -1.0))
+    value = torch.where(valid, value, torch.full_like(value, -1.0))
+    best = int(torch.argmax(value))  # first maximum = smallest k = highest threshold
+    keep = torch.nonzero(valid).flatten()
+    return ThresholdResult(
+        float(thresholds[best]),
+        float(value[best]),
+        objective,
+        precision[keep].float(),
+        recall[keep].float(),
+        thresholds[keep],
+    )

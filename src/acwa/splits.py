@@ -9,7 +9,23 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ._validation import check_float, check_int
+
 __all__ = ["stratified_split", "stratified_folds"]
+
+
+def _integer_labels(y: np.ndarray) -> np.ndarray:
+    """Discrete class labels: integers, bools or strings; float labels are rejected unless whole
+    numbers (never truncated)."""
+    if y.dtype.kind in "US":  # class names: only equality matters for stratification
+        return y
+    if y.dtype.kind == "f":
+        if not (np.all(np.isfinite(y)) and np.all(y == np.round(y))):
+            raise ValueError("labels must be integer class ids, got non-integer floats; encode the classes as 0..C-1")
+        return y.astype(np.int64)
+    if y.dtype.kind not in "iub":
+        raise ValueError(f"labels must be integer class ids, got dtype {y.dtype}")
+    return y
 
 
 def stratified_split(
@@ -27,10 +43,9 @@ def stratified_split(
     y = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
     if y.ndim != 1 or y.size == 0:
         raise ValueError(f"labels must be a non-empty 1-D sequence, got shape {y.shape}")
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}")
-    if min_per_class < 1:
-        raise ValueError(f"min_per_class must be >= 1, got {min_per_class}")
+    y = _integer_labels(y)
+    val_fraction = check_float(val_fraction, "val_fraction", min=0.0, max=1.0, min_open=True, max_open=True)
+    min_per_class = check_int(min_per_class, "min_per_class", min=1)
     rng = np.random.default_rng(seed)
     train, val = [], []
     for c in np.unique(y):
@@ -59,7 +74,9 @@ def stratified_folds(labels, num_folds: int = 5, seed: int = 0) -> np.ndarray:
     y = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
     if y.ndim != 1 or y.size == 0:
         raise ValueError(f"labels must be a non-empty 1-D sequence, got shape {y.shape}")
-    if isinstance(num_folds, bool) or not isinstance(num_folds, int) or num_folds < 2:
+    y = _integer_labels(y)
+    num_folds = check_int(num_folds, "num_folds", hint="cross-fitting needs at least two folds")
+    if num_folds < 2:
         raise ValueError(f"num_folds must be an int >= 2, got {num_folds!r}")
     if num_folds > y.size:
         raise ValueError(f"num_folds ({num_folds}) exceeds the number of samples ({y.size}); lower num_folds")

@@ -41,7 +41,9 @@ Zero-count classes (``zero_counts=``): every formula above needs ``n_c > 0``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -233,7 +235,7 @@ def median_frequency(
     return _finish(log_raw, n, empty, zero_counts, normalize, max_weight, device)
 
 
-def pos_weight(counts: Counts, max_weight: float | None = None) -> Tensor:
+def pos_weight(counts: Counts | Sequence[Sequence[float]], max_weight: float | None = None) -> Tensor:
     """``pos_weight = n_neg / n_pos`` per label for :class:`acwa.losses.BinaryCrossEntropyLoss`
     (``nn.BCEWithLogitsLoss(pos_weight=...)``), capped at ``max_weight``.
 
@@ -245,7 +247,7 @@ def pos_weight(counts: Counts, max_weight: float | None = None) -> Tensor:
     """
     max_weight = _check_max_weight(max_weight)
     device = _device_of(counts)
-    t = torch.as_tensor(counts).detach()
+    t = (counts if isinstance(counts, Tensor) else torch.as_tensor(np.asarray(counts))).detach()
     if t.is_complex() or t.dtype == torch.bool or t.dim() not in (1, 2) or t.shape[0] != 2:
         raise ValueError(
             f"counts must be [n_neg, n_pos] (shape [2], or [2, L] per label: acwa.counts.positive_counts(labels)), "

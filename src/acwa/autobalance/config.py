@@ -69,6 +69,7 @@ class AutoBalanceConfig:
     hyper_params: None | str | Sequence[nn.Parameter] = None
     weight_bounds: tuple[float, float] = (0.05, 20.0)
     keep_best: bool = True
+    objective_exclude: Sequence[int] = ()
     seed: int = 0
 
     def __post_init__(self) -> None:

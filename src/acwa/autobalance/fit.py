@@ -134,7 +134,11 @@ def fit(
     Defaults that differ from :class:`AutoBalance`'s: ``la_tau=1.0`` (logit-adjustment init;
     pass ``la_tau=None`` for the neutral start), ``hyper_params='last'`` (hypergradient through
     the classifier head only; pass ``None`` for all parameters), ``hyper_every`` = min(20,
-    iterations per epoch).
+    iterations per epoch), ``hyper_lr=0.005`` (Adam steps every parameter by about ``hyper_lr``
+    per hyper-step whatever the hypergradient's size, so larger steps let a noisy hypergradient
+    drift the loss away from its LA start), and, when the validation split is carved from the
+    training data, ``objective_exclude`` = the classes with a single sample (that sample is in
+    both splits, so its validation loss is that of a memorised sample).
     The model stays on its device; data are moved per batch. Deterministic for a given ``seed``.
     """
     check_choice(mode, ("continue", "retrain"), "mode")
@@ -186,6 +190,13 @@ def fit(
     kwargs.setdefault("seed", seed)
     kwargs.setdefault("la_tau", None if kwargs.get("share_slots") else 1.0)  # the paper's "LA init" variant
     kwargs.setdefault("hyper_params", "last")  # IFT over the classifier head: keeps the cost near 1x
+    # Adam moves every parameter by ~hyper_lr per hyper-step whatever the hypergradient's size,
+    # so a noisy hypergradient drifts the loss away from its LA start: small steps (BENCHMARKS.md)
+    kwargs.setdefault("hyper_lr", 0.005)
+    if X_val is None and "objective_exclude" not in kwargs:  # memorised singletons say nothing honest
+        kwargs["objective_exclude"] = (
+            torch.nonzero(torch.bincount(y_train, minlength=num_classes) == 1).flatten().tolist()
+        )
     # at least one hyper-step per epoch on small data (the paper's 20 iterations otherwise)
     kwargs.setdefault("hyper_every", max(1, min(20, y_tr.shape[0] // batch_size)))
     val_data = (X_va, y_va) if g_va is None else (X_va, y_va, g_va)

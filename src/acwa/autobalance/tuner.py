@@ -111,6 +111,10 @@ class AutoBalance(TunedLoss, Stateful):
       (each hyper-step scores the parameters in effect since the previous one, the first scores
       the start); :meth:`frozen_loss` and :meth:`best_params` return them, so a retrain with
       the tuned loss never uses parameters that scored worse than the start on the search split.
+    * ``objective_exclude`` [()]: classes left out of the upper objective (their validation
+      samples are dropped): classes with no honest validation sample. :func:`fit` puts a class
+      with a single training sample in both splits and excludes it here, since a memorised
+      sample tells the hypergradient that the class needs no help.
 
     All options are fields of :class:`~acwa.autobalance.AutoBalanceConfig` and are validated
     there; pass them as keywords or as ``config=AutoBalanceConfig(...)``. The tuner's counters,
@@ -149,7 +153,7 @@ class AutoBalance(TunedLoss, Stateful):
         self.loss = build_loss(self.num_classes, cfg, device)
         augment = ClassAugment(self.num_classes, cfg.augment) if isinstance(cfg.augment, str) else cfg.augment
         self.augment = None if augment is None else augment.to(device)
-        self.val = ValidationStream(val_data, self.num_classes, self.num_groups)
+        self.val = ValidationStream(val_data, self.num_classes, self.num_groups, cfg.objective_exclude)
         self.val_class_counts = self.val.class_counts
         self._init_upper(cfg, optimizer)
         self._generator = torch.Generator().manual_seed(cfg.seed)

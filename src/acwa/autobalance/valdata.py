@@ -9,12 +9,13 @@ or the next ``val_batches`` batches of the loader.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Union
 
 import torch
 from torch import Tensor
 
+from .._validation import check_int
 from .checks import check_class_labels, check_features, check_group_labels, check_val_classes
 
 __all__ = ["ValidationStream", "ValData"]
@@ -25,9 +26,16 @@ ValData = Union[tuple[Tensor, Tensor], tuple[Tensor, Tensor, Tensor], "torch.uti
 class ValidationStream:
     """Validation data of the tuner; :attr:`class_counts` are the per-class validation counts."""
 
-    def __init__(self, val_data: ValData, num_classes: int, num_groups: int | None) -> None:
+    def __init__(
+        self, val_data: ValData, num_classes: int, num_groups: int | None, exclude: Sequence[int] = ()
+    ) -> None:
         self.num_classes = num_classes
         self.num_groups = num_groups
+        self.exclude = sorted({check_int(c, "objective_exclude", min=0, max=num_classes - 1) for c in exclude})
+        if len(self.exclude) > num_classes - 2:
+            raise ValueError(f"objective_exclude={self.exclude} leaves fewer than two classes in the upper objective")
+        self._excluded = torch.zeros(num_classes, dtype=torch.bool)
+        self._excluded[self.exclude] = True
         self.loader: Any = None
         self.tensors: tuple[Tensor, Tensor, Tensor | None] | None = None
         self._iter: Iterator | None = None
@@ -50,18 +58,31 @@ class ValidationStream:
         y = check_class_labels(y, "y_val", X.shape[0], self.num_classes)
         g = val_data[2] if len(val_data) == 3 else None
         g = check_group_labels(g, y.shape[0], self.num_groups, "val group")
-        self.class_counts = check_val_classes(y, self.num_classes)
+        if self.exclude:
+            keep = ~self._excluded[y.cpu()]
+            X, y, g = X[keep.to(X.device)], y[keep.to(y.device)], None if g is None else g[keep.to(g.device)]
+        self.class_counts = self._counts(y)
         self.tensors = (X, y, g)
+
+    def _counts(self, y: Tensor) -> Tensor:
+        """Validation counts; every class not excluded needs a sample (excluded ones count 0)."""
+        if not self.exclude:
+            return check_val_classes(y, self.num_classes)
+        padded = torch.cat([y.long().cpu(), torch.tensor(self.exclude, dtype=torch.long)])
+        counts = check_val_classes(padded, self.num_classes)  # raises for a missing class not excluded
+        counts[self.exclude] = 0
+        return counts
 
     def _from_loader(self, loader: torch.utils.data.DataLoader) -> None:
         ys = []
         for batch in loader:
             ys.append(check_class_labels(batch[1], "validation labels").cpu())
+            ys[-1] = ys[-1][~self._excluded[ys[-1]]] if self.exclude else ys[-1]
             if self.num_groups:
                 if len(batch) < 3:
                     raise ValueError("the validation DataLoader must yield (x, y, group) when num_groups is set")
                 check_group_labels(batch[2], len(batch[1]), self.num_groups, "val group")
-        self.class_counts = check_val_classes(torch.cat(ys), self.num_classes)
+        self.class_counts = self._counts(torch.cat(ys))
         self.loader = loader
 
     def draw(
@@ -81,10 +102,12 @@ class ValidationStream:
         xs, ys, gs = [], [], []
         for _ in range(val_batches):
             batch = self._next_batch()
-            xs.append(torch.as_tensor(batch[0]).to(device))
-            ys.append(torch.as_tensor(batch[1]).long().to(device))
+            yb = torch.as_tensor(batch[1]).long()
+            keep = ~self._excluded[yb.cpu()] if self.exclude else torch.ones(yb.shape[0], dtype=torch.bool)
+            xs.append(torch.as_tensor(batch[0])[keep].to(device))
+            ys.append(yb[keep].to(device))
             if self.num_groups:
-                gs.append(torch.as_tensor(batch[2]).long().to(device))
+                gs.append(torch.as_tensor(batch[2]).long()[keep].to(device))
         return torch.cat(xs), torch.cat(ys), (torch.cat(gs) if gs else None)
 
     def full(self, device: torch.device) -> tuple[Tensor, Tensor, Tensor | None] | None:

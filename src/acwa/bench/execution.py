@@ -145,13 +145,16 @@ def check_picklable(methods: Sequence[Method]) -> None:
 
 def _stop(pool: ProcessPoolExecutor) -> None:
     """Stop the workers now (Ctrl-C): cancel queued seeds and terminate running ones."""
-    pool.shutdown(wait=False, cancel_futures=True)
     terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14
     if terminate is not None:
         terminate()
         return
-    for proc in list(getattr(pool, "_processes", {}).values()):  # stdlib internals before 3.14
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # stdlib internals before 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
         proc.terminate()
+    for proc in processes:
+        proc.join(timeout=10)
 
 
 def _in_processes(

@@ -42,10 +42,14 @@ def seed0(results: dict[str, Any], method: str) -> dict[str, Any] | None:
 
 def highlighted(results: dict[str, Any], top: int = TOP) -> list[str]:
     """ce and the ``top`` best-ranked acwa methods (reference rows excluded)."""
-    ranked = [r["method"] for r in results["summary"] if r.get("rank") is not None]
+    ranked = [r["method"] for r in results["summary"] if r.get("rank") is not None and not r.get("same_as")]
     pick = [n for n in ranked if n == "ce"]
     pick += [n for n in ranked if n != "ce"][:top]
     return sorted(pick, key=ranked.index)
+
+
+def _moves(trace: dict[str, Any]) -> bool:
+    return len(trace["x"]) >= 2 and float(np.ptp(np.asarray(trace["values"], dtype=np.float64))) > 0
 
 
 def adaptive_traces(run: dict[str, Any]) -> list[dict[str, Any]]:
@@ -55,7 +59,11 @@ def adaptive_traces(run: dict[str, Any]) -> list[dict[str, Any]]:
     if traces is None and run.get("weight_history"):
         wh = run["weight_history"]
         traces = [{"name": "class weights", "values": wh, "x": list(range(len(wh))), "x_label": "update number"}]
-    return [t for t in traces or [] if len(t["x"]) >= 1]
+    traces = [t for t in traces or [] if len(t["x"]) >= 1]
+    moving = [
+        t for t in traces if len(t["x"]) >= 2 and np.ptp(np.asarray(t["values"], dtype=np.float64), axis=0).max() > 0
+    ]
+    return moving or traces[:1]  # what moved; else one note that nothing did
 
 
 def _class_ticks(ax: Any, classes: list[str], axis: str = "x") -> None:
@@ -180,7 +188,9 @@ def _adaptation(results: dict[str, Any], classes: list[str], out_dir: Path) -> s
             panels += [(r["method"], run, t) for t in adaptive_traces(run)]
     if not panels:
         return None
-    fig = _figure(7.5, sum(2.9 if len(t["x"]) >= 2 else 1.0 for _, _, t in panels) + 0.3)
+    from matplotlib.ticker import MaxNLocator
+
+    fig = _figure(7.5, sum(2.9 if _moves(t) else 0.8 for _, _, t in panels) + 0.3)
     for i, (m, run, trace) in enumerate(panels):
         ax = fig.add_subplot(len(panels), 1, i + 1)
         if len(trace["x"]) < 2:  # nothing to plot against: say so instead of a one-point axis
@@ -205,6 +215,7 @@ def _adaptation(results: dict[str, Any], classes: list[str], out_dir: Path) -> s
         ax.set_title(f"{m}: {trace['name']} (seed {run['seed']}, {len(x) - 1} update(s))", fontsize=10)
         ax.set_xlabel(trace["x_label"])
         ax.set_ylabel(trace["name"])
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if values.shape[1] <= 12:
             ax.legend(fontsize="x-small", ncol=min(values.shape[1], 5), loc="best")
     fig.savefig(out_dir / "adaptation.png")

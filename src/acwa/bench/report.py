@@ -84,7 +84,9 @@ def takeaway(results: dict[str, Any]) -> str:
     best = ranked[0]
     line = f"Best: {describe(best)}."
     single = next((r for r in ranked if trainings.get(r["method"], 1) == 1), None)
-    if single is not None and single is not best:
+    if single is best:
+        line = line[:-1] + ", also the best single-training method."
+    elif single is not None:
         line += f" Best single-training method: {describe(single)}."
     refs = [r for r in summary if r.get("rank") is None and r.get(f"{rank_by}_mean") is not None]
     if refs:
@@ -207,7 +209,7 @@ def markdown_report(results: dict[str, Any], figures: dict[str, str]) -> str:
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;
 color:#222}h1{font-size:1.6em}h2{margin-top:1.6em;border-bottom:1px solid #ddd;padding-bottom:.2em}
-table{border-collapse:collapse;font-size:.9em;margin:.5em 0}th,td{padding:.3em .6em;border-bottom:1px solid #eee;
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0}th,td{padding:.25em .45em;border-bottom:1px solid #eee;
 text-align:right;white-space:nowrap}th{background:#f5f5f5}td.l,th.l{text-align:left}tr:hover{background:#fafafa}
 .fam{display:inline-block;padding:0 .4em;border-radius:3px;color:#fff;font-size:.8em}.scroll{overflow-x:auto}
 .pos{color:#1a7f37}.neg{color:#cf222e}ul.setup li{margin:.15em 0}img{max-width:100%;margin:.5em 0}

@@ -107,8 +107,8 @@ def _choose(
     for n in names:
         m = get_method(n)
         missing = [r for r in m.requires if importlib.util.find_spec(r) is None]
-        if m.family == "reference" and not reference and not explicit:
-            continue
+        if m.family == "reference" and not explicit and (not reference or not m.supports(ds.modality)):
+            continue  # reference rows come by default only where they apply
         if not m.supports(ds.modality):
             skipped.append(
                 {
@@ -276,7 +276,7 @@ def run_bench(
                 "matplotlib is not installed: writing results.json and the reports without plots "
                 "(pip install 'acwa-torch[bench]')"
             )
-    warnings = data_warnings(ds, seeds)
+    warnings = data_warnings(ds, seeds) + list(ds.info.get("notes") or [])
     for w in warnings:
         say(f"warning: {w}")
     runs: list[dict[str, Any]] = []
@@ -360,7 +360,7 @@ def render_report(results: dict[str, Any], folder: Path, plots: bool = True) -> 
 def _expected_metrics(ds: BenchDataset) -> list[str]:
     """The metrics every run on ``ds`` computes (what ``rank_by`` may be)."""
     row: dict[str, Any] = {"balanced_accuracy": 0.0, "macro_f1": 0.0, "accuracy": 0.0}
-    if ds.long_tailed:
+    if ds.long_tailed and ds.num_classes >= 3:
         row.update(many_shot_accuracy=0.0, medium_shot_accuracy=0.0, few_shot_accuracy=0.0)
     if ds.num_classes == 2:
         row.update(average_precision=0.0, roc_auc=0.0, minority_precision=0.0, minority_recall=0.0, minority_f1=0.0)

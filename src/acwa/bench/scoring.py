@@ -4,7 +4,7 @@ Metrics are computed on the test split only, after training:
 
 * every task: ``accuracy``, ``balanced_accuracy`` (mean per-class recall over the classes present
   in the test split), ``macro_f1``, per-class F1 and recall, the confusion matrix;
-* long-tailed data: ``many/medium/few_shot_accuracy``: classes ranked by training count and cut
+* long-tailed data with >= 3 classes: ``many/medium/few_shot_accuracy``: classes ranked by training count and cut
   in thirds (``numpy.array_split``: 10 classes -> 4/3/3, 5 -> 2/2/1), each group's accuracy being
   the mean recall of its classes (equal to the group's accuracy on a balanced test split);
 * two classes: the *minority* class is the rarer one in the training split, its score the
@@ -164,7 +164,7 @@ def evaluate(
         "per_class_recall": [clean(v) for v in recall.tolist()],
         "confusion_matrix": conf.tolist(),
     }
-    if long_tailed and train_counts is not None:
+    if long_tailed and train_counts is not None and num_classes >= 3:  # thirds need >= 3 classes
         for name, group in zip(("many", "medium", "few"), shot_groups(train_counts)):
             vals = recall[group][present[group]]
             out[f"{name}_shot_accuracy"] = float(vals.mean()) if vals.size else None

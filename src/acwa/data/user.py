@@ -145,7 +145,12 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as z:
             for k in z.files:
                 try:
-                    arrays[k] = np.asarray(z[k])
+                    member = z[k]
+                    if not isinstance(member, np.ndarray):  # numpy hands back raw bytes of a non-.npy member
+                        raise DataError(
+                            f"{name}: member {k!r} is raw bytes, not a numpy array; save it with numpy.savez"
+                        )
+                    arrays[k] = member
                 except ValueError as exc:
                     if "pickle" in str(exc) or "object" in str(exc):
                         raise DataError(

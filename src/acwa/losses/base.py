@@ -294,7 +294,8 @@ class BaseLoss(nn.Module):
     def check_values_now(self, logits: Tensor) -> bool:
         """Whether this call reads tensor values back to the host (see ``validate``)."""
         first = not self._values_checked
-        self._values_checked = True
+        if first:
+            self._values_checked = True
         return should_check_values(logits, self.validate, first)
 
     def prepare(self, logits: Tensor, target: Tensor) -> LossBatch:

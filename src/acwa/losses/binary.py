@@ -31,10 +31,9 @@ import torch
 from torch import Tensor
 
 from .._validation import check_float, check_probability
-from ..counts import Counts
 from .base import LossBatch, LossOptions, Unpack, check_finite_vector, functional_twin
 from .logit_adjusted import OVERFLOW_HINT, _check_tau
-from .sigmoid import SigmoidLoss, bce_values, check_pos_weight, neg_pos_counts
+from .sigmoid import NegPosCounts, PosWeight, SigmoidLoss, bce_values, check_pos_weight, neg_pos_counts
 
 __all__ = [
     "BinaryCrossEntropyLoss",
@@ -58,7 +57,7 @@ class BinaryCrossEntropyLoss(SigmoidLoss):
 
     pos_weight: Tensor | None
 
-    def __init__(self, pos_weight: Tensor | float | None = None, **options: Unpack[LossOptions]) -> None:
+    def __init__(self, pos_weight: PosWeight = None, **options: Unpack[LossOptions]) -> None:
         super().__init__(**options)
         self.register_buffer("pos_weight", check_pos_weight(pos_weight))
 
@@ -119,7 +118,7 @@ class BinaryLogitAdjustedLoss(SigmoidLoss):
     repr_fields = ("tau",)
     offsets: Tensor
 
-    def __init__(self, class_counts: Counts, tau: float = 1.0, **options: Unpack[LossOptions]) -> None:
+    def __init__(self, class_counts: NegPosCounts, tau: float = 1.0, **options: Unpack[LossOptions]) -> None:
         super().__init__(**options)
         self.tau = _check_tau(tau)
         n_neg, n_pos = neg_pos_counts(class_counts)

@@ -24,7 +24,7 @@ from torch import Tensor
 
 from .._validation import check_choice
 from ..weights import effective_number
-from .base import BaseLoss, LossBatch, LossOptions, Unpack, counts_vector, functional_twin
+from .base import BaseLoss, LossBatch, LossOptions, Unpack, combine_weights, counts_vector, functional_twin
 from .cross_entropy import cross_entropy_values
 from .focal import Gamma, _check_gamma, focal_values
 
@@ -90,9 +90,8 @@ class ClassBalancedLoss(BaseLoss):
         return _one_vs_all_bce(batch)
 
     def element_weight(self, batch: LossBatch, sample_weight: Tensor | None) -> Tensor | None:
-        w = super().element_weight(batch, sample_weight)
-        cb = batch.pick(self.cb_weights)
-        return cb if w is None else cb * w
+        w = self.cb_weights if self.weight is None else self.cb_weights * self.weight.to(self.cb_weights)
+        return combine_weights(batch.pick(w), sample_weight)  # soft rows: sum_c q_ic w^CB_c weight_c
 
 
 class_balanced_loss = functional_twin(

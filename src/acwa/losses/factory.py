@@ -70,8 +70,8 @@ from .vs import VSLoss
 
 __all__ = ["LOSS_NAMES", "SIGMOID_LOSS_NAMES", "LOSS_ALIASES", "make_loss"]
 
-# canonical name -> (class, needs class_counts)
-_SOFTMAX: dict[str, tuple[type[nn.Module], bool]] = {
+# canonical name -> (class, needs class_counts); the sigmoid family comes after "bce"
+_REGISTRY: dict[str, tuple[type[nn.Module], bool]] = {
     "ce": (WeightedCrossEntropyLoss, False),
     "focal": (FocalLoss, False),
     "class_balanced": (ClassBalancedLoss, True),
@@ -80,17 +80,15 @@ _SOFTMAX: dict[str, tuple[type[nn.Module], bool]] = {
     "balanced_softmax": (BalancedSoftmaxLoss, True),
     "vs": (VSLoss, True),
     "parametric": (ParametricCrossEntropyLoss, False),
-}
-_SIGMOID: dict[str, tuple[type[nn.Module], bool]] = {
     "bce": (BinaryCrossEntropyLoss, False),
     "sigmoid_focal": (SigmoidFocalLoss, False),
     "binary_logit_adjusted": (BinaryLogitAdjustedLoss, True),
     "asl": (AsymmetricLoss, False),
     "distribution_balanced": (DistributionBalancedLoss, True),
 }
-_REGISTRY = {**_SOFTMAX, **_SIGMOID}
-LOSS_NAMES = tuple(_SOFTMAX)
-SIGMOID_LOSS_NAMES = tuple(_SIGMOID)
+_NAMES = tuple(_REGISTRY)
+LOSS_NAMES = _NAMES[: _NAMES.index("bce")]
+SIGMOID_LOSS_NAMES = _NAMES[_NAMES.index("bce") :]
 LOSS_ALIASES = {
     "weighted_ce": "ce",
     "cross_entropy": "ce",
@@ -123,7 +121,7 @@ def _resolve(name: str) -> str:
 def _weightings(key: str) -> tuple:
     if key == "parametric":
         return ()
-    return ("pos_weight",) if key == "bce" else () if key in _SIGMOID else WEIGHTINGS
+    return ("pos_weight",) if key == "bce" else () if key in SIGMOID_LOSS_NAMES else WEIGHTINGS
 
 
 def _check_options(key: str, options: dict, weighting: str | None) -> None:
@@ -151,13 +149,17 @@ def _counts(key: str, class_counts: Any) -> Any:
     """Validated counts (float64 ``[C]`` for the softmax family, ``[2, L]`` for the sigmoid one)."""
     if class_counts is None:
         if _REGISTRY[key][1]:
-            example = "positive_counts(train_labels)" if key in _SIGMOID else "class_counts(train_labels, num_classes)"
+            example = (
+                "positive_counts(train_labels)"
+                if key in SIGMOID_LOSS_NAMES
+                else "class_counts(train_labels, num_classes)"
+            )
             raise ValueError(
                 f"loss {key!r} needs class_counts (training-set counts), e.g. "
                 f"make_loss({key!r}, class_counts=acwa.counts.{example})"
             )
         return None
-    if key in _SIGMOID:
+    if key in SIGMOID_LOSS_NAMES:
         neg_pos_counts(class_counts)
         return class_counts
     return check_counts(class_counts)
@@ -221,6 +223,6 @@ def make_loss(name: str, class_counts=None, **options: Any) -> nn.Module:
         return cls(**_parametric(options, counts))
     if not needs_counts:
         return cls(**options)
-    if key in _SOFTMAX and options.get("weight") is not None:
+    if key in LOSS_NAMES and options.get("weight") is not None:
         check_counts(counts, len(options["weight"]), "class_counts")
     return cls(counts, **options)

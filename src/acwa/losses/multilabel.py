@@ -34,9 +34,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._validation import check_float
-from ..counts import Counts
 from .base import LossBatch, LossOptions, Unpack, functional_twin
-from .sigmoid import SigmoidLoss, bce_values, neg_pos_counts
+from .sigmoid import NegPosCounts, SigmoidLoss, bce_values, neg_pos_counts
 
 __all__ = ["AsymmetricLoss", "asymmetric_loss", "DistributionBalancedLoss", "distribution_balanced_loss"]
 
@@ -96,7 +95,7 @@ class DistributionBalancedLoss(SigmoidLoss):
 
     def __init__(
         self,
-        class_counts: Counts,
+        class_counts: NegPosCounts,
         neg_scale: float = 2.0,
         init_bias: float = 0.05,
         map_alpha: float = 0.1,

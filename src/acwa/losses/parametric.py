@@ -188,6 +188,12 @@ def _la_init(iota: TableLike, class_counts, la_tau: float | None, param_index, n
     return la_tau * lp
 
 
+def _refresh_identity_index(module: ParametricCrossEntropyLoss, incompatible_keys: object) -> None:
+    """After ``load_state_dict``: the loaded ``param_index`` decides whether slots are shared."""
+    index = module.param_index
+    module.identity_index = bool((index.cpu() == torch.arange(index.numel())).all())
+
+
 class ParametricCrossEntropyLoss(LogitTransformLoss):
     """Parametric CE with learnable per-class (or per-(group, class)) ``delta``, ``iota``, ``weight``.
 
@@ -241,6 +247,8 @@ class ParametricCrossEntropyLoss(LogitTransformLoss):
         index = _slot_index(param_index, self.num_classes)
         self.register_buffer("param_index", index.clone())
         self.num_slots = int(index.max()) + 1
+        self.identity_index = param_index is None or bool((index == torch.arange(self.num_classes)).all())
+        self.register_load_state_dict_post_hook(_refresh_identity_index)
         shape = (self.num_slots,) if num_groups is None else (self.num_groups, self.num_slots)
         iota = _la_init(iota, class_counts, la_tau, param_index, self.num_classes)
         self.delta = nn.Parameter(_raw_delta(delta, shape, delta_transform), requires_grad="delta" in learn)
@@ -254,6 +262,8 @@ class ParametricCrossEntropyLoss(LogitTransformLoss):
 
     def effective(self) -> tuple:
         """``(Delta, iota, w)`` per class (``[C]`` or ``[G, C]``), differentiable w.r.t. the parameters."""
+        if self.identity_index:  # one slot per class: no gather needed
+            return self.scale(), self.iota, self.weight
         idx = self.param_index
         return self.scale()[..., idx], self.iota[..., idx], self.weight[..., idx]
 
@@ -278,9 +288,9 @@ class ParametricCrossEntropyLoss(LogitTransformLoss):
             raise ValueError("group was given but the loss has num_groups=None; build it with num_groups=G")
         if self.num_groups is not None and group is None:
             raise ValueError(f"this loss has num_groups={self.num_groups}: pass group=<LongTensor [N]> to forward")
-        if isinstance(logits, Tensor) and logits.dim() >= 2 and logits.shape[1] != self.num_classes:
-            raise ValueError(f"logits have {logits.shape[1]} classes but the loss was built for {self.num_classes}")
         batch = self.prepare(logits, target)
+        if batch.num_classes != self.num_classes:
+            raise ValueError(f"logits have {batch.num_classes} classes but the loss was built for {self.num_classes}")
         batch = replace(batch, group=_check_group(group, logits, self.num_groups))
         return self.reduce(batch, sample_weight)
 

@@ -47,6 +47,8 @@ def align_weight(weight: Tensor, values: Tensor, name: str = "sample_weight") ->
     if not isinstance(weight, Tensor):
         weight = torch.as_tensor(weight)
     w = weight.to(device=values.device, dtype=values.dtype)
+    if w.shape == values.shape:  # the common case: one weight per element
+        return w
     k = w.dim()
     if 0 < k < values.dim() and tuple(w.shape) == tuple(values.shape[:k]):
         return w.view(tuple(w.shape) + (1,) * (values.dim() - k))

@@ -16,19 +16,24 @@ per-element weight; ``reduction='mean'`` divides by the number of counted *eleme
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..counts import Counts
 from ..tasks import BinaryTask, MultilabelTask
 from .base import BaseLoss, LossBatch, LossOptions, Unpack, as_class_vector, check_class_vector, combine_weights, upcast
 from .reducers import check_reduction
 
-__all__ = ["SigmoidLoss", "check_pos_weight", "neg_pos_counts", "bce_values"]
+__all__ = ["SigmoidLoss", "NegPosCounts", "PosWeight", "check_pos_weight", "neg_pos_counts", "bce_values"]
+
+NegPosCounts = Tensor | np.ndarray | Sequence[float] | Sequence[Sequence[float]]  # [2] or [2, L]
+PosWeight = Tensor | float | Sequence[float] | None
 
 
-def check_pos_weight(pos_weight, name: str = "pos_weight") -> Tensor | None:
+def check_pos_weight(pos_weight: PosWeight, name: str = "pos_weight") -> Tensor | None:
     """``pos_weight`` (a number or one per label) as a float vector ``>= 0``, finite."""
     if pos_weight is None:
         return None
@@ -36,10 +41,10 @@ def check_pos_weight(pos_weight, name: str = "pos_weight") -> Tensor | None:
     return as_class_vector(t.reshape(-1) if t.dim() == 0 else t, name)
 
 
-def neg_pos_counts(class_counts: Counts, name: str = "class_counts") -> tuple[Tensor, Tensor]:
+def neg_pos_counts(class_counts: NegPosCounts, name: str = "class_counts") -> tuple[Tensor, Tensor]:
     """``(n_neg, n_pos)`` float64 ``[L]`` from ``[2]`` / ``[2, L]`` counts (or a multi-hot label matrix
     is *not* accepted: pass ``acwa.counts.positive_counts(labels)``). Both must be > 0 for every label."""
-    t = torch.as_tensor(class_counts).detach()
+    t = torch.as_tensor(np.asarray(class_counts) if not isinstance(class_counts, Tensor) else class_counts).detach()
     if t.is_complex() or t.dtype == torch.bool:
         raise ValueError(f"{name} must be real counts [n_neg, n_pos], got dtype {t.dtype}")
     t = t.to(torch.float64)

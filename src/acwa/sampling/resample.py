@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Subset
 
+from .._validation import check_bool, check_float, check_int
 from ._labels import extract_labels, group_by_class
 from .strategy import check_sampling_strategy
 
@@ -42,10 +43,8 @@ def make_generator(random_state: RandomState) -> torch.Generator:
         return random_state
     if random_state is None:
         seed = int(torch.randint(0, 2**62, (1,)))
-    elif isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
-        seed = int(random_state)
     else:
-        raise ValueError(f"random_state must be None, an int or a torch.Generator, got {random_state!r}")
+        seed = check_int(random_state, "random_state", hint="pass None, an int seed or a torch.Generator")
     g = torch.Generator()
     g.manual_seed(seed)
     return g
@@ -159,7 +158,7 @@ class RandomOverSampler(SelectionResampler):
         self, *, sampling_strategy: Any = "auto", random_state: RandomState = None, shrinkage: Any = None
     ) -> None:
         super().__init__(sampling_strategy=sampling_strategy, random_state=random_state)
-        self.shrinkage = shrinkage
+        self.shrinkage = _check_shrinkage(shrinkage)
 
     def _select(self, y_np, g):
         parts = [torch.arange(y_np.shape[0])]
@@ -178,8 +177,6 @@ class RandomOverSampler(SelectionResampler):
         missing = set(self.sampling_strategy_) - set(shrink)
         if missing:
             raise ValueError(f"shrinkage needs a factor for every resampled class; missing {sorted(missing)}")
-        if any(float(v) < 0 for v in shrink.values()):
-            raise ValueError(f"shrinkage factors must be >= 0, got {shrink}")
         if X.dim() != 2 or not X.is_floating_point():
             raise ValueError("shrinkage needs X as a 2-D float array [n_samples, n_features]")
         self.sample_indices_ = self._select(y_np, g)
@@ -197,6 +194,15 @@ class RandomOverSampler(SelectionResampler):
         return torch.cat(out), y.index_select(0, self.sample_indices_.to(X.device))
 
 
+def _check_shrinkage(shrinkage: Any) -> Any:
+    """None, a finite factor >= 0, or {class: factor}: NaN/Inf would write NaN/Inf rows."""
+    if shrinkage is None:
+        return None
+    if isinstance(shrinkage, dict):
+        return {c: check_float(v, f"shrinkage[{c!r}]", min=0.0) for c, v in shrinkage.items()}
+    return check_float(shrinkage, "shrinkage", min=0.0, hint="None for plain copies, 1.0 for a smoothed bootstrap")
+
+
 class RandomUnderSampler(SelectionResampler):
     """Under-sample each targeted class to its target count by random selection.
 
@@ -210,9 +216,7 @@ class RandomUnderSampler(SelectionResampler):
         self, *, sampling_strategy: Any = "auto", random_state: RandomState = None, replacement: bool = False
     ) -> None:
         super().__init__(sampling_strategy=sampling_strategy, random_state=random_state)
-        if not isinstance(replacement, bool):
-            raise ValueError(f"replacement must be a bool, got {replacement!r}")
-        self.replacement = replacement
+        self.replacement = check_bool(replacement, "replacement")
 
     def _select(self, y_np, g):
         parts = []

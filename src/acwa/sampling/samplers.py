@@ -70,44 +70,64 @@ QType = Union[float, ProgressiveQ, Callable[[int], float]]  # noqa: UP007 (a run
 
 
 def class_sampling_probabilities(counts: Tensor, q: float, class_weights: Tensor | None = None) -> Tensor:
-    """pi_c = w_c * n_c^(1-q) / sum_k w_k * n_k^(1-q), 0 where n_c = 0 (float64 [C])."""
+    """pi_c = w_c * n_c^(1-q) / sum_k w_k * n_k^(1-q), 0 where n_c = 0 (float64 [C]).
+
+    Computed in log space, ``pi = softmax((1 - q) log n + log w)`` over the present classes, so
+    any finite q (e.g. -1000, where ``n^(1-q)`` overflows) gives finite probabilities that sum
+    to 1 (classes far below the largest term underflow to 0, their exact limit).
+    """
     n = counts.to(torch.float64)
     present = n > 0
-    p = torch.where(present, torch.exp((1.0 - q) * torch.log(n.clamp(min=1.0))), torch.zeros_like(n))
+    logits = torch.where(present, (1.0 - q) * torch.log(n.clamp(min=1.0)), torch.full_like(n, -math.inf))
     if class_weights is not None:
-        p = p * class_weights.to(torch.float64)
-    total = p.sum()
-    if not bool(total > 0):
+        logits = logits + torch.log(class_weights.to(torch.float64))  # log 0 = -inf: never drawn
+    if not bool(torch.isfinite(logits).any()):
         raise ValueError(
             "class_weights give zero probability to every class present in the labels; "
             "give at least one present class a positive weight"
         )
-    return p / total
+    return torch.softmax(logits, dim=0)
 
 
-def _alias_table(pi: Tensor):
-    """Walker/Vose alias table for drawing classes in O(1) each: draw a column j uniformly,
-    keep j with probability prob[j], else take alias[j] (Vose 1991, IEEE TSE 17(9))."""
+def _alias_table(pi: Tensor) -> tuple[Tensor, Tensor]:
+    """Walker's alias table for drawing classes in O(1) each: draw a column j uniformly, keep j
+    with probability prob[j], else take alias[j] (Walker 1977; Vose 1991, IEEE TSE 17(9)).
+
+    Built without a Python loop, by the sweep construction written with prefix sums
+    (Hübschle-Schneider and Sanders, "Parallel weighted random sampling", ESA 2019). With
+    ``w = C pi``, light columns (w < 1) lay their deficits ``1 - w`` end to end on one line and
+    heavy columns (w >= 1) their excesses ``w - 1`` on another of the same length; a light
+    column's alias is the heavy whose excess interval holds the start of its deficit; a heavy
+    whose excess ends inside a light's deficit pays the overshoot from its own column and takes
+    the next heavy as its alias. O(C log C), vectorised; a class with pi = 0 is never kept and
+    never an alias target.
+    """
     c = pi.numel()
-    p = (pi.double() * c).tolist()
-    prob = [0.0] * c
-    alias = list(range(c))
-    small = [i for i in range(c) if p[i] < 1.0]
-    large = [i for i in range(c) if p[i] >= 1.0]
-    while small and large:
-        s, l = small.pop(), large.pop()
-        prob[s], alias[s] = p[s], l
-        p[l] = p[l] + p[s] - 1.0
-        (small if p[l] < 1.0 else large).append(l)
-    for i in small + large:  # left-overs are 1 up to rounding
-        prob[i] = 1.0
-    prob_t, alias_t = torch.tensor(prob, dtype=torch.float64), torch.tensor(alias, dtype=torch.long)
-    zero = pi <= 0  # a class with pi = 0 is never kept and never an alias target
-    if bool(zero.any()):
-        prob_t[zero] = 0.0
-        bad = zero[alias_t]
-        alias_t[bad] = int(torch.argmax(pi))
-    return prob_t, alias_t
+    w = pi.detach().to("cpu", torch.float64) * c
+    prob = torch.ones(c, dtype=torch.float64)
+    alias = torch.arange(c)
+    heavy_mask = w >= 1.0
+    if not bool(heavy_mask.any()):  # rounding: all slightly below 1, i.e. uniform
+        heavy_mask = w == w.max()
+    heavy = torch.nonzero(heavy_mask).flatten()
+    light = torch.nonzero(~heavy_mask).flatten()
+    if light.numel():
+        deficit = 1.0 - w[light]
+        light_end = torch.cumsum(deficit, 0)
+        light_start = light_end - deficit
+        heavy_end = torch.cumsum(w[heavy] - 1.0, 0)
+        m = heavy.numel()
+        owner = torch.searchsorted(heavy_end, light_start, right=True).clamp(max=m - 1)
+        prob[light] = w[light]
+        alias[light] = heavy[owner]
+        j = torch.searchsorted(light_end, heavy_end, right=True)
+        jj = j.clamp(max=light.numel() - 1)
+        straddle = (j < light.numel()) & (light_start[jj] < heavy_end)
+        overshoot = torch.where(straddle, light_end[jj] - heavy_end, torch.zeros_like(heavy_end))
+        prob[heavy] = (1.0 - overshoot).clamp(0.0, 1.0)
+        alias[heavy] = heavy[torch.arange(1, m + 1).clamp(max=m - 1)]
+    prob[w <= 0] = 0.0
+    return prob, alias
 
 
 def _non_negative(value: int) -> None:
@@ -255,7 +275,7 @@ class ClassBalancedSampler(Sampler[int], Stateful):
         g = self._generator(epoch)
         counts = self.index.counts
         if self.replacement:
-            prob, alias = _alias_table(pi)
+            prob, alias = self._alias_for(pi)
             c = pi.numel()
             out = []
             for start in range(0, num, _CHUNK):
@@ -286,6 +306,14 @@ class ClassBalancedSampler(Sampler[int], Stateful):
         pos = k % counts[cls].clamp(min=1)
         idx = shuffled_order[self.index.offsets[cls] + pos].long()
         return idx[torch.randperm(num, generator=g)]
+
+    def _alias_for(self, pi: Tensor) -> tuple[Tensor, Tensor]:
+        """The alias table of ``pi``, rebuilt only when pi changes (q schedule, new weights)."""
+        cached = self.__dict__.get("_alias_cache")
+        if cached is None or cached[0].shape != pi.shape or not bool(torch.equal(cached[0], pi)):
+            cached = (pi.clone(), *_alias_table(pi))
+            self._alias_cache = cached
+        return cached[1], cached[2]
 
     def sample_indices(self, epoch: int | None = None) -> Tensor:
         """The indices of one epoch (default: the current one) as an int64 tensor, without

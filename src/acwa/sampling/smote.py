@@ -45,6 +45,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .._validation import check_int
 from ._labels import group_by_class
 from .resample import BaseResampler, RandomState
 
@@ -117,9 +118,10 @@ def _smallest(d2: Tensor, m: int, blocked: bool) -> Tensor:
 
 
 def _check_k(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    v = check_int(value, name)
+    if v < 1:
         raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return int(value)
+    return v
 
 
 def _check_class_size(c: int, n_c: int, k: int, name: str = "k_neighbors") -> None:
