@@ -302,3 +302,37 @@ def test_save_and_load_keep_weights_and_tracking(tmp_path):
     cb = ACWAKerasCallback(restored, alpha=0.5, beta=0.5)
     loaded.fit(x, y, batch_size=BATCH, epochs=1, callbacks=[cb], verbose=0)
     assert cb.weight_history.shape == (2, C) and not np.allclose(restored.weights, loss.weights)
+
+
+@pytest.mark.parametrize("steps_per_execution", [1, 2])
+def test_batch_windows_follow_update_freq(steps_per_execution):
+    """update_freq=2: one update per two training batches, each from exactly those batches (also
+    when Keras runs two steps per call and reports only the last)."""
+    if BACKEND == "torch" and steps_per_execution > 1:
+        pytest.skip("keras' torch backend runs one step per call")
+    x, y = data()
+    loss = AdaptiveWeightedLoss(C)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(C)])
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.0), loss=loss, metrics=[loss.state], steps_per_execution=steps_per_execution
+    )
+    pred = outputs(model, x).argmax(1)
+    cb = ACWAKerasCallback(loss, alpha=0.5, beta=0.5, update_freq=2)
+    model.fit(x, y, batch_size=BATCH, shuffle=False, epochs=2, callbacks=[cb], verbose=0)
+    # 5 batches per epoch, run in calls of steps_per_execution batches; an update follows the call
+    # that completes a multiple of 2 batches and reads every batch since the last update
+    w, rows, steps, window, done = np.ones(C), [np.ones(C)], [0], [], 0
+    for _epoch in range(2):
+        for first in range(0, N // BATCH, steps_per_execution):
+            calls = range(first, min(first + steps_per_execution, N // BATCH))
+            window += [i for b in calls for i in range(b * BATCH, (b + 1) * BATCH)]
+            before, done = done, done + len(calls)
+            if done // 2 > before // 2:
+                counts = tp_fp_fn(onehot(pred[window], C), onehot(y[window], C))
+                w = acwa_ref(w, metric_ref(counts), alpha=0.5, beta=0.5)
+                rows, steps, window = rows + [w], steps + [done], []
+    np.testing.assert_allclose(cb.weight_history.numpy(), np.stack(rows), rtol=1e-5)
+    np.testing.assert_array_equal(cb.controller.history_steps.numpy(), steps)
+    if steps_per_execution == 1:
+        assert steps == [0, 2, 4, 6, 8, 10]

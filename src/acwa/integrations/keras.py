@@ -162,7 +162,10 @@ class ACWAKerasCallback(keras.callbacks.Callback):
         self._epoch_start = self.num_batches
 
     def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
-        done = self._epoch_start + batch + 1  # batch is the last step of this call (steps_per_execution)
+        done = self._epoch_start + batch + 1  # batch: the last step of this call (steps_per_execution)
+        steps = (self.params or {}).get("steps")
+        if steps:  # a partial last call of an epoch reports a step past the end
+            done = min(done, self._epoch_start + steps)
         before, self.num_batches = self.num_batches, done
         freq = self.update_freq
         if self.update_on == "train" and isinstance(freq, int) and done // freq > before // freq:
