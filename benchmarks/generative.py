@@ -116,9 +116,8 @@ def main():
                 v = np.array([r[s] for s in seeds])
                 d = np.array([r[s] - base[s] for s in seeds])
                 cells += [f"{v.mean():.4f} ± {v.std():.4f}", f"{d.mean():+.4f}"]
-            print(
-                f"| {name} | {len(results[(name, 'logreg')])} | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} | {np.mean(times[name]):.2f} |"
-            )
+            runs = len(results[(name, "logreg")])
+            print(f"| {name} | {runs} | {' | '.join(cells[:4])} | {np.mean(times[name]):.2f} |")
 
 
 def n_max_str(y, rho):

@@ -65,15 +65,16 @@ def bench_samplers(n, num_classes, repeats):
     t_ob, s_ours = best_of(ours_build, repeats)
     t_wb, s_wrs = best_of(wrs_build, repeats)
     t_oe, idx_o = best_of(lambda: list(iter(s_ours)), repeats)
-    t_we, idx_w = best_of(lambda: list(iter(s_wrs)), max(1, repeats - 1))
+    t_we, idx_w = best_of(lambda w=s_wrs: list(iter(w)), max(1, repeats - 1))
     hist_o = torch.bincount(labels[torch.tensor(idx_o[:1_000_000])], minlength=num_classes).double()
     hist_w = torch.bincount(labels[torch.tensor(idx_w[:1_000_000])], minlength=num_classes).double()
     print(
-        f"class share in first 1M draws (min/max over classes): acwa {hist_o.min() / 1e6:.4f}/{hist_o.max() / 1e6:.4f}, "
+        "class share in first 1M draws (min/max over classes): "
+        f"acwa {hist_o.min() / 1e6:.4f}/{hist_o.max() / 1e6:.4f}, "
         f"WRS {hist_w.min() / 1e6:.4f}/{hist_w.max() / 1e6:.4f} (target {1 / num_classes:.4f})"
     )
     t_od, _ = best_of(lambda: s_ours.sample_indices(), repeats)
-    t_wd, _ = best_of(lambda: torch.multinomial(s_wrs.weights, n, replacement=True), max(1, repeats - 1))
+    t_wd, _ = best_of(lambda w=s_wrs: torch.multinomial(w.weights, n, replacement=True), max(1, repeats - 1))
     rows = [
         ("build", t_ob, t_wb),
         ("one epoch (list of ints, as DataLoader consumes)", t_oe, t_we),
@@ -130,12 +131,12 @@ def bench_smote(n, d, minority_sizes, repeats, threads):
         for dtype in (np.float32, np.float64):
             Xd = X.astype(dtype)
             Xt, yt = torch.from_numpy(Xd), torch.from_numpy(y)
-            t_a, (_, ya) = best_of(lambda: SMOTE(random_state=0).fit_resample(Xt, yt), repeats)
+            t_a, (_, ya) = best_of(lambda Xt=Xt, yt=yt: SMOTE(random_state=0).fit_resample(Xt, yt), repeats)
             if threadpool_limits is not None:
                 with threadpool_limits(limits=threads):
-                    t_i, (_, yi) = best_of(lambda: ImbSMOTE(random_state=0).fit_resample(Xd, y), repeats)
+                    t_i, (_, yi) = best_of(lambda Xd=Xd, y=y: ImbSMOTE(random_state=0).fit_resample(Xd, y), repeats)
             else:
-                t_i, (_, yi) = best_of(lambda: ImbSMOTE(random_state=0).fit_resample(Xd, y), repeats)
+                t_i, (_, yi) = best_of(lambda Xd=Xd, y=y: ImbSMOTE(random_state=0).fit_resample(Xd, y), repeats)
             same = np.array_equal(np.bincount(ya.numpy()), np.bincount(yi))
             print(f"| {n_min:,} | {np.dtype(dtype).name} | {t_a:.3f} | {t_i:.3f} | {t_i / t_a:.2f}x | {same} |")
 

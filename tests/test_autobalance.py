@@ -436,7 +436,7 @@ def test_class_augment_is_neutral_at_zero_and_differentiable():
         aug.magnitude.data.fill_(0.3)
         b = aug(X, y, torch.Generator().manual_seed(0))
         model = nn.Linear(4, 3)
-        loss = aug.mixed_loss(lambda lab: F.cross_entropy(model(b.x), lab, reduction="none"), b)
+        loss = aug.mixed_loss(lambda lab, model=model, b=b: F.cross_entropy(model(b.x), lab, reduction="none"), b)
         (grad,) = torch.autograd.grad(loss, [aug.magnitude])
         assert bool(torch.isfinite(grad).all()) and float(grad.abs().sum()) > 0
     with pytest.raises(ValueError, match="mixup max_magnitude"):

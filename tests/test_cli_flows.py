@@ -62,7 +62,7 @@ def test_flow_progress_bar_on_a_terminal(monkeypatch):
 
     fake = Tty()
     monkeypatch.setattr(sys, "stderr", fake)
-    lines = []
+    lines: list[str] = []
     bar = Progress(4, True, lines.append)
     assert bar.bar is not None
     bar.start("ce", 0)

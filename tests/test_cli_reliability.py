@@ -56,19 +56,25 @@ def _npz_with_member(path, name, payload: bytes):
     return str(path)
 
 
+def _saved(path, **arrays):
+    np.savez(path, **arrays)
+    return str(path)
+
+
 @pytest.mark.parametrize(
     "make, needle",
     [
         (lambda d: _npz_with_member(d / "raw.npz", "X.npy", b"raw bytes, not an array"), "member 'X' is raw bytes"),
-        (lambda d: np.savez(d / "z.npz", X=np.float64(3), y=np.int64(1)) or str(d / "z.npz"), "0-d array"),
-        (lambda d: np.savez(d / "v.npz", X=np.zeros((4, 2)), y=np.zeros(4, dtype="V3")) or str(d / "v.npz"), "dtype"),
+        (lambda d: _saved(d / "z.npz", X=np.float64(3), y=np.int64(1)), "0-d array"),
+        (lambda d: _saved(d / "v.npz", X=np.zeros((4, 2)), y=np.zeros(4, dtype="V3")), "dtype"),
         (lambda d: (d / "t.npz").write_bytes(b"PK\x03\x04garbage") and str(d / "t.npz"), "not a readable .npz"),
         (lambda d: (d / "b.csv").write_bytes(b"\xff\xfe\x00a,b\n") and str(d / "b.csv"), "not a UTF-8 text csv"),
     ],
 )
 def test_malformed_files_give_one_line_data_errors(tmp_path, capsys, make, needle):
     path = make(tmp_path)
-    _one_error(capsys, main(["bench", "--data", path, "--target", "b"] + QUICK), needle)
+    target = ["--target", "b"] if path.endswith(".csv") else []
+    _one_error(capsys, main(["bench", "--data", path, *target] + QUICK), needle)
 
 
 def _acwa(args, **kw):

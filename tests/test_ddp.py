@@ -124,6 +124,13 @@ def _worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
         if rank == 0:
             t.update_metrics(*batches[0])
         res["empty_rank_step"] = t.step().clone()
+        # reading the metric mid-window all-reduces a copy: the local window keeps local counts
+        t = ACWATrainer(num_classes=C, update_freq=None)
+        t.update_metrics(*batches[0])
+        local = t.window.stats.counts.clone()
+        res["mid_window_metric"] = t.compute_metric()
+        res["local_counts_kept"] = torch.equal(t.window.stats.counts, local)
+        res["global_counts"] = t.window.sync()
         # validation-driven step: each rank evaluates its shard of the validation set
         res["validation_step"] = validation_run(rank, world)
         # all_gather_cat with unequal first dimensions (rank r has r + 1 rows)
@@ -246,3 +253,13 @@ def test_torchrun_example_prints_identical_weights():
     assert found[0] == ",".join(repr(w) for w in weights)  # repr(float(w)) format
     assert len(weights) == 4 and all(0.5 <= w <= 2.0 for w in weights)
     assert weights != [1.0] * 4  # ACWA moved the weights
+
+
+def test_mid_window_sync_never_mutates_the_local_window(ddp_results):
+    assert all(r["local_counts_kept"] for r in ddp_results)
+    union = sum(
+        torch.as_tensor(ACWATrainer(num_classes=C).task.stat_scores(*shard_batches(r)[0])) for r in range(WORLD)
+    )
+    for r in ddp_results:
+        assert torch.equal(r["global_counts"], union)
+        torch.testing.assert_close(r["mid_window_metric"], ddp_results[0]["mid_window_metric"], equal_nan=True)

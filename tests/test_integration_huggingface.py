@@ -124,7 +124,7 @@ def test_loss_function_divides_weighted_sum_by_num_items():
 
 def test_loss_function_feeds_acwa_only_in_the_chosen_phase():
     acwa = ACWATrainer(num_classes=C, update_freq=None)
-    fn = ACWALossFunction(acwa, update_on="eval")
+    fn = ACWALossFunction(acwa, update_on="validation")
     logits, y = torch.randn(4, C), torch.tensor([0, 1, 2, 0])
     fn(logits.requires_grad_(), y)  # grad enabled = training batch: not counted
     assert acwa.num_calls == 0
@@ -138,11 +138,13 @@ def test_loss_function_feeds_acwa_only_in_the_chosen_phase():
 
 def test_loss_function_bad_arguments():
     with pytest.raises(ValueError, match="update_freq=None"):
-        ACWALossFunction(ACWATrainer(num_classes=C, update_freq=10), update_on="eval")
+        ACWALossFunction(ACWATrainer(num_classes=C, update_freq=10), update_on="validation")
     with pytest.raises(ValueError, match="loss_fn"):
         ACWALossFunction(ACWATrainer(num_classes=C), loss_fn=FocalLoss())
     with pytest.raises(ValueError, match="update_on"):
-        ACWALossFunction(update_on="val")
+        ACWALossFunction(update_on="test")
+    with pytest.warns(DeprecationWarning, match="update_on='validation'"):  # the old spelling still works
+        assert ACWALossFunction(update_on="eval").update_on == "validation"
     with pytest.raises(ValueError, match="class_weights"):
         ACWALossFunction(class_weights=[1.0, float("nan")])
     with pytest.raises(ValueError, match="labels"):
@@ -221,7 +223,7 @@ def test_acwa_updates_after_each_evaluation_only(tmp_path):
         train_dataset=train,
         eval_dataset=val,
         acwa=acwa,
-        acwa_update_on="eval",
+        acwa_update_on="validation",
     )
     trainer.train()
     assert acwa.weight_history.shape == (3, C)  # one step per evaluation
@@ -270,7 +272,7 @@ def test_dataset_labels_sources():
 
 def test_plain_trainer_with_loss_function_and_callback(tmp_path):
     acwa = ACWATrainer(num_classes=C, update_freq=None, alpha=0.5, beta=0.5)
-    fn = ACWALossFunction(acwa, update_on="eval")
+    fn = ACWALossFunction(acwa, update_on="validation")
     trainer = transformers.Trainer(
         model=seq_model(),
         args=args(tmp_path, max_steps=2, eval_strategy="steps", eval_steps=1),

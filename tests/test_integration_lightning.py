@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 L = pytest.importorskip("lightning.pytorch")
 
 from acwa import ACWATrainer, FocalLoss  # noqa: E402
-from acwa.integrations.lightning import ACWACallback  # noqa: E402
+from acwa.integrations.lightning import ACWALightningCallback as ACWACallback  # noqa: E402
 from acwa.sampling import DistributedClassBalancedSampler  # noqa: E402
 
 C = 3
@@ -123,7 +123,7 @@ def test_validation_driven_updates_skip_sanity_check(tmp_path):
 
     x, y = make_data()
     xv, yv = make_data(n=(10, 6, 6), seed=1)
-    cb = ACWACallback(num_classes=C, update_on="val", alpha=0.5, beta=0.5)
+    cb = ACWACallback(num_classes=C, update_on="validation", alpha=0.5, beta=0.5)
     module = TinyModule()
     trainer = pl_trainer(tmp_path, max_epochs=3, num_sanity_val_steps=2, callbacks=[cb])
     trainer.fit(module, train_dataloaders=loader(x, y), val_dataloaders=loader(xv, yv, batch_size=5))
@@ -166,7 +166,7 @@ def test_contract_errors_name_the_fix(tmp_path):
             NoDictModule(), train_dataloaders=loader(x, y)
         )
     with pytest.raises(ValueError, match="update_freq=None"):
-        ACWACallback(ACWATrainer(num_classes=C, update_freq=5), update_on="val")
+        ACWACallback(ACWATrainer(num_classes=C, update_freq=5), update_on="validation")
     with pytest.raises(ValueError, match="update_on"):
         ACWACallback(num_classes=C, update_on="test")
     with pytest.raises(ValueError, match="not both"):
@@ -220,3 +220,15 @@ def test_missing_lightning_gives_the_install_hint(monkeypatch):
     monkeypatch.delitem(sys.modules, "acwa.integrations.lightning")
     with pytest.raises(ImportError, match=r"pip install 'acwa-torch\[lightning\]'"):
         importlib.import_module("acwa.integrations.lightning")
+
+
+def test_old_names_still_work_with_a_deprecation_warning():
+    import acwa.integrations.lightning as lightning_integration
+
+    with pytest.warns(DeprecationWarning, match="ACWALightningCallback"):
+        old = lightning_integration.ACWACallback
+    assert old is ACWACallback
+    with pytest.warns(DeprecationWarning, match="update_on='validation'"):
+        cb = ACWACallback(num_classes=C, update_on="val")
+    assert cb.update_on == "validation" and cb.acwa.update_freq is None
+    assert cb.state_key == "ACWACallback"  # checkpoints saved before the rename keep loading

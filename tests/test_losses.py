@@ -754,10 +754,13 @@ def test_overflowing_or_negative_hyper_parameters_are_rejected():
         FocalLoss(gamma=float("inf"))
     with pytest.raises(ValueError, match="gamma must be finite"):
         FocalLoss(gamma=[1.0, float("inf"), 0.0])
-    with pytest.raises(ValueError, match="overflows float32"):
-        VSLoss(COUNTS, tau=1e38)
-    with pytest.raises(ValueError, match="overflows float32"):
-        LogitAdjustedLoss(COUNTS, tau=1e38)
+    for tau in (1e38, 1e30, 1e6):  # offsets tau * log pi beyond 1e5: rejected, never an inf loss
+        with pytest.raises(ValueError, match=r"overflows: \|value\| must be <= 100000"):
+            VSLoss(COUNTS, tau=tau)
+        with pytest.raises(ValueError, match="overflows"):
+            LogitAdjustedLoss(COUNTS, tau=tau)
+        with pytest.raises(ValueError, match="overflows"):
+            make_loss("binary_logit_adjusted", class_counts=[990, 10], tau=tau)
     with pytest.raises(ValueError, match="scale must be"):
         LDAMLoss(COUNTS, scale=1e38)
     for build in (
@@ -773,4 +776,5 @@ def test_overflowing_or_negative_hyper_parameters_are_rejected():
             build([1.0, -0.5, 1.0, 1.0, 1.0])
     # large but representable settings stay finite
     z, y = make_batch(False, seed=17, dtype=torch.float32)
-    assert torch.isfinite(VSLoss(COUNTS, tau=1e30)(z, y))
+    assert torch.isfinite(VSLoss(COUNTS, tau=1e4)(z, y))
+    assert torch.isfinite(VSLoss([50, 20, 5], tau=1e4)(z[:, :3], torch.where(y >= 3, 0, y)))

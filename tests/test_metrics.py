@@ -85,3 +85,45 @@ def test_both_count_layouts_match_sklearn_and_stream(monkeypatch, confusion_max,
     np.testing.assert_allclose(s.compute("recall").numpy(), expected, rtol=1e-6)
     assert s.support.tolist() == support.tolist()
     assert torch.equal(s.counts, stat_scores(logits, target, c, ignore_index=ignore_index))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ranking_metrics_match_sklearn_with_ties(seed):
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from acwa.metrics import binary_average_precision, binary_roc_auc, mean_average_precision, roc_auc
+
+    g = torch.Generator().manual_seed(seed)
+    scores = (torch.randn(300, generator=g) * 2).round()  # many tied scores
+    labels = (torch.rand(300, generator=g) < 0.15).long()
+    assert binary_average_precision(scores, labels).item() == pytest.approx(
+        average_precision_score(labels.numpy(), scores.numpy()), abs=1e-6
+    )
+    assert binary_roc_auc(scores.unsqueeze(1), labels).item() == pytest.approx(
+        roc_auc_score(labels.numpy(), scores.numpy()), abs=1e-6
+    )
+    z = torch.randn(200, 5, generator=g).round(decimals=1)
+    y = (torch.rand(200, 5, generator=g) < torch.tensor([0.02, 0.1, 0.3, 0.5, 0.0])).long()
+    y[0, 0] = 1  # label 0 has at least one positive; label 4 has none (NaN, skipped by the mean)
+    per = [average_precision_score(y[:, k].numpy(), z[:, k].numpy()) for k in range(4)]
+    assert mean_average_precision(z, y).item() == pytest.approx(np.mean(per), abs=1e-6)
+    aucs = roc_auc(z, y)
+    assert torch.isnan(aucs[4])
+    np.testing.assert_allclose(aucs[:4].numpy(), [roc_auc_score(y[:, k], z[:, k]) for k in range(4)], atol=1e-6)
+
+
+def test_multilabel_f1_matches_sklearn():
+    from sklearn.metrics import f1_score
+
+    from acwa.metrics import multilabel_f1
+
+    g = torch.Generator().manual_seed(4)
+    z = torch.randn(120, 4, generator=g)
+    y = (torch.rand(120, 4, generator=g) < 0.3).long()
+    pred = (z > 0.25).long().numpy()
+    for average in (None, "macro", "micro"):
+        ours = multilabel_f1(z, y, threshold=0.25, average=average)
+        ref = f1_score(y.numpy(), pred, average=average, zero_division=0)
+        np.testing.assert_allclose(ours.numpy(), ref, rtol=1e-6)
+    with pytest.raises(ValueError, match="0/1"):
+        multilabel_f1(z, y * 2)

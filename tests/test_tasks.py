@@ -97,3 +97,19 @@ def test_infer_and_make_task():
         make_task("multiclass")
     with pytest.raises(ValueError, match="task must be one of"):
         make_task("regression", 3)
+
+
+@pytest.mark.parametrize("num_classes", [256, 300, 1000, 1024, 2000])
+def test_blocked_argmax_equals_argmax_with_ties_and_strides(num_classes):
+    from acwa.tasks import argmax_classes
+
+    g = torch.Generator().manual_seed(num_classes)
+    z = torch.randn(64, num_classes, generator=g)
+    z[0, [3, num_classes - 1]] = 50.0  # tie across the first block and the tail: first index wins
+    z[1, [40, 70]] = 50.0  # tie across two blocks
+    z[2, num_classes - 1] = 60.0  # maximum in the tail
+    z[3, :] = 1.0  # all equal
+    z = z.round(decimals=1)  # many ties everywhere
+    assert torch.equal(argmax_classes(z), z.argmax(1))
+    wide = torch.randn(num_classes, 64, generator=g).t()  # non-contiguous rows
+    assert torch.equal(argmax_classes(wide), wide.argmax(1))

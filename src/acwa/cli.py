@@ -137,9 +137,10 @@ def _bench_parser(sub: Any) -> None:
     run.add_argument(
         "--rank-by",
         choices=list(METRICS),
-        default=DEFAULT_RANK_BY,
+        default=None,
         metavar="METRIC",
-        help=f"metric that ranks the methods (default {DEFAULT_RANK_BY}): {', '.join(METRICS)}",
+        help=f"metric that ranks the methods (default {DEFAULT_RANK_BY}; mean_average_precision on multi-label "
+        f"data): {', '.join(METRICS)}",
     )
     run.add_argument(
         "--no-reference", action="store_true", help="no scikit-learn reference rows (tabular/embedding data)"
@@ -304,8 +305,16 @@ def _report(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("acwa report: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (ValueError, OSError, KeyError, TypeError) as exc:
+    except (ValueError, OSError) as exc:
         return _err("report", exc)
+    except Exception as exc:  # a results.json edited or truncated by hand: one line, no traceback
+        return _err(
+            "report",
+            ValueError(
+                f"{path.name} cannot be rendered ({type(exc).__name__}: {exc}); "
+                "it is not a complete results.json written by acwa bench"
+            ),
+        )
     print(f"report: {written['html']}  (also report.md, results.json)")
     return 0
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 
-from ._validation import check_choice
+from ._state import Stateful
+from ._validation import check_choice, check_float, check_int
 
 __all__ = ["EarlyStopping"]
 
 
-class EarlyStopping:
+class EarlyStopping(Stateful):
     """Stop when the monitored value has not improved by more than ``min_delta`` for
     ``patience`` consecutive calls.
 
@@ -20,17 +21,18 @@ class EarlyStopping:
     ...         break
     """
 
+    best: float  # declared states
+    counter: int
+    should_stop: bool
+
     def __init__(self, patience: int = 5, mode: str = "max", min_delta: float = 0.0) -> None:
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
-            raise ValueError(f"patience must be an int >= 1, got {patience!r}")
-        check_choice(mode, ("max", "min"), "mode")
-        if not (min_delta >= 0):
-            raise ValueError(f"min_delta must be >= 0, got {min_delta!r}")
-        self.patience, self.mode, self.min_delta = patience, mode, float(min_delta)
-        self.best = -math.inf if mode == "max" else math.inf
-        self.counter = 0
+        self.patience = check_int(patience, "patience", min=1, hint="calls without improvement before stopping")
+        self.mode = check_choice(mode, ("max", "min"), "mode")
+        self.min_delta = check_float(min_delta, "min_delta", min=0.0)
+        self.add_state("best", -math.inf if mode == "max" else math.inf, check=_not_nan)
+        self.add_state("counter", 0, check=_nonnegative)
+        self.add_state("should_stop", False)
         self.improved = False
-        self.should_stop = False
 
     def step(self, value: float) -> bool:
         """Record ``value``; return True when training should stop."""
@@ -48,8 +50,12 @@ class EarlyStopping:
         self.should_stop = self.counter >= self.patience
         return self.should_stop
 
-    def state_dict(self) -> dict:
-        return {"best": self.best, "counter": self.counter, "should_stop": self.should_stop}
 
-    def load_state_dict(self, state: dict) -> None:
-        self.best, self.counter, self.should_stop = state["best"], state["counter"], state["should_stop"]
+def _not_nan(value: float) -> None:
+    if math.isnan(value):
+        raise ValueError("must not be NaN")
+
+
+def _nonnegative(value: int) -> None:
+    if value < 0:
+        raise ValueError("must be >= 0")

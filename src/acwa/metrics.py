@@ -25,7 +25,18 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ._validation import check_choice, check_num_classes
+from ._state import Stateful, all_gather_cat
+from ._validation import check_choice, check_int, check_num_classes
+from .ranking import (
+    average_precision,
+    binary_average_precision,
+    binary_roc_auc,
+    mean_average_precision,
+    multilabel_f1,
+    multilabel_stat_scores,
+    roc_auc,
+)
+from .tasks import CONFUSION_MAX_CLASSES, MulticlassTask, Task
 
 __all__ = [
     "stat_scores",
@@ -39,66 +50,15 @@ __all__ = [
     "METRICS",
     "all_reduce_sum",
     "all_gather_cat",
+    "CONFUSION_MAX_CLASSES",
+    "average_precision",
+    "roc_auc",
+    "binary_average_precision",
+    "binary_roc_auc",
+    "mean_average_precision",
+    "multilabel_stat_scores",
+    "multilabel_f1",
 ]
-
-
-# Up to this many classes a window keeps the C x C confusion counts (at most 128 KiB): one fused
-# index ``target * C + pred`` and one ``index_add_`` per batch, the cheapest update at small C.
-# Above it, O(C) counts (actual, predicted, hit), so memory and DDP traffic stay linear in C.
-CONFUSION_MAX_CLASSES = 128
-
-
-def _raw_size(num_classes: int) -> int:
-    c = num_classes
-    return c * c + 1 if c <= CONFUSION_MAX_CLASSES else 3 * c + 1
-
-
-def _accumulate_raw_counts(
-    raw: Tensor, preds: Tensor, target: Tensor, num_classes: int, ignore_index: int | None, ones: Tensor | None = None
-) -> None:
-    """Add one batch to ``raw`` (``_raw_size(C)`` int64 entries, the last one a trash slot) with
-    one in-place ``index_add_``. Layouts:
-
-    - ``C <= CONFUSION_MAX_CLASSES``: the row-major confusion matrix, entry ``target * C + pred``;
-    - otherwise ``[actual_0..C-1 | predicted_0..C-1 | hit_0..C-1]``.
-
-    Entries whose target is ``ignore_index`` go to the trash slot, so no boolean indexing (and no
-    host sync) is needed. ``ones``: an int64 vector of ones at least as long as the index (saves
-    an allocation per batch).
-    """
-    if preds.is_floating_point():
-        preds = preds.argmax(dim=1)
-    preds = preds.reshape(-1)
-    target = target.reshape(-1)
-    c = num_classes
-    trash = raw.numel() - 1
-    counted = None if ignore_index is None else target != ignore_index
-    if raw.numel() == c * c + 1:
-        index = preds.add(target, alpha=c)
-        if counted is not None:
-            index = torch.where(counted, index, trash)
-    else:
-        hit = preds == target
-        if counted is None:
-            actual_idx, predicted_idx = target, preds + c
-        else:
-            actual_idx = torch.where(counted, target, trash)
-            predicted_idx = torch.where(counted, preds + c, trash)
-            if 0 <= ignore_index < c:  # an ignored target could equal its prediction
-                hit = hit & counted
-        index = torch.cat([actual_idx, predicted_idx, torch.where(hit, target + 2 * c, trash)])
-    source = torch.ones_like(index) if ones is None or ones.numel() < index.numel() else ones[: index.numel()]
-    raw.index_add_(0, index, source)
-
-
-def _raw_to_stat_scores(raw: Tensor, num_classes: int) -> Tensor:
-    c = num_classes
-    if raw.numel() == c * c + 1:
-        confusion = raw[:-1].view(c, c)  # rows: target, columns: prediction
-        tp = confusion.diagonal()
-        return torch.stack([tp, confusion.sum(0) - tp, confusion.sum(1) - tp])
-    actual, predicted, tp = raw[:-1].view(3, c)
-    return torch.stack([tp, predicted - tp, actual - tp])
 
 
 def stat_scores(preds: Tensor, target: Tensor, num_classes: int, ignore_index: int | None = None) -> Tensor:
@@ -107,9 +67,10 @@ def stat_scores(preds: Tensor, target: Tensor, num_classes: int, ignore_index: i
     ``preds`` are class indices (or logits ``[N, C, ...]``, reduced with argmax over dim 1).
     Entries whose target equals ``ignore_index`` are not counted. Sync-free.
     """
-    raw = torch.zeros(_raw_size(num_classes), dtype=torch.long, device=target.device)
-    _accumulate_raw_counts(raw, preds, target, num_classes, ignore_index)
-    return _raw_to_stat_scores(raw, num_classes)
+    task = MulticlassTask(num_classes=num_classes, ignore_index=ignore_index)
+    raw = torch.zeros(task.raw_size(CONFUSION_MAX_CLASSES), dtype=torch.long, device=target.device)
+    task.accumulate(raw, preds, target)
+    return task.raw_to_stat_scores(raw)
 
 
 def _ratio(num: Tensor, den: Tensor, support: Tensor) -> Tensor:
@@ -167,31 +128,11 @@ def all_reduce_sum(t: Tensor) -> Tensor:
     return t
 
 
-def all_gather_cat(t: Tensor) -> Tensor:
-    """Concatenate ``t`` from all ranks along dim 0, in rank order (identity without DDP).
+class ClassStatScores(Stateful):
+    """Running per-class ``tp/fp/fn`` counts over a window of batches, for any :mod:`acwa.tasks` task.
 
-    First dimensions may differ between ranks (even 0): sizes are gathered first, tensors are
-    padded to the largest, gathered, and trimmed. Every rank must call it at the same point,
-    with the same trailing shape and dtype. Works with gloo and NCCL.
-    """
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
-        return t
-    world = dist.get_world_size()
-    size = torch.tensor([t.shape[0]], dtype=torch.long, device=t.device)
-    sizes = [torch.zeros_like(size) for _ in range(world)]
-    dist.all_gather(sizes, size)
-    sizes_host = [int(s) for s in torch.cat(sizes).tolist()]
-    padded = t.new_zeros((max(sizes_host),) + tuple(t.shape[1:]))
-    padded[: t.shape[0]] = t
-    parts = [torch.empty_like(padded) for _ in range(world)]
-    dist.all_gather(parts, padded)
-    return torch.cat([p[:n] for p, n in zip(parts, sizes_host)])
-
-
-class ClassStatScores:
-    """Running per-class ``tp/fp/fn`` counts over a window of batches.
+    State: one declared int64 vector (``reduce='sum'``) updated with one ``index_add_`` per
+    batch; :meth:`sync` returns the counts summed over DDP ranks *without* modifying the window.
 
     >>> s = ClassStatScores(3)
     >>> s.update(torch.tensor([0, 1, 1]), torch.tensor([0, 1, 2]))
@@ -199,31 +140,57 @@ class ClassStatScores:
     tensor([1., 1., 0.])
     """
 
-    def __init__(self, num_classes: int, ignore_index: int | None = None, device=None) -> None:
-        self.num_classes = check_num_classes(num_classes)
-        self.ignore_index = ignore_index
-        self._raw = torch.zeros(_raw_size(num_classes), dtype=torch.long, device=device)
+    raw_counts: Tensor  # declared state
+
+    def __init__(
+        self,
+        num_classes: int | None = None,
+        ignore_index: int | None = None,
+        device=None,
+        *,
+        task: Task | None = None,
+        confusion_max: int | None = None,
+    ) -> None:
+        if task is None:
+            task = MulticlassTask(num_classes=check_num_classes(num_classes), ignore_index=ignore_index)
+        elif num_classes is not None and check_int(num_classes, "num_classes", min=1) != task.size:
+            raise ValueError(f"num_classes={num_classes} but the task has {task.size} classes/labels")
+        self.task = task
+        self.num_classes = task.size
+        self.ignore_index = task.ignore_index
+        size = task.raw_size(CONFUSION_MAX_CLASSES if confusion_max is None else confusion_max)
+        self.add_state("raw_counts", torch.zeros(size, dtype=torch.long, device=device), reduce="sum", check=_nonneg)
         self._ones = torch.ones(0, dtype=torch.long, device=device)
 
     def update(self, preds: Tensor, target: Tensor, all_counted: bool = False) -> None:
         """Add a batch (logits or class indices). ``all_counted=True`` promises that no target
         equals ``ignore_index`` (already checked by the caller), which skips the masking."""
-        if target.device != self._raw.device:
-            self._raw = self._raw.to(target.device)
+        if target.device != self.raw_counts.device:
+            self.to(target.device)
         needed = 3 * target.numel()
         if self._ones.numel() < needed or self._ones.device != target.device:
             self._ones = torch.ones(needed, dtype=torch.long, device=target.device)
-        ignore = None if all_counted else self.ignore_index
-        _accumulate_raw_counts(self._raw, preds.detach(), target.detach(), self.num_classes, ignore, self._ones)
+        self.task.accumulate(self.raw_counts, preds, target, all_counted, self._ones)
+
+    def update_stat_scores(self, counts: Tensor) -> None:
+        """Add precomputed ``[3, K]`` ``(tp, fp, fn)`` counts (e.g. from a Keras loss); needs the
+        O(K) layout, i.e. ``ClassStatScores(..., confusion_max=0)``."""
+        counts = torch.as_tensor(counts).to(device=self.raw_counts.device, dtype=torch.long)
+        if counts.shape != (3, self.num_classes) or bool((counts < 0).any()):
+            raise ValueError(
+                f"counts must be [3, {self.num_classes}] non-negative (tp, fp, fn), got shape {tuple(counts.shape)}"
+            )
+        self.raw_counts = self.raw_counts + self.task.stat_scores_to_raw(counts, self.raw_counts.numel())
 
     @property
     def counts(self) -> Tensor:
-        """``[3, C]``: rows tp, fp, fn."""
-        return _raw_to_stat_scores(self._raw, self.num_classes)
+        """``[3, C]``: rows tp, fp, fn (this process's window)."""
+        return self.task.raw_to_stat_scores(self.raw_counts)
 
-    def sync(self) -> None:
-        """Sum the counts over DDP ranks. Every rank must call it at the same point."""
-        all_reduce_sum(self._raw)
+    def sync(self) -> Tensor:
+        """``[3, C]`` counts summed over DDP ranks, a new tensor (the window is not modified).
+        Every rank must call it at the same point; without DDP it equals :attr:`counts`."""
+        return self.task.raw_to_stat_scores(self.synced("raw_counts"))
 
     @property
     def support(self) -> Tensor:
@@ -232,17 +199,20 @@ class ClassStatScores:
         return tp + fn
 
     def compute(self, metric: str = "f1") -> Tensor:
+        """Per-class ``metric`` of the window over all ranks (collective under DDP)."""
         check_choice(metric, METRICS, "metric")
-        return METRICS[metric](*self.counts)
-
-    def reset(self) -> None:
-        self._raw.zero_()
+        return METRICS[metric](*self.sync())
 
     def state_dict(self) -> dict:
-        return {"counts": self._raw.clone()}
+        return {"counts": self.raw_counts.clone()}
 
     def load_state_dict(self, state: dict) -> None:
-        raw = state["counts"]
-        if raw.shape != self._raw.shape:
-            raise ValueError(f"state counts have shape {tuple(raw.shape)}, expected {tuple(self._raw.shape)}")
-        self._raw = raw.to(self._raw.device).clone()
+        if not isinstance(state, dict) or set(state) != {"counts"}:
+            got = f"unknown keys {sorted(set(state) - {'counts'})}" if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"ClassStatScores state must be {{'counts': tensor}} from state_dict(), got {got}")
+        super().load_state_dict({"raw_counts": state["counts"]})
+
+
+def _nonneg(counts: Tensor) -> None:
+    if bool((counts < 0).any()):
+        raise ValueError("counts must be >= 0")

@@ -31,42 +31,39 @@ when ``check_values`` is true (see :func:`acwa._validation.should_check_values`)
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from ._validation import check_choice, check_float, check_int, check_logits_labels
+from .confusion import (
+    CONFUSION_MAX_CLASSES,
+    accumulate_confusion,
+    argmax_classes,
+    confusion_stat_scores,
+    is_confusion_layout,
+    raw_to_stat_scores,
+)
+from .task_checks import check_floating, check_zero_one, flat_long
 
-__all__ = ["TASKS", "Task", "MulticlassTask", "BinaryTask", "MultilabelTask", "make_task", "infer_task"]
+__all__ = [
+    "TASKS",
+    "Task",
+    "MulticlassTask",
+    "BinaryTask",
+    "MultilabelTask",
+    "make_task",
+    "infer_task",
+    "accumulate_confusion",
+    "raw_to_stat_scores",
+    "confusion_stat_scores",
+    "CONFUSION_MAX_CLASSES",
+    "argmax_classes",
+]
 
 TASKS = ("multiclass", "binary", "multilabel")
 SOFT_TARGET_TOLERANCE = 1e-3  # |sum_c q_ic - 1| allowed for soft-target rows
-
-
-def _finite_sum(t: Tensor) -> bool:
-    s = t.sum(dtype=torch.float32) if t.dtype in (torch.float16, torch.bfloat16) else t.sum()
-    return math.isfinite(float(s))
-
-
-def _check_floating(logits: Tensor, name: str, check_values: bool) -> None:
-    if not isinstance(logits, Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor of logits, got {type(logits).__name__}")
-    if check_values and not logits.is_floating_point():
-        raise ValueError(f"{name} must be floating point logits, got dtype {logits.dtype}")
-    if check_values and logits.numel() and not _finite_sum(logits.detach()):
-        raise ValueError(f"{name} contains NaN or Inf values; check the model, the learning rate and the inputs")
-
-
-def _check_zero_one(labels: Tensor, name: str, what: str) -> None:
-    if labels.is_complex():
-        raise ValueError(f"{name} must hold 0/1 values, got dtype {labels.dtype}")
-    if labels.numel() and not bool(((labels == 0) | (labels == 1)).all()):
-        bad = labels[(labels != 0) & (labels != 1)].flatten()[0]
-        raise ValueError(
-            f"{name} must be {what} with values 0 or 1, found {float(bad):g}; threshold or encode the labels first"
-        )
 
 
 @dataclass(frozen=True)
@@ -98,41 +95,54 @@ class Task:
         """Per-element weights from per-class weights ``[K]`` (see the module table)."""
         raise NotImplementedError
 
+    def shift_logits(self, logits: Tensor, offsets: Tensor) -> Tensor:
+        """Training logits with additive per-class offsets ``o`` [K] (logit adjustment):
+        multiclass ``z + o``, binary ``z + (o_1 - o_0)``, multi-label ``z_l + o_l``."""
+        o = offsets.to(logits.dtype)
+        return logits + o.view((1, -1) + (1,) * (logits.dim() - 2))
+
     def stat_scores(self, logits: Tensor, labels: Tensor) -> Tensor:
         """``[3, K]`` int64 ``(tp, fp, fn)`` of one batch (ignored elements not counted)."""
+        raw = torch.zeros(self.raw_size(), dtype=torch.long, device=labels.device)
+        self.accumulate(raw, logits, labels)
+        return self.raw_to_stat_scores(raw)
+
+    # -- streaming counts: a flat int64 state vector updated in place (see ClassStatScores)
+    def raw_size(self, confusion_max: int | None = None) -> int:
+        """Length of the flat count state: the K x K confusion matrix plus a trash slot up to
+        ``confusion_max`` (default :data:`CONFUSION_MAX_CLASSES`) classes, three O(K) vectors
+        plus a trash slot above."""
+        k = self.size
+        limit = CONFUSION_MAX_CLASSES if confusion_max is None else confusion_max
+        if k <= limit:
+            return k * k + 1
+        return 3 * k + 2 if k == 3 else 3 * k + 1  # K = 3: one spare slot keeps the layouts apart
+
+    def accumulate(
+        self, raw: Tensor, logits: Tensor, labels: Tensor, all_counted: bool = False, ones: Tensor | None = None
+    ) -> None:
+        """Add one batch to ``raw`` in place (one ``index_add_``, sync-free). ``all_counted``
+        promises that no label is ignored (skips the masking); ``ones``: an int64 vector of
+        ones at least ``3 N`` long (saves an allocation per batch). The layout follows from
+        ``raw``'s length (see :meth:`raw_size`)."""
         pred, target = self.predictions_targets(logits, labels)
-        return confusion_stat_scores(pred, target, self.size, self._ignore_for_counts())
+        ignore = None if all_counted else self._ignore_for_counts()
+        accumulate_confusion(raw, pred, target, self.size, ignore, ones)
+
+    def raw_to_stat_scores(self, raw: Tensor) -> Tensor:
+        """``[3, K]`` ``(tp, fp, fn)`` from the flat count state."""
+        return raw_to_stat_scores(raw, self.size)
+
+    def stat_scores_to_raw(self, counts: Tensor, raw_size: int) -> Tensor:
+        """A flat count state of the O(K) layout holding ``[3, K]`` ``(tp, fp, fn)`` (the K x K
+        layout cannot be rebuilt from them; see :meth:`raw_size` with ``confusion_max=0``)."""
+        if is_confusion_layout(raw_size, self.size):
+            raise ValueError("precomputed (tp, fp, fn) counts need the O(K) count layout (confusion_max=0)")
+        tp, fp, fn = counts
+        return torch.cat([tp + fn, tp + fp, tp, tp.new_zeros(raw_size - 3 * self.size)])
 
     def _ignore_for_counts(self) -> int | None:
         return self.ignore_index
-
-
-def confusion_stat_scores(pred: Tensor, target: Tensor, num_classes: int, ignore_index: int | None) -> Tensor:
-    """``(tp, fp, fn)`` ``[3, C]`` from flat class indices, one ``index_add_`` (O(C^2) memory
-    up to 128 classes, O(C) above); entries whose target is ``ignore_index`` are dropped."""
-    c = num_classes
-    counted = None if ignore_index is None else target != ignore_index
-    if c <= 128:
-        index = pred.add(target, alpha=c)
-        if counted is not None:
-            index = torch.where(counted, index, c * c)
-        raw = torch.zeros(c * c + 1, dtype=torch.long, device=target.device)
-        raw.index_add_(0, index, torch.ones_like(index))
-        confusion = raw[:-1].view(c, c)
-        tp = confusion.diagonal()
-        return torch.stack([tp, confusion.sum(0) - tp, confusion.sum(1) - tp])
-    trash = 3 * c
-    hit = pred == target
-    if counted is None:
-        actual, predicted = target, pred + c
-    else:
-        actual, predicted = torch.where(counted, target, trash), torch.where(counted, pred + c, trash)
-        hit = hit & counted
-    index = torch.cat([actual, predicted, torch.where(hit, target + 2 * c, trash)])
-    raw = torch.zeros(3 * c + 1, dtype=torch.long, device=target.device)
-    raw.index_add_(0, index, torch.ones_like(index))
-    actual_n, predicted_n, tp = raw[:-1].view(3, c)
-    return torch.stack([tp, predicted_n - tp, actual_n - tp])
 
 
 @dataclass(frozen=True)
@@ -157,7 +167,7 @@ class MulticlassTask(Task):
 
     def check(self, logits: Tensor, labels: Tensor, check_values: bool = True) -> bool | None:
         if isinstance(logits, Tensor) and isinstance(labels, Tensor) and self.is_soft(logits, labels):
-            _check_floating(logits, "outputs", check_values)
+            check_floating(logits, "outputs", check_values)
             if check_values and labels.numel():
                 rows = labels.sum(1)
                 if not bool((labels >= 0).all() & ((rows - 1).abs() <= SOFT_TARGET_TOLERANCE).all()):
@@ -169,15 +179,21 @@ class MulticlassTask(Task):
             return True if check_values else None
         if isinstance(logits, Tensor) and logits.dim() >= 1 and (logits.dim() == 1 or logits.shape[1] == 1):
             raise ValueError(
-                f"outputs have shape {tuple(logits.shape)}: one logit per sample is a binary model; use "
-                "task='binary' (labels in {0, 1}), or output num_classes >= 2 logits for a softmax"
+                f"outputs have shape {tuple(logits.shape)}: a softmax needs C >= 2 logit columns; one logit per "
+                "sample is a binary model: use task='binary' (labels in {0, 1})"
             )
         return check_logits_labels(logits, labels, self.num_classes, self.ignore_index, check_values)
 
     def predictions_targets(self, logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
-        pred = logits.detach().argmax(dim=1).reshape(-1)
-        target = labels.detach().argmax(dim=1) if self.is_soft(logits, labels) else labels.detach().reshape(-1)
-        return pred, target
+        """``argmax`` over dim 1 of the logits (class-index predictions pass through) and the
+        labels (soft rows: their argmax), flat int64."""
+        if self.is_soft(logits, labels):
+            return logits.detach().argmax(dim=1), labels.detach().argmax(dim=1)
+        pred = argmax_classes(logits.detach()) if logits.is_floating_point() else logits.detach()
+        return flat_long(pred), flat_long(labels.detach())
+
+    def _ignore_for_counts(self) -> int | None:
+        return self.ignore_index
 
     def counted(self, labels: Tensor) -> Tensor | None:
         if labels.is_floating_point():
@@ -210,7 +226,7 @@ class BinaryTask(Task):
         return 2
 
     def check(self, logits: Tensor, labels: Tensor, check_values: bool = True) -> bool | None:
-        _check_floating(logits, "outputs", check_values)
+        check_floating(logits, "outputs", check_values)
         if not isinstance(labels, Tensor):
             raise ValueError(f"labels must be a torch.Tensor of 0/1 values, got {type(labels).__name__}")
         if logits.dim() == 2 and logits.shape[1] == 1:
@@ -224,19 +240,25 @@ class BinaryTask(Task):
                 f"{tuple(logits.shape)} and labels {tuple(labels.shape)}. Multi-label data uses task='multilabel', "
                 "C >= 2 softmax logits use task='multiclass'"
             )
-        if check_values:
-            if self.ignore_index is not None:
-                labels = labels[labels != self.ignore_index]
-            _check_zero_one(labels, "labels", "binary labels")
-        return True if check_values else None
+        if not check_values:
+            return None
+        kept = labels if self.ignore_index is None else labels[labels != self.ignore_index]
+        check_zero_one(kept, "labels", "binary labels")
+        return kept.numel() == labels.numel()
 
     def predictions_targets(self, logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         pred = (logits.detach().reshape(-1) > self.threshold).long()
         return pred, labels.detach().reshape(-1).long()
 
     def sample_weight(self, class_weights: Tensor, labels: Tensor) -> Tensor:
-        y = labels.to(class_weights.dtype)
-        return class_weights[0] + (class_weights[1] - class_weights[0]) * y
+        y = labels.reshape(-1).to(class_weights.dtype)
+        w = class_weights[0] + (class_weights[1] - class_weights[0]) * y
+        counted = self.counted(labels.reshape(-1))
+        return w if counted is None else torch.where(counted, w, torch.zeros_like(w))
+
+    def shift_logits(self, logits: Tensor, offsets: Tensor) -> Tensor:
+        o = offsets.to(logits.dtype)
+        return logits + (o[1] - o[0])
 
 
 @dataclass(frozen=True)
@@ -257,7 +279,7 @@ class MultilabelTask(Task):
         return self.num_labels
 
     def check(self, logits: Tensor, labels: Tensor, check_values: bool = True) -> bool | None:
-        _check_floating(logits, "outputs", check_values)
+        check_floating(logits, "outputs", check_values)
         if not isinstance(labels, Tensor):
             raise ValueError(f"labels must be a torch.Tensor multi-hot matrix [N, L], got {type(labels).__name__}")
         if logits.dim() != 2 or tuple(labels.shape) != tuple(logits.shape):
@@ -272,7 +294,7 @@ class MultilabelTask(Task):
             )
         if check_values:
             kept = labels if self.ignore_index is None else labels[labels != self.ignore_index]
-            _check_zero_one(kept, "labels", "a multi-hot matrix")
+            check_zero_one(kept, "labels", "a multi-hot matrix")
             return self.ignore_index is None or not bool((labels == self.ignore_index).any())
         return None
 
@@ -285,14 +307,25 @@ class MultilabelTask(Task):
         counted = self.counted(labels)
         return w if counted is None else w * counted.to(w.dtype)
 
-    def stat_scores(self, logits: Tensor, labels: Tensor) -> Tensor:
+    def raw_size(self, confusion_max: int | None = None) -> int:
+        return 3 * self.num_labels
+
+    def accumulate(
+        self, raw: Tensor, logits: Tensor, labels: Tensor, all_counted: bool = False, ones: Tensor | None = None
+    ) -> None:
         pred, target = self.predictions_targets(logits, labels)
-        counted = self.counted(labels)
+        counted = None if all_counted else self.counted(labels)
         if counted is not None:
             keep = counted.long()
             pred, target = pred * keep, target * keep
         tp = (pred * target).sum(0)
-        return torch.stack([tp, pred.sum(0) - tp, target.sum(0) - tp])
+        raw.view(3, -1).add_(torch.stack([tp, pred.sum(0) - tp, target.sum(0) - tp]))
+
+    def raw_to_stat_scores(self, raw: Tensor) -> Tensor:
+        return raw.view(3, self.num_labels)
+
+    def stat_scores_to_raw(self, counts: Tensor, raw_size: int) -> Tensor:
+        return counts.reshape(-1).clone()
 
 
 def make_task(
@@ -307,13 +340,13 @@ def make_task(
     if task == "binary":
         if num_classes not in (None, 1, 2):
             raise ValueError(f"task='binary' has one logit (2 classes), got num_classes={num_classes}")
-        return BinaryTask(threshold=threshold)
+        return BinaryTask(threshold=threshold, ignore_index=ignore_index)
     if num_classes is None:
         raise ValueError(
             f"task={task!r} needs num_classes (the number of {'labels' if task == 'multilabel' else 'classes'})"
         )
     if task == "multilabel":
-        return MultilabelTask(num_labels=num_classes, threshold=threshold)
+        return MultilabelTask(num_labels=num_classes, threshold=threshold, ignore_index=ignore_index)
     return MulticlassTask(num_classes=num_classes, ignore_index=ignore_index)
 
 

@@ -1,12 +1,17 @@
-"""``ACWATrainer``: the ACWA README's API over the controller (:mod:`acwa.adaptive`) and the
-streaming per-class counts (:mod:`acwa.metrics`).
+"""``ACWATrainer``: the ACWA README's API, a thin facade over three parts:
 
-Basic use, exactly as in the README::
+- the **metric window** (:mod:`acwa.window`): ``update/compute/reset/sync`` over the batches
+  since the last update (streaming counts, a plain callable or a torchmetrics object);
+- the **controller** (:class:`acwa.adaptive.AdaptiveClassWeights`): the weight/offset update
+  rule, presets (:func:`acwa.adaptive.apply_preset`) and frequency-based initialisation;
+- the **loss with its reducer** (:class:`acwa.weighted_loss.ClassWeightedLoss`).
+
+Inputs are read through a task (:mod:`acwa.tasks`). Basic use, exactly as in the README::
 
     trainer = ACWATrainer(num_classes=10, target_metric=0.85, alpha=0.02, beta=0.9, update_freq=100)
     for inputs, labels in dataloader:
         outputs = model(inputs)
-        loss = trainer.get_weighted_loss(outputs, labels)   # mean_i w_{y_i} * l_i
+        loss = trainer.get_weighted_loss(outputs, labels)   # sum_i w_{y_i} * l_i / N
         loss.backward(); optimizer.step(); optimizer.zero_grad()
         trainer.update_metrics(outputs, labels)             # every update_freq calls: one ACWA step
 
@@ -18,64 +23,26 @@ so training batches never move the weights, and once per epoch call
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Sequence
-from typing import Any, Union
+import copy
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._validation import check_choice, check_logits_labels, check_num_classes, should_check_values
-from .adaptive import ADJUST_MODES, METRIC_MODES, AdaptiveClassWeights, inverse_frequency_init, log_prior_offsets
-from .metrics import METRICS, ClassStatScores, all_gather_cat
+from ._state import Stateful
+from ._validation import check_choice, check_int, should_check_values
+from .adaptive import AdaptiveClassWeights
+from .evaluate import evaluate, logits_of, model_device
+from .tasks import TASKS, Task, infer_task, make_task
+from .trainer_config import TrainerConfig
+from .weighted_loss import ClassWeightedLoss
+from .window import MetricWindow, make_window
 
-__all__ = ["ACWATrainer"]
-
-MetricFn = Union[None, str, Callable[[Tensor, Tensor], Tensor], Any]
-
-# mode="auto": logit-adjusted training whose offsets follow the per-class recall of training
-# windows relative to the mean, within +-0.5 of the logit-adjustment start. Measured in
-# BENCHMARKS.md (issue 8 ablation): far above CE, but not above plain logit adjustment.
-PRESETS = {
-    "classic": {},
-    "auto": dict(
-        adjust="logits",
-        target_metric="mean",
-        metric_fn="recall",
-        alpha=0.5,
-        beta=0.0,
-        update_freq=20,
-        offset_radius=0.5,
-    ),
-}
-_README_DEFAULTS = dict(
-    adjust="weights", target_metric=0.85, metric_fn=None, alpha=0.02, beta=0.9, update_freq=100, offset_radius=None
-)
+__all__ = ["ACWATrainer", "logits_of"]
 
 
-def _is_readme_default(key: str, value: Any) -> bool:
-    default = _README_DEFAULTS[key]
-    return value is default or (type(value) in (int, float, str) and value == default)
-
-
-def logits_of(outputs: Any) -> Tensor:
-    """Logits from a tensor, a Hugging Face style output (``.logits``) or a tuple (first item)."""
-    if isinstance(outputs, Tensor):
-        return outputs
-    logits = getattr(outputs, "logits", None)
-    if isinstance(logits, Tensor):
-        return logits
-    if isinstance(outputs, (tuple, list)) and outputs and isinstance(outputs[0], Tensor):
-        return outputs[0]
-    raise ValueError(f"outputs must be a logits tensor [N, C] (or have a .logits tensor), got {type(outputs).__name__}")
-
-
-def _is_stateful_metric(metric_fn: Any) -> bool:
-    return all(callable(getattr(metric_fn, m, None)) for m in ("update", "compute", "reset"))
-
-
-class ACWATrainer:
+class ACWATrainer(Stateful):
     """Adaptive Class Weight Adjustment: class weights that follow a live per-class metric.
 
     Every ``update_freq`` calls of :meth:`update_metrics`, the per-class metric of the window
@@ -96,11 +63,13 @@ class ACWATrainer:
             ``update/compute/reset`` such as ``torchmetrics.F1Score(task='multiclass',
             num_classes=C, average=None)``.
         metric_mode: 'max' (higher is better) or 'min' (lower is better: a per-class error).
-        loss_fn: any loss. Modules with a ``reduction`` attribute are evaluated with
-            ``reduction='none'``; other callables must return one value per sample.
-            Default: cross-entropy.
+        loss_fn: any loss. acwa losses receive the per-sample ACWA weights through
+            ``sample_weight=``; other modules with a ``reduction`` attribute are evaluated
+            through a shallow copy with ``reduction='none'`` (``loss_fn`` is never modified);
+            other callables must return one value per sample. Default: cross-entropy.
         class_frequencies: per-class frequencies (or counts) for inverse-frequency initial
             weights ``∝ 1/(f_c + eps)``, normalised to mean 1 and clipped to ``weight_bounds``.
+            ``class_counts=`` is the same argument under its library-wide name.
         model: optional; the weights are kept on its device.
         weight_bounds: clip range (default (0.5, 2.0)).
         ignore_index: label value excluded from loss and metrics (default -100).
@@ -118,24 +87,48 @@ class ACWATrainer:
             unbounded).
         mode: ``'classic'`` (the README, default) or ``'auto'``, a preset that changes the
             defaults of ``adjust, target_metric, metric_fn, alpha, beta, update_freq,
-            offset_radius`` (see ``PRESETS``; arguments you set to other values win) and needs
-            ``class_frequencies`` for its logit-adjustment start.
+            offset_radius`` (see :data:`acwa.adaptive.PRESETS`; arguments you set to other
+            values win) and needs ``class_frequencies`` for its logit-adjustment start.
+        task: ``'multiclass'``, ``'binary'`` (one logit) or ``'multilabel'``; ``None``: inferred
+            from the first batch's shapes (see :mod:`acwa.tasks`).
+        threshold: logit threshold at which binary/multi-label predictions count as positive.
     """
+
+    num_calls: int  # declared state: calls of update_metrics so far
+    # the README's options, set from the validated TrainerConfig
+    num_classes: int | None
+    target_metric: Any
+    alpha: float
+    beta: float
+    update_freq: int | None
+    metric_fn: Any
+    metric_mode: str
+    loss_fn: Callable[..., Tensor] | None
+    class_frequencies: Any
+    weight_bounds: tuple[float, float]
+    ignore_index: int | None
+    validate_inputs: bool | None
+    eps: float
+    adjust: str
+    normalize_weights: bool
+    logit_tau: float
+    offset_radius: float | None
+    mode: str
 
     def __init__(
         self,
         num_classes: int | None = None,
-        target_metric: float | Sequence[float] | Tensor = 0.85,
+        target_metric: float | Sequence[float] | Tensor | str = 0.85,
         alpha: float = 0.02,
         beta: float = 0.9,
         update_freq: int | None = 100,
-        metric_fn: MetricFn = None,
+        metric_fn: Any = None,
         metric_mode: str = "max",
         loss_fn: Callable[..., Tensor] | None = None,
         class_frequencies: Sequence[float] | Tensor | None = None,
         model: nn.Module | None = None,
         weight_bounds: tuple[float, float] = (0.5, 2.0),
-        ignore_index: int = -100,
+        ignore_index: int | None = -100,
         validate_inputs: bool | None = None,
         eps: float = 1e-6,
         adjust: str = "weights",
@@ -143,172 +136,135 @@ class ACWATrainer:
         logit_tau: float = 1.0,
         offset_radius: float | None = None,
         mode: str = "classic",
+        *,
+        class_counts: Sequence[float] | Tensor | None = None,
+        task: str | None = None,
+        threshold: float = 0.0,
     ) -> None:
-        check_choice(mode, PRESETS, "mode")
-        if mode != "classic":
-            given = dict(
-                adjust=adjust,
-                target_metric=target_metric,
-                metric_fn=metric_fn,
-                alpha=alpha,
-                beta=beta,
-                update_freq=update_freq,
-                offset_radius=offset_radius,
-            )
-            given.update({k: v for k, v in PRESETS[mode].items() if _is_readme_default(k, given[k])})
-            adjust, target_metric, metric_fn = given["adjust"], given["target_metric"], given["metric_fn"]
-            alpha, beta, update_freq, offset_radius = (
-                given["alpha"],
-                given["beta"],
-                given["update_freq"],
-                given["offset_radius"],
-            )
-            if class_frequencies is None:
-                raise ValueError(
-                    f"mode={mode!r} needs class_frequencies (training-set class counts or frequencies) "
-                    "for its logit-adjustment start, e.g. acwa.weights.class_counts(train_labels, C)"
-                )
-        self.mode = mode
-        check_choice(metric_mode, METRIC_MODES, "metric_mode")
-        check_choice(adjust, ADJUST_MODES, "adjust")
-        if update_freq is not None and (
-            isinstance(update_freq, bool) or not isinstance(update_freq, int) or update_freq < 0
-        ):
-            raise ValueError(
-                f"update_freq must be an int >= 1 (README: 50-200), or None for manual steps, got {update_freq!r}"
-            )
-        if isinstance(metric_fn, str):
-            check_choice(metric_fn, METRICS, "metric_fn")
-        elif metric_fn is not None and not callable(metric_fn) and not _is_stateful_metric(metric_fn):
-            raise ValueError(
-                "metric_fn must be None, a metric name ('f1', 'recall', 'precision'), a callable "
-                f"(outputs, labels) -> Tensor[C], or an object with update/compute/reset; got {type(metric_fn).__name__}"
-            )
-        if loss_fn is not None and not callable(loss_fn):
-            raise ValueError(f"loss_fn must be callable (e.g. acwa.FocalLoss(gamma=2.0)), got {type(loss_fn).__name__}")
-        if class_frequencies is not None:
-            n_freq = len(class_frequencies)
-            if num_classes is None:
-                num_classes = n_freq
-            elif n_freq != num_classes:
-                raise ValueError(
-                    f"class_frequencies has {n_freq} entries but num_classes={num_classes}; give one per class"
-                )
-        if num_classes is not None:
-            check_num_classes(num_classes)
-
-        self.num_classes = num_classes
-        self.target_metric = target_metric
-        self.alpha, self.beta = alpha, beta
-        self.update_freq = update_freq or None
-        self.metric_fn = metric_fn
-        self.metric_mode = metric_mode
-        self.loss_fn = loss_fn
-        self.class_frequencies = class_frequencies
-        self.weight_bounds = weight_bounds
-        self.ignore_index = ignore_index
-        self.validate_inputs = validate_inputs
-        self.eps = eps
-        self.adjust = adjust
-        self.normalize_weights = normalize_weights
-        self.logit_tau = logit_tau
-        self.offset_radius = offset_radius
-        self.device = None
-        if model is not None:
-            self.device = next(itertools.chain(model.parameters(), model.buffers()), torch.empty(0)).device
-
+        arguments = {k: v for k, v in locals().items() if k not in ("self", "model", "__class__")}
+        self.config = cfg = TrainerConfig.checked(arguments)
+        for name, value in cfg.public_attributes().items():
+            setattr(self, name, value)
+        self.device = model_device(model) if model is not None else None
         self.controller: AdaptiveClassWeights | None = None
-        self._stats: ClassStatScores | None = None
-        self._window: list = []  # (outputs, labels) kept only for a plain callable metric_fn
+        self.window: MetricWindow | None = None
+        self.task: Task | None = None
+        self.loss: ClassWeightedLoss | None = None
         self.last_metric: Tensor | None = None
-        self.num_calls = 0  # calls of update_metrics so far
+        self.add_state("num_calls", 0)  # calls of update_metrics so far
         self._checked_pair: tuple | None = None  # last validated (logits, labels, their versions)
         self._checked_once = False
         self._all_counted: bool | None = None  # True: the checked batch has no ignored label
-        self._scaled_weights: tuple | None = None  # (weights, version, N, dtype, weights / N)
-        if num_classes is not None:
-            self._build(num_classes, self.device)
+        self._provisional = False  # the task is a guess until the first batch shows the shapes
+        if cfg.num_classes is not None:
+            self._build(cfg.task or "multiclass", cfg.num_classes, self.device, provisional=cfg.task is None)
 
     # ------------------------------------------------------------------ setup
-    def _build(self, num_classes: int, device) -> None:
-        init_w = init_o = None
-        if self.class_frequencies is not None:
-            if self.adjust == "weights":
-                init_w = inverse_frequency_init(self.class_frequencies, tuple(self.weight_bounds), self.eps)
-            else:
-                init_o = log_prior_offsets(self.class_frequencies, self.logit_tau, self.eps)
-        self.controller = AdaptiveClassWeights(
-            num_classes,
-            self.target_metric,
-            self.alpha,
-            self.beta,
-            self.weight_bounds,
-            self.metric_mode,
-            init_w,
-            device,
-            adjust=self.adjust,
-            normalize=self.normalize_weights,
-            initial_offsets=init_o,
-            offset_radius=self.offset_radius,
-        )
-        self._stats = ClassStatScores(num_classes, self.ignore_index, device)
-        self.num_classes = num_classes
+    def _build(self, task_name: str, size: int, device: Any, provisional: bool = False) -> None:
+        cfg = self.config
+        self.task = make_task(task_name, size, threshold=cfg.threshold, ignore_index=cfg.ignore_index)
+        if self.controller is None or self.controller.num_classes != self.task.size:
+            self.controller = cfg.controller(self.task.size, device, task_name)
+        self.window = make_window(cfg.metric_fn, self.task, device)
+        self.loss = ClassWeightedLoss(cfg.loss_fn, self.task)
+        self.num_classes = self.task.size
+        self._provisional = provisional
+
+    def _resolve_task(self, logits: Tensor, labels: Tensor) -> None:
+        """First batch: the task its shapes imply (or the explicit one, checked against them).
+        Inferred: 1-D logits ``[N]`` -> binary; ``[N, L]`` logits with same-shape 0/1 labels ->
+        multi-label; otherwise multiclass (``[N, 1]`` logits need ``task='binary'``, since a
+        one-column softmax head is a common bug)."""
+        name = self.config.task or _implied_task(logits, labels, self.config.num_classes)
+        if self.task is not None and name == self.task.name:
+            self._provisional = False
+            return
+        if self.config.class_frequencies is not None and name == "multilabel":
+            self.controller = None  # its start depends on the task: built afresh below
+        if name == "binary":
+            size = 2
+        elif self.config.num_classes is not None:
+            size = self.config.num_classes  # the task's check names any mismatch with the logits
+        else:
+            size = logits.shape[1] if logits.dim() >= 2 else 0
+            if name == "multiclass" and size < 2:
+                self._build_failed(logits, labels)
+        self._build(name, size, self.device or logits.device)
+
+    @staticmethod
+    def _build_failed(logits: Tensor, labels: Tensor) -> None:
+        from .tasks import MulticlassTask
+
+        MulticlassTask(num_classes=2).check(logits, labels)  # raises the shape error
+        raise ValueError(f"outputs must have shape [N, C] with C >= 2, got {tuple(logits.shape)}")
+
+    @property
+    def initialized(self) -> bool:
+        """Whether the number of classes (and so the weights) is known yet."""
+        return self.controller is not None
+
+    def _prepare(self, outputs: Any, labels: Tensor) -> Tensor:
+        logits = logits_of(outputs)
+        if self.task is None or self._provisional:
+            self._resolve_task(logits, labels)
+        assert self.task is not None and self.controller is not None
+        # get_weighted_loss and update_metrics usually see the same pair: check it once
+        if not self._is_checked_pair(logits, labels):
+            check_values = should_check_values(logits, self.validate_inputs, not self._checked_once)
+            self._all_counted = self.task.check(logits, labels, check_values)
+            self._checked_once = True
+            self._checked_pair = (logits, labels, logits._version, labels._version) if check_values else None
+        if self.controller.weights.device != logits.device:
+            self.to(logits.device)
+        return logits
 
     def _is_checked_pair(self, logits: Tensor, labels: Tensor) -> bool:
-        """Whether ``(logits, labels)`` is the pair checked last, or a view of it such as
+        """Whether ``(logits, labels)`` is the pair value-checked last, or a view of it such as
         ``logits.detach()``: same storage, shape and dtype, and not modified in place since (the
         pair is held, so its memory cannot be reused by another tensor)."""
         if self._checked_pair is None:
             return False
-
-        def same(x: Tensor, y: Tensor, version: int) -> bool:
-            return (
-                x.data_ptr() == y.data_ptr()
-                and x.shape == y.shape
-                and x.stride() == y.stride()
-                and x.dtype == y.dtype
-                and y._version == version
-            )
-
         a, b, va, vb = self._checked_pair
-        return same(a, logits, va) and same(b, labels, vb)
+        return _same_tensor(a, logits, va) and _same_tensor(b, labels, vb)
 
-    def _prepare(self, outputs: Any, labels: Tensor) -> Tensor:
-        logits = logits_of(outputs)
-        # get_weighted_loss and update_metrics usually see the same pair: check it once
-        if not self._is_checked_pair(logits, labels):
-            check_values = should_check_values(logits, self.validate_inputs, not self._checked_once)
-            self._all_counted = check_logits_labels(logits, labels, self.num_classes, self.ignore_index, check_values)
-            self._checked_pair, self._checked_once = (logits, labels, logits._version, labels._version), True
-        if self.controller is None:
-            self._build(logits.shape[1], self.device or logits.device)
-        if self.controller.weights.device != logits.device:
-            self.controller.to(logits.device)
-        return logits
+    def to(self, device: Any) -> ACWATrainer:
+        """Move the weights, offsets and window to ``device``."""
+        if self.controller is not None and self.window is not None:
+            self.controller.to(device)
+            self.window.to(device)
+        return self
 
-    @property
-    def weights(self) -> Tensor:
-        """Current class weights, a tensor [C]."""
+    # ------------------------------------------------------------------ weights
+    def _require_controller(self) -> AdaptiveClassWeights:
         if self.controller is None:
             raise RuntimeError(
                 "weights are not known yet: pass num_classes or call get_weighted_loss/update_metrics first"
             )
-        return self.controller.weights
+        return self.controller
+
+    @property
+    def weights(self) -> Tensor:
+        """Current class weights, a tensor [C]."""
+        return self._require_controller().weights
+
+    def set_weights(self, weights: Sequence[float] | Tensor) -> None:
+        """Set the class weights (finite, [C], inside ``weight_bounds``), e.g. static weights."""
+        self._require_controller().set_weights(weights)
 
     @property
     def weight_history(self) -> Tensor:
         """Weights after each update, a CPU tensor [T, C]; row 0 holds the initial weights."""
-        return self.weights.new_empty(0) if self.controller is None else self.controller.history
+        return torch.zeros(0) if self.controller is None else self.controller.history
 
     @property
     def logit_offsets(self) -> Tensor:
         """Additive training-logit offsets [C] (all zero unless ``adjust`` is 'logits'/'both')."""
-        return self.controller.offsets
+        return self._require_controller().offsets
 
     @property
     def offset_history(self) -> Tensor:
         """Offsets after each update, a CPU tensor [T, C] (rows as in :attr:`weight_history`)."""
-        return self.controller.offset_history
+        return self._require_controller().offset_history
 
     @property
     def weight_history_steps(self) -> Tensor:
@@ -318,100 +274,40 @@ class ACWATrainer:
     # ------------------------------------------------------------------ loss
     def per_sample_loss(self, logits: Tensor, labels: Tensor) -> Tensor:
         """Unweighted per-sample losses of ``loss_fn`` (0 where ``labels == ignore_index``)."""
-        if self.loss_fn is None:
-            return F.cross_entropy(logits, labels, reduction="none", ignore_index=self.ignore_index)
-        fn = self.loss_fn
-        if hasattr(fn, "reduction"):
-            saved = fn.reduction
-            fn.reduction = "none"
-            try:
-                values = fn(logits, labels)
-            finally:
-                fn.reduction = saved
-        else:
-            values = fn(logits, labels)
-        if not isinstance(values, Tensor) or tuple(values.shape) != tuple(labels.shape):
-            shape = tuple(values.shape) if isinstance(values, Tensor) else type(values).__name__
-            raise ValueError(
-                f"loss_fn returned shape {shape}, but ACWA needs one loss per sample (shape {tuple(labels.shape)}); "
-                "pass a loss with reduction='none' (e.g. nn.CrossEntropyLoss(reduction='none')) "
-                "or an acwa.losses module"
-            )
-        return values
+        self._prepare(logits, labels)
+        assert self.loss is not None
+        return self.loss.per_sample_loss(logits, labels)
 
     def get_weighted_loss(self, outputs: Any, labels: Tensor) -> Tensor:
         """``sum_i w_{y_i} * l_i / N_counted``: the ACWA-weighted mean loss of the batch."""
         logits = self._prepare(outputs, labels)
+        controller, task, loss = self.controller, self.task, self.loss
+        assert controller is not None and task is not None and loss is not None
         if self.adjust != "weights":
-            logits = logits + self.controller.offsets.to(logits.dtype).view((1, -1) + (1,) * (logits.dim() - 2))
-        if self.loss_fn is None:  # fused: sum_i (w_{y_i} / N) CE_i in one kernel
-            w = self._weights_over_count(labels, logits.dtype)
-            return F.cross_entropy(logits, labels, weight=w, ignore_index=self.ignore_index, reduction="sum")
-        values = self.per_sample_loss(logits, labels)
-        counted = labels != self.ignore_index
-        safe = torch.where(counted, labels, torch.zeros_like(labels))
-        w = self._weights_over_count(labels, values.dtype)[safe] * counted.to(values.dtype)
-        return (w * values).sum()
-
-    def _weights_over_count(self, labels: Tensor, dtype: torch.dtype) -> Tensor:
-        """``w / N_counted`` [C]. When the checked labels have no ignored entry, N is known on the
-        host and the vector is cached until the weights change (no extra op per step); otherwise
-        N is counted on the device (no host sync)."""
-        w = self.controller.weights
-        if not self._all_counted:
-            return w.to(dtype) / (labels != self.ignore_index).sum().clamp_min(1)
-        key = (w, w._version, labels.numel(), dtype)
-        cached = self._scaled_weights
-        if cached is None or cached[0] is not w or cached[1:4] != key[1:]:
-            self._scaled_weights = cached = key + (w.to(dtype) / labels.numel(),)
-        return cached[-1]
+            logits = task.shift_logits(logits, controller.offsets)
+        return loss(logits, labels, controller.weights, self._all_counted)
 
     # ------------------------------------------------------------------ metrics
     def update_metrics(self, outputs: Any, labels: Tensor) -> None:
         """Accumulate the batch into the window; every ``update_freq`` calls, apply :meth:`step`."""
         logits = self._prepare(outputs, labels).detach()
         self._checked_pair = None  # the pair is consumed: don't keep it alive
-        self._stats.update(logits, labels, all_counted=bool(self._all_counted))
-        if _is_stateful_metric(self.metric_fn):
-            self.metric_fn.update(logits, labels)
-        elif callable(self.metric_fn):
-            self._window.append((logits, labels))
+        assert self.window is not None
+        self.window.update(logits, labels, all_counted=bool(self._all_counted))
         self.num_calls += 1
         if self.update_freq is not None and self.num_calls % self.update_freq == 0:
             self.step()
 
     def compute_metric(self) -> Tensor:
-        """Per-class metric of the current window [C]; NaN for classes absent from it."""
-        self._stats.sync()
-        fn = self.metric_fn
-        if fn is None or isinstance(fn, str):  # NaN where a class has no true sample
-            return self._stats.compute(fn or "f1")
-        present = self._stats.support > 0
-        if _is_stateful_metric(fn):
-            metric = torch.as_tensor(fn.compute()).float()
-        else:  # plain callable on the window; under DDP on the windows of all ranks (same metric everywhere)
-            outs, labs = (all_gather_cat(t) for t in self._window_tensors())
-            nan = torch.full((self.num_classes,), float("nan"))
-            metric = torch.as_tensor(fn(outs, labs)).float() if labs.numel() else nan
-        metric = metric.to(present.device)
-        if metric.shape != present.shape:
-            raise ValueError(
-                f"metric_fn must return one value per class, shape ({self.num_classes},), got {tuple(metric.shape)}"
-            )
-        return torch.where(present, metric, torch.full_like(metric, float("nan")))
-
-    def _window_tensors(self) -> tuple[Tensor, Tensor]:
-        if self._window:
-            outs, labs = zip(*self._window)
-            return torch.cat(outs), torch.cat(labs)
-        device = self._stats.counts.device
-        return torch.empty(0, self.num_classes, device=device), torch.empty(0, dtype=torch.long, device=device)
+        """Per-class metric of the current window [C] over all ranks; NaN for classes absent from it."""
+        if self.window is None:
+            raise RuntimeError("nothing to compute: call update_metrics(outputs, labels) first")
+        return self.window.compute()
 
     def reset_window(self) -> None:
-        self._stats.reset()
-        self._window.clear()
-        if _is_stateful_metric(self.metric_fn):
-            self.metric_fn.reset()
+        """Start a new window (the counts and any kept outputs are discarded)."""
+        if self.window is not None:
+            self.window.reset()
 
     def step(self) -> Tensor:
         """Apply one ACWA update from the window accumulated so far, then start a new window."""
@@ -422,68 +318,66 @@ class ACWATrainer:
         self.reset_window()
         return self.weights
 
-    @torch.no_grad()
-    def update_from_validation(self, model: nn.Module, loader, device=None) -> Tensor:
-        """Validation-driven update: evaluate ``model`` on ``loader`` (eval mode, no grad), then
-        :meth:`step`. Batches are ``(inputs, labels)``. Training-window counts are discarded first.
-        Returns the per-class metric used."""
-        if self.controller is not None:
-            self.reset_window()
-        was_training = model.training
-        model.eval()
-        device = device or self.device or next(model.parameters()).device
-        try:
-            for inputs, labels in loader:
-                out = model(inputs.to(device))
-                labels = labels.to(device)
-                logits = self._prepare(out, labels)
-                self._stats.update(logits, labels)
-                if _is_stateful_metric(self.metric_fn):
-                    self.metric_fn.update(logits, labels)
-                elif callable(self.metric_fn):
-                    self._window.append((logits, labels))
-        finally:
-            model.train(was_training)
+    def update_from_validation(self, model: nn.Module, loader: Iterable[Any], device: Any = None) -> Tensor:
+        """Validation-driven update: evaluate ``model`` on ``loader`` (eval mode, no grad, see
+        :func:`acwa.evaluate.evaluate`), then :meth:`step`. Batches are ``(inputs, labels)``.
+        Training-window counts are discarded first. Returns the per-class metric used."""
+        self.reset_window()
+        for logits, labels in evaluate(model, loader, device or self.device):
+            logits = self._prepare(logits, labels)
+            assert self.window is not None
+            self.window.update(logits, labels)
+        self._checked_pair = None
         self.step()
+        assert self.last_metric is not None
         return self.last_metric
 
     # ------------------------------------------------------------------ state
-    def __setstate__(self, state: dict) -> None:
-        # Unpickling in a spawned process (torch.multiprocessing, ddp_spawn) maps tensors to
-        # shared memory; give each process private copies so ranks never write the same counts.
-        self.__dict__.update(state)
-        if self.controller is not None:
-            self.controller.load_state_dict(self.controller.state_dict())
-            self._stats.load_state_dict(self._stats.state_dict())
-
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume with identical weights: weights, history, window counts."""
-        state = {"num_classes": self.num_classes, "num_calls": self.num_calls}
-        if self.controller is not None:
+        state: dict[str, Any] = {"num_classes": self.num_classes, "num_calls": self.num_calls}
+        if self.controller is not None and self.window is not None and self.task is not None:
+            state["task"] = self.task.name
             state["controller"] = self.controller.state_dict()
-            state["stats"] = {k: v.cpu() for k, v in self._stats.state_dict().items()}
-        if _is_stateful_metric(self.metric_fn) and hasattr(self.metric_fn, "state_dict"):
-            state["metric_fn"] = self.metric_fn.state_dict()
-        if self._window:
-            state["window"] = [(o.cpu(), l.cpu()) for o, l in self._window]
+            state.update(self.window.state_dict())
         return state
 
-    def load_state_dict(self, state: dict) -> None:
-        if state.get("num_classes") is not None:
-            if self.num_classes is not None and self.num_classes != state["num_classes"]:
-                raise ValueError(
-                    f"state has num_classes={state['num_classes']} but this trainer has {self.num_classes}"
-                )
-            if self.controller is None:
-                self._build(state["num_classes"], self.device)
-        self.num_calls = int(state["num_calls"])
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Load a :meth:`state_dict` (also one saved before declared state): every part is
+        validated before anything changes, so a bad dict raises ``ValueError`` naming the key
+        and leaves the trainer as it was."""
+        if not isinstance(state, dict) or "num_calls" not in state:
+            got = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"state must be a dict from ACWATrainer.state_dict() with 'num_calls', got {got}")
+        unknown = sorted(set(state) - _STATE_KEYS)
+        if unknown:
+            raise ValueError(
+                f"state has unknown keys {unknown} for ACWATrainer; expected some of {sorted(_STATE_KEYS)}"
+            )
+        candidate = copy.copy(self)
+        candidate._load_into(state)
+        self.__dict__.update(candidate.__dict__)
+
+    def _load_into(self, state: dict[str, Any]) -> None:
+        """Load into this (shallow) copy: fresh controller and window, the live ones untouched."""
+        n = state.get("num_classes")
+        if n is not None:
+            task = check_choice(state.get("task", "multiclass"), TASKS, "state['task']")
+            n = check_int(n, "state['num_classes']", min=1)
+            if self.config.num_classes is not None and n != self.num_classes:
+                raise ValueError(f"state has num_classes={n} but this trainer has {self.num_classes}")
+            device = self.controller.weights.device if self.controller is not None else self.device
+            self.controller = copy.deepcopy(self.controller) if self.controller is not None else None
+            self._build(task, n, device)
+        super().load_state_dict({"num_calls": state["num_calls"]})
         if "controller" in state:
+            if self.controller is None or self.window is None:
+                raise ValueError("state has 'controller' but no 'num_classes'")
             self.controller.load_state_dict(state["controller"])
-            self._stats.load_state_dict(state["stats"])
-        if "metric_fn" in state and hasattr(self.metric_fn, "load_state_dict"):
-            self.metric_fn.load_state_dict(state["metric_fn"])
-        device = self.controller.weights.device if self.controller is not None else None
-        self._window = [(o.to(device), l.to(device)) for o, l in state.get("window", [])]
+            parts: dict[str, Any] = {k: state[k] for k in ("stats", "window", "metric_fn") if k in state}
+            if "stats" not in parts:
+                raise ValueError("state has 'controller' but no 'stats' (the window's counts)")
+            self.window.load_state_dict(parts)
 
     # ------------------------------------------------------------------ plots
     def plot_weight_history(
@@ -494,3 +388,28 @@ class ACWATrainer:
         from ._plotting import plot_weight_history
 
         return plot_weight_history(self.weight_history, self.weight_history_steps, path, ax, class_names, title)
+
+
+_STATE_KEYS = {"num_classes", "num_calls", "task", "controller", "stats", "window", "metric_fn"}
+
+
+def _implied_task(logits: Tensor, labels: Tensor, num_classes: int | None) -> str:
+    if not isinstance(logits, Tensor) or not isinstance(labels, Tensor):
+        return "multiclass"  # the multiclass check names the type error
+    if logits.dim() == 1:
+        return "binary" if num_classes in (None, 2) else "multiclass"
+    if logits.dim() == 2 and logits.shape[1] >= 2 and tuple(labels.shape) == tuple(logits.shape):
+        if labels.is_floating_point() and labels.numel() and not bool(((labels == 0) | (labels == 1)).all()):
+            return "multiclass"  # fractional values: soft targets (their check names a bad row sum)
+        return infer_task(logits, labels)
+    return "multiclass"
+
+
+def _same_tensor(x: Tensor, y: Tensor, version: int) -> bool:
+    return (
+        x.data_ptr() == y.data_ptr()
+        and x.shape == y.shape
+        and x.stride() == y.stride()
+        and x.dtype == y.dtype
+        and y._version == version
+    )

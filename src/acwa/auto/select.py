@@ -13,13 +13,16 @@ training split are the one honest signal a user has without a test set. :func:`s
    sample an out-of-fold (OOF) logit vector;
 3. scores each candidate on its OOF logits with ``metric`` (balanced accuracy by default):
    pooled over all samples (the selection criterion) and per fold (the spread);
-4. picks the best pooled score (ties: the earlier candidate);
-5. fits the post-hoc correction on the winner's OOF logits: a per-class bias
+4. fits the post-hoc correction on each candidate's OOF logits (reported for every
+   candidate; cheap, it works on logits): a per-class bias
    (:func:`acwa.posthoc.fit_class_bias`) or, for a one-logit binary model, a decision threshold
-   (:func:`acwa.posthoc.tune_threshold`). It is kept only if it improves the OOF score when
+   (:func:`acwa.posthoc.tune_threshold`). It counts only if it improves the OOF score when
    itself cross-fitted (the correction for fold k is fitted on the other folds' OOF logits), so
    the comparison is not flattered by fitting and scoring on the same logits;
-6. retrains the winner on all training data: ``train_and_predict(winner, all_idx, empty_idx)``.
+5. picks the candidate with the best raw OOF score (ties: the earlier candidate) and keeps its
+   correction, refitted on all its OOF logits, when the cross-fitted correction helped;
+6. retrains the winner on all training data: ``train_and_predict(winner, all_idx, empty_idx)``
+   (``predict_idx`` is then an empty index tensor; return ``(logits [0, C], model)``).
 
 Cost: ``num_folds * len(candidates) + 1`` calls of ``train_and_predict``.
 """
@@ -51,11 +54,14 @@ with ``method`` on the training samples ``train_idx`` and return its logits for
 @dataclass
 class CandidateScore:
     """One candidate's out-of-fold result: ``score`` pooled over all scored samples (the
-    selection criterion) and ``fold_scores`` per fold (their spread says how sure the choice is)."""
+    selection criterion), ``fold_scores`` per fold (their spread says how sure the choice is)
+    and ``corrected`` the pooled score after the cross-fitted post-hoc correction (None when
+    not tried; reported, not used to choose: selecting on it did worse, see BENCHMARKS.md)."""
 
     method: str
     score: float
     fold_scores: list[float]
+    corrected: float | None = None
 
     @property
     def fold_mean(self) -> float:
@@ -219,10 +225,13 @@ class AutoSelector:
             scores[method] = _score(method, z, y, folds, scored, metric, self.num_folds)
             if self.verbose:
                 print(f"acwa.auto: {method}: OOF {metric_name} {scores[method].score:.4f}")
-        winner = max(self.candidates, key=lambda m: scores[m].score)  # first maximum wins ties
-        bias, threshold, corrected = None, None, None
-        if self.correct:
-            bias, threshold, corrected = _correction(oof[winner], y, folds, scored, metric, scores[winner].score)
+        fits = {}
+        if self.correct:  # cheap (post-hoc fits on logits): every candidate, so the choice sees it
+            for m in self.candidates:
+                fits[m] = _correction(oof[m], y, folds, scored, metric, scores[m].score)
+                scores[m].corrected = fits[m][2]
+        winner = max(self.candidates, key=lambda m: scores[m].score)  # raw OOF score; first maximum wins ties
+        bias, threshold, corrected = fits.get(winner, (None, None, None))
         model = run(winner, torch.arange(y.numel()), torch.zeros(0, dtype=torch.long))[1] if self.retrain else None
         return SelectionResult(
             winner,

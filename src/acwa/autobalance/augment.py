@@ -25,6 +25,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from .._validation import check_choice, check_float, check_num_classes
+
 __all__ = ["ClassAugment", "AugmentedBatch", "AUGMENT_KINDS"]
 
 AUGMENT_KINDS = ("noise", "mixup")
@@ -42,12 +44,14 @@ class ClassAugment(nn.Module):
 
     def __init__(self, num_classes: int, kind: str = "noise", init: float = 0.0, max_magnitude: float | None = None):
         super().__init__()
-        if kind not in AUGMENT_KINDS:
-            raise ValueError(f"augment kind must be one of {list(AUGMENT_KINDS)}, got {kind!r}")
+        num_classes = check_num_classes(num_classes)
+        check_choice(kind, AUGMENT_KINDS, "augment kind")
         if max_magnitude is None:
             max_magnitude = 1.0 if kind == "noise" else 0.5
+        max_magnitude = check_float(max_magnitude, "max_magnitude", min=0.0, min_open=True)
         if kind == "mixup" and not 0 < max_magnitude <= 0.5:
             raise ValueError(f"mixup max_magnitude must lie in (0, 0.5], got {max_magnitude}")
+        init = check_float(init, "augment init")
         if not 0.0 <= init <= max_magnitude:
             raise ValueError(f"augment init must lie in [0, max_magnitude={max_magnitude}], got {init}")
         self.kind = kind

@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._validation import check_float
+
 __all__ = [
     "OBJECTIVES",
     "standard_objective",
@@ -129,6 +131,7 @@ def worst_group_objective(
 
 def blend(first: Objective, second: Objective, lam: float) -> Objective:
     """``(1 - lam) * first + lam * second`` (lam in [0, 1])."""
+    lam = check_float(lam, "blend weight lam")
     if not 0.0 <= lam <= 1.0:
         raise ValueError(f"blend weight lam must lie in [0, 1], got {lam}")
 

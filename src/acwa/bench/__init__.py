@@ -15,6 +15,7 @@
 """
 
 from . import methods as _builtin_methods  # noqa: F401  (registers the built-in methods)
+from . import multilabel as _multilabel_methods  # noqa: F401  (the multi-label methods)
 from . import reference as _reference_rows  # noqa: F401  (registers the scikit-learn reference rows)
 from .models import MLP, Conv1dNet, SmallCNN, build_model
 from .registry import (

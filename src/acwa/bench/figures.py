@@ -21,7 +21,7 @@ import numpy as np
 
 from .scoring import DEFAULT_RANK_BY, METRICS
 
-__all__ = ["FAMILY_COLOURS", "make_figures", "highlighted", "adaptive_traces"]
+__all__ = ["FAMILY_COLOURS", "make_figures", "highlighted", "adaptive_traces", "baseline_row"]
 
 FAMILY_COLOURS = {"baseline": "#7f7f7f", "static": "#1f77b4", "adaptive": "#d62728", "reference": "#2ca02c"}
 TOP = 3  # methods shown in detail besides ce
@@ -40,11 +40,21 @@ def seed0(results: dict[str, Any], method: str) -> dict[str, Any] | None:
     return min(runs, key=lambda r: r["seed"]) if runs else None
 
 
+def baseline_row(summary: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The row the others are compared with: ``ce``, else the first of family ``'baseline'``
+    (``bce`` on multi-label data)."""
+    return next((r for r in summary if r["method"] == "ce"), None) or next(
+        (r for r in summary if r["family"] == "baseline"), None
+    )
+
+
 def highlighted(results: dict[str, Any], top: int = TOP) -> list[str]:
-    """ce and the ``top`` best-ranked acwa methods (reference rows excluded)."""
+    """The baseline and the ``top`` best-ranked acwa methods (reference rows excluded)."""
     ranked = [r["method"] for r in results["summary"] if r.get("rank") is not None and not r.get("same_as")]
-    pick = [n for n in ranked if n == "ce"]
-    pick += [n for n in ranked if n != "ce"][:top]
+    base = baseline_row(results["summary"])
+    name = None if base is None else base["method"]
+    pick = [n for n in ranked if n == name]
+    pick += [n for n in ranked if n != name][:top]
     return sorted(pick, key=ranked.index)
 
 
@@ -94,8 +104,8 @@ def _ranking(results: dict[str, Any], rank_by: str, out_dir: Path) -> str:
         if r["family"] == "reference":
             bar.set_hatch("//")
     ax.set_yticks(y, [r["method"] for r in rev])
-    base = next((r for r in summary if r["method"] == "ce"), None)
-    if base is not None:
+    base = baseline_row(summary)
+    if base is not None and base.get(f"{rank_by}_mean") is not None:
         ax.axvline(base[f"{rank_by}_mean"], color="k", ls="--", lw=1)
     lo, hi = min(means), max(means)
     ax.set_xlim(max(0.0, lo - 0.1), min(1.0, hi + 0.05) if hi <= 1 else hi * 1.05)
@@ -105,7 +115,8 @@ def _ranking(results: dict[str, Any], rank_by: str, out_dir: Path) -> str:
 
     families = sorted({r["family"] for r in summary}, key=list(FAMILY_COLOURS).index)
     ax.legend(handles=[Patch(color=FAMILY_COLOURS[f], label=f) for f in families], loc="lower right", fontsize="small")
-    ax.set_title(f"{results['dataset']}: methods ranked by {METRICS[rank_by].label} (dashed: ce)")
+    dashed = "" if base is None else f" (dashed: {base['method']})"
+    ax.set_title(f"{results['dataset']}: methods ranked by {METRICS[rank_by].label}{dashed}")
     fig.savefig(out_dir / "ranking.png")
     return "ranking.png"
 
@@ -127,7 +138,7 @@ def _per_class(results: dict[str, Any], classes: list[str], out_dir: Path) -> di
     if counts and C <= 20:
         ax.set_xlabel("class (training counts " + ", ".join(str(c) for c in counts) + ")", fontsize="small")
     ax.legend(fontsize="small", ncol=len(hl), loc="upper right")
-    ax.set_title("per-class F1: ce and the top methods")
+    ax.set_title("per-class F1: the baseline and the top methods")
     fig.savefig(out_dir / "per_class_f1.png")
 
     fig = _figure(max(6.5, 0.6 * C + 3), 0.36 * len(summary) + 1.8)
@@ -148,8 +159,10 @@ def _per_class(results: dict[str, Any], classes: list[str], out_dir: Path) -> di
     return {"per_class_f1": "per_class_f1.png", "per_class_f1_heatmap": "per_class_f1_heatmap.png"}
 
 
-def _confusion(results: dict[str, Any], classes: list[str], out_dir: Path) -> str:
-    hl = highlighted(results)
+def _confusion(results: dict[str, Any], classes: list[str], out_dir: Path) -> str | None:
+    hl = [m for m in highlighted(results) if (seed0(results, m) or {}).get("confusion_matrix") is not None]
+    if not hl:
+        return None  # multi-label data: no confusion matrix
     C = len(classes)
     side = 3.6 if C <= 6 else 4.4
     cols = min(len(hl), 2 if C > 6 else 4)
@@ -232,17 +245,19 @@ def _training_curves(results: dict[str, Any], out_dir: Path) -> str | None:
     cols = min(3, len(shown))
     rows = math.ceil(len(shown) / cols)
     fig = _figure(3.6 * cols + 0.3, 2.7 * rows + 0.6)
-    ce = curves.get("ce")
+    base = baseline_row(results["summary"])
+    base_name = "ce" if base is None else base["method"]
+    ce = curves.get(base_name)
     for i, m in enumerate(shown):
         ax = fig.add_subplot(rows, cols, i + 1)
-        if ce and m != "ce":
-            ax.plot(np.arange(1, len(ce) + 1), ce, color="#999", lw=1.2, label="ce")
+        if ce and m != base_name:
+            ax.plot(np.arange(1, len(ce) + 1), ce, color="#999", lw=1.2, label=base_name)
         ax.plot(np.arange(1, len(curves[m]) + 1), curves[m], color="#d62728", lw=1.6, label=m)
         ax.set_title(m, fontsize=10)
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("epoch")
         ax.legend(fontsize="x-small", loc="lower right")
-    fig.suptitle("balanced accuracy on the training batches per epoch (seed 0; grey: ce)", fontsize=11)
+    fig.suptitle(f"balanced accuracy on the training batches per epoch (seed 0; grey: {base_name})", fontsize=11)
     fig.savefig(out_dir / "training_curves.png")
     return "training_curves.png"
 
@@ -257,8 +272,8 @@ def make_figures(results: dict[str, Any], out_dir: Path) -> dict[str, str]:
     rank_by = cfg.get("rank_by", DEFAULT_RANK_BY)
     files = {"ranking": _ranking(results, rank_by, out_dir)}
     files.update(_per_class(results, classes, out_dir))
-    files["confusion"] = _confusion(results, classes, out_dir)
     for name, fn in (
+        ("confusion", lambda: _confusion(results, classes, out_dir)),
         ("adaptation", lambda: _adaptation(results, classes, out_dir)),
         ("training_curves", lambda: _training_curves(results, out_dir)),
     ):

@@ -36,6 +36,7 @@ from typing import Any
 
 __all__ = [
     "FAMILIES",
+    "TASKS",
     "Method",
     "METHODS",
     "register_method",
@@ -46,6 +47,7 @@ __all__ = [
 ]
 
 FAMILIES = ("baseline", "static", "adaptive", "reference")
+TASKS = ("multiclass", "binary", "multilabel")
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,10 @@ class Method:
     same_as: str | None = None  # equal by construction to this method (marked in the report)
     trainings: int = 1  # models trained per run (cross-fitting: 1 + folds); 1 = a single-training method
     requires: tuple[str, ...] = ()  # optional packages it imports; the runner skips it, with the reason, without them
+    tasks: tuple[str, ...] = ("multiclass", "binary")  # label shapes it trains on ('multilabel': multi-hot y)
 
-    def supports(self, modality: str) -> bool:
-        return self.modalities is None or modality in self.modalities
+    def supports(self, modality: str, task: str = "multiclass") -> bool:
+        return (self.modalities is None or modality in self.modalities) and task in self.tasks
 
 
 METHODS: dict[str, Method] = {}
@@ -79,11 +82,13 @@ def register_method(
     same_as: str | None = None,
     trainings: int = 1,
     requires: Sequence[str] = (),
+    tasks: Sequence[str] = ("multiclass", "binary"),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator registering ``fn(ctx) -> Fit`` under ``name`` (lower-case, dashes).
     ``in_default=False`` leaves it out of the default set (``acwa bench`` without ``--methods``);
     ``same_as``: a method it equals by construction; ``trainings``: models it trains per run;
-    ``requires``: optional packages it imports (the runner skips the method without them)."""
+    ``requires``: optional packages it imports (the runner skips the method without them);
+    ``tasks``: the label shapes it handles (``'multiclass'``, ``'binary'``, ``'multilabel'``)."""
     if (
         not isinstance(name, str)
         or not name
@@ -96,6 +101,9 @@ def register_method(
         )
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {list(FAMILIES)}, got {family!r}")
+    bad_tasks = [t for t in tasks if t not in TASKS]
+    if bad_tasks or not tasks:
+        raise ValueError(f"tasks must be a non-empty subset of {list(TASKS)}, got {list(tasks)!r}")
     if isinstance(trainings, bool) or not isinstance(trainings, int) or trainings < 1:
         raise ValueError(f"trainings must be an int >= 1 (models trained per run), got {trainings!r}")
 
@@ -112,6 +120,7 @@ def register_method(
             same_as,
             int(trainings),
             tuple(requires),
+            tuple(tasks),
         )
         return fn
 

@@ -16,12 +16,21 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .figures import FAMILY_COLOURS, make_figures
+from .figures import FAMILY_COLOURS, baseline_row, make_figures
 from .scoring import DEFAULT_RANK_BY, METRICS
 
 __all__ = ["write_report", "summary_table", "markdown_report", "html_report", "takeaway", "SECTIONS"]
 
-_COLUMNS = ("balanced_accuracy", "macro_f1", "accuracy", "average_precision", "roc_auc", "minority_recall")
+_COLUMNS = (
+    "balanced_accuracy",
+    "macro_f1",
+    "accuracy",
+    "average_precision",
+    "roc_auc",
+    "minority_recall",
+    "mean_average_precision",
+    "micro_f1",
+)
 _SHOTS = ("many_shot_accuracy", "medium_shot_accuracy", "few_shot_accuracy")
 SECTIONS = {  # figure key -> section title (every title is unique)
     "ranking": "Ranking chart",
@@ -46,7 +55,7 @@ def _rank_by(results: dict[str, Any]) -> str:
 
 
 def _baseline(summary: list[dict[str, Any]]) -> dict[str, Any] | None:
-    return next((r for r in summary if r["method"] == "ce"), None)
+    return baseline_row(summary)
 
 
 def _columns(summary: list[dict[str, Any]], rank_by: str) -> list[str]:
@@ -62,7 +71,7 @@ def _cost(r: dict[str, Any], base: dict[str, Any] | None) -> str:
     s = r.get("train_seconds_mean")
     if s is None:
         return "cost unknown"
-    rel = f", {s / base['train_seconds_mean']:.1f}x ce" if base and base.get("train_seconds_mean") else ""
+    rel = f", {s / base['train_seconds_mean']:.1f}x {base['method']}" if base and base.get("train_seconds_mean") else ""
     return f"{s:.1f} s per run{rel}"
 
 
@@ -78,7 +87,11 @@ def takeaway(results: dict[str, Any]) -> str:
     trainings = {m["method"]: m.get("trainings", 1) for m in results["config"].get("method_info", [])}
 
     def describe(r: dict[str, Any]) -> str:
-        gain = "" if base is None or r is base else f", {r[f'{rank_by}_mean'] - base[f'{rank_by}_mean']:+.3f} vs ce"
+        gain = (
+            ""
+            if base is None or r is base or base.get(f"{rank_by}_mean") is None
+            else f", {r[f'{rank_by}_mean'] - base[f'{rank_by}_mean']:+.3f} vs {base['method']}"
+        )
         return f"{r['method']} ({label} {_fmt(r[f'{rank_by}_mean'], r.get(f'{rank_by}_std'))}{gain}; {_cost(r, base)})"
 
     best = ranked[0]
@@ -104,12 +117,14 @@ def _rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     base = _baseline(summary)
     cols = _columns(summary, rank_by)
     cpu = bool(summary) and all(r.get("train_cpu_seconds_mean") is not None for r in summary)
-    head = ["#", "method", "family", METRICS[rank_by].label, "Δ vs ce"] + [METRICS[k].label for k in cols[1:]]
+    delta_head = "Δ vs " + ("ce" if base is None else base["method"])
+    head = ["#", "method", "family", METRICS[rank_by].label, delta_head] + [METRICS[k].label for k in cols[1:]]
     head += ["train s"] + (["CPU s"] if cpu else [])
     rows = []
     for r in summary:
         mean = r.get(f"{rank_by}_mean")
-        delta = "–" if base is None or mean is None else f"{mean - base[f'{rank_by}_mean']:+.3f}"
+        ref = None if base is None else base.get(f"{rank_by}_mean")
+        delta = "–" if ref is None or mean is None else f"{mean - ref:+.3f}"
         row = ["ref" if r.get("rank") is None else str(r["rank"]), _name(r), r["family"]]
         row += [_fmt(mean, r.get(f"{rank_by}_std")), delta]
         row += [_fmt(r.get(f"{k}_mean"), r.get(f"{k}_std") if k in _COLUMNS else None) for k in cols[1:]]

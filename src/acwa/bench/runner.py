@@ -34,7 +34,7 @@ from ..data import BenchDataset, DataError, load_dataset, load_user_data, make_l
 from .execution import STANDARDISED_MODALITIES, Progress, check_picklable, cpu_seconds, execute
 from .output import RunLog, move_into_place, prepare_out_dir
 from .registry import METHODS, Method, get_method, resolve_methods
-from .scoring import DEFAULT_RANK_BY, check_rank_by, rankable_metrics, shot_groups, summarise
+from .scoring import TASK_RANK_BY, check_rank_by, rankable_metrics, shot_groups, summarise
 from .training import default_recipe
 
 __all__ = ["run_bench", "prepare_dataset", "DEFAULT_SEEDS", "BenchInterrupted", "MIN_TEST_SAMPLES"]
@@ -107,9 +107,12 @@ def _choose(
     for n in names:
         m = get_method(n)
         missing = [r for r in m.requires if importlib.util.find_spec(r) is None]
-        if m.family == "reference" and not explicit and (not reference or not m.supports(ds.modality)):
-            continue  # reference rows come by default only where they apply
-        if not m.supports(ds.modality):
+        applies = m.supports(ds.modality, ds.task)
+        if not explicit and (not applies or (m.family == "reference" and not reference)):
+            continue  # the default set brings only the methods that apply to this data
+        if ds.task not in m.tasks:
+            skipped.append({"method": n, "reason": f"not for {ds.task} data (handles {', '.join(m.tasks)})"})
+        elif not m.supports(ds.modality, ds.task):
             skipped.append(
                 {
                     "method": n,
@@ -150,6 +153,7 @@ def _config(ds: BenchDataset, recipe: Any, runnable: list[str], seeds: int, **fi
         "model": {"image": "SmallCNN", "series": "Conv1dNet", "tabular": "MLP", "embedding": "MLP"}[ds.modality],
         "standardised_features": ds.modality in STANDARDISED_MODALITIES,
         "num_classes": ds.num_classes,
+        "task": ds.task,
         "class_names": ds.class_names,
         "train_counts": ds.train_counts.tolist(),
         "test_counts": ds.test_counts.tolist(),
@@ -196,7 +200,7 @@ def run_bench(
     dataset_obj: BenchDataset | None = None,
     log: Log | None = None,
     jobs: int = 1,
-    rank_by: str = DEFAULT_RANK_BY,
+    rank_by: str | None = None,
     reference: bool = True,
     test_fraction: float | None = None,
     drop: Sequence[str] | None = None,
@@ -230,7 +234,8 @@ def run_bench(
             still share models), with ``threads`` threads; results equal those of ``jobs=1``.
             Workers are spawned: a method registered in your own script must be a module-level
             function and the script must call ``run_bench`` under ``if __name__ == "__main__":``.
-        rank_by: the metric that orders the summary (:data:`acwa.bench.scoring.METRICS`).
+        rank_by: the metric that orders the summary (:data:`acwa.bench.scoring.METRICS`; default
+            balanced accuracy, mAP on multi-label data).
         reference: add the scikit-learn reference rows on tabular/embedding data (never ranked).
         command: the command line, recorded in the report.
 
@@ -239,7 +244,8 @@ def run_bench(
     """
     seeds = _check_count(seeds, "seeds", "number of seeds")
     jobs = min(_check_count(jobs, "jobs", "worker processes, one or more seeds each"), seeds)
-    check_rank_by(rank_by)
+    if rank_by is not None:
+        check_rank_by(rank_by)
     names = resolve_methods(methods)
     explicit = methods not in (None, "default", ["default"])
     say: Log = log or (lambda message: None)
@@ -261,6 +267,7 @@ def run_bench(
     )
     if max_train is not None or max_test is not None:
         ds = _subset(ds, max_train, max_test, data_seed)
+    rank_by = TASK_RANK_BY[ds.task] if rank_by is None else rank_by
     check_rank_by(rank_by, _expected_metrics(ds))
     recipe = default_recipe(ds, epochs=epochs, batch_size=batch_size, lr=lr)
     chosen, skipped = _choose(names, ds, reference, explicit)
@@ -360,6 +367,8 @@ def render_report(results: dict[str, Any], folder: Path, plots: bool = True) -> 
 def _expected_metrics(ds: BenchDataset) -> list[str]:
     """The metrics every run on ``ds`` computes (what ``rank_by`` may be)."""
     row: dict[str, Any] = {"balanced_accuracy": 0.0, "macro_f1": 0.0, "accuracy": 0.0}
+    if ds.task == "multilabel":
+        row.update(mean_average_precision=0.0, micro_f1=0.0)
     if ds.long_tailed and ds.num_classes >= 3:
         row.update(many_shot_accuracy=0.0, medium_shot_accuracy=0.0, few_shot_accuracy=0.0)
     if ds.num_classes == 2:
@@ -373,6 +382,8 @@ def _subset(ds: BenchDataset, max_train: int | None, max_test: int | None, seed:
     def pick(y: np.ndarray, limit: int | None) -> np.ndarray:
         if limit is None or limit >= len(y):
             return np.arange(len(y))
+        if y.ndim == 2:  # multi-label: a random subset
+            return np.sort(rng.choice(len(y), size=limit, replace=False))
         keep = []  # every class (at least one sample each), the rest proportionally
         for c in np.unique(y):
             idx = np.flatnonzero(y == c)

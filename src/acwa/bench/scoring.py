@@ -16,6 +16,12 @@ Metrics are computed on the test split only, after training:
 
 :data:`METRICS` names each scalar metric with its label and direction; ``rank_by`` may be any of
 them that the run computed. Rows of family ``'reference'`` are summarised but never ranked.
+
+Multi-label data (multi-hot ``y [N, L]``, a sigmoid per label, decision ``z > 0``): per-label F1
+and recall, ``macro_f1`` (mean per-label F1), ``micro_f1`` (pooled counts),
+``balanced_accuracy`` (mean over labels of ``(TPR + TNR) / 2``), ``accuracy`` (fraction of
+correct label decisions, 1 - Hamming loss) and ``mean_average_precision`` (mAP: mean per-label
+AP of ``sigma(z)`` over the labels with a test positive; the default ``rank_by`` there).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ __all__ = [
     "summarise",
     "rankable_metrics",
     "check_rank_by",
+    "TASK_RANK_BY",
     "average_precision",
     "roc_auc",
 ]
@@ -68,9 +75,16 @@ METRICS: dict[str, Metric] = {
         Metric("minority_precision", "min. prec", "precision of the minority class (two classes)"),
         Metric("minority_recall", "min. recall", "recall of the minority class (two classes)"),
         Metric("minority_f1", "min. F1", "F1 of the minority class (two classes)"),
+        Metric("mean_average_precision", "mAP", "mean over labels of the average precision (multi-label)"),
+        Metric("micro_f1", "micro-F1", "F1 of all label decisions pooled (multi-label)"),
     )
 }
 DEFAULT_RANK_BY = "balanced_accuracy"
+TASK_RANK_BY = {
+    "multiclass": "balanced_accuracy",
+    "binary": "balanced_accuracy",
+    "multilabel": "mean_average_precision",
+}
 _COST_KEYS = ("train_seconds", "train_cpu_seconds")
 
 
@@ -138,6 +152,34 @@ def _binary_metrics(logits: torch.Tensor, y: np.ndarray, preds: np.ndarray, mino
     }
 
 
+def _multilabel_metrics(logits: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
+    scores = torch.sigmoid(logits.double()).numpy()
+    target = y.numpy().astype(bool)
+    pred = logits.numpy() > 0
+    tp = (pred & target).sum(0).astype(np.float64)
+    fp = (pred & ~target).sum(0).astype(np.float64)
+    fn = (~pred & target).sum(0).astype(np.float64)
+    tn = (~pred & ~target).sum(0).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
+        recall = np.where(tp + fn > 0, tp / (tp + fn), np.nan)
+        specificity = np.where(tn + fp > 0, tn / (tn + fp), np.nan)
+    present = tp + fn > 0
+    ap = [average_precision(scores[:, j], target[:, j]) for j in range(target.shape[1])]
+    pooled = 2 * tp.sum() + fp.sum() + fn.sum()
+    return {
+        "accuracy": float((pred == target).mean()),
+        "balanced_accuracy": float(np.nanmean((recall + specificity) / 2)),
+        "macro_f1": float(f1[present].mean()),
+        "micro_f1": float(2 * tp.sum() / pooled) if pooled else 0.0,
+        "mean_average_precision": float(np.mean([a for a in ap if a is not None])),
+        "per_class_f1": [clean(v) for v in f1.tolist()],
+        "per_class_recall": [clean(v) for v in recall.tolist()],
+        "per_class_average_precision": [clean(v) for v in ap],
+        "confusion_matrix": None,
+    }
+
+
 @torch.no_grad()
 def evaluate(
     logits: torch.Tensor,
@@ -146,10 +188,13 @@ def evaluate(
     train_counts: Sequence[int] | np.ndarray | None = None,
     long_tailed: bool = True,
 ) -> dict[str, Any]:
-    """Test metrics from logits ``[N, C]`` and labels ``[N]`` (see the module docstring)."""
+    """Test metrics from logits ``[N, C]`` and labels ``[N]`` (multi-label: multi-hot ``[N, L]``;
+    see the module docstring)."""
     logits = logits.detach().cpu().float()
-    preds = logits.argmax(1)
     y = y.detach().cpu()
+    if y.dim() == 2:
+        return _multilabel_metrics(logits, y)
+    preds = logits.argmax(1)
     tp, fp, fn = stat_scores(preds, y, num_classes)
     f1 = f1_from_counts(tp, fp, fn).double().numpy()
     recall = recall_from_counts(tp, fp, fn).double().numpy()

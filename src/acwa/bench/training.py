@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..counts import positive_counts
 from ..data import BenchDataset
 from ..metrics import stat_scores
 from ..splits import stratified_split
@@ -53,6 +54,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "fashion-mnist-lt": dict(epochs=8, batch_size=128, lr=2e-3),
     "ecg5000": dict(epochs=40, batch_size=32),
     "rotten-tomatoes": dict(epochs=15, batch_size=128),
+    "credit-card-fraud": dict(epochs=5, batch_size=512),  # 199k training rows
 }
 _MODALITY_DEFAULTS: dict[str, dict[str, Any]] = {
     "image": dict(epochs=30, batch_size=64),
@@ -138,6 +140,12 @@ def acwa_traces(trainer: Any) -> list[Trace]:
     return traces
 
 
+def _multilabel_counts(logits: Tensor, y: Tensor) -> Tensor:
+    """``[3, L]`` tp / fp / fn of the decisions ``z > 0`` against multi-hot ``y``."""
+    pred, target = logits > 0, y > 0.5
+    return torch.stack([(pred & target).sum(0), (pred & ~target).sum(0), (~pred & target).sum(0)])
+
+
 @torch.no_grad()
 def predict_logits(model: nn.Module, X: Tensor, batch_size: int = 1024) -> Tensor:
     """The model's logits for ``X`` in eval mode (its train/eval mode is restored)."""
@@ -175,7 +183,9 @@ class RunContext:
         self.X, self.y = X, y
         self.recipe = recipe
         self.seed = seed
-        self.counts = count_classes(y, self.num_classes)
+        self.task = dataset.task
+        # multiclass: samples per class [C]; multi-label: [n_neg, n_pos] per label, [2, L]
+        self.counts = positive_counts(y, self.num_classes) if y.dim() == 2 else count_classes(y, self.num_classes)
         self._cache = cache if cache is not None else {}
 
     # ------------------------------------------------------------------ building blocks
@@ -195,6 +205,10 @@ class RunContext:
         (:func:`acwa.splits.stratified_split`). A class with a single training sample cannot be
         split: that sample goes to both parts (documented overlap, tail classes only)."""
         y = self.y.numpy()
+        if y.ndim == 2:  # multi-label: a seeded random split
+            perm = np.random.default_rng(self.seed).permutation(len(y))
+            n_val = max(1, int(round(fraction * len(y))))
+            return np.sort(perm[n_val:]), np.sort(perm[:n_val])
         counts = np.bincount(y, minlength=self.num_classes)
         single = np.isin(y, np.flatnonzero(counts == 1))
         if not single.any():
@@ -281,8 +295,12 @@ class RunContext:
             X, y = X[idx], y[idx]
         if model is None:
             model = self.build_model()
+        multilabel = y.dim() == 2
+        if multilabel:
+            y = y.float()  # multi-hot targets of the sigmoid losses
         if loss_fn is None:
-            loss_fn = acwa.get_weighted_loss if acwa is not None else nn.CrossEntropyLoss()
+            default: LossFn = nn.BCEWithLogitsLoss() if multilabel else nn.CrossEntropyLoss()
+            loss_fn = acwa.get_weighted_loss if acwa is not None else default
         if acwa is not None and after_step is None and getattr(acwa, "update_freq", None):
             after_step = acwa.update_metrics
         params = list(model.parameters()) + [p for p in extra_params]
@@ -319,7 +337,7 @@ class RunContext:
                 if after_step is not None:
                     after_step(logits.detach(), yb)
                 loss_sum += loss.detach().double()
-                counts += stat_scores(logits.detach(), yb, C)
+                counts += _multilabel_counts(logits.detach(), yb) if multilabel else stat_scores(logits.detach(), yb, C)
                 n_batches += 1
             if sched is not None:
                 sched.step()

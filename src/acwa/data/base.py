@@ -21,7 +21,8 @@ class BenchDataset:
     """A train/test split ready for the benchmark.
 
     Shapes: images ``[N, channels, H, W]``, series ``[N, channels, length]``, tabular and
-    embeddings ``[N, features]``; features float32, labels int64 in ``[0, C)``.
+    embeddings ``[N, features]``; features float32, labels int64 in ``[0, C)``, or multi-hot
+    int64 ``[N, L]`` of 0/1 for multi-label data (``class_names`` then names the L labels).
     ``long_tailed`` says whether the training split follows a long-tailed profile (then
     many/medium/few-shot accuracies are reported).
     """
@@ -53,11 +54,35 @@ class BenchDataset:
                 f"X_train rows have shape {self.X_train.shape[1:]} but X_test rows {self.X_test.shape[1:]}; "
                 "they must match"
             )
+        if self.y_train.ndim == 2 or self.y_test.ndim == 2:
+            self._check_multilabel()
+            return
         C = self.num_classes
         if C < 2 or len(np.unique(self.y_train)) < 2:
             raise DataError(f"{self.name}: the training labels hold a single class; a classifier needs at least two")
         if self.y_train.min() < 0 or self.y_test.min() < 0 or self.y_test.max() >= C:
             raise DataError(f"{self.name}: labels must lie in [0, {C})")
+
+    def _check_multilabel(self) -> None:
+        L = self.num_classes
+        for split in ("train", "test"):
+            y = getattr(self, f"y_{split}")
+            if y.ndim != 2 or y.shape[1] != L:
+                raise DataError(f"{self.name}: multi-hot y_{split} must have shape [N, {L}] (one column per label)")
+            if y.size and not np.isin(y, (0, 1)).all():
+                raise DataError(f"{self.name}: multi-hot y_{split} must hold only 0 and 1")
+        empty = [self.class_names[c] for c in np.flatnonzero(self.y_train.sum(0) == 0)]
+        if empty:
+            raise DataError(
+                f"{self.name}: label(s) {', '.join(empty)} have no positive in the training split; drop them"
+            )
+
+    @property
+    def task(self) -> str:
+        """``'multilabel'`` (multi-hot ``y [N, L]``), ``'binary'`` (two classes) or ``'multiclass'``."""
+        if self.y_train.ndim == 2:
+            return "multilabel"
+        return "binary" if self.num_classes == 2 else "multiclass"
 
     @property
     def num_classes(self) -> int:
@@ -69,10 +94,15 @@ class BenchDataset:
 
     @property
     def train_counts(self) -> np.ndarray:
+        """Samples per class (multi-label: positives per label)."""
+        if self.y_train.ndim == 2:
+            return self.y_train.sum(0)
         return np.bincount(self.y_train, minlength=self.num_classes)
 
     @property
     def test_counts(self) -> np.ndarray:
+        if self.y_test.ndim == 2:
+            return self.y_test.sum(0)
         return np.bincount(self.y_test, minlength=self.num_classes)
 
     @property
@@ -113,7 +143,7 @@ def encode_labels(y_train, y_test=None, name: str = "labels"):
         y_train = y_train.astype(np.int64)
     classes = np.unique(y_train)
     if classes.size < 2:
-        raise DataError(f"{name} holds a single class ({classes[0]!r} only); a classifier needs at least two")
+        raise DataError(f"{name} holds a single class ({classes[0].item()!r} only); a classifier needs at least two")
     codes = np.searchsorted(classes, y_train).astype(np.int64)
     test_codes: np.ndarray | None = None
     if y_test is not None:

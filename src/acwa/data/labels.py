@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from .base import DataError, encode_labels
-from .user import _check_file, _is_missing, _labels, _parse_float, _read_npz, _read_table
+from .table import is_missing, parse_float, read_table
+from .user import _check_file, _labels, _read_npz
 
 __all__ = ["load_labels"]
 
@@ -18,15 +19,15 @@ def load_labels(path: str | Path, target: str | None = None) -> tuple[np.ndarray
     p = _check_file(path)
     suffix = p.suffix.lower()
     if suffix == ".csv":
-        header, cols = _read_table(p)
+        header, cols = read_table(p)
         if not target:
             raise DataError(f"{p.name}: a .csv needs --target COLUMN naming the label column")
         if target not in header:
             raise DataError(f"{p.name}: no target column {target!r}; columns are: {', '.join(header)}")
         raw = cols[header.index(target)]
-        if any(_is_missing(v) for v in raw):
+        if any(is_missing(v) for v in raw):
             raise DataError(f"{p.name}: target column {target!r} has missing cells; drop those rows")
-        nums = [_parse_float(v) for v in raw]
+        nums = [parse_float(v) for v in raw]
         y = np.array(nums) if all(v is not None for v in nums) else np.array(raw)
     elif suffix == ".npz":
         if target is not None:

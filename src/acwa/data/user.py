@@ -16,7 +16,6 @@ other 3-D ``[N, H, W]`` an image (a channel axis is added); 4-D ``[N, c, H, W]``
 
 from __future__ import annotations
 
-import csv
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,11 +25,11 @@ import numpy as np
 
 from ..splits import stratified_split
 from .base import MODALITIES, BenchDataset, DataError, check_features, encode_labels
+from .table import MISSING_VALUES, impute_column, is_missing, multi_hot, multilabel_split, parse_float, read_table
 
 __all__ = ["load_npz", "load_csv", "load_user_data", "MAX_ONE_HOT_LEVELS", "MISSING_VALUES", "IMPUTE_CHOICES"]
 
 MAX_ONE_HOT_LEVELS = 50
-MISSING_VALUES = ("", "na", "n/a", "nan", "null", "?")  # compared lower-case, after stripping
 IMPUTE_CHOICES = ("none", "median", "most_frequent")
 
 
@@ -106,14 +105,19 @@ def _finish(
         if len(X) == 0:
             raise DataError(f"{name}: {key} is empty")
         check_features(X, f"{name}: {key}")
-    codes_tr, codes_te, class_names = encode_labels(y_tr, y_te, f"{name}: y_train")
+    if y_tr.ndim == 2 or y_te.ndim == 2:
+        codes_tr, codes_te = y_tr, y_te
+        names = info.get("label_names")
+        class_names = list(names) if names else [f"label{j}" for j in range(y_tr.shape[1])]
+    else:
+        codes_tr, codes_te, class_names = encode_labels(y_tr, y_te, f"{name}: y_train")
     X_tr, modality = _infer_modality(X_tr, modality, name)
     X_te, _ = _infer_modality(X_te, modality, name)
     if X_tr.shape[1:] != X_te.shape[1:]:
         raise DataError(
             f"{name}: train rows have shape {X_tr.shape[1:]} but test rows {X_te.shape[1:]}; they must match"
         )
-    counts = np.bincount(codes_tr, minlength=len(class_names))
+    counts = codes_tr.sum(0) if codes_tr.ndim == 2 else np.bincount(codes_tr, minlength=len(class_names))
     return BenchDataset(
         name,
         modality,
@@ -122,7 +126,7 @@ def _finish(
         X_te,
         codes_te,
         class_names,
-        long_tailed=bool(counts.max() > 1.5 * counts.min()),
+        long_tailed=codes_tr.ndim == 1 and bool(counts.max() > 1.5 * counts.min()),
         info=info,
     )
 
@@ -173,6 +177,10 @@ def _labels(arrays: dict[str, np.ndarray], key: str, name: str) -> np.ndarray:
         raise DataError(f"{name}: {key} must hold integer, float or string labels, got dtype {y.dtype}")
     if y.dtype.kind == "S":
         y = y.astype(str)
+    if y.ndim == 2 and y.shape[1] > 1:  # multi-hot [N, L]
+        if y.dtype.kind not in "biuf" or not np.isin(y, (0, 1)).all():
+            raise DataError(f"{name}: a 2-D {key} is a multi-hot label matrix and must hold only 0 and 1")
+        return y.astype(np.int64)
     return y.reshape(len(y), -1)[:, 0] if y.ndim > 1 and y.shape[1:] == (1,) else y.reshape(-1)
 
 
@@ -194,7 +202,11 @@ def load_npz(path: str | Path, seed: int = 0, test_fraction: float = 0.3, modali
         if len(X) != len(y):
             raise DataError(f"{name}: X has {len(X)} rows but y has {len(y)} labels; lengths must match")
         check_features(X, f"{name}: X")
-        tr, te = _split_indices(y, seed, test_fraction, name)
+        if y.ndim == 2:
+            tr, te = multilabel_split(y, seed, test_fraction, name)
+        else:
+            encode_labels(y, None, f"{name}: y")  # label errors first (non-integer floats, NaN, one class)
+            tr, te = _split_indices(y, seed, test_fraction, name)
         X_tr, y_tr, X_te, y_te = X[tr], y[tr], X[te], y[te]
         info.update(split="stratified", test_fraction=test_fraction, seed=seed)
     else:
@@ -202,37 +214,6 @@ def load_npz(path: str | Path, seed: int = 0, test_fraction: float = 0.3, modali
             f"{name}: expected arrays X_train, y_train, X_test, y_test (or X, y), found {sorted(arrays) or 'none'}"
         )
     return _finish(name, X_tr, y_tr, X_te, y_te, modality, info)
-
-
-def _parse_float(v: str) -> float | None:
-    try:
-        return float(v)
-    except ValueError:
-        return None
-
-
-def _is_missing(v: str) -> bool:
-    return v.lower() in MISSING_VALUES
-
-
-def _read_table(path: Path) -> tuple[list[str], list[list[str]]]:
-    name = path.name
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f))
-    except UnicodeDecodeError:
-        raise DataError(f"{name}: not a UTF-8 text csv file") from None
-    except csv.Error as exc:
-        raise DataError(f"{name}: not a readable csv file ({exc})") from None
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
-    if len(rows) < 2:
-        raise DataError(f"{name}: needs a header row and at least one data row")
-    header = [h.strip() for h in rows[0]]
-    body = rows[1:]
-    bad = [i + 2 for i, r in enumerate(body) if len(r) != len(header)]
-    if bad:
-        raise DataError(f"{name}: line {bad[0]} has a different number of fields than the header ({len(header)})")
-    return header, [[v.strip() for v in col] for col in zip(*body)]
 
 
 def _check_columns(name: str, header: list[str], target: str | None, drop: list[str]) -> None:
@@ -247,38 +228,6 @@ def _check_columns(name: str, header: list[str], target: str | None, drop: list[
         )
     if target in drop:
         raise DataError(f"--drop {target}: that is the --target column; drop feature columns only")
-
-
-def _impute(col: list[str], train: np.ndarray, how: str, column: str) -> list[str] | np.ndarray:
-    """Column with missing cells filled from the training rows (numeric -> float array)."""
-    missing = np.array([_is_missing(v) for v in col])
-    nums = [None if m else _parse_float(v) for v, m in zip(col, missing)]
-    numeric = all(v is not None for v, m in zip(nums, missing) if not m) and not missing.all()
-    if numeric:
-        arr = np.array([np.nan if v is None else v for v in nums], dtype=np.float64)
-        if missing.any() and how != "none":
-            known = arr[train][~missing[train]]
-            if known.size == 0:
-                raise DataError(f"--impute: column {column!r} has no value in the training rows; --drop {column}")
-            if how == "median":
-                fill = float(np.median(known))
-            else:
-                values, counts = np.unique(known, return_counts=True)
-                fill = float(values[np.argmax(counts)])
-            arr[missing] = fill
-        return arr
-    if missing.any() and how == "median":
-        raise DataError(
-            f"--impute median: column {column!r} is not numeric; use --impute most_frequent or --drop {column}"
-        )
-    if missing.any() and how == "most_frequent":
-        known = [v for v, m, t in zip(col, missing, np.isin(np.arange(len(col)), train)) if t and not m]
-        if not known:
-            raise DataError(f"--impute: column {column!r} has no value in the training rows; --drop {column}")
-        levels, counts = np.unique(np.array(known), return_counts=True)
-        mode = str(levels[np.argmax(counts)])
-        return [mode if m else v for v, m in zip(col, missing)]
-    return col
 
 
 def load_csv(
@@ -297,23 +246,31 @@ def load_csv(
     if impute not in IMPUTE_CHOICES:
         raise DataError(f"--impute must be one of {', '.join(IMPUTE_CHOICES)}, got {impute!r}")
     drop_list = [c.strip() for c in (drop or []) if c.strip()]
-    header, cols = _read_table(path)
-    _check_columns(name, header, target, drop_list)
-    t = header.index(str(target))
-    y_raw = cols[t]
-    if any(_is_missing(v) for v in y_raw):
-        raise DataError(f"{name}: target column {target!r} has missing cells; drop those rows")
-    y_num = [_parse_float(v) for v in y_raw]
-    y = np.array(y_num) if all(v is not None for v in y_num) else np.array(y_raw)
-    tr, te = _split_indices(y, seed, test_fraction, name)
+    header, cols = read_table(path)
+    targets = [c.strip() for c in str(target).split(",")] if target else []
+    columns: list[str | None] = list(targets) or [target]
+    for column in columns:
+        _check_columns(name, header, column, drop_list)
+    target_idx = [header.index(c) for c in targets]
+    if len(targets) > 1:  # multi-label: one 0/1 column per label
+        y = multi_hot(name, header, cols, target_idx)
+        tr, te = multilabel_split(y, seed, test_fraction, name)
+    else:
+        y_raw = cols[target_idx[0]]
+        if any(is_missing(v) for v in y_raw):
+            raise DataError(f"{name}: target column {target!r} has missing cells; drop those rows")
+        y_num = [parse_float(v) for v in y_raw]
+        y = np.array(y_num) if all(v is not None for v in y_num) else np.array(y_raw)
+        encode_labels(y, None, f"{name}: target column {target!r}")
+        tr, te = _split_indices(y, seed, test_fraction, name)
     features: list[np.ndarray] = []
     feature_names: list[str] = []
     missing_cols: list[str] = []
     notes: list[str] = []
     for j, col in enumerate(cols):
-        if j == t or header[j] in drop_list:
+        if j in target_idx or header[j] in drop_list:
             continue
-        filled = _impute(col, tr, impute, header[j])
+        filled = impute_column(col, tr, impute, header[j])
         if isinstance(filled, np.ndarray):
             if not np.isfinite(filled).all():
                 missing_cols.append(
@@ -328,8 +285,8 @@ def load_csv(
                     f"if so, leave it out with --drop {header[j]}"
                 )
             continue
-        if any(_is_missing(v) for v in filled):
-            missing_cols.append(f"column {header[j]!r} has {sum(_is_missing(v) for v in filled)} missing value(s)")
+        if any(is_missing(v) for v in filled):
+            missing_cols.append(f"column {header[j]!r} has {sum(is_missing(v) for v in filled)} missing value(s)")
             continue
         levels, codes = np.unique(np.array(filled), return_inverse=True)
         if len(levels) == len(filled) > 20:
@@ -354,6 +311,7 @@ def load_csv(
     info: dict[str, Any] = {
         "source": str(path),
         "target": target,
+        "label_names": targets if len(targets) > 1 else None,
         "features": feature_names,
         "split": "stratified",
         "test_fraction": test_fraction,
@@ -380,6 +338,8 @@ def load_user_data(
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix == ".npz":
+        if target is not None:
+            raise DataError("--target applies to .csv files; an .npz gives its labels as y_train/y_test or y")
         if drop or impute != "none":
             raise DataError("--drop and --impute apply to .csv files; select and impute .npz arrays before saving")
         return load_npz(p, seed=seed, test_fraction=test_fraction, modality=modality)

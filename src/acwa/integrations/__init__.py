@@ -1,11 +1,11 @@
 """Thin adapters to training frameworks; each submodule imports its framework on import and
 raises ``ImportError`` with the install hint when it is missing:
 
-* :mod:`acwa.integrations.lightning`: ``ACWACallback`` for PyTorch Lightning
+* :mod:`acwa.integrations.lightning`: ``ACWALightningCallback`` for PyTorch Lightning
   (``pip install 'acwa-torch[lightning]'``);
 * :mod:`acwa.integrations.huggingface`: ``ImbalancedTrainer`` (a ``transformers.Trainer``),
   ``ACWALossFunction`` and ``ACWATrainerCallback`` (``pip install 'acwa-torch[huggingface]'``);
-* :mod:`acwa.integrations.keras`: ``AdaptiveWeightedLoss`` and ``ACWACallback`` for Keras 3
+* :mod:`acwa.integrations.keras`: ``AdaptiveWeightedLoss`` and ``ACWAKerasCallback`` for Keras 3
   (``pip install 'acwa-torch[keras]'``, ``KERAS_BACKEND=torch``).
 
 Multi-process (DDP) training needs no adapter: :class:`acwa.ACWATrainer` all-reduces its

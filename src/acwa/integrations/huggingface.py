@@ -34,7 +34,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..trainer import ACWATrainer, logits_of
+from ..evaluate import logits_of
+from ..trainer import ACWATrainer
+from ..window import check_update_on
 
 try:
     from transformers import Trainer, TrainerCallback
@@ -46,8 +48,6 @@ except ImportError as exc:
 
 __all__ = ["ACWALossFunction", "ACWATrainerCallback", "ImbalancedTrainer", "dataset_labels"]
 
-UPDATE_ON = ("train", "eval")
-
 
 class ACWALossFunction:
     """``compute_loss_func(outputs, labels, num_items_in_batch=None)`` with class weights.
@@ -55,12 +55,12 @@ class ACWALossFunction:
     Args:
         acwa: an :class:`acwa.ACWATrainer` for adaptive weights (its ``loss_fn`` is the loss).
             With ``update_on='train'`` its ``update_freq`` drives the updates from training
-            batches; with ``update_on='eval'`` pass ``update_freq=None``: evaluation batches fill
-            the window and :class:`ACWATrainerCallback` steps after each evaluation.
+            batches; with ``update_on='validation'`` pass ``update_freq=None``: evaluation
+            batches fill the window and :class:`ACWATrainerCallback` steps after each evaluation.
         class_weights: static per-class weights [C] (not with ``acwa``).
         loss_fn: per-sample loss for static/unit weights (e.g. ``acwa.losses.FocalLoss()``);
             with ``acwa``, give it to ``ACWATrainer(loss_fn=...)`` instead.
-        update_on: ``'train'`` or ``'eval'``.
+        update_on: ``'train'`` or ``'validation'`` (``'eval'`` still works, deprecated).
         ignore_index: label excluded from loss and counts (the Trainer counts ``labels != -100``).
 
     Logits ``[N, C]`` (sequence classification) or ``[N, T, C]`` with labels ``[N, T]`` (token
@@ -77,8 +77,7 @@ class ACWALossFunction:
         update_on: str = "train",
         ignore_index: int = -100,
     ) -> None:
-        if update_on not in UPDATE_ON:
-            raise ValueError(f"update_on must be one of {list(UPDATE_ON)}, got {update_on!r}")
+        update_on = check_update_on(update_on)
         if acwa is not None:
             if not isinstance(acwa, ACWATrainer):
                 raise ValueError(f"acwa must be an acwa.ACWATrainer, got {type(acwa).__name__}")
@@ -87,31 +86,14 @@ class ACWALossFunction:
                     "with acwa=ACWATrainer(...) pass the loss as ACWATrainer(loss_fn=...) and initial weights as "
                     "ACWATrainer(class_frequencies=...), not class_weights/loss_fn"
                 )
-            if update_on == "eval" and acwa.update_freq is not None:
+            if update_on == "validation" and acwa.update_freq is not None:
                 raise ValueError(
-                    f"update_on='eval' steps once per evaluation; create the ACWATrainer with update_freq=None "
+                    f"update_on='validation' steps once per evaluation; create the ACWATrainer with update_freq=None "
                     f"(got update_freq={acwa.update_freq})"
                 )
             self.weighter = acwa
         else:
-            num_classes = None
-            if class_weights is not None:
-                class_weights = torch.as_tensor(class_weights, dtype=torch.float32).detach().clone()
-                if class_weights.dim() != 1 or class_weights.numel() < 2:
-                    raise ValueError(
-                        f"class_weights must be a vector [C] with C >= 2, got shape {tuple(class_weights.shape)}"
-                    )
-                if not bool(torch.isfinite(class_weights).all()) or bool((class_weights < 0).any()):
-                    raise ValueError(f"class_weights must be finite and >= 0, got {class_weights.tolist()}")
-                num_classes = class_weights.numel()
-            # a never-stepped ACWATrainer supplies per-sample losses and the weighted sum
-            self.weighter = ACWATrainer(
-                num_classes=num_classes, loss_fn=loss_fn, update_freq=None, ignore_index=ignore_index
-            )
-            if class_weights is not None:
-                self.weighter.controller.load_state_dict(
-                    {"weights": class_weights, "history": [class_weights], "history_steps": [0]}
-                )
+            self.weighter = _static_weighter(class_weights, loss_fn, ignore_index)
         self.adaptive = acwa is not None
         self.update_on = update_on
         self.ignore_index = self.weighter.ignore_index
@@ -124,7 +106,7 @@ class ACWALossFunction:
     @property
     def weights(self) -> Tensor | None:
         """Current class weights [C] (None until the number of classes is known)."""
-        return self.weighter.weights if self.weighter.controller is not None else None
+        return self.weighter.weights if self.weighter.initialized else None
 
     def __call__(self, outputs: Any, labels: Tensor | None, num_items_in_batch: Tensor | int | None = None) -> Tensor:
         if labels is None:
@@ -137,7 +119,10 @@ class ACWALossFunction:
             logits, labels = logits.reshape(-1, logits.shape[-1]), labels.reshape(-1)
         mean = self.weighter.get_weighted_loss(logits, labels)  # sum_i w_{y_i} l_i / N_counted
         if num_items_in_batch is not None:
-            counted = (labels != self.ignore_index).sum().to(mean.dtype)
+            ignore = self.ignore_index
+            counted = (torch.ne(labels, ignore).sum() if ignore is not None else torch.tensor(labels.numel())).to(
+                device=mean.device, dtype=mean.dtype
+            )
             mean = mean * counted / torch.as_tensor(num_items_in_batch, device=mean.device).to(mean.dtype)
         if self.adaptive:
             training = torch.is_grad_enabled() if self.training is None else self.training
@@ -146,11 +131,30 @@ class ACWALossFunction:
         return mean
 
 
+def _static_weighter(class_weights: Any, loss_fn: Any, ignore_index: int) -> ACWATrainer:
+    """A never-stepped ACWATrainer: per-sample losses and the weighted sum with fixed weights."""
+    num_classes, bounds = None, (0.5, 2.0)
+    if class_weights is not None:
+        class_weights = torch.as_tensor(class_weights, dtype=torch.float32).detach().clone()
+        if class_weights.dim() != 1 or class_weights.numel() < 2:
+            raise ValueError(f"class_weights must be a vector [C] with C >= 2, got shape {tuple(class_weights.shape)}")
+        if not bool(torch.isfinite(class_weights).all()) or bool((class_weights < 0).any()):
+            raise ValueError(f"class_weights must be finite and >= 0, got {class_weights.tolist()}")
+        num_classes = class_weights.numel()
+        bounds = (float(class_weights.min()), float(class_weights.max()))  # static: never clipped
+    weighter = ACWATrainer(
+        num_classes=num_classes, loss_fn=loss_fn, update_freq=None, ignore_index=ignore_index, weight_bounds=bounds
+    )
+    if class_weights is not None:
+        weighter.set_weights(class_weights)
+    return weighter
+
+
 class ACWATrainerCallback(TrainerCallback):
     """Validation-driven ACWA steps and weight logging for any ``transformers.Trainer``.
 
     ``Trainer(..., compute_loss_func=fn, callbacks=[ACWATrainerCallback(fn)])`` where ``fn`` is
-    an :class:`ACWALossFunction`. After each evaluation (``update_on='eval'``) it applies one ACWA
+    an :class:`ACWALossFunction`. After each evaluation (``update_on='validation'``) it applies one ACWA
     step from the evaluation batches (counts all-reduced across processes). On every log it
     adds ``acwa/weight_<c>`` (and ``acwa/<metric>_<c>`` after an update) to ``logs``; reporters
     registered before it (TensorBoard, W&B) see them only if it comes first:
@@ -166,12 +170,12 @@ class ACWATrainerCallback(TrainerCallback):
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         acwa = self.loss_func.acwa
-        if acwa is not None and self.loss_func.update_on == "eval" and acwa.controller is not None:
+        if acwa is not None and self.loss_func.update_on == "validation" and acwa.initialized:
             acwa.step()
 
     def acwa_logs(self) -> dict:
         """``{'acwa/weight_c': w_c, 'acwa/<metric>_c': m_c}`` as Python floats."""
-        out = {}
+        out: dict[str, float] = {}
         weights = self.loss_func.weights
         if weights is None:
             return out
@@ -200,7 +204,7 @@ def dataset_labels(dataset: Any, label_column: str = "labels") -> Tensor:
             if col in names:
                 return torch.as_tensor(dataset[col]).long()
     try:
-        return extract_labels(dataset)
+        return torch.as_tensor(extract_labels(dataset))
     except (ValueError, TypeError):
         pass
     try:
@@ -223,8 +227,9 @@ class ImbalancedTrainer(Trainer):
         acwa: :class:`acwa.ACWATrainer` for adaptive weights (see :class:`ACWALossFunction`).
         class_weights: static weights [C] (e.g. ``acwa.weights`` of the training counts).
         loss_fn: any acwa loss (or a callable returning one value per sample) for static/unit weights.
-        acwa_update_on: ``'train'`` (every ``acwa.update_freq`` training batches) or ``'eval'``
-            (one step after each evaluation; needs ``ACWATrainer(update_freq=None)``).
+        acwa_update_on: ``'train'`` (every ``acwa.update_freq`` training batches) or
+            ``'validation'`` (one step after each evaluation; needs ``ACWATrainer(update_freq=None)``;
+            ``'eval'`` still works, deprecated).
         sampler: ``None`` (the Trainer's random sampler), ``'class_balanced'`` (``q`` below), or
             any ``torch.utils.data.Sampler`` over the training set. Under multi-process
             training the class-balanced sampler yields the same global draw on every process

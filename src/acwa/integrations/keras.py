@@ -36,9 +36,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._validation import check_choice
+from .._validation import check_choice, check_int
 from ..adaptive import AdaptiveClassWeights
 from ..metrics import METRICS
+from ..window import UPDATE_ON, CountsWindow, check_update_on  # noqa: F401 - UPDATE_ON re-exported
 
 try:
     import keras
@@ -53,8 +54,6 @@ except ImportError as exc:  # keras missing, or its default TensorFlow backend m
 from .keras_loss import UNTRACKED, ACWAState, AdaptiveWeightedLoss
 
 __all__ = ["ACWAState", "AdaptiveWeightedLoss", "ACWAKerasCallback"]
-
-UPDATE_ON = ("train", "validation")
 
 
 class ACWAKerasCallback(keras.callbacks.Callback):
@@ -99,17 +98,16 @@ class ACWAKerasCallback(keras.callbacks.Callback):
                 f"got {type(loss).__name__}"
             )
         check_choice(metric, METRICS, "metric")
-        check_choice(update_on, UPDATE_ON, "update_on")
-        if update_freq != "epoch" and (
-            isinstance(update_freq, bool) or not isinstance(update_freq, int) or update_freq < 1
-        ):
-            raise ValueError(f"update_freq must be 'epoch' or an int >= 1 (training batches), got {update_freq!r}")
+        update_on = check_update_on(update_on)
+        if update_freq != "epoch":
+            update_freq = check_int(update_freq, "update_freq", min=1, hint="or 'epoch'; training batches")
         if update_on == "validation" and update_freq != "epoch":
             raise ValueError("update_on='validation' updates once per validation pass; leave update_freq='epoch'")
         self.loss, self.metric, self.update_on, self.update_freq, self.log = loss, metric, update_on, update_freq, log
         self.controller = AdaptiveClassWeights(
             loss.size, target_metric, alpha, beta, weight_bounds, "max", torch.from_numpy(loss.weights.copy())
         )
+        self.window = CountsWindow(loss.task_spec, metric, confusion_max=0)  # O(K) counts, as the loss keeps them
         self.last_metric: torch.Tensor | None = None
         self.num_batches = 0
         self._epoch_start = 0
@@ -128,7 +126,9 @@ class ACWAKerasCallback(keras.callbacks.Callback):
         """One ACWA step from the counts accumulated so far; returns the per-class metric."""
         self._sync()
         counts = torch.from_numpy(np.asarray(ops.convert_to_numpy(self.loss.counts)).astype(np.int64))
-        self.last_metric = METRICS[self.metric](*counts)
+        self.window.update_stat_scores(counts)  # the window protocol of ACWATrainer, fed in-graph counts
+        self.last_metric = self.window.compute()
+        self.window.reset()
         self.controller.step(self.last_metric, self.num_batches)
         self.loss.set_weights(self.controller.weights.numpy())
         self.loss.reset_counts()
@@ -153,7 +153,7 @@ class ACWAKerasCallback(keras.callbacks.Callback):
                 raise ValueError(UNTRACKED)
         current = torch.from_numpy(self.loss.weights.copy())
         if not torch.equal(current, self.controller.weights.float().cpu()):
-            self.controller.weights = current  # set_weights between fits: the loss holds the truth
+            self.controller.set_weights(current)  # set_weights between fits: the loss holds the truth
         self.loss.reset_counts()
         self._in_fit = True
         self._counting(self.update_on == "train")

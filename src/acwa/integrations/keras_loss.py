@@ -139,8 +139,8 @@ class AdaptiveWeightedLoss(keras.losses.Loss):
         threshold: float = 0.0,
     ) -> None:
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        spec = make_task(task, num_classes, threshold=threshold)
-        self.task, self.threshold, self.size = spec.name, float(threshold), spec.size
+        self.task_spec = make_task(task, num_classes, threshold=threshold)  # the acwa.tasks notion
+        self.task, self.threshold, self.size = self.task_spec.name, float(threshold), self.task_spec.size
         self.num_classes = self.size if num_classes is None else int(num_classes)
         if loss_fn is not None and not callable(loss_fn):
             raise ValueError(f"loss_fn must be callable (e.g. acwa.losses.FocalLoss()), got {type(loss_fn).__name__}")

@@ -1,4 +1,4 @@
-"""PyTorch Lightning: :class:`ACWACallback` applies ACWA to a ``LightningModule``.
+"""PyTorch Lightning: :class:`ACWALightningCallback` applies ACWA to a ``LightningModule``.
 
 Contract (explicit, no hidden loss replacement):
 
@@ -11,7 +11,7 @@ Contract (explicit, no hidden loss replacement):
   ``return {"loss": loss, "logits": logits, "labels": y}``. When ``"labels"`` is missing
   and the batch is ``(x, y, ...)``, ``y`` is used.
 * ``update_on='train'``: every training batch feeds the window; the ACWATrainer's
-  ``update_freq`` decides when a step happens. ``update_on='val'`` (create the ACWATrainer with
+  ``update_freq`` decides when a step happens. ``update_on='validation'`` (create the ACWATrainer with
   ``update_freq=None``): the batches of each validation epoch of ``fit`` (not the sanity
   check, not ``trainer.validate()``) form the window, and one step follows each of them.
 * After each step the per-class weights and metric are logged as ``acwa/weight_<c>`` and
@@ -40,7 +40,9 @@ from typing import Any
 
 from torch import Tensor
 
-from ..trainer import ACWATrainer, logits_of
+from ..evaluate import logits_of
+from ..trainer import ACWATrainer
+from ..window import check_update_on
 
 try:
     import lightning.pytorch as pl
@@ -49,21 +51,20 @@ except ImportError:  # the standalone package
         import pytorch_lightning as pl  # type: ignore[no-redef]
     except ImportError as exc:
         raise ImportError(
-            f"acwa.integrations.lightning needs PyTorch Lightning: pip install 'acwa-torch[lightning]' (original error: {exc})"
+            "acwa.integrations.lightning needs PyTorch Lightning: pip install 'acwa-torch[lightning]' "
+            f"(original error: {exc})"
         ) from exc
 
-__all__ = ["ACWACallback"]
-
-UPDATE_ON = ("train", "val")
+__all__ = ["ACWALightningCallback"]
 
 
-class ACWACallback(pl.Callback):
+class ACWALightningCallback(pl.Callback):
     """Adaptive Class Weight Adjustment for a ``LightningModule`` (contract in the module doc).
 
     Args:
         acwa: the :class:`acwa.ACWATrainer` to drive; or leave it out and pass its keyword
             arguments (``num_classes=10, alpha=0.05, loss_fn=FocalLoss()``, ...).
-        update_on: ``'train'`` or ``'val'``.
+        update_on: ``'train'`` or ``'validation'`` (``'val'`` still works, deprecated).
         logits_key, labels_key: keys of the step output dict.
         attr_name: attribute of the module that receives the ACWATrainer (default ``'acwa'``).
         log: log weights and metric after each update.
@@ -81,10 +82,9 @@ class ACWACallback(pl.Callback):
         **acwa_kwargs: Any,
     ) -> None:
         super().__init__()
-        if update_on not in UPDATE_ON:
-            raise ValueError(f"update_on must be one of {list(UPDATE_ON)}, got {update_on!r}")
+        update_on = check_update_on(update_on)
         if acwa is None:
-            if update_on == "val":
+            if update_on == "validation":
                 acwa_kwargs.setdefault("update_freq", None)
             acwa = ACWATrainer(**acwa_kwargs)
         elif acwa_kwargs:
@@ -93,9 +93,9 @@ class ACWACallback(pl.Callback):
             )
         if not isinstance(acwa, ACWATrainer):
             raise ValueError(f"acwa must be an acwa.ACWATrainer, got {type(acwa).__name__}")
-        if update_on == "val" and acwa.update_freq is not None:
+        if update_on == "validation" and acwa.update_freq is not None:
             raise ValueError(
-                f"update_on='val' steps once per validation epoch; create the ACWATrainer with update_freq=None "
+                f"update_on='validation' steps once per validation epoch; create the ACWATrainer with update_freq=None "
                 f"(got update_freq={acwa.update_freq})"
             )
         self.acwa = acwa
@@ -112,7 +112,7 @@ class ACWACallback(pl.Callback):
         if not isinstance(outputs, Mapping) or self.logits_key not in outputs:
             got = sorted(outputs) if isinstance(outputs, Mapping) else type(outputs).__name__
             raise ValueError(
-                f"ACWACallback reads the logits from what {hook} returns: return a dict such as "
+                f"ACWALightningCallback reads the logits from what {hook} returns: return a dict such as "
                 f"{{'loss': loss, '{self.logits_key}': logits, '{self.labels_key}': y}}; got {got}"
             )
         labels = outputs.get(self.labels_key)
@@ -120,7 +120,7 @@ class ACWACallback(pl.Callback):
             labels = batch[1]
         if labels is None:
             raise ValueError(
-                f"ACWACallback needs the labels: add '{self.labels_key}': y to the dict {hook} returns "
+                f"ACWALightningCallback needs the labels: add '{self.labels_key}': y to the dict {hook} returns "
                 "(or use (x, y) batches)"
             )
         return logits_of(outputs[self.logits_key]), labels
@@ -154,7 +154,7 @@ class ACWACallback(pl.Callback):
         current = getattr(pl_module, self.attr_name, None)
         if current is not None and current is not self.acwa:
             raise ValueError(
-                f"the module already has an attribute {self.attr_name!r}; pass attr_name=... to ACWACallback"
+                f"the module already has an attribute {self.attr_name!r}; pass attr_name=... to ACWALightningCallback"
             )
         setattr(pl_module, self.attr_name, self.acwa)
 
@@ -169,10 +169,10 @@ class ACWACallback(pl.Callback):
 
     def _learns_from_validation(self, trainer) -> bool:
         # only the validation epochs of fit(): not the sanity check, not trainer.validate()
-        return self.update_on == "val" and not trainer.sanity_checking and trainer.state.fn == "fit"
+        return self.update_on == "validation" and not trainer.sanity_checking and trainer.state.fn == "fit"
 
     def on_validation_epoch_start(self, trainer, pl_module) -> None:
-        if self._learns_from_validation(trainer) and self.acwa.controller is not None:
+        if self._learns_from_validation(trainer) and self.acwa.initialized:
             self.acwa.reset_window()
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx: int = 0) -> None:
@@ -182,14 +182,32 @@ class ACWACallback(pl.Callback):
         self.acwa.update_metrics(logits, labels)
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
-        if not self._learns_from_validation(trainer) or self.acwa.controller is None:
+        if not self._learns_from_validation(trainer) or not self.acwa.initialized:
             return
         self.acwa.step()
         self._log(trainer, pl_module, epoch_level=True)
 
     # ------------------------------------------------------------------ checkpoints
+    @property
+    def state_key(self) -> str:
+        # the name checkpoints were saved under before the rename (ACWACallback): they keep loading
+        return "ACWACallback"
+
     def state_dict(self) -> dict:
         return {"acwa": self.acwa.state_dict()}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.acwa.load_state_dict(state_dict["acwa"])
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ACWACallback":
+        import warnings
+
+        warnings.warn(
+            "acwa.integrations.lightning.ACWACallback is deprecated; use ACWALightningCallback",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return ACWALightningCallback
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -52,6 +52,7 @@ __all__ = [
     "as_class_vector",
     "check_class_vector",
     "check_finite_vector",
+    "OFFSET_LIMIT",
     "counts_vector",
     "upcast",
     "class_dim_view",
@@ -73,6 +74,7 @@ class LossOptions(TypedDict, total=False):
     weight: ClassVector
     ignore_index: int
     reduction: str
+    validate: bool | None
 
 
 def as_class_vector(
@@ -93,12 +95,17 @@ def as_class_vector(
     return t
 
 
-def check_finite_vector(v: Tensor, name: str, hint: str) -> Tensor:
-    """``v`` if it is finite in float32 (the loss runs in float32 at least), else ``ValueError``.
+OFFSET_LIMIT = 1e5  # |per-class logit offset| a loss accepts (float32 logits keep ~1e-2 precision)
 
-    Catches hyper-parameters whose derived per-class vectors overflow (e.g. ``tau=1e38``)."""
-    if not bool(torch.isfinite(v.to(torch.float32)).all()):
-        raise ValueError(f"{name} overflows float32 ({v.tolist()}); {hint}")
+
+def check_finite_vector(v: Tensor, name: str, hint: str, limit: float = OFFSET_LIMIT) -> Tensor:
+    """``v`` if every entry is finite with ``|v_c| <= limit``, else ``ValueError``.
+
+    Catches hyper-parameters whose derived per-class offsets overflow: beyond ``1e5`` float32
+    logits lose their precision next to the offset and batch sums overflow (``tau=1e38``)."""
+    big = v.detach().abs().max() if v.numel() else v.new_zeros(())
+    if not bool(torch.isfinite(v).all()) or float(big) > limit:
+        raise ValueError(f"{name} overflows: |value| must be <= {limit:g}, got max |value| {float(big):g}; {hint}")
     return v
 
 
@@ -369,6 +376,6 @@ def functional_twin(cls: type[BaseLoss], name: str, summary: str) -> Callable[..
     head = [
         inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Tensor) for n in ("logits", "target")
     ]
-    tail = inspect.Parameter("sample_weight", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)
+    tail = inspect.Parameter("sample_weight", inspect.Parameter.KEYWORD_ONLY, default=None)
     twin.__signature__ = inspect.Signature([*head, *params, tail], return_annotation=Tensor)  # type: ignore[attr-defined]
     return twin

@@ -67,8 +67,9 @@ class LogitTransformLoss(BaseLoss):
         ignore_index: int = DEFAULT_IGNORE_INDEX,
         reduction: str = "mean",
         label_smoothing: float = 0.0,
+        validate: bool | None = None,
     ) -> None:
-        super().__init__(weight, ignore_index, reduction)
+        super().__init__(weight, ignore_index, reduction, validate)
         self.label_smoothing = check_label_smoothing(label_smoothing)
 
     def transform(self, batch: LossBatch) -> Tensor:

@@ -37,7 +37,7 @@ from torch import Tensor, nn
 
 from .._validation import check_choice, check_int
 from ..counts import log_prior
-from .base import DEFAULT_IGNORE_INDEX, LossBatch, combine_weights, prepare_multiclass
+from .base import DEFAULT_IGNORE_INDEX, LossBatch, check_finite_vector, combine_weights, prepare_multiclass
 from .cross_entropy import LogitTransformLoss, cross_entropy_values
 from .reducers import check_reduction, reduce_values
 
@@ -185,7 +185,7 @@ def _la_init(iota: TableLike, class_counts, la_tau: float | None, param_index, n
     lp = log_prior(class_counts)
     if lp.numel() != num_classes:
         raise ValueError(f"class_counts must have one count per class ({num_classes}), got {lp.numel()}")
-    return la_tau * lp
+    return check_finite_vector(la_tau * lp, "iota = la_tau * log pi", "use a smaller la_tau (1.0 in Menon et al. 2021)")
 
 
 def _refresh_identity_index(module: ParametricCrossEntropyLoss, incompatible_keys: object) -> None:

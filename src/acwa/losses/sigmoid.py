@@ -89,12 +89,12 @@ class SigmoidLoss(BaseLoss):
             )
         binary = logits.dim() == 1 or logits.shape[1] == 1
         check_values = self.check_values_now(logits)
+        ignore = self._ignore_for_check(target, check_values)
         if binary:
-            BinaryTask(ignore_index=self.ignore_index).check(logits, target, check_values)
+            BinaryTask(ignore_index=ignore).check(logits, target, check_values)
             z, y = upcast(logits).reshape(-1), target.reshape(-1)
         else:
-            task = MultilabelTask(num_labels=logits.shape[1], ignore_index=self.ignore_index)
-            task.check(logits, target, check_values)
+            MultilabelTask(num_labels=logits.shape[1], ignore_index=ignore).check(logits, target, check_values)
             z, y = upcast(logits), target
         counted = None
         if not y.is_floating_point() and y.dtype != torch.bool:
@@ -104,6 +104,16 @@ class SigmoidLoss(BaseLoss):
         for name, v in self.class_vectors().items():
             check_class_vector(v, num_labels, name)
         return LossBatch(z, y.to(z.dtype), counted)
+
+    def _ignore_for_check(self, target: Tensor, check_values: bool) -> int | None:
+        """``ignore_index`` for the task's label check, or ``None`` when no label can equal it
+        (float/bool labels, or integer labels whose minimum is >= 0: one ``aminmax`` read,
+        cheaper than filtering the ignored entries out)."""
+        if not isinstance(target, Tensor) or target.is_floating_point() or target.dtype == torch.bool:
+            return None
+        if check_values and target.numel() and int(target.min()) >= 0 and self.ignore_index < 0:
+            return None
+        return self.ignore_index
 
     def label_view(self, v: Tensor, batch: LossBatch) -> Tensor:
         """A per-label vector ``[L]`` broadcast to the per-element values (``[N]`` or ``[N, L]``)."""

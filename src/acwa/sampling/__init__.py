@@ -4,6 +4,9 @@
   uniform sample of it; works beyond 2^24 samples; never loads samples to read labels.
 * :class:`DistributedClassBalancedSampler`: the same under DDP (disjoint equal shards of one
   global draw) or, with ``shard=False``, for Accelerate / the HF Trainer.
+* :class:`MultiLabelBalancedSampler` / :class:`DistributedMultiLabelBalancedSampler`: multi-hot
+  labels, a label first (P(l) ∝ w_l n_l^(1-q)), then an instance carrying it (Shen et al. 2016).
+* :class:`MLSMOTE`: synthetic minority instances for multi-label data (Charte et al. 2015).
 * :class:`RandomOverSampler`, :class:`RandomUnderSampler`, :class:`SMOTE`,
   :class:`BorderlineSMOTE`, :class:`ADASYN`: imbalanced-learn conventions on torch tensors
   (CPU/GPU); one ``sampling_strategy`` parser (:func:`check_sampling_strategy`).
@@ -13,6 +16,8 @@
 from ._labels import extract_labels
 from .distributed import DistributedClassBalancedSampler
 from .generative import GenerativeOverSampler
+from .mlsmote import MLSMOTE
+from .multilabel import DistributedMultiLabelBalancedSampler, MultiLabelBalancedSampler, multi_hot_labels
 from .resample import RandomOverSampler, RandomUnderSampler, resample_dataset
 from .samplers import ClassBalancedSampler, ProgressiveQ, class_sampling_probabilities
 from .smote import ADASYN, SMOTE, BorderlineSMOTE, knn_indices
@@ -22,6 +27,10 @@ __all__ = [
     "extract_labels",
     "ClassBalancedSampler",
     "DistributedClassBalancedSampler",
+    "MultiLabelBalancedSampler",
+    "DistributedMultiLabelBalancedSampler",
+    "multi_hot_labels",
+    "MLSMOTE",
     "ProgressiveQ",
     "class_sampling_probabilities",
     "RandomOverSampler",

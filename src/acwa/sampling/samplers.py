@@ -190,17 +190,27 @@ class ClassBalancedSampler(Sampler[int], Stateful):
         num_classes: int | None = None,
         class_weights: Tensor | Sequence[float] | None = None,
     ) -> None:
-        y = extract_labels(labels, "labels")
-        self.index = ClassIndex(y, num_classes)
+        self.index = self._build_index(labels, num_classes)
         self.q = _check_q(q)
         if num_samples is None:
-            num_samples = self.index.num_samples
+            num_samples = self._default_num_samples()
         self._declare_state()
         self.num_samples = check_int(num_samples, "num_samples", min=1, hint="indices per epoch")
         self.replacement = check_bool(replacement, "replacement")
         self.seed = check_int(seed, "seed")
         if class_weights is not None:
             self.set_class_weights(class_weights)
+
+    def _build_index(self, labels: Any, num_classes: int | None) -> ClassIndex:
+        """The per-class index of the items drawn (here: samples grouped by class)."""
+        return ClassIndex(extract_labels(labels, "labels"), num_classes)
+
+    def _default_num_samples(self) -> int:
+        return self.index.num_samples
+
+    def _to_dataset(self, items: Tensor) -> Tensor:
+        """Dataset indices of drawn items (the identity: items are samples)."""
+        return items
 
     def _declare_state(self) -> None:
         """The epoch state, declared once (:class:`acwa._state.Stateful`); ``q`` and the class
@@ -318,7 +328,7 @@ class ClassBalancedSampler(Sampler[int], Stateful):
     def sample_indices(self, epoch: int | None = None) -> Tensor:
         """The indices of one epoch (default: the current one) as an int64 tensor, without
         advancing the epoch."""
-        return self._draw(self.num_samples, self.epoch if epoch is None else epoch)
+        return self._to_dataset(self._draw(self.num_samples, self.epoch if epoch is None else epoch))
 
     def __iter__(self) -> Iterator[int]:
         idx = self.sample_indices()

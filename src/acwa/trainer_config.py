@@ -1,0 +1,185 @@
+"""Validated options of :class:`acwa.ACWATrainer` (one place for its checks and presets)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from torch import Tensor
+
+from ._validation import check_bool, check_choice, check_float, check_int, check_num_classes
+from .adaptive import (
+    AdaptiveClassWeights,
+    ControllerConfig,
+    _check_target,
+    apply_preset,
+    inverse_frequency_init,
+    log_prior_offsets,
+)
+from .counts import check_counts
+from .tasks import TASKS
+from .window import is_stateful_metric, make_window
+
+__all__ = ["TrainerConfig"]
+
+# README attributes a trainer exposes (kept as plain attributes for compatibility)
+_PUBLIC = (
+    "num_classes", "target_metric", "alpha", "beta", "update_freq", "metric_fn", "metric_mode", "loss_fn",
+    "class_frequencies", "weight_bounds", "ignore_index", "validate_inputs", "eps", "adjust", "normalize_weights",
+    "logit_tau", "offset_radius", "mode",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """Every option of :class:`acwa.ACWATrainer` after presets and validation."""
+
+    num_classes: int | None
+    target_metric: Any
+    alpha: float
+    beta: float
+    update_freq: int | None
+    metric_fn: Any
+    metric_mode: str
+    loss_fn: Any
+    class_frequencies: Any
+    weight_bounds: tuple[float, float]
+    ignore_index: int | None
+    validate_inputs: bool | None
+    eps: float
+    adjust: str
+    normalize_weights: bool
+    logit_tau: float
+    offset_radius: float | None
+    mode: str
+    task: str | None
+    threshold: float
+
+    @classmethod
+    def checked(cls, args: dict[str, Any]) -> TrainerConfig:
+        """Resolve the preset, the ``class_counts``/``class_frequencies`` alias, and validate."""
+        args = dict(args)
+        counts = args.pop("class_counts")
+        if counts is not None:
+            if args["class_frequencies"] is not None:
+                raise ValueError("pass class_counts or class_frequencies (the same input), not both")
+            args["class_frequencies"] = counts
+        mode = check_choice(args["mode"], ("classic", "auto"), "mode")
+        args = apply_preset(mode, args)
+        if mode != "classic" and args["class_frequencies"] is None:
+            raise ValueError(
+                f"mode={mode!r} needs class_frequencies (training-set class counts or frequencies) "
+                "for its logit-adjustment start, e.g. acwa.weights.class_counts(train_labels, C)"
+            )
+        args["num_classes"] = _num_classes(args["num_classes"], args["class_frequencies"], args["task"])
+        _check_hyper_parameters(args)
+        return cls(**args)
+
+    def public_attributes(self) -> dict[str, Any]:
+        values = asdict(self)
+        return {k: values[k] for k in _PUBLIC}
+
+    def controller(self, size: int, device: Any, task: str = "multiclass") -> AdaptiveClassWeights:
+        """The controller for ``size`` classes, initialised from ``class_frequencies`` when given:
+        inverse-frequency weights (``adjust='weights'``) or logit-adjustment offsets. Multi-label:
+        per-label positive frequencies ``p_l`` give positive weights ``(1 - p_l) / p_l`` (the
+        static ``pos_weight``), clipped to ``weight_bounds``, and offsets ``tau log(p_l/(1-p_l))``."""
+        init_w = init_o = None
+        if self.class_frequencies is not None and task == "multilabel":
+            init_w, init_o = _multilabel_init(self.class_frequencies, self.weight_bounds, self.logit_tau, self.eps)
+            init_w, init_o = (init_w, None) if self.adjust == "weights" else (None, init_o)
+        elif self.class_frequencies is not None:
+            if self.adjust == "weights":
+                init_w = inverse_frequency_init(self.class_frequencies, self.weight_bounds, self.eps)
+            else:
+                init_o = log_prior_offsets(self.class_frequencies, self.logit_tau, self.eps)
+        return AdaptiveClassWeights(
+            size,
+            self.target_metric,
+            self.alpha,
+            self.beta,
+            self.weight_bounds,
+            self.metric_mode,
+            init_w,
+            device,
+            adjust=self.adjust,
+            normalize=self.normalize_weights,
+            initial_offsets=init_o,
+            offset_radius=self.offset_radius,
+        )
+
+
+def _multilabel_init(frequencies: Any, bounds: tuple[float, float], tau: float, eps: float) -> tuple[Any, Any]:
+    p = check_counts(frequencies, name="class_frequencies")
+    if bool((p > 1).any()):
+        raise ValueError(
+            "with task='multilabel', class_frequencies are per-label positive frequencies in [0, 1] "
+            "(acwa.counts.label_counts(labels) / len(labels)), got values above 1"
+        )
+    p = p.clamp(eps, 1 - eps)
+    return ((1 - p) / p).float().clamp(*bounds), (tau * (p / (1 - p)).log()).float()
+
+
+def _num_classes(num_classes: Any, frequencies: Any, task: Any) -> int | None:
+    if task is not None:
+        check_choice(task, TASKS, "task")
+    if frequencies is not None:
+        n_freq = check_counts(frequencies, name="class_frequencies").numel()
+        if num_classes is None:
+            num_classes = n_freq
+        elif n_freq != num_classes:
+            raise ValueError(
+                f"class_frequencies has {n_freq} entries but num_classes={num_classes}; give one per class"
+            )
+    if num_classes is None:
+        return None
+    if task == "binary":
+        return check_int(num_classes, "num_classes", min=2, max=2, hint="task='binary' has 2 classes (one logit)")
+    if task == "multilabel":
+        return check_int(num_classes, "num_classes", min=1, hint="the number of labels")
+    return check_num_classes(num_classes)
+
+
+def _check_hyper_parameters(args: dict[str, Any]) -> None:
+    freq = args["update_freq"]
+    if freq is not None:
+        freq = check_int(freq, "update_freq", min=0, hint="README: 50-200; None for manual steps")
+    args["update_freq"] = freq or None
+    ControllerConfig.checked(
+        args["num_classes"] or 2,
+        args["alpha"],
+        args["beta"],
+        args["weight_bounds"],
+        args["metric_mode"],
+        args["adjust"],
+        args["normalize_weights"],
+        args["offset_radius"],
+    )
+    args["weight_bounds"] = tuple(float(b) for b in args["weight_bounds"])
+    if args["num_classes"] is not None or isinstance(args["target_metric"], str):
+        _check_target(args["target_metric"], args["num_classes"] or 2)
+    fn = args["metric_fn"]
+    if isinstance(fn, str) or not (fn is None or callable(fn) or is_stateful_metric(fn)):
+        make_window(fn, _PROBE_TASK)  # raises the metric_fn error
+    if args["loss_fn"] is not None and not callable(args["loss_fn"]):
+        raise ValueError(
+            f"loss_fn must be callable (e.g. acwa.FocalLoss(gamma=2.0)), got {type(args['loss_fn']).__name__}"
+        )
+    if args["ignore_index"] is not None:
+        args["ignore_index"] = check_int(args["ignore_index"], "ignore_index", hint="e.g. -100")
+    if args["validate_inputs"] is not None:
+        args["validate_inputs"] = check_bool(args["validate_inputs"], "validate_inputs")
+    args["eps"] = check_float(args["eps"], "eps", min=0.0)
+    args["logit_tau"] = check_float(args["logit_tau"], "logit_tau")
+    args["threshold"] = check_float(args["threshold"], "threshold", hint="a logit threshold; 0 means p > 0.5")
+    if isinstance(args["target_metric"], Tensor):
+        args["target_metric"] = args["target_metric"].detach().clone()
+
+
+def _probe_task() -> Any:
+    from .tasks import MulticlassTask
+
+    return MulticlassTask(num_classes=2)
+
+
+_PROBE_TASK = _probe_task()

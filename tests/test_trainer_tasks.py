@@ -1,0 +1,149 @@
+"""ACWATrainer on the three task shapes: binary one-logit, multi-label, soft targets (mixup)."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from acwa import ACWATrainer
+from acwa.adaptive import acwa_update
+from acwa.metrics import f1_from_counts
+
+
+def _confusion(pred, target, k):
+    return torch.stack(
+        [
+            torch.tensor([int(((pred == c) & (target == c)).sum()) for c in range(k)]),
+            torch.tensor([int(((pred == c) & (target != c)).sum()) for c in range(k)]),
+            torch.tensor([int(((pred != c) & (target == c)).sum()) for c in range(k)]),
+        ]
+    )
+
+
+@pytest.mark.parametrize("shape", ["[N]", "[N, 1]"])
+def test_binary_one_logit_adapts_neg_and_pos_weights_with_the_readme_rule(shape):
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(64, generator=g)
+    y = (torch.rand(64, generator=g) < 0.2).long()
+    logits = z if shape == "[N]" else z.unsqueeze(1)
+    task = None if shape == "[N]" else "binary"  # [N, 1] is never guessed: a one-column softmax is a bug
+    t = ACWATrainer(task=task, threshold=0.5, alpha=1.0, beta=0.0, update_freq=2)
+    t.update_metrics(logits, y)
+    w = torch.tensor([0.8, 1.6])
+    t.set_weights(w)
+    # loss: sum_i w_{y_i} BCE_i / N (w = [w_neg, w_pos], i.e. pos_weight = w_pos / w_neg)
+    bce = F.binary_cross_entropy_with_logits(z.double(), y.double(), reduction="none")
+    expected = (w.double()[y] * bce).mean()
+    torch.testing.assert_close(t.get_weighted_loss(logits, y).double(), expected, rtol=1e-6, atol=1e-7)
+    t.update_metrics(logits, y)  # second call: one update from both batches
+    counts = 2 * _confusion((z > 0.5).long(), y, 2)  # counted at the logit threshold 0.5
+    f1 = f1_from_counts(*counts)
+    torch.testing.assert_close(t.last_metric, f1)
+    torch.testing.assert_close(t.weights, acwa_update(w, f1, 0.85, 1.0, 0.0))
+    assert t.task.name == "binary" and t.weights.shape == (2,)
+
+
+def test_one_logit_column_without_task_is_refused_with_the_fix():
+    with pytest.raises(ValueError, match="task='binary'"):
+        ACWATrainer().get_weighted_loss(torch.randn(4, 1), torch.tensor([0, 1, 0, 1]))
+
+
+def test_task_contradicting_the_shapes_is_a_value_error():
+    with pytest.raises(ValueError, match="one logit"):
+        ACWATrainer(task="binary").get_weighted_loss(torch.randn(4, 3), torch.tensor([0, 1, 2, 0]))
+    with pytest.raises(ValueError, match="num_classes"):
+        ACWATrainer(task="binary", num_classes=3)
+    with pytest.raises(ValueError, match="multi-label"):
+        ACWATrainer(task="multilabel").get_weighted_loss(torch.randn(4, 3), torch.tensor([0, 1, 2, 0]))
+
+
+def test_multilabel_adapts_per_label_positive_weights_from_each_labels_f1():
+    g = torch.Generator().manual_seed(1)
+    z = torch.randn(80, 4, generator=g)
+    y = (torch.rand(80, 4, generator=g) < torch.tensor([0.05, 0.2, 0.4, 0.6])).long()
+    t = ACWATrainer(num_classes=4, alpha=1.0, beta=0.0, update_freq=1, weight_bounds=(0.5, 5.0))
+    w = torch.tensor([4.0, 2.0, 1.0, 0.5])
+    t.set_weights(w)
+    # loss: sum_{i,l} (y_il w_l + (1 - y_il)) BCE_il / (N L)
+    bce = F.binary_cross_entropy_with_logits(z.double(), y.double(), reduction="none")
+    s = y.double() * w.double() + (1 - y.double())
+    torch.testing.assert_close(t.get_weighted_loss(z, y).double(), (s * bce).mean(), rtol=1e-6, atol=1e-7)
+    assert t.task.name == "multilabel"
+    t.update_metrics(z, y)
+    pred = (z > 0).long()
+    tp = (pred * y).sum(0)
+    f1 = f1_from_counts(tp, pred.sum(0) - tp, y.sum(0) - tp)
+    torch.testing.assert_close(t.last_metric, f1)
+    torch.testing.assert_close(t.weights, acwa_update(w, f1, 0.85, 1.0, 0.0, bounds=(0.5, 5.0)))
+
+
+def test_multilabel_frequencies_start_from_the_static_pos_weight():
+    t = ACWATrainer(task="multilabel", class_frequencies=[0.1, 0.25, 0.5], weight_bounds=(0.5, 5.0))
+    torch.testing.assert_close(t.weights, torch.tensor([5.0, 3.0, 1.0]))  # (1 - p) / p, clipped
+
+
+def _mixup(x, y, num_classes, lam, smoothing=0.1):
+    """timm's Mixup (mode 'batch'): x and the one-hot (smoothed) targets mixed with the flipped batch."""
+    off, on = smoothing / num_classes, 1.0 - smoothing + smoothing / num_classes
+    onehot = torch.full((len(y), num_classes), off).scatter_(1, y.unsqueeze(1), on)
+    return lam * x + (1 - lam) * x.flip(0), lam * onehot + (1 - lam) * onehot.flip(0)
+
+
+class SoftTargetCrossEntropy(nn.Module):
+    """timm's SoftTargetCrossEntropy: sum_c -q_c log_softmax(z)_c, averaged over the batch."""
+
+    def forward(self, x, target):
+        return torch.sum(-target * F.log_softmax(x, dim=-1), dim=-1).mean()
+
+
+def test_soft_targets_from_mixup_weight_each_sample_by_its_expected_class_weight():
+    g = torch.Generator().manual_seed(2)
+    c = 5
+    x, y = torch.randn(32, 6, generator=g), torch.randint(0, c, (32,), generator=g)
+    model = nn.Linear(6, c)
+    xm, q = _mixup(x, y, c, lam=0.7)
+    t = ACWATrainer(num_classes=c, update_freq=1, alpha=1.0, beta=0.0)
+    w = torch.tensor([0.5, 0.75, 1.0, 1.5, 2.0])
+    t.set_weights(w)
+    out = model(xm)
+    per_sample = torch.sum(-q * F.log_softmax(out, dim=-1), dim=-1)  # SoftTargetCrossEntropy per sample
+    expected = ((q @ w) * per_sample).mean()  # s_i = sum_c q_ic w_c
+    loss = t.get_weighted_loss(out, q)
+    torch.testing.assert_close(loss, expected)
+    torch.testing.assert_close(SoftTargetCrossEntropy()(out, q), per_sample.mean())  # same loss, unweighted
+    loss.backward()
+    t.update_metrics(out, q)  # counted at the target's argmax
+    counts = _confusion(out.argmax(1), q.argmax(1), c)
+    torch.testing.assert_close(t.last_metric, f1_from_counts(*counts))
+    # a soft-target loss module with reduction='none' (nn.CrossEntropyLoss) gives the same loss
+    t2 = ACWATrainer(num_classes=c, loss_fn=nn.CrossEntropyLoss())
+    t2.set_weights(w)
+    torch.testing.assert_close(t2.get_weighted_loss(out, q), expected)
+
+
+def test_a_loss_that_returns_a_scalar_names_the_acwa_alternative():
+    t = ACWATrainer(num_classes=4, loss_fn=SoftTargetCrossEntropy())
+    q = torch.softmax(torch.randn(8, 4), 1)
+    with pytest.raises(ValueError, match="loss_fn=None") as err:
+        t.get_weighted_loss(torch.randn(8, 4), q)
+    assert "acwa.losses" in str(err.value) and "soft targets" in str(err.value)
+
+
+def test_soft_rows_that_do_not_sum_to_one_are_refused():
+    with pytest.raises(ValueError, match="probability rows"):
+        ACWATrainer(num_classes=3).get_weighted_loss(torch.randn(4, 3), torch.full((4, 3), 0.5))
+
+
+def test_binary_and_multilabel_state_round_trip():
+    for task, z, y in [
+        ("binary", torch.randn(20), (torch.rand(20) > 0.5).long()),
+        ("multilabel", torch.randn(20, 3), (torch.rand(20, 3) > 0.5).long()),
+    ]:
+        t = ACWATrainer(task=task, num_classes=None if task == "binary" else 3, update_freq=3, alpha=1.0)
+        for _ in range(4):
+            t.update_metrics(z, y)
+        fresh = ACWATrainer(task=task, update_freq=3, alpha=1.0)
+        fresh.load_state_dict(t.state_dict())
+        assert fresh.task == t.task and torch.equal(fresh.weights, t.weights)
+        assert np.array_equal(fresh.window.stats.counts.numpy(), t.window.stats.counts.numpy())
