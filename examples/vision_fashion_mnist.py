@@ -51,7 +51,7 @@ def train(X, y, C, epochs, mode, seed=0, val=None):
     elif mode == "acwa-val":  # the README's "adjusts weights based on validation performance"
         trainer = ACWATrainer(num_classes=C, target_metric=0.85, alpha=0.5, beta=0.5, update_freq=None)
     gen = torch.Generator().manual_seed(seed)
-    for epoch in range(epochs):
+    for _epoch in range(epochs):
         for xb, yb in batches(X, y, 128, gen):
             out = model(xb)
             loss = trainer.get_weighted_loss(out, yb) if trainer else F.cross_entropy(out, yb)

@@ -229,11 +229,73 @@ def test_acwa_updates_after_each_evaluation_only(tmp_path):
     assert acwa.weight_history.shape == (3, C)  # one step per evaluation
     assert acwa.num_calls == 2  # one evaluation batch of 16 per epoch; training batches not counted
     # the last step used the recall of the last evaluation
-    trainer.model.eval()
+    model = trainer.model
+    assert model is not None
+    model.eval()
     with torch.no_grad():
-        preds = trainer.model(input_ids=val.ids).logits.argmax(1)
+        preds = model(input_ids=val.ids).logits.argmax(1)
     recall = torch.stack([(preds[val.labels == c] == c).float().mean() for c in range(C)])
     torch.testing.assert_close(acwa.last_metric, recall)
+
+
+def _f1(model, data):
+    from sklearn.metrics import f1_score
+
+    model.eval()
+    with torch.no_grad():
+        preds = model(input_ids=data.ids).logits.argmax(1)
+    f1 = f1_score(data.labels.numpy(), preds.numpy(), labels=list(range(C)), average=None, zero_division=0)
+    return torch.tensor(f1, dtype=torch.float32)
+
+
+def test_predict_and_other_evaluations_never_reach_the_weights(tmp_path):
+    """acwa_update_on='validation': predict(test) after evaluate() (issue 16: test labels leaked
+    into the next evaluate's step) and evaluate(test) leave the weights and the window alone."""
+    acwa = ACWATrainer(num_classes=C, update_freq=None, alpha=0.5, beta=0.5)
+    val, test = SeqDataset(counts=(8, 4, 4), seed=3), SeqDataset(counts=(2, 2, 12), seed=4)
+    trainer = ImbalancedTrainer(
+        model=seq_model(),
+        args=args(tmp_path, max_steps=2),
+        train_dataset=SeqDataset(),
+        eval_dataset=val,
+        acwa=acwa,
+        acwa_update_on="validation",
+    )
+    trainer.train()  # no evaluation during training: eval_strategy 'no'
+    f1_val = _f1(trainer.model, val)
+    trainer.evaluate()
+    w1 = acwa.weights.clone()
+    torch.testing.assert_close(acwa.last_metric, f1_val)
+    trainer.predict(test)  # labelled test batches run through the loss
+    assert acwa.num_calls == 1  # one evaluation batch of 16; predict counted nothing
+    trainer.evaluate(test)  # another split: no counts, no step
+    assert acwa.weight_history.shape == (2, C) and torch.equal(acwa.weights, w1)
+    trainer.evaluate()  # the next step reads the validation set alone
+    torch.testing.assert_close(acwa.last_metric, f1_val)
+    expected = (w1 + 0.5 * 0.5 * (0.85 - f1_val)).clamp(0.5, 2.0)
+    torch.testing.assert_close(acwa.weights, torch.where(torch.isnan(f1_val), w1, expected))
+
+
+def test_plain_trainer_predict_leaves_the_window_empty(tmp_path):
+    acwa = ACWATrainer(num_classes=C, update_freq=None, alpha=0.5, beta=0.5)
+    loss_func = ACWALossFunction(acwa, update_on="validation")
+    val, test = SeqDataset(counts=(8, 4, 4), seed=3), SeqDataset(counts=(2, 2, 12), seed=4)
+    trainer = transformers.Trainer(
+        model=seq_model(),
+        args=args(tmp_path, max_steps=1),
+        train_dataset=SeqDataset(),
+        eval_dataset=val,
+        compute_loss_func=loss_func,
+        callbacks=[ACWATrainerCallback(loss_func)],
+    )
+    trainer.train()
+    trainer.evaluate()
+    assert acwa.last_metric is not None
+    f1_val = acwa.last_metric.clone()
+    trainer.predict(test)
+    assert acwa.window is not None and not acwa.window.stats.counts.any()  # dropped after predict()
+    trainer.evaluate()
+    torch.testing.assert_close(acwa.last_metric, f1_val)
 
 
 def test_class_balanced_sampler_balances_the_epoch(tmp_path):
@@ -321,8 +383,9 @@ def _ddp_main(out_dir: str) -> None:
     )
     seen = []
     orig = acwa.update_metrics
-    acwa.update_metrics = lambda logits, labels: (seen.append(labels.clone()), orig(logits, labels))[1]
+    acwa.update_metrics = lambda logits, labels: (seen.append(labels.clone()), orig(logits, labels))[1]  # type: ignore
     trainer.train()
+    assert trainer.model is not None
     params = torch.cat([p.detach().flatten() for p in trainer.model.parameters()])
     torch.save(
         {

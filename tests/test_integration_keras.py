@@ -148,7 +148,7 @@ def test_validation_driven_updates_ignore_training_batches():
     assert hist.shape == (3, C)
     # the validation set holds class 0 only: classes 1 and 2 are NaN there and keep weight 1
     np.testing.assert_array_equal(hist[:, 1:].numpy(), 1.0)
-    assert torch.isnan(cb.last_metric[1:]).all()
+    assert cb.last_metric is not None and torch.isnan(cb.last_metric[1:]).all()
     preds = keras.ops.convert_to_numpy(model(x[only0][:20])).argmax(1)
     recall0 = recall_score(y[only0][:20], preds, labels=[0], average=None)[0]
     assert cb.last_metric[0].item() == pytest.approx(recall0)
@@ -176,7 +176,7 @@ def test_bad_arguments_name_the_argument():
     with pytest.raises(ValueError, match="update_on"):
         ACWACallback(loss, update_on="test")
     with pytest.raises(ValueError, match="AdaptiveWeightedLoss"):
-        ACWACallback("categorical_crossentropy")
+        ACWACallback("categorical_crossentropy")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="y_pred"):
         loss(torch.tensor([0, 1]), torch.zeros(2, C, 1))
 
@@ -203,3 +203,31 @@ def test_old_callback_name_still_works_with_a_deprecation_warning():
 
     with pytest.warns(DeprecationWarning, match="ACWAKerasCallback"):
         assert keras_integration.ACWACallback is ACWACallback
+
+
+def test_sigmoid_acwa_loss_as_loss_fn_for_binary_and_multilabel():
+    from acwa.losses import SigmoidFocalLoss
+
+    g = torch.Generator().manual_seed(4)
+    z, y = torch.randn(20, generator=g), (torch.rand(20, generator=g) < 0.3).float()
+    focal = SigmoidFocalLoss(alpha=0.25, gamma=2.0)
+    loss = AdaptiveWeightedLoss(task="binary", initial_weights=[1.0, 3.0], loss_fn=focal)
+    p = torch.sigmoid(z.double())
+    p_t = torch.where(y == 1, p, 1 - p)
+    alpha_t = torch.where(y == 1, 0.25, 0.75)
+    ref = -alpha_t * (1 - p_t) ** 2 * torch.log(p_t)
+    expected = (ref * (1.0 + 2.0 * y)).mean()
+    torch.testing.assert_close(
+        torch.as_tensor(loss(y[:, None], z[:, None])).cpu().double(), expected, rtol=1e-5, atol=0
+    )
+    assert focal.reduction == "mean"  # restored
+
+    zl, yl = torch.randn(20, 3, generator=g), (torch.rand(20, 3, generator=g) < 0.3).float()
+    w = torch.tensor([1.0, 2.0, 0.5])
+    multi = AdaptiveWeightedLoss(3, task="multilabel", initial_weights=w, loss_fn=SigmoidFocalLoss(alpha=None))
+    p = torch.sigmoid(zl.double())
+    p_t = torch.where(yl == 1, p, 1 - p)
+    expected = (-((1 - p_t) ** 2) * torch.log(p_t) * (1 + yl * (w.double() - 1))).mean()
+    torch.testing.assert_close(torch.as_tensor(multi(yl, zl)).cpu().double(), expected, rtol=1e-5, atol=0)
+    with pytest.raises(ValueError, match="task='binary'"):
+        AdaptiveWeightedLoss(task="binary")(y, torch.zeros(20, 2))

@@ -66,7 +66,9 @@ class ACWALossFunction:
     Logits ``[N, C]`` (sequence classification) or ``[N, T, C]`` with labels ``[N, T]`` (token
     classification; flattened). Which batches feed the ACWA window: :attr:`training` when a
     caller sets it (:class:`ImbalancedTrainer` does), else ``torch.is_grad_enabled()`` (the
-    Trainer evaluates under ``no_grad``).
+    Trainer evaluates under ``no_grad``); evaluation batches only while
+    :attr:`count_evaluation` is true (:class:`ImbalancedTrainer`: inside ``evaluate()`` of its
+    own ``eval_dataset``; never ``predict()`` or ``evaluate(other_dataset)``).
     """
 
     def __init__(
@@ -98,6 +100,9 @@ class ACWALossFunction:
         self.update_on = update_on
         self.ignore_index = self.weighter.ignore_index
         self.training: bool | None = None
+        # may evaluation batches fill the window? ImbalancedTrainer allows it only while it
+        # evaluates its own eval_dataset (never in predict() or evaluate(other_dataset))
+        self.count_evaluation = True
 
     @property
     def acwa(self) -> ACWATrainer | None:
@@ -126,7 +131,7 @@ class ACWALossFunction:
             mean = mean * counted / torch.as_tensor(num_items_in_batch, device=mean.device).to(mean.dtype)
         if self.adaptive:
             training = torch.is_grad_enabled() if self.training is None else self.training
-            if training == (self.update_on == "train"):
+            if training == (self.update_on == "train") and (training or self.count_evaluation):
                 self.weighter.update_metrics(logits.detach(), labels)
         return mean
 
@@ -170,8 +175,15 @@ class ACWATrainerCallback(TrainerCallback):
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         acwa = self.loss_func.acwa
-        if acwa is not None and self.loss_func.update_on == "validation" and acwa.initialized:
+        chosen = self.loss_func.count_evaluation  # ImbalancedTrainer: its own eval_dataset only
+        if acwa is not None and self.loss_func.update_on == "validation" and acwa.initialized and chosen:
             acwa.step()
+
+    def on_predict(self, args, state, control, metrics=None, **kwargs):
+        # a plain Trainer's predict() ran the loss on labelled test batches: drop them from the window
+        acwa = self.loss_func.acwa
+        if acwa is not None and self.loss_func.update_on == "validation" and acwa.initialized:
+            acwa.reset_window()
 
     def acwa_logs(self) -> dict:
         """``{'acwa/weight_c': w_c, 'acwa/<metric>_c': m_c}`` as Python floats."""
@@ -263,6 +275,7 @@ class ImbalancedTrainer(Trainer):
         if sampler is not None and sampler != "class_balanced" and not isinstance(sampler, torch.utils.data.Sampler):
             raise ValueError(f"sampler must be None, 'class_balanced' or a torch Sampler, got {sampler!r}")
         self.acwa_loss = ACWALossFunction(acwa, class_weights, loss_fn, acwa_update_on)
+        self.acwa_loss.count_evaluation = False  # on only inside evaluate() of the own eval_dataset
         self.acwa_callback = ACWATrainerCallback(self.acwa_loss)
         self.acwa_sampler = sampler
         self.sampling_q = sampling_q
@@ -292,6 +305,35 @@ class ImbalancedTrainer(Trainer):
             )
         finally:
             self.acwa_loss.training = None
+
+    def _is_own_eval(self, eval_dataset: Any) -> bool:
+        own = self.eval_dataset
+        if eval_dataset is None or eval_dataset is own:
+            return True
+        if isinstance(own, dict):  # Trainer.evaluate runs one evaluation per named eval set
+            return isinstance(eval_dataset, str) or any(eval_dataset is d for d in own.values())
+        return False
+
+    def evaluate(self, eval_dataset: Any = None, ignore_keys: list[str] | None = None, metric_key_prefix: str = "eval"):
+        """``Trainer.evaluate``; only an evaluation of the Trainer's own ``eval_dataset`` feeds
+        the ACWA window (``acwa_update_on='validation'``), each one a fresh window."""
+        own, saved = self._is_own_eval(eval_dataset), self.acwa_loss.count_evaluation
+        acwa = self.acwa
+        if own and acwa is not None and acwa.initialized and self.acwa_loss.update_on == "validation":
+            acwa.reset_window()
+        self.acwa_loss.count_evaluation = own
+        try:
+            return super().evaluate(eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
+        finally:
+            self.acwa_loss.count_evaluation = saved
+
+    def predict(self, test_dataset: Any, ignore_keys: list[str] | None = None, metric_key_prefix: str = "test"):
+        """``Trainer.predict``; its batches never reach the ACWA window, even with labels."""
+        saved, self.acwa_loss.count_evaluation = self.acwa_loss.count_evaluation, False
+        try:
+            return super().predict(test_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
+        finally:
+            self.acwa_loss.count_evaluation = saved
 
     def _get_train_sampler(self, train_dataset=None):
         if self.acwa_sampler is None:

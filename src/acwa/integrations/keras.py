@@ -1,41 +1,45 @@
-"""Keras 3: adaptive (or static) class weights inside the loss, updated by a callback.
+"""Keras 3 (torch, TensorFlow and JAX backends): adaptive or static class weights inside the loss.
 
 Keras fixes ``class_weight`` for the whole of ``fit`` and refuses it for torch DataLoaders and
-Python generators (keras #8684, #20294). Here the weights live in the loss instead:
+Python generators (keras #8684, #20294). Here the weights live in Keras-tracked state instead:
 
-* :class:`AdaptiveWeightedLoss` holds the per-class weights ``w`` in a non-trainable
-  ``keras.Variable`` and returns ``w_{y_i} * l_i`` per sample (``l_i`` sparse categorical
-  cross-entropy, or any :mod:`acwa.losses` loss on the torch backend); Keras' default
-  ``'sum_over_batch_size'`` reduction then gives ``sum_i w_{y_i} l_i / N`` (acwa's ``'mean'``:
-  divided by N, not by the sum of weights). It also accumulates per-class tp/fp/fn counts of
-  the batches it sees into a second variable (``counts``, int32 ``[3, C]``), with
-  ``keras.ops`` only. Used alone with fixed ``initial_weights`` it is a static weighted loss that
-  works with every input type.
-* :class:`ACWAKerasCallback` feeds those counts into the same metric window
-  (:class:`acwa.window.CountsWindow`) and controller (:class:`acwa.adaptive.AdaptiveClassWeights`)
-  that :class:`acwa.ACWATrainer` uses, every ``update_freq`` training batches, once per epoch,
-  or after each validation pass: a per-class metric (F1 by default) and the ACWA update
-  ``w <- clip(beta*w + (1-beta)*(w + alpha*(target - metric)), lo, hi)`` (in torch on CPU
-  copies, then assigned back to the variable). ``ACWACallback`` is its deprecated old name.
+* :class:`ACWAState` (a ``keras.metrics.Metric``) holds the class weights ``w`` [K], the window's
+  per-class ``(tp, fp, fn)`` counts [3, K] and the counting switch, all as Keras variables. Listed
+  in ``compile(metrics=[loss.state])`` they travel through ``fit``, ``evaluate``, ``tf.function``
+  and XLA (``jit_compile=True``) steps, and through JAX's stateless train step, which returns
+  them as part of its state (required on JAX, harmless elsewhere).
+* :class:`AdaptiveWeightedLoss` returns ``w_{y_i} l_i`` per sample (the per-element weights of
+  :mod:`acwa.tasks`: ``w_{y_i}`` or ``sum_c q_ic w_c`` for softmax, ``w_0 + (w_1 - w_0) y_i`` for a
+  binary logit, ``1 + y_il (w_l - 1)`` per label for multi-label). Keras' ``'sum_over_batch_size'``
+  reduction then gives ``sum_i w_{y_i} l_i / N`` (acwa's ``'mean'``). It adds the batch's counts to
+  the state with one-hot sums (no ``bincount``: that neither traces on JAX nor compiles under XLA),
+  multiplied by the switch variable, so no Python flag is frozen into a traced step.
+* :class:`ACWAKerasCallback` reads the counts every ``update_freq`` training batches, once per epoch
+  or after each validation pass, turns them into a per-class metric with :mod:`acwa.metrics` and
+  applies the ACWA rule through :class:`acwa.adaptive.AdaptiveClassWeights`
+  (``w <- clip(beta*w + (1-beta)*(w + alpha*(target - metric)), lo, hi)``).
 
-Needs ``pip install 'acwa-torch[keras]'`` and a backend: ``KERAS_BACKEND=torch`` (tested);
-TensorFlow/JAX use the same ``keras.ops`` code but are not tested here.
+Counts come only from the data the callback learns from: training batches (``update_on='train'``)
+or the validation pass of ``fit`` (``'validation'``). ``predict`` never computes the loss, and
+``evaluate`` outside ``fit`` runs with the switch off.
+
+Needs ``pip install 'acwa-torch[keras]'`` plus a backend (tested: torch 2.13, TensorFlow 2.21,
+JAX 0.10 with keras 3.15).
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
-from .._validation import check_choice, check_int, check_num_classes
+from .._validation import check_choice, check_int
 from ..adaptive import AdaptiveClassWeights
 from ..metrics import METRICS
-from ..tasks import MulticlassTask
-from ..window import CountsWindow, check_update_on
+from ..window import UPDATE_ON, CountsWindow, check_update_on  # noqa: F401 - UPDATE_ON re-exported
 
 try:
     import keras
@@ -47,151 +51,19 @@ except ImportError as exc:  # keras missing, or its default TensorFlow backend m
         f"(original error: {exc})"
     ) from exc
 
-__all__ = ["AdaptiveWeightedLoss", "ACWAKerasCallback"]
+from .keras_loss import UNTRACKED, ACWAState, AdaptiveWeightedLoss
 
-
-def _as_weight_array(initial_weights: Any, num_classes: int) -> np.ndarray:
-    if initial_weights is None:
-        return np.ones(num_classes, dtype="float32")
-    w = np.asarray(
-        initial_weights.detach().cpu().numpy() if isinstance(initial_weights, torch.Tensor) else initial_weights,
-        dtype="float32",
-    )
-    if w.shape != (num_classes,):
-        raise ValueError(f"initial_weights must have shape ({num_classes},), one per class; got {w.shape}")
-    if not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise ValueError(f"initial_weights must be finite and >= 0, got {w.tolist()}")
-    return w
-
-
-class AdaptiveWeightedLoss(keras.losses.Loss):
-    """Per-sample ``w_{y_i} * l_i`` with class weights ``w`` in a ``keras.Variable``.
-
-    Args:
-        num_classes: C >= 2.
-        initial_weights: [C] start weights (default ones), e.g. from :mod:`acwa.weights`.
-        from_logits: whether ``y_pred`` are logits (default) or probabilities.
-        loss_fn: optional torch loss for the torch backend, e.g. ``acwa.losses.FocalLoss(gamma=2)``:
-            evaluated with ``reduction='none'`` (modules) or expected to return one value per
-            sample; default: sparse categorical cross-entropy (any backend).
-        track_counts: accumulate per-class tp/fp/fn into :attr:`counts` (default off;
-            :class:`ACWAKerasCallback` switches it on for the phase it learns from).
-        reduction, name, dtype: as :class:`keras.losses.Loss`.
-
-    ``y_true`` holds class indices, shape ``[N]`` or ``[N, 1]`` (one-hot ``[N, C]`` is turned into
-    indices); ``y_pred`` is ``[N, C]``.
-    """
-
-    def __init__(
-        self,
-        num_classes: int,
-        initial_weights: Sequence[float] | np.ndarray | torch.Tensor | None = None,
-        from_logits: bool = True,
-        loss_fn: Callable[..., Any] | None = None,
-        track_counts: bool = False,
-        reduction: str = "sum_over_batch_size",
-        name: str = "adaptive_weighted_loss",
-        dtype: str | None = None,
-    ) -> None:
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.num_classes = check_num_classes(num_classes)
-        if loss_fn is not None:
-            if not callable(loss_fn):
-                raise ValueError(
-                    f"loss_fn must be callable (e.g. acwa.losses.FocalLoss()), got {type(loss_fn).__name__}"
-                )
-            if keras.backend.backend() != "torch":
-                raise ValueError(
-                    f"loss_fn (a torch loss) needs KERAS_BACKEND=torch, the backend is {keras.backend.backend()!r}"
-                )
-        self.from_logits = bool(from_logits)
-        self.loss_fn = loss_fn
-        self.track_counts = bool(track_counts)
-        self.class_weights = keras.Variable(
-            _as_weight_array(initial_weights, num_classes), trainable=False, dtype="float32", name="acwa_class_weights"
-        )
-        self.counts = keras.Variable(
-            np.zeros((3, num_classes), dtype="int32"), trainable=False, dtype="int32", name="acwa_class_counts"
-        )
-
-    # ------------------------------------------------------------------ loss
-    def _labels(self, y_true):
-        shape = tuple(y_true.shape)
-        if len(shape) == 2 and shape[-1] == self.num_classes:
-            y_true = ops.argmax(y_true, axis=-1)  # one-hot
-        return ops.cast(ops.reshape(y_true, (-1,)), "int32")
-
-    def _per_sample(self, labels, y_pred):
-        if self.loss_fn is None:
-            return ops.sparse_categorical_crossentropy(labels, y_pred, from_logits=self.from_logits)
-        logits = y_pred if self.from_logits else ops.log(ops.clip(y_pred, 1e-12, 1.0))
-        fn, target = self.loss_fn, labels.long()
-        if hasattr(fn, "reduction"):
-            saved, fn.reduction = fn.reduction, "none"
-            try:
-                values = fn(logits, target)
-            finally:
-                fn.reduction = saved
-        else:
-            values = fn(logits, target)
-        if tuple(values.shape) != tuple(target.shape):
-            raise ValueError(
-                f"loss_fn returned shape {tuple(values.shape)}, expected one loss per sample {tuple(target.shape)}; "
-                "pass a loss with reduction='none' or an acwa.losses module"
-            )
-        return values
-
-    def call(self, y_true, y_pred):
-        if len(y_pred.shape) != 2:
-            raise ValueError(f"y_pred must be [N, C] scores, got shape {tuple(y_pred.shape)}")
-        labels = self._labels(y_true)
-        values = self._per_sample(labels, y_pred)
-        if self.track_counts:
-            self._update_counts(labels, y_pred)
-        w = ops.take(ops.cast(self.class_weights, values.dtype), labels, axis=0)
-        return values * w
-
-    def _update_counts(self, labels, y_pred) -> None:
-        """tp/fp/fn of the batch with three bincounts (no class loop), added to :attr:`counts`."""
-        c = self.num_classes
-        labels = ops.stop_gradient(labels)
-        preds = ops.cast(ops.argmax(ops.stop_gradient(y_pred), axis=-1), "int32")
-        hit = ops.cast(ops.equal(preds, labels), "int32")
-        tp = ops.bincount(labels, weights=hit, minlength=c)
-        predicted = ops.bincount(preds, minlength=c)
-        actual = ops.bincount(labels, minlength=c)
-        self.counts.assign_add(ops.cast(ops.stack([tp, predicted - tp, actual - tp]), "int32"))
-
-    # ------------------------------------------------------------------ state
-    @property
-    def weights(self) -> np.ndarray:
-        """Current class weights as a numpy array [C]."""
-        return np.asarray(ops.convert_to_numpy(self.class_weights))
-
-    def set_weights(self, weights: Any) -> None:
-        self.class_weights.assign(_as_weight_array(weights, self.num_classes))
-
-    def reset_counts(self) -> None:
-        self.counts.assign(np.zeros((3, self.num_classes), dtype="int32"))
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update(
-            num_classes=self.num_classes,
-            initial_weights=self.weights.tolist(),
-            from_logits=self.from_logits,
-            track_counts=self.track_counts,
-        )
-        return config
+__all__ = ["ACWAState", "AdaptiveWeightedLoss", "ACWAKerasCallback"]
 
 
 class ACWAKerasCallback(keras.callbacks.Callback):
     """Adaptive Class Weight Adjustment for :class:`AdaptiveWeightedLoss` during ``fit``.
 
     Every update reads the loss's tp/fp/fn counts of the window, computes the per-class
-    ``metric`` (NaN for classes absent from the window: their weight is kept), applies
-    :func:`acwa.adaptive.acwa_update` through an :class:`~acwa.adaptive.AdaptiveClassWeights`
-    controller, writes the weights back to the loss's variable and starts a new window.
+    ``metric`` with :data:`acwa.metrics.METRICS` (NaN for classes absent from the window: their
+    weight is kept), steps an :class:`~acwa.adaptive.AdaptiveClassWeights` controller, writes the
+    weights back to the loss's variable and starts a new window. At the start of each ``fit`` the
+    controller adopts the loss's current weights (so a ``set_weights`` between fits counts).
 
     Args:
         loss: the :class:`AdaptiveWeightedLoss` passed to ``model.compile``.
@@ -202,6 +74,9 @@ class ACWAKerasCallback(keras.callbacks.Callback):
             the validation pass of ``fit``, one update after each; needs ``validation_data``).
         log: add ``acwa_weight_<c>`` and ``acwa_<metric>_<c>`` to the epoch logs (so they reach
             ``History``, CSVLogger, TensorBoard, ...).
+
+    An ``evaluate`` started inside an epoch by another callback without this one in its
+    ``callbacks`` would be counted with the training window; pass ``callbacks=[acwa_callback]``.
     """
 
     def __init__(
@@ -228,19 +103,15 @@ class ACWAKerasCallback(keras.callbacks.Callback):
             update_freq = check_int(update_freq, "update_freq", min=1, hint="or 'epoch'; training batches")
         if update_on == "validation" and update_freq != "epoch":
             raise ValueError("update_on='validation' updates once per validation pass; leave update_freq='epoch'")
-        self.loss = loss
-        self.metric = metric
-        self.update_on = update_on
-        self.update_freq = update_freq
-        self.log = log
+        self.loss, self.metric, self.update_on, self.update_freq, self.log = loss, metric, update_on, update_freq, log
         self.controller = AdaptiveClassWeights(
-            loss.num_classes, target_metric, alpha, beta, weight_bounds, "max", torch.from_numpy(loss.weights.copy())
+            loss.size, target_metric, alpha, beta, weight_bounds, "max", torch.from_numpy(loss.weights.copy())
         )
-        # the window protocol of ACWATrainer, fed with the loss's in-graph (tp, fp, fn) counts
-        self.window = CountsWindow(MulticlassTask(num_classes=loss.num_classes), metric, confusion_max=0)
+        self.window = CountsWindow(loss.task_spec, metric, confusion_max=0)  # O(K) counts, as the loss keeps them
         self.last_metric: torch.Tensor | None = None
         self.num_batches = 0
-        self._validated = self._warned = False
+        self._epoch_start = 0
+        self._validated = self._warned = self._in_fit = False
 
     @property
     def weights(self) -> torch.Tensor:
@@ -248,44 +119,73 @@ class ACWAKerasCallback(keras.callbacks.Callback):
 
     @property
     def weight_history(self) -> torch.Tensor:
-        """Weights after each update [T, C]; row 0 holds the initial weights."""
+        """Weights after each update [T, K]; row 0 holds the initial weights."""
         return self.controller.history
 
     def update(self) -> torch.Tensor:
         """One ACWA step from the counts accumulated so far; returns the per-class metric."""
+        self._sync()
         counts = torch.from_numpy(np.asarray(ops.convert_to_numpy(self.loss.counts)).astype(np.int64))
-        self.window.update_stat_scores(counts)
+        self.window.update_stat_scores(counts)  # the window protocol of ACWATrainer, fed in-graph counts
         self.last_metric = self.window.compute()
-        self.controller.step(self.last_metric, self.num_batches)
         self.window.reset()
+        self.controller.step(self.last_metric, self.num_batches)
         self.loss.set_weights(self.controller.weights.numpy())
         self.loss.reset_counts()
         return self.last_metric
 
-    # ------------------------------------------------------------------ hooks
-    def on_train_begin(self, logs=None) -> None:
-        self.loss.reset_counts()
-        self.loss.track_counts = self.update_on == "train"
+    def _sync(self) -> None:
+        """JAX keeps the state in the fit loop between steps: write it back to the variables
+        (the next step then reloads them, with our changes)."""
+        sync = getattr(self.model, "jax_state_sync", None) if self.model is not None else None
+        if callable(sync):
+            sync()
 
-    def on_train_batch_end(self, batch, logs=None) -> None:
-        self.num_batches += 1
+    def _counting(self, on: bool) -> None:
+        self._sync()
+        self.loss.track_counts = on
+
+    # ------------------------------------------------------------------ hooks
+    def on_train_begin(self, logs: Any = None) -> None:
+        if keras.backend.backend() == "jax" and self.model is not None:
+            tracked = {id(v) for v in self.model.metrics_variables}
+            if id(self.loss.state.counts) not in tracked:
+                raise ValueError(UNTRACKED)
+        current = torch.from_numpy(self.loss.weights.copy())
+        if not torch.equal(current, self.controller.weights.float().cpu()):
+            self.controller.set_weights(current)  # set_weights between fits: the loss holds the truth
+        self.loss.reset_counts()
+        self._in_fit = True
+        self._counting(self.update_on == "train")
+
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        self._epoch_start = self.num_batches
+
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        done = self._epoch_start + batch + 1  # batch: the last step of this call (steps_per_execution)
+        steps = (self.params or {}).get("steps")
+        if steps:  # a partial last call of an epoch reports a step past the end
+            done = min(done, self._epoch_start + steps)
+        before, self.num_batches = self.num_batches, done
         freq = self.update_freq
-        if self.update_on == "train" and isinstance(freq, int) and self.num_batches % freq == 0:
+        if self.update_on == "train" and isinstance(freq, int) and done // freq > before // freq:
             self.update()
 
-    def on_test_begin(self, logs=None) -> None:
-        self._train_counts = ops.convert_to_numpy(self.loss.counts).copy()  # keep the training window
-        self.loss.reset_counts()
-        self.loss.track_counts = self.update_on == "validation"
+    def on_test_begin(self, logs: Any = None) -> None:
+        self._counting(False)  # an evaluate outside fit never counts
+        if self.update_on == "validation" and self._in_fit:
+            self.loss.reset_counts()
+            self._counting(True)
 
-    def on_test_end(self, logs=None) -> None:
+    def on_test_end(self, logs: Any = None) -> None:
+        if not self._in_fit:
+            return
         if self.update_on == "validation":
             self.update()
             self._validated = True
-        self.loss.counts.assign(self._train_counts)
-        self.loss.track_counts = self.update_on == "train"
+        self._counting(self.update_on == "train")
 
-    def on_epoch_end(self, epoch, logs=None) -> None:
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         if self.update_on == "train" and self.update_freq == "epoch":
             self.update()
         if self.update_on == "validation" and not self._validated and not self._warned:
@@ -303,12 +203,13 @@ class ACWAKerasCallback(keras.callbacks.Callback):
                 for c, m in enumerate(self.last_metric.tolist()):
                     logs[f"acwa_{self.metric}_{c}"] = m
 
-    def on_train_end(self, logs=None) -> None:
-        self.loss.track_counts = False
+    def on_train_end(self, logs: Any = None) -> None:
+        self._in_fit = False
+        self._counting(False)
 
 
 def __getattr__(name: str) -> Any:
-    if name == "ACWACallback":
+    if name == "ACWACallback":  # the old name, kept as a deprecated alias
         warnings.warn(
             "acwa.integrations.keras.ACWACallback is deprecated; use ACWAKerasCallback",
             DeprecationWarning,
