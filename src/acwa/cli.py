@@ -301,20 +301,20 @@ def _report(args: argparse.Namespace) -> int:
 
         if args.out:
             folder, _ = prepare_out_dir(folder, results["dataset"], overwrite=True)
-        written = render_report(results, folder, plots=find_spec("matplotlib") is not None)
+        try:
+            written = render_report(results, folder, plots=find_spec("matplotlib") is not None)
+        except (KeyboardInterrupt, OSError):
+            raise
+        except Exception as exc:  # a results.json edited or truncated by hand: one line, no traceback
+            raise ValueError(
+                f"{path.name} cannot be rendered ({type(exc).__name__}: {exc}); "
+                "it is not a complete results.json written by acwa bench"
+            ) from None
     except KeyboardInterrupt:
         print("acwa report: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (ValueError, OSError) as exc:
         return _err("report", exc)
-    except Exception as exc:  # a results.json edited or truncated by hand: one line, no traceback
-        return _err(
-            "report",
-            ValueError(
-                f"{path.name} cannot be rendered ({type(exc).__name__}: {exc}); "
-                "it is not a complete results.json written by acwa bench"
-            ),
-        )
     print(f"report: {written['html']}  (also report.md, results.json)")
     return 0
 
