@@ -97,19 +97,26 @@ def _wait_for_runs(path: Path, n: int, proc, timeout: float = 120):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("jobs", [1, 2])
-def test_sigint_keeps_finished_runs_marks_them_partial_and_exits_130(tmp_path, jobs):
+@pytest.mark.parametrize(
+    "jobs, sig, code, word",
+    [
+        (1, signal.SIGINT, 130, "interrupted"),
+        (2, signal.SIGINT, 130, "interrupted"),
+        (1, signal.SIGTERM, 143, "terminated"),
+    ],
+)
+def test_sigint_keeps_finished_runs_marks_them_partial_and_exits_130(tmp_path, jobs, sig, code, word):
     out = tmp_path / "o"
     args = ["bench", "--methods", "ce", "--max-train", "120", "--epochs", "1", "--no-progress", "--out", str(out)]
     seeds = "1000000000000" if jobs > 1 else "100000"  # a huge queue: streamed, never materialised
     proc = _acwa(args + ["--seeds", seeds, "--jobs", str(jobs)])
     _wait_for_runs(out / "runs.jsonl", 2, proc)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=90)
-    assert proc.returncode == 130, stderr
+    assert proc.returncode == code, stderr
     assert "Traceback" not in stderr
     last = stderr.strip().splitlines()[-1]
-    assert last.startswith("acwa bench: interrupted: kept ") and "marked partial" in last
+    assert last.startswith(f"acwa bench: {word}: kept ") and "marked partial" in last
     res = json.loads((out / "results.json").read_text())
     streamed = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
     assert res["partial"] is True and len(res["runs"]) >= 2 and len(streamed) >= len(res["runs"])

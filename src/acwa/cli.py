@@ -10,7 +10,8 @@
 
 Every user error exits with status 2 and one line ``acwa <command>: error: ...`` that names the
 option and the fix, never a traceback. Ctrl-C during ``acwa bench`` prints one line, keeps the
-finished runs (the report is marked partial) and exits with status 130.
+finished runs (the report is marked partial) and exits with status 130; SIGTERM does the same
+and exits with 143.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ import argparse
 import json
 import math
 import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 __all__ = ["main", "build_parser"]
 
-EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 130, 143
 WEIGHT_METHODS = {
     "inverse": "inverse",
     "sqrt": "sqrt_inverse",
@@ -231,6 +233,13 @@ def _bench(args: argparse.Namespace, argv: list[str]) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    terminated: list[int] = []
+
+    def on_term(signum: int, frame: Any) -> None:  # SIGTERM: keep the finished runs, like Ctrl-C
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
     try:
         resolve_methods(args.methods)  # fail fast, before loading data
         if args.data is None and args.dataset not in list_datasets():
@@ -265,13 +274,16 @@ def _bench(args: argparse.Namespace, argv: list[str]) -> int:
         res = stop.results
         where = res["config"].get("out")
         kept = f"; report marked partial in {where}" if where else ""
-        print(f"acwa bench: interrupted: kept {len(res['runs'])} finished run(s){kept}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        what = "terminated" if terminated else "interrupted"
+        print(f"acwa bench: {what}: kept {len(res['runs'])} finished run(s){kept}", file=sys.stderr)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     except KeyboardInterrupt:
-        print("acwa bench: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        print(f"acwa bench: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     except (ValueError, FileNotFoundError, ImportError, OSError) as exc:
         return _err("bench", exc)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     _print_results(results, str(Path(results["config"]["out"]) / "report.html"))
     return 0 if results["runs"] else 1
 
@@ -301,20 +313,20 @@ def _report(args: argparse.Namespace) -> int:
 
         if args.out:
             folder, _ = prepare_out_dir(folder, results["dataset"], overwrite=True)
-        written = render_report(results, folder, plots=find_spec("matplotlib") is not None)
+        try:
+            written = render_report(results, folder, plots=find_spec("matplotlib") is not None)
+        except (KeyboardInterrupt, OSError):
+            raise
+        except Exception as exc:  # a results.json edited or truncated by hand: one line, no traceback
+            raise ValueError(
+                f"{path.name} cannot be rendered ({type(exc).__name__}: {exc}); "
+                "it is not a complete results.json written by acwa bench"
+            ) from None
     except KeyboardInterrupt:
         print("acwa report: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (ValueError, OSError) as exc:
         return _err("report", exc)
-    except Exception as exc:  # a results.json edited or truncated by hand: one line, no traceback
-        return _err(
-            "report",
-            ValueError(
-                f"{path.name} cannot be rendered ({type(exc).__name__}: {exc}); "
-                "it is not a complete results.json written by acwa bench"
-            ),
-        )
     print(f"report: {written['html']}  (also report.md, results.json)")
     return 0
 
@@ -359,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         return _report(args)
     if args.command == "weights":
         return _weights(args)
-    parser.print_help()
+    print("acwa: error: choose a command: bench, report or weights (see acwa --help)", file=sys.stderr)
     return EXIT_USAGE
 
 
