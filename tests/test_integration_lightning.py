@@ -232,3 +232,52 @@ def test_old_names_still_work_with_a_deprecation_warning():
         cb = ACWACallback(num_classes=C, update_on="val")
     assert cb.update_on == "validation" and cb.acwa.update_freq is None
     assert cb.state_key == "ACWACallback"  # checkpoints saved before the rename keep loading
+
+
+class EvalModule(TinyModule):
+    """test/predict steps that return logits and labels, as a user would write them."""
+
+    def test_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self(x)
+        self.log("test_loss", self.acwa.get_weighted_loss(logits, y))
+        return {"logits": logits, "labels": y}
+
+    def predict_step(self, batch, batch_idx):
+        x, y = batch
+        return {"logits": self(x), "labels": y}
+
+
+def _acwa_state(cb):
+    return {k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in cb.acwa.state_dict().items()}
+
+
+def _same_state(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        if isinstance(a[k], torch.Tensor):
+            assert torch.equal(a[k], b[k]), k
+        else:
+            assert repr(a[k]) == repr(b[k]), k
+
+
+@pytest.mark.parametrize("update_on", ["train", "validation"])
+def test_test_predict_and_validate_never_reach_the_weights(tmp_path, update_on):
+    """Issue 16: trainer.test / trainer.predict (and validate outside fit) leave weights,
+    history and the window untouched; the next fit epoch learns from its own batches only."""
+    x, y = make_data()
+    xv, yv = make_data(n=(10, 6, 6), seed=1)
+    xt, yt = make_data(n=(2, 2, 20), seed=2)  # a test split dominated by class 2
+    kw = {"update_freq": 3} if update_on == "train" else {}
+    cb = ACWACallback(num_classes=C, update_on=update_on, alpha=0.5, beta=0.5, **kw)
+    module = EvalModule()
+    # inference_mode=False: ACWATrainer.get_weighted_loss reads tensor._version, which inference
+    # tensors lack (reported to core); test/predict then run under no_grad
+    trainer = pl_trainer(tmp_path, max_epochs=1, callbacks=[cb], inference_mode=False)
+    trainer.fit(module, train_dataloaders=loader(x, y), val_dataloaders=loader(xv, yv))
+    before = _acwa_state(cb)
+    assert cb.acwa.weight_history.shape[0] > 1  # fit did update
+    trainer.test(module, dataloaders=loader(xt, yt), verbose=False)
+    trainer.predict(module, dataloaders=loader(xt, yt))
+    trainer.validate(module, dataloaders=loader(xt, yt), verbose=False)
+    _same_state(before, _acwa_state(cb))
