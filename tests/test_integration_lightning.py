@@ -281,3 +281,42 @@ def test_test_predict_and_validate_never_reach_the_weights(tmp_path, update_on):
     trainer.predict(module, dataloaders=loader(xt, yt))
     trainer.validate(module, dataloaders=loader(xt, yt), verbose=False)
     _same_state(before, _acwa_state(cb))
+
+
+class OneLogitModule(TinyModule):
+    def __init__(self, outputs: int):
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Linear(2, outputs)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self(x)
+        return {"loss": self.acwa.get_weighted_loss(logits, y), "logits": logits, "labels": y}
+
+
+@pytest.mark.parametrize("kind", ["binary", "multilabel"])
+def test_sigmoid_outputs_match_a_plain_loop(tmp_path, kind):
+    """One-logit binary and multi-label modules (issue 15 item 5): the callback's weights equal
+    a plain ACWATrainer loop over the same batches."""
+    x, y = make_data()
+    target = (y == 2).float()[:, None] if kind == "binary" else torch.stack([y == 0, y == 2, y >= 1], 1).float()
+    outputs = 1 if kind == "binary" else C
+    make = dict(task=kind, num_classes=None if kind == "binary" else C, update_freq=2, alpha=0.5, beta=0.5)
+    cb = ACWACallback(**make)
+    pl_trainer(tmp_path, max_epochs=1, callbacks=[cb]).fit(OneLogitModule(outputs), train_dataloaders=loader(x, target))
+
+    torch.manual_seed(0)
+    net = nn.Linear(2, outputs)
+    opt = torch.optim.SGD(net.parameters(), lr=0.5)
+    ref = ACWATrainer(**make)
+    for xb, yb in loader(x, target):
+        logits = net(xb)
+        loss = ref.get_weighted_loss(logits, yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        ref.update_metrics(logits, yb)
+    assert cb.acwa.weight_history.shape == (1 + 8 // 2, 2 if kind == "binary" else C)
+    assert torch.equal(cb.acwa.weight_history, ref.weight_history)
+    assert not torch.equal(ref.weight_history[0], ref.weight_history[-1])
