@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import warnings
+from typing import Any
 
 import pytest
 import torch
@@ -32,7 +33,7 @@ def make_data(n=(48, 12, 4), seed=0):
     return x[perm], y[perm]
 
 
-class TinyModule(L.LightningModule):
+class TinyModule(L.LightningModule):  # type: ignore[name-defined]
     def __init__(self, lr: float = 0.5, sampler_q: float = 1.0):
         super().__init__()
         torch.manual_seed(0)
@@ -115,6 +116,7 @@ def test_weights_and_f1_reach_the_logger(tmp_path):
     assert len(rows) == 2  # 8 batches, an update every 4
     assert [float(rows[-1][f"acwa/weight_{c}"]) for c in range(C)] == pytest.approx(w)
     f1_last = cb.acwa.last_metric
+    assert f1_last is not None
     assert [float(rows[-1][f"acwa/f1_{c}"]) for c in range(C)] == pytest.approx(f1_last.tolist(), nan_ok=True)
 
 
@@ -173,7 +175,7 @@ def test_contract_errors_name_the_fix(tmp_path):
         ACWACallback(ACWATrainer(num_classes=C), alpha=0.1)
 
 
-class RecordWeights(L.Callback):
+class RecordWeights(L.Callback):  # type: ignore[name-defined]
     def __init__(self, out_dir):
         self.out_dir = out_dir
 
@@ -268,7 +270,7 @@ def test_test_predict_and_validate_never_reach_the_weights(tmp_path, update_on):
     x, y = make_data()
     xv, yv = make_data(n=(10, 6, 6), seed=1)
     xt, yt = make_data(n=(2, 2, 20), seed=2)  # a test split dominated by class 2
-    kw = {"update_freq": 3} if update_on == "train" else {}
+    kw: dict[str, Any] = {"update_freq": 3} if update_on == "train" else {}
     cb = ACWACallback(num_classes=C, update_on=update_on, alpha=0.5, beta=0.5, **kw)
     module = EvalModule()
     # inference_mode=False: ACWATrainer.get_weighted_loss reads tensor._version, which inference
@@ -302,7 +304,9 @@ def test_sigmoid_outputs_match_a_plain_loop(tmp_path, kind):
     x, y = make_data()
     target = (y == 2).float()[:, None] if kind == "binary" else torch.stack([y == 0, y == 2, y >= 1], 1).float()
     outputs = 1 if kind == "binary" else C
-    make = dict(task=kind, num_classes=None if kind == "binary" else C, update_freq=2, alpha=0.5, beta=0.5)
+    make: dict[str, Any] = dict(
+        task=kind, num_classes=None if kind == "binary" else C, update_freq=2, alpha=0.5, beta=0.5
+    )
     cb = ACWACallback(**make)
     pl_trainer(tmp_path, max_epochs=1, callbacks=[cb]).fit(OneLogitModule(outputs), train_dataloaders=loader(x, target))
 
