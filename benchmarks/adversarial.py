@@ -222,7 +222,7 @@ bad("load_state_dict NaN weights", lambda: _loaded(_set_weights(torch.tensor([1.
 bad("load_state_dict negative weights", lambda: _loaded(_set_weights(torch.tensor([1.0, -1.0, 1.0]))))
 bad("load_state_dict wrong-shape weights", lambda: _loaded(_set_weights(torch.ones(4))))
 bad("load_state_dict empty dict", lambda: _loaded(lambda s: s.clear()))
-bad("load_state_dict truncated", lambda: _loaded(lambda s: s.pop(next(iter(s)))))
+bad("load_state_dict truncated (no controller)", lambda: _loaded(lambda s: s.pop("controller")))
 bad("load_state_dict not a dict", lambda: ACWATrainer(num_classes=3).load_state_dict([1, 2]))  # type: ignore[arg-type]
 good("load_state_dict round trip", lambda: _loaded(lambda s: None))
 
@@ -269,7 +269,7 @@ good("class_counts int8", lambda: weights.class_counts(np.array([0, 1, 2, 2], dt
 
 # ---------------------------------------------------------------- sampling
 LAB = np.array([0] * 50 + [1] * 10 + [2] * 2)
-bad("ClassBalancedSampler(q=-1000)", lambda: list(sampling.ClassBalancedSampler(LAB, q=-1000.0)))
+good("ClassBalancedSampler(q=-1000) draws the majority (n_c^1001)", lambda: _majority_only())
 bad("ClassBalancedSampler(q=nan)", lambda: list(sampling.ClassBalancedSampler(LAB, q=float("nan"))))
 bad("ClassBalancedSampler float labels", lambda: sampling.ClassBalancedSampler(LAB.astype(float) + 0.5))
 bad("ClassBalancedSampler empty labels", lambda: sampling.ClassBalancedSampler([]))
@@ -310,12 +310,19 @@ bad("fit_class_bias(max_iter=0)", lambda: posthoc.fit_class_bias(Z, Y, max_iter=
 bad("fit_class_bias(l2=-1)", lambda: posthoc.fit_class_bias(Z, Y, l2=-1.0))
 bad("fit_class_bias float labels", lambda: posthoc.fit_class_bias(Z, Y.float()))
 bad("fit_class_bias NaN logits", lambda: posthoc.fit_class_bias(torch.full((8, 3), float("nan")), Y))
-bad(
-    "cross_fitted_logits folds with different C",
-    lambda: posthoc.cross_fitted_logits(
-        lambda tr, te: torch.randn(len(te), 3 if len(tr) % 2 else 4), torch.arange(20) % 2, num_folds=2
-    ),
-)
+bad("cross_fitted_logits folds with different C", lambda: _ragged_folds())
+
+
+def _majority_only() -> Any:
+    drawn = LAB[list(sampling.ClassBalancedSampler(LAB, q=-1000.0))]
+    return torch.tensor(0.0) if bool((drawn == 0).all()) else torch.tensor(float("nan"))
+
+
+def _ragged_folds() -> Any:
+    widths = iter([3, 4, 3, 4])
+    return posthoc.cross_fitted_logits(lambda tr, te: torch.randn(len(te), next(widths)), torch.arange(20) % 2, 2)
+
+
 good("fit_class_bias", lambda: posthoc.fit_class_bias(Z, Y))
 
 

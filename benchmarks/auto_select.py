@@ -35,7 +35,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dataset", default="digits-lt")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    ap.add_argument("--folds", type=int, default=3)
+    ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--candidates", nargs="+", default=list(DEFAULT_CANDIDATES))
     args = ap.parse_args()
     torch.set_num_threads(1)

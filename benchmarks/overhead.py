@@ -1,19 +1,26 @@
-"""Per-step overhead of ACWA against a plain cross-entropy step, measured in one run.
+"""Per-step overhead of ACWA against the plain step, measured in one run.
 
 For C in {10, 100, 1000}: an MLP step (forward, loss, backward, SGD step) with
-  plain      F.cross_entropy
+  plain      the plain loss: F.cross_entropy (multiclass), F.binary_cross_entropy_with_logits
+             (binary one-logit, multi-label with L = C labels)
   acwa       ACWATrainer.get_weighted_loss + update_metrics (an update every 50 steps)
-  published  the published acwa-trainer 1.0.0 algorithm, re-implemented faithfully: a Python
-             loop over classes to weight the loss, torchmetrics F1Score(average='none') updated
-             every step, and a Python loop over classes for the weight update.
+  published  (multiclass only) the published acwa-trainer 1.0.0 algorithm, re-implemented
+             faithfully: a Python loop over classes to weight the loss, torchmetrics
+             F1Score(average='none') updated every step, and a Python loop over classes for the
+             weight update.
 Variants run interleaved (round-robin blocks) so machine noise hits all of them alike; the
 median per-step time of each is reported and the ratios to plain are printed, and also the
-ratio of the fastest blocks (``min``), which is less sensitive to other processes on a shared
-machine.
+ratio of the fastest blocks (``min``) and the median of the per-round ratios of adjacent
+blocks (``paired``), which are less sensitive to other processes on a shared machine.
 
     python benchmarks/overhead.py [--steps 300] [--repeats 5] [--threads 1] [--device cpu]
+    python benchmarks/overhead.py --tasks multiclass,binary,multilabel
+    python benchmarks/overhead.py --compile      # torch.compile'd ACWA step / compiled plain step
     python benchmarks/overhead.py --profile --threads 1    # where the extra time goes
 On CUDA it also checks that the ACWA step makes no host sync (torch.cuda.set_sync_debug_mode).
+With --compile the forward + loss and ACWA's per-batch accumulation are compiled
+(``validate_inputs=False``, ``fullgraph=True``); backward, the optimizer and the periodic
+weight update run eagerly in both variants.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import time
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from acwa import ACWATrainer
 
@@ -62,32 +69,61 @@ class PublishedACWA:
         self.seen.zero_()
 
 
-def make_step(kind, model, opt, num_classes, device, update_every=50):
+def plain_loss(task: str):
+    if task == "multiclass":
+        return F.cross_entropy
+    return lambda out, y: F.binary_cross_entropy_with_logits(out, y.to(out.dtype))
+
+
+def make_step(kind, task, model, opt, num_classes, device, compile_steps=False, update_every=50):
+    head = (lambda out: out.squeeze(1)) if task == "binary" else (lambda out: out)
     if kind == "plain":
+        loss_of = plain_loss(task)
+
+        def forward_loss(x, y):
+            return loss_of(head(model(x)), y)
+
+        forward_loss = torch.compile(forward_loss, fullgraph=True) if compile_steps else forward_loss
 
         def step(x, y):
-            loss = F.cross_entropy(model(x), y)
+            loss = forward_loss(x, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
 
         return step
     if kind == "acwa":
-        trainer = ACWATrainer(num_classes=num_classes, update_freq=update_every, model=model)
+        size = None if task == "binary" else num_classes
+        trainer = ACWATrainer(
+            num_classes=size,
+            task=task,
+            update_freq=update_every,
+            model=model,
+            validate_inputs=False if compile_steps else None,
+        )
+
+        def forward_loss_acwa(x, y):
+            out = head(model(x))
+            return out, trainer.get_weighted_loss(out, y)
+
+        accumulate = trainer.accumulate
+        if compile_steps:
+            forward_loss_acwa = torch.compile(forward_loss_acwa, fullgraph=True)
+            accumulate = torch.compile(accumulate, fullgraph=True)
 
         def step(x, y):
-            out = model(x)
-            loss = trainer.get_weighted_loss(out, y)
+            out, loss = forward_loss_acwa(x, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            trainer.update_metrics(out, y)
+            accumulate(out.detach(), y)  # = trainer.update_metrics(out, y)
+            trainer.end_batch()
 
         return step
     published = PublishedACWA(num_classes, device)
     calls = [0]
 
-    def step(x, y):
+    def published_step(x, y):
         out = model(x)
         loss = published.get_weighted_loss(out, y)
         opt.zero_grad(set_to_none=True)
@@ -98,31 +134,39 @@ def make_step(kind, model, opt, num_classes, device, update_every=50):
         if calls[0] % update_every == 0:
             published.update_weights()
 
-    return step
+    return published_step
 
 
-def bench(num_classes, args, kinds):
+def make_labels(task: str, num_classes: int, n: int, g: torch.Generator) -> Tensor:
+    """Long-tailed labels so that some classes (labels) are rare in a batch."""
+    rank = torch.arange(1, num_classes + 1, dtype=torch.float)
+    if task == "multiclass":
+        return torch.multinomial(rank.pow(-1.0), n, replacement=True, generator=g)
+    if task == "binary":
+        return (torch.rand(n, generator=g) < 0.1).long()
+    return (torch.rand(n, num_classes, generator=g) < 0.3 / rank.sqrt()).long()
+
+
+def bench(task, num_classes, args, kinds):
     device = torch.device(args.device)
     g = torch.Generator().manual_seed(0)
     xs = torch.randn(16, args.batch, args.features, generator=g).to(device)
-    # long-tailed labels so that some classes are rare in a batch
-    probs = torch.arange(1, num_classes + 1, dtype=torch.float).pow(-1.0)
-    ys = torch.multinomial(probs, 16 * args.batch, replacement=True, generator=g).view(16, args.batch).to(device)
+    ys = make_labels(task, num_classes, 16 * args.batch, g)
+    ys = ys.view((16, args.batch) + tuple(ys.shape[1:])).to(device)
+    outputs = 1 if task == "binary" else num_classes
     steps = {}
     for kind in kinds:
         torch.manual_seed(0)
-        model = nn.Sequential(nn.Linear(args.features, args.hidden), nn.ReLU(), nn.Linear(args.hidden, num_classes)).to(
-            device
-        )
-        opt = torch.optim.SGD(model.parameters(), lr=0.01)
-        steps[kind] = make_step(kind, model, opt, num_classes, device)
-    times = {k: [] for k in kinds}
+        model = nn.Sequential(nn.Linear(args.features, args.hidden), nn.ReLU(), nn.Linear(args.hidden, outputs))
+        opt = torch.optim.SGD(model.to(device).parameters(), lr=0.01)
+        steps[kind] = make_step(kind, task, model, opt, num_classes, device, args.compile)
+    times: dict[str, list[float]] = {k: [] for k in kinds}
 
     def sync():
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    for k in kinds:  # warm-up
+    for k in kinds:  # warm-up (and compilation)
         for i in range(20):
             steps[k](xs[i % 16], ys[i % 16])
     for _ in range(args.repeats):
@@ -134,7 +178,8 @@ def bench(num_classes, args, kinds):
                 steps[k](xs[i % 16], ys[i % 16])
             sync()
             times[k].append((time.perf_counter() - t0) / n)
-    return {k: statistics.median(v) for k, v in times.items()}, {k: min(v) for k, v in times.items()}
+    paired = statistics.median(a / p for a, p in zip(times["acwa"], times["plain"]))
+    return {k: statistics.median(v) for k, v in times.items()}, {k: min(v) for k, v in times.items()}, paired
 
 
 def check_no_sync(args):
@@ -230,37 +275,48 @@ def main():
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-published", action="store_true", help="skip the published-algorithm baseline")
     p.add_argument("--profile", action="store_true", help="time the pieces of an ACWA step instead")
+    p.add_argument("--tasks", default="multiclass", help="comma-separated: multiclass, binary, multilabel")
+    p.add_argument("--compile", action="store_true", help="torch.compile both steps (fullgraph, checks off)")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.profile:
         profile(args)
         return
-    kinds = ["plain", "acwa"]
-    if not args.no_published:
-        try:
-            import torchmetrics  # noqa: F401
-
-            kinds.append("published")
-        except ImportError:
-            print("torchmetrics not installed: skipping the published-algorithm baseline")
+    tasks = args.tasks.split(",")
+    unknown = sorted(set(tasks) - {"multiclass", "binary", "multilabel"})
+    if unknown:
+        raise SystemExit(f"--tasks takes multiclass, binary, multilabel; got {unknown}")
     print(
         f"device={args.device} threads={torch.get_num_threads()} batch={args.batch} "
-        f"mlp={args.features}-{args.hidden}-C steps={args.steps} repeats={args.repeats}"
+        f"mlp={args.features}-{args.hidden}-C steps={args.steps} repeats={args.repeats} compile={args.compile}"
     )
-    print(
-        f"{'C':>6} {'plain ms':>9} {'acwa ms':>9} {'acwa/plain':>11} {'min ratio':>10}"
-        + (f" {'published/plain':>16}" if "published" in kinds else "")
-    )
-    for c in [int(v) for v in args.classes.split(",")]:
-        t, fastest = bench(c, args, kinds)
-        line = (
-            f"{c:>6} {t['plain'] * 1e3:9.3f} {t['acwa'] * 1e3:9.3f} {t['acwa'] / t['plain']:11.3f}"
-            f" {fastest['acwa'] / fastest['plain']:10.3f}"
+    for task in tasks:
+        kinds = ["plain", "acwa"]
+        if task == "multiclass" and not args.no_published and not args.compile:
+            try:
+                import torchmetrics  # noqa: F401
+
+                kinds.append("published")
+            except ImportError:
+                print("torchmetrics not installed: skipping the published-algorithm baseline")
+        label = {"multiclass": "C", "binary": "-", "multilabel": "L"}[task]
+        print(
+            f"{'task':>10} {label:>6} {'plain ms':>9} {'acwa ms':>9} {'acwa/plain':>11} {'min ratio':>10} {'paired':>7}"
+            + (f" {'published/plain':>16}" if "published" in kinds else "")
         )
-        if "published" in t:
-            line += f" {t['published'] / t['plain']:16.2f}"
-        print(line, flush=True)
+        sizes = [2] if task == "binary" else [int(v) for v in args.classes.split(",")]
+        for c in sizes:
+            if args.compile:
+                torch._dynamo.reset()
+            t, fastest, paired = bench(task, c, args, kinds)
+            line = (
+                f"{task:>10} {c if task != 'binary' else 1:>6} {t['plain'] * 1e3:9.3f} {t['acwa'] * 1e3:9.3f}"
+                f" {t['acwa'] / t['plain']:11.3f} {fastest['acwa'] / fastest['plain']:10.3f} {paired:7.3f}"
+            )
+            if "published" in t:
+                line += f" {t['published'] / t['plain']:16.2f}"
+            print(line, flush=True)
     if args.device.startswith("cuda"):
         check_no_sync(args)
 

@@ -95,3 +95,26 @@ def test_log_prior_offsets_are_centred_log_frequencies():
     assert o.tolist() == pytest.approx((ref - ref.mean()).tolist(), abs=1e-6)
     with pytest.raises(ValueError, match="class_frequencies"):
         log_prior_offsets([1.0, -1.0])
+
+
+def test_non_finite_metrics_are_skipped_like_absent_classes():
+    for adjust in ("weights", "logits", "both"):
+        for target in (0.85, "mean"):
+            ctrl = AdaptiveClassWeights(4, target, alpha=1.0, beta=0.0, adjust=adjust, weight_bounds=(0.0, 3.0))
+            ctrl.step(torch.tensor([float("inf"), float("nan"), 0.5, -float("inf")]), at_step=1)
+            assert torch.isfinite(ctrl.weights).all() and torch.isfinite(ctrl.offsets).all()
+            # only class 2 moved; with target 'mean' the mean is over the finite entries (0.5): no move
+            moved = (ctrl.history[1] != ctrl.history[0]) | (ctrl.offset_history[1] != ctrl.offset_history[0])
+            assert moved.tolist() == [False, False, target != "mean", False]
+
+
+def test_bounds_apply_at_initialisation_and_zero_sums_stay_finite():
+    ctrl = AdaptiveClassWeights(3, weight_bounds=(1.5, 2.0))
+    assert ctrl.weights.tolist() == [1.5, 1.5, 1.5]
+    ctrl = AdaptiveClassWeights(
+        3, 5.0, alpha=100.0, beta=0.0, weight_bounds=(0.0, 2.0), normalize=True, metric_mode="min"
+    )
+    ctrl.step(torch.tensor([1.0, 1.0, 1.0]), at_step=1)  # every weight driven to the lower bound 0
+    assert ctrl.weights.tolist() == [0.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="alpha"):
+        AdaptiveClassWeights(3, alpha=float("inf"))

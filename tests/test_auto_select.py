@@ -39,7 +39,8 @@ def test_picks_the_best_candidate_within_budget_and_keeps_every_class_in_trainin
 
     res = select_method(train_and_predict, y, num_folds=3)
     assert res.method == "balanced-sampler" and res.model == "model-balanced-sampler"
-    assert res.trainings == len(calls) == 3 * 4 + 1 == AutoSelector().budget
+    assert res.trainings == len(calls) == 3 * 4 + 1 == AutoSelector(num_folds=3).budget
+    assert AutoSelector().budget == 5 * 4 + 1
     assert set(res.candidates) == set(DEFAULT_CANDIDATES)
     ranked = sorted(res.candidates.values(), key=lambda c: -c.score)
     assert ranked[0].method == "balanced-sampler" and ranked[0].score > ranked[-1].score

@@ -49,16 +49,13 @@ def test_multi_hot_npz_runs_the_multilabel_methods_ranked_by_map(tmp_path):
     res = run_bench(data=str(tmp_path / "ml.npz"), seeds=1, epochs=3, out=str(tmp_path / "o"), progress=False)
     assert res["config"]["task"] == "multilabel" and res["config"]["rank_by"] == "mean_average_precision"
     assert res["config"]["class_names"] == ["label0", "label1", "label2", "label3"]
-    assert {r["method"] for r in res["runs"]} == {
-        "bce",
-        "bce-pos-weight",
-        "sigmoid-focal",
-        "asl",
-        "distribution-balanced",
-    }
+    expected = {"bce", "bce-pos-weight", "sigmoid-focal", "asl", "distribution-balanced", "acwa"}
+    assert {r["method"] for r in res["runs"]} == expected
     assert res["failures"] == [] and res["skipped"] == []  # multiclass methods are simply not in the default set
     maps = [r["mean_average_precision_mean"] for r in res["summary"]]
     assert maps == sorted(maps, reverse=True) and all(0.3 < v <= 1 for v in maps)
+    acwa = next(r for r in res["runs"] if r["method"] == "acwa")  # ACWATrainer(task='multilabel')
+    assert len(acwa["weight_history"][0]) == 4 and acwa["adapted"][0]["name"] == "class weights"
     out = tmp_path / "o"
     assert (out / "report.html").is_file() and not (out / "confusion.png").exists()
     assert "Δ vs bce" in (out / "report.md").read_text()

@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -107,7 +108,7 @@ def _worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
-        res = {}
+        res: dict[str, Any] = {}
         batches = shard_batches(rank)
         # default metric (F1 from all-reduced counts), step every 2 calls
         t = ACWATrainer(num_classes=C, alpha=0.5, beta=0.5, update_freq=2)
@@ -257,9 +258,8 @@ def test_torchrun_example_prints_identical_weights():
 
 def test_mid_window_sync_never_mutates_the_local_window(ddp_results):
     assert all(r["local_counts_kept"] for r in ddp_results)
-    union = sum(
-        torch.as_tensor(ACWATrainer(num_classes=C).task.stat_scores(*shard_batches(r)[0])) for r in range(WORLD)
-    )
+    task = ACWATrainer(num_classes=C).task
+    union = torch.stack([task.stat_scores(*shard_batches(r)[0]) for r in range(WORLD)]).sum(0)
     for r in ddp_results:
         assert torch.equal(r["global_counts"], union)
         torch.testing.assert_close(r["mid_window_metric"], ddp_results[0]["mid_window_metric"], equal_nan=True)

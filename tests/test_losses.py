@@ -771,6 +771,8 @@ def test_overflowing_or_negative_hyper_parameters_are_rejected():
         lambda w: LDAMLoss(COUNTS, weight=w),
         lambda w: VSLoss(COUNTS, weight=w),
         lambda w: make_loss("la", class_counts=COUNTS, weight=w),
+        lambda w: ParametricCrossEntropyLoss(C, weight=w),
+        lambda w: ParametricCrossEntropyLoss(C).set_params(weight=w),
     ):
         with pytest.raises(ValueError, match=r"must be >= 0 for every class"):
             build([1.0, -0.5, 1.0, 1.0, 1.0])
@@ -778,3 +780,17 @@ def test_overflowing_or_negative_hyper_parameters_are_rejected():
     z, y = make_batch(False, seed=17, dtype=torch.float32)
     assert torch.isfinite(VSLoss(COUNTS, tau=1e4)(z, y))
     assert torch.isfinite(VSLoss([50, 20, 5], tau=1e4)(z[:, :3], torch.where(y >= 3, 0, y)))
+
+
+@pytest.mark.parametrize("case", SOFT_CASES, ids=[c.name for c in SOFT_CASES])
+def test_soft_targets_work_with_acwa_trainer(case):
+    z, y = make_batch(False, seed=18, scale=case.logit_scale, dtype=torch.float32)
+    q = mixup_rows(torch.where(y == IGNORE, 0, y)).float()
+    loss_fn = case.module(torch.tensor(USER_WEIGHT), IGNORE, "mean")
+    trainer = ACWATrainer(num_classes=C, loss_fn=loss_fn)
+    trainer.controller.weights.copy_(torch.linspace(0.5, 2.0, C))
+    a = q @ torch.linspace(0.5, 2.0, C)  # sum_c q_ic a_c
+    loss_fn.reduction = "none"
+    per = loss_fn(z, q)
+    loss_fn.reduction = "mean"
+    torch.testing.assert_close(trainer.get_weighted_loss(z, q), (a * per).sum() / q.shape[0])

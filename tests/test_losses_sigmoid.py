@@ -344,3 +344,31 @@ def test_bad_sigmoid_inputs_are_clear_value_errors():
     with pytest.raises(ValueError, match="no positives"):
         pos_weight([10, 0])
     torch.testing.assert_close(pos_weight([10, 0], max_weight=50.0), torch.tensor([50.0]))
+
+
+# ----------------------------------------------------------------------------- with ACWATrainer
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("shape", ["binary_N", "multilabel"])
+def test_works_as_acwa_trainer_loss_fn_through_sample_weight(case, shape):
+    from acwa import ACWATrainer
+
+    z, y, counts = make_batch(shape, seed=7)
+    keep = (y != IGNORE).all(dim=-1) if y.dim() == 2 else y != IGNORE
+    z, y = z[keep].float(), y[keep]
+    loss_fn = case.module(counts, None, IGNORE, "mean")
+    task = "binary" if shape == "binary_N" else "multilabel"
+    trainer = ACWATrainer(task=task, num_classes=None if task == "binary" else L, loss_fn=loss_fn)
+    z.requires_grad_(True)
+    out = trainer.get_weighted_loss(z, y)
+    assert loss_fn.reduction == "mean"  # never mutated
+    torch.testing.assert_close(out, loss_fn(z, y))  # initial ACWA weights are 1
+    out.backward()
+    assert torch.isfinite(z.grad).all()
+    # non-uniform ACWA weights reach the loss as per-element sample weights: sum_i s_i l_i / N
+    k = trainer.weights.numel()
+    trainer.controller.weights.copy_(torch.linspace(0.5, 2.0, k))
+    s = trainer.task.sample_weight(trainer.weights, y)
+    loss_fn.reduction = "none"
+    per = loss_fn(z.detach(), y)
+    loss_fn.reduction = "mean"
+    torch.testing.assert_close(trainer.get_weighted_loss(z.detach(), y), (s * per).sum() / per.numel())

@@ -147,3 +147,23 @@ def test_binary_and_multilabel_state_round_trip():
         fresh.load_state_dict(t.state_dict())
         assert fresh.task == t.task and torch.equal(fresh.weights, t.weights)
         assert np.array_equal(fresh.window.stats.counts.numpy(), t.window.stats.counts.numpy())
+
+
+def test_meta_device_tensors_and_numpy_scalars_are_accepted():
+    t = ACWATrainer(num_classes=np.int64(3), update_freq=np.int64(1), ignore_index=np.int32(-1))  # type: ignore[arg-type]
+    z, y = torch.randn(4, 3, device="meta"), torch.zeros(4, dtype=torch.long, device="meta")
+    loss = t.get_weighted_loss(z, y)  # no value read back from the meta tensors
+    assert loss.device.type == "meta" and t.weights.device.type == "meta"
+    assert t.num_classes == 3 and t.update_freq == 1 and t.ignore_index == -1
+
+
+def test_an_ignore_index_inside_the_classes_is_excluded_from_loss_and_counts():
+    g = torch.Generator().manual_seed(3)
+    z, y = torch.randn(8, 3, generator=g), torch.tensor([0, 1, 1, 2, 1, 0, 2, 1], dtype=torch.int32)
+    t = ACWATrainer(num_classes=3, ignore_index=1, update_freq=1, alpha=1.0, beta=0.0)
+    keep = y != 1
+    expected = F.cross_entropy(z[keep], y[keep].long())  # divided by the 4 counted samples, not 8
+    torch.testing.assert_close(t.get_weighted_loss(z, y), expected)
+    t.update_metrics(z, y)
+    assert t.last_metric is not None and torch.isnan(t.last_metric[1])  # class 1 is absent from the window
+    assert t.weights[1] == 1.0  # so it never moves its weight

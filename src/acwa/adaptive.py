@@ -259,6 +259,8 @@ class AdaptiveClassWeights(Stateful):
         target = _check_target(target_metric, cfg.num_classes)
         self.target = target.to(device) if isinstance(target, Tensor) else target
         weights = self._vector(initial_weights, 1.0, "initial_weights", bounded=True).to(device)
+        if initial_weights is None:  # the default start 1 moves inside weight_bounds, e.g. (1.5, 2) -> 1.5
+            weights = weights.clamp(*cfg.bounds)
         offsets = self._vector(initial_offsets, 0.0, "initial_offsets").to(device)
         c = cfg.num_classes
         self.add_state("weights", weights, shape=(c,), check=self._check_weights)
@@ -298,8 +300,9 @@ class AdaptiveClassWeights(Stateful):
             )
 
     def to(self, device: Any) -> AdaptiveClassWeights:
+        steps = self.steps
         super().to(device)
-        self.steps = self.steps.cpu()  # host-side step numbers: appending stays sync-free
+        self.steps = steps  # host-side step numbers (CPU): appending stays sync-free
         if isinstance(self.target, Tensor):
             self.target = self.target.to(device)
         return self
@@ -313,8 +316,9 @@ class AdaptiveClassWeights(Stateful):
             )
         if self.adjust in ("weights", "both"):
             w = acwa_update(self.weights, metric, self.target, self.alpha, self.beta, self.bounds, self.metric_mode)
-            if self.normalize:
-                w = (w * (self.num_classes / w.sum())).clamp(*self.bounds)
+            if self.normalize:  # mean 1 (a zero sum, possible with a lower bound of 0, stays as it is)
+                total = w.sum()
+                w = torch.where(total > 0, w * (self.num_classes / total.clamp_min(1e-30)), w).clamp(*self.bounds)
             self.weights = w
         if self.adjust in ("logits", "both"):
             o = offset_update(self.offsets, metric, self.target, self.alpha, self.beta, self.metric_mode)
@@ -358,8 +362,9 @@ class AdaptiveClassWeights(Stateful):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Load a :meth:`state_dict`, also the pre-declared-state format (stacked ``history``
         tensors and ``history_steps`` as a list of ints); validated and atomic."""
-        super().load_state_dict(_upgrade_controller_state(state))
-        self.steps = self.steps.cpu()
+        upgraded = _upgrade_controller_state(state)
+        super().load_state_dict(upgraded)
+        self.steps = upgraded["steps"].detach().to("cpu", torch.long).clone()  # validated above; stays on the host
 
 
 def _nonempty(rows: list) -> None:

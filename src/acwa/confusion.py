@@ -86,7 +86,12 @@ def accumulate_confusion(
             predicted_idx = torch.where(counted, pred + c, trash)
             hit = hit & counted  # an ignored target inside [0, C) could equal its prediction
         index = torch.cat([actual_idx, predicted_idx, torch.where(hit, target + 2 * c, trash)])
-    source = torch.ones_like(index) if ones is None or ones.numel() < index.numel() else ones[: index.numel()]
+    if ones is None:
+        source = torch.ones_like(index)
+    elif ones.dim() == 0:  # a scalar one, expanded: no allocation, no shape-dependent state
+        source = ones.expand(index.shape)
+    else:
+        source = ones[: index.numel()] if ones.numel() >= index.numel() else torch.ones_like(index)
     raw.index_add_(0, index, source)
 
 

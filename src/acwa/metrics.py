@@ -152,6 +152,8 @@ class ClassStatScores(Stateful):
         confusion_max: int | None = None,
     ) -> None:
         if task is None:
+            if ignore_index is not None:
+                ignore_index = check_int(ignore_index, "ignore_index", hint="e.g. -100, or None")
             task = MulticlassTask(num_classes=check_num_classes(num_classes), ignore_index=ignore_index)
         elif num_classes is not None and check_int(num_classes, "num_classes", min=1) != task.size:
             raise ValueError(f"num_classes={num_classes} but the task has {task.size} classes/labels")
@@ -160,17 +162,16 @@ class ClassStatScores(Stateful):
         self.ignore_index = task.ignore_index
         size = task.raw_size(CONFUSION_MAX_CLASSES if confusion_max is None else confusion_max)
         self.add_state("raw_counts", torch.zeros(size, dtype=torch.long, device=device), reduce="sum", check=_nonneg)
-        self._ones = torch.ones(0, dtype=torch.long, device=device)
+        self._one = torch.ones((), dtype=torch.long, device=device)  # expanded as the scatter source
 
     def update(self, preds: Tensor, target: Tensor, all_counted: bool = False) -> None:
         """Add a batch (logits or class indices). ``all_counted=True`` promises that no target
         equals ``ignore_index`` (already checked by the caller), which skips the masking."""
         if target.device != self.raw_counts.device:
             self.to(target.device)
-        needed = 3 * target.numel()
-        if self._ones.numel() < needed or self._ones.device != target.device:
-            self._ones = torch.ones(needed, dtype=torch.long, device=target.device)
-        self.task.accumulate(self.raw_counts, preds, target, all_counted, self._ones)
+        if self._one.device != target.device:
+            self._one = self._one.to(target.device)
+        self.task.accumulate(self.raw_counts, preds, target, all_counted, self._one)
 
     def update_stat_scores(self, counts: Tensor) -> None:
         """Add precomputed ``[3, K]`` ``(tp, fp, fn)`` counts (e.g. from a Keras loss); needs the

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["check_floating", "check_zero_one", "flat_long"]
+__all__ = ["check_floating", "check_zero_one", "check_zero_one_or_ignored", "flat_long", "same_tensor"]
 
 
 def _finite_sum(t: Tensor) -> bool:
@@ -34,7 +34,46 @@ def check_zero_one(labels: Tensor, name: str, what: str) -> None:
         )
 
 
+def check_zero_one_or_ignored(labels: Tensor, ignore_index: int | None, name: str, what: str) -> bool:
+    """Values in {0, 1} or ``ignore_index`` (one reduction, one host read); returns True when
+    no element is ignored."""
+    if labels.is_complex():
+        raise ValueError(f"{name} must hold 0/1 values, got dtype {labels.dtype}")
+    if labels.numel() == 0:
+        return True
+    if labels.dtype == torch.bool:
+        return True
+    # fast path, one cheap reduction: integers in [0, 1]; floats with y (y - 1) == 0 everywhere
+    if labels.is_floating_point():
+        ok = float((labels * (labels - 1)).abs().sum()) == 0.0
+    else:
+        lo, hi = (int(v) for v in torch.aminmax(labels))
+        ok = lo >= 0 and hi <= 1
+    if ok:
+        return True
+    valid = (labels == 0) | (labels == 1)
+    if ignore_index is None:
+        code = int((~valid).any())
+    else:  # 0: all 0/1, 1: some ignored, 2: a bad value
+        code = int(torch.where(valid, 0, torch.where(labels == ignore_index, 1, 2)).amax())
+    if code == 2 or (ignore_index is None and code):
+        kept = labels if ignore_index is None else labels[labels != ignore_index]
+        check_zero_one(kept, name, what)
+    return code == 0
+
+
 def flat_long(t: Tensor) -> Tensor:
     if t.dim() != 1:
         t = t.reshape(-1)
     return t if t.dtype == torch.long else t.long()
+
+
+def same_tensor(x: Tensor, y: Tensor, version: int) -> bool:
+    """``y`` is ``x`` or a view of all of it (same storage, shape, strides, dtype), unmodified since ``version``."""
+    return (
+        x.data_ptr() == y.data_ptr()
+        and x.shape == y.shape
+        and x.stride() == y.stride()
+        and x.dtype == y.dtype
+        and y._version == version
+    )

@@ -45,7 +45,7 @@ from .confusion import (
     is_confusion_layout,
     raw_to_stat_scores,
 )
-from .task_checks import check_floating, check_zero_one, flat_long
+from .task_checks import check_floating, check_zero_one_or_ignored, flat_long
 
 __all__ = [
     "TASKS",
@@ -55,6 +55,7 @@ __all__ = [
     "MultilabelTask",
     "make_task",
     "infer_task",
+    "implied_task",
     "accumulate_confusion",
     "raw_to_stat_scores",
     "confusion_stat_scores",
@@ -122,8 +123,8 @@ class Task:
         self, raw: Tensor, logits: Tensor, labels: Tensor, all_counted: bool = False, ones: Tensor | None = None
     ) -> None:
         """Add one batch to ``raw`` in place (one ``index_add_``, sync-free). ``all_counted``
-        promises that no label is ignored (skips the masking); ``ones``: an int64 vector of
-        ones at least ``3 N`` long (saves an allocation per batch). The layout follows from
+        promises that no label is ignored (skips the masking); ``ones``: an int64 scalar one
+        (expanded) or a vector of ones at least ``3 N`` long (saves an allocation per batch). The layout follows from
         ``raw``'s length (see :meth:`raw_size`)."""
         pred, target = self.predictions_targets(logits, labels)
         ignore = None if all_counted else self._ignore_for_counts()
@@ -182,7 +183,11 @@ class MulticlassTask(Task):
                 f"outputs have shape {tuple(logits.shape)}: a softmax needs C >= 2 logit columns; one logit per "
                 "sample is a binary model: use task='binary' (labels in {0, 1})"
             )
-        return check_logits_labels(logits, labels, self.num_classes, self.ignore_index, check_values)
+        all_counted = check_logits_labels(logits, labels, self.num_classes, self.ignore_index, check_values)
+        if all_counted and self.ignore_index is not None and 0 <= self.ignore_index < self.num_classes:
+            # an ignore_index inside [0, C) passes the range check: look for it
+            all_counted = not bool((labels == self.ignore_index).any())
+        return all_counted
 
     def predictions_targets(self, logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         """``argmax`` over dim 1 of the logits (class-index predictions pass through) and the
@@ -242,9 +247,7 @@ class BinaryTask(Task):
             )
         if not check_values:
             return None
-        kept = labels if self.ignore_index is None else labels[labels != self.ignore_index]
-        check_zero_one(kept, "labels", "binary labels")
-        return kept.numel() == labels.numel()
+        return check_zero_one_or_ignored(labels, self.ignore_index, "labels", "binary labels")
 
     def predictions_targets(self, logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         pred = (logits.detach().reshape(-1) > self.threshold).long()
@@ -293,9 +296,7 @@ class MultilabelTask(Task):
                 "make the model's last layer output one logit per label"
             )
         if check_values:
-            kept = labels if self.ignore_index is None else labels[labels != self.ignore_index]
-            check_zero_one(kept, "labels", "a multi-hot matrix")
-            return self.ignore_index is None or not bool((labels == self.ignore_index).any())
+            return check_zero_one_or_ignored(labels, self.ignore_index, "labels", "a multi-hot matrix")
         return None
 
     def predictions_targets(self, logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
@@ -318,7 +319,7 @@ class MultilabelTask(Task):
         if counted is not None:
             keep = counted.long()
             pred, target = pred * keep, target * keep
-        tp = (pred * target).sum(0)
+        tp = (pred * target).sum(0)  # per label (int64 products and column sums: the fastest on CPU)
         raw.view(3, -1).add_(torch.stack([tp, pred.sum(0) - tp, target.sum(0) - tp]))
 
     def raw_to_stat_scores(self, raw: Tensor) -> Tensor:
@@ -376,3 +377,18 @@ def infer_task(logits: Tensor, labels: Tensor, task: str | None = None) -> str:
             f"look like task={implied!r}; fix the model's output or pass task={implied!r}"
         )
     return task
+
+
+def implied_task(logits: Tensor, labels: Tensor, num_classes: int | None) -> str:
+    """The task ACWATrainer infers from a first batch: 1-D logits -> binary; ``[N, L]`` logits
+    with same-shape 0/1 labels -> multi-label (fractional values: soft targets); otherwise
+    multiclass (``[N, 1]`` logits need ``task='binary'``)."""
+    if not isinstance(logits, Tensor) or not isinstance(labels, Tensor):
+        return "multiclass"  # the multiclass check names the type error
+    if logits.dim() == 1:
+        return "binary" if num_classes in (None, 2) else "multiclass"
+    if logits.dim() == 2 and logits.shape[1] >= 2 and tuple(labels.shape) == tuple(logits.shape):
+        if labels.is_floating_point() and labels.numel() and not bool(((labels == 0) | (labels == 1)).all()):
+            return "multiclass"  # fractional values: soft targets (their check names a bad row sum)
+        return infer_task(logits, labels)
+    return "multiclass"

@@ -34,7 +34,8 @@ from ._state import Stateful
 from ._validation import check_choice, check_int, should_check_values
 from .adaptive import AdaptiveClassWeights
 from .evaluate import evaluate, logits_of, model_device
-from .tasks import TASKS, Task, infer_task, make_task
+from .task_checks import same_tensor
+from .tasks import TASKS, Task, implied_task, make_task
 from .trainer_config import TrainerConfig
 from .weighted_loss import ClassWeightedLoss
 from .window import MetricWindow, make_window
@@ -146,28 +147,27 @@ class ACWATrainer(Stateful):
         for name, value in cfg.public_attributes().items():
             setattr(self, name, value)
         self.device = model_device(model) if model is not None else None
-        self.controller: AdaptiveClassWeights | None = None
-        self.window: MetricWindow | None = None
-        self.task: Task | None = None
-        self.loss: ClassWeightedLoss | None = None
+        self._controller: AdaptiveClassWeights | None = None  # built once the classes are known
+        self._window: MetricWindow | None = None
+        self._task: Task | None = None
+        self._loss: ClassWeightedLoss | None = None
         self.last_metric: Tensor | None = None
         self.add_state("num_calls", 0)  # calls of update_metrics so far
-        self._checked_pair: tuple | None = None  # last validated (logits, labels, their versions)
-        self._checked_once = False
+        self._checked_pair: tuple | None = None  # last value-checked (logits, labels, their versions)
+        self._checked_once, self._provisional = False, False  # provisional: a guess until the first batch
         self._all_counted: bool | None = None  # True: the checked batch has no ignored label
-        self._provisional = False  # the task is a guess until the first batch shows the shapes
         if cfg.num_classes is not None:
             self._build(cfg.task or "multiclass", cfg.num_classes, self.device, provisional=cfg.task is None)
 
     # ------------------------------------------------------------------ setup
     def _build(self, task_name: str, size: int, device: Any, provisional: bool = False) -> None:
         cfg = self.config
-        self.task = make_task(task_name, size, threshold=cfg.threshold, ignore_index=cfg.ignore_index)
-        if self.controller is None or self.controller.num_classes != self.task.size:
-            self.controller = cfg.controller(self.task.size, device, task_name)
-        self.window = make_window(cfg.metric_fn, self.task, device)
-        self.loss = ClassWeightedLoss(cfg.loss_fn, self.task)
-        self.num_classes = self.task.size
+        self._task = make_task(task_name, size, threshold=cfg.threshold, ignore_index=cfg.ignore_index)
+        if self._controller is None or self._controller.num_classes != self._task.size:
+            self._controller = cfg.controller(self._task.size, device, task_name)
+        self._window = make_window(cfg.metric_fn, self._task, device)
+        self._loss = ClassWeightedLoss(cfg.loss_fn, self._task)
+        self.num_classes = self._task.size
         self._provisional = provisional
 
     def _resolve_task(self, logits: Tensor, labels: Tensor) -> None:
@@ -175,12 +175,12 @@ class ACWATrainer(Stateful):
         Inferred: 1-D logits ``[N]`` -> binary; ``[N, L]`` logits with same-shape 0/1 labels ->
         multi-label; otherwise multiclass (``[N, 1]`` logits need ``task='binary'``, since a
         one-column softmax head is a common bug)."""
-        name = self.config.task or _implied_task(logits, labels, self.config.num_classes)
-        if self.task is not None and name == self.task.name:
+        name = self.config.task or implied_task(logits, labels, self.config.num_classes)
+        if self._task is not None and name == self._task.name:
             self._provisional = False
             return
         if self.config.class_frequencies is not None and name == "multilabel":
-            self.controller = None  # its start depends on the task: built afresh below
+            self._controller = None  # its start depends on the task: built afresh below
         if name == "binary":
             size = 2
         elif self.config.num_classes is not None:
@@ -201,20 +201,52 @@ class ACWATrainer(Stateful):
     @property
     def initialized(self) -> bool:
         """Whether the number of classes (and so the weights) is known yet."""
-        return self.controller is not None
+        return self._controller is not None
+
+    def _part(self, value: Any) -> Any:
+        if value is None:
+            raise RuntimeError(
+                "weights are not known yet: pass num_classes or call get_weighted_loss/update_metrics first"
+            )
+        return value
+
+    @property
+    def controller(self) -> AdaptiveClassWeights:
+        """The weight/offset controller (:class:`acwa.adaptive.AdaptiveClassWeights`)."""
+        return self._part(self._controller)
+
+    @property
+    def window(self) -> MetricWindow:
+        """The metric window (:mod:`acwa.window`) accumulating batches between two updates."""
+        return self._part(self._window)
+
+    @property
+    def task(self) -> Task:
+        """The task (:mod:`acwa.tasks`); inferred from the first batch unless ``task=`` was given."""
+        return self._part(self._task)
+
+    @property
+    def loss(self) -> ClassWeightedLoss:
+        """The loss with its per-sample weighting (:class:`acwa.weighted_loss.ClassWeightedLoss`)."""
+        return self._part(self._loss)
 
     def _prepare(self, outputs: Any, labels: Tensor) -> Tensor:
         logits = logits_of(outputs)
-        if self.task is None or self._provisional:
+        if self._task is None or self._provisional:
             self._resolve_task(logits, labels)
-        assert self.task is not None and self.controller is not None
-        # get_weighted_loss and update_metrics usually see the same pair: check it once
-        if not self._is_checked_pair(logits, labels):
-            check_values = should_check_values(logits, self.validate_inputs, not self._checked_once)
-            self._all_counted = self.task.check(logits, labels, check_values)
-            self._checked_once = True
-            self._checked_pair = (logits, labels, logits._version, labels._version) if check_values else None
-        if self.controller.weights.device != logits.device:
+        assert self._task is not None and self._controller is not None
+        validate = self.validate_inputs
+        check_values = validate if validate is not None else should_check_values(logits, None, not self._checked_once)
+        if check_values and logits.device.type != "meta":
+            # get_weighted_loss and update_metrics usually see the same pair: check it once
+            if not self._is_checked_pair(logits, labels):
+                self._all_counted = self._task.check(logits, labels, True)
+                self._checked_pair = (logits, labels, logits._version, labels._version)
+        else:  # shapes only: no host read, no data-pointer cache (this path traces under torch.compile)
+            self._task.check(logits, labels, False)
+            self._all_counted = None
+        self._checked_once = True
+        if self._controller.weights.device != logits.device:
             self.to(logits.device)
         return logits
 
@@ -225,63 +257,56 @@ class ACWATrainer(Stateful):
         if self._checked_pair is None:
             return False
         a, b, va, vb = self._checked_pair
-        return _same_tensor(a, logits, va) and _same_tensor(b, labels, vb)
+        return same_tensor(a, logits, va) and same_tensor(b, labels, vb)
 
     def to(self, device: Any) -> ACWATrainer:
         """Move the weights, offsets and window to ``device``."""
-        if self.controller is not None and self.window is not None:
-            self.controller.to(device)
-            self.window.to(device)
+        if self._controller is not None and self._window is not None:
+            self._controller.to(device)
+            self._window.to(device)
         return self
 
     # ------------------------------------------------------------------ weights
-    def _require_controller(self) -> AdaptiveClassWeights:
-        if self.controller is None:
-            raise RuntimeError(
-                "weights are not known yet: pass num_classes or call get_weighted_loss/update_metrics first"
-            )
-        return self.controller
-
     @property
     def weights(self) -> Tensor:
         """Current class weights, a tensor [C]."""
-        return self._require_controller().weights
+        return self.controller.weights
 
     def set_weights(self, weights: Sequence[float] | Tensor) -> None:
         """Set the class weights (finite, [C], inside ``weight_bounds``), e.g. static weights."""
-        self._require_controller().set_weights(weights)
+        self.controller.set_weights(weights)
 
     @property
     def weight_history(self) -> Tensor:
         """Weights after each update, a CPU tensor [T, C]; row 0 holds the initial weights."""
-        return torch.zeros(0) if self.controller is None else self.controller.history
+        return torch.zeros(0) if self._controller is None else self._controller.history
 
     @property
     def logit_offsets(self) -> Tensor:
         """Additive training-logit offsets [C] (all zero unless ``adjust`` is 'logits'/'both')."""
-        return self._require_controller().offsets
+        return self.controller.offsets
 
     @property
     def offset_history(self) -> Tensor:
         """Offsets after each update, a CPU tensor [T, C] (rows as in :attr:`weight_history`)."""
-        return self._require_controller().offset_history
+        return self.controller.offset_history
 
     @property
     def weight_history_steps(self) -> Tensor:
         """For each row of :attr:`weight_history`, the number of ``update_metrics`` calls so far."""
-        return self.controller.history_steps if self.controller is not None else torch.zeros(0, dtype=torch.long)
+        return self._controller.history_steps if self._controller is not None else torch.zeros(0, dtype=torch.long)
 
     # ------------------------------------------------------------------ loss
     def per_sample_loss(self, logits: Tensor, labels: Tensor) -> Tensor:
         """Unweighted per-sample losses of ``loss_fn`` (0 where ``labels == ignore_index``)."""
         self._prepare(logits, labels)
-        assert self.loss is not None
-        return self.loss.per_sample_loss(logits, labels)
+        assert self._loss is not None
+        return self._loss.per_sample_loss(logits, labels)
 
     def get_weighted_loss(self, outputs: Any, labels: Tensor) -> Tensor:
         """``sum_i w_{y_i} * l_i / N_counted``: the ACWA-weighted mean loss of the batch."""
         logits = self._prepare(outputs, labels)
-        controller, task, loss = self.controller, self.task, self.loss
+        controller, task, loss = self._controller, self._task, self._loss
         assert controller is not None and task is not None and loss is not None
         if self.adjust != "weights":
             logits = task.shift_logits(logits, controller.offsets)
@@ -289,32 +314,44 @@ class ACWATrainer(Stateful):
 
     # ------------------------------------------------------------------ metrics
     def update_metrics(self, outputs: Any, labels: Tensor) -> None:
-        """Accumulate the batch into the window; every ``update_freq`` calls, apply :meth:`step`."""
+        """Accumulate the batch into the window; every ``update_freq`` calls, apply :meth:`step`.
+        Equal to :meth:`accumulate` followed by :meth:`end_batch`."""
+        self.accumulate(outputs, labels)
+        self.end_batch()
+
+    def accumulate(self, outputs: Any, labels: Tensor) -> None:
+        """Add the batch to the window without counting a call: the per-batch part of
+        :meth:`update_metrics`, sync-free and compilable (``torch.compile(fullgraph=True)``
+        with value checks off)."""
         logits = self._prepare(outputs, labels).detach()
         self._checked_pair = None  # the pair is consumed: don't keep it alive
-        assert self.window is not None
-        self.window.update(logits, labels, all_counted=bool(self._all_counted))
+        assert self._window is not None
+        self._window.update(logits, labels, all_counted=bool(self._all_counted))
+
+    def end_batch(self) -> None:
+        """Count one call of :meth:`update_metrics`; every ``update_freq`` calls, apply
+        :meth:`step` (eager, between compiled steps)."""
         self.num_calls += 1
         if self.update_freq is not None and self.num_calls % self.update_freq == 0:
             self.step()
 
     def compute_metric(self) -> Tensor:
         """Per-class metric of the current window [C] over all ranks; NaN for classes absent from it."""
-        if self.window is None:
+        if self._window is None:
             raise RuntimeError("nothing to compute: call update_metrics(outputs, labels) first")
-        return self.window.compute()
+        return self._window.compute()
 
     def reset_window(self) -> None:
         """Start a new window (the counts and any kept outputs are discarded)."""
-        if self.window is not None:
-            self.window.reset()
+        if self._window is not None:
+            self._window.reset()
 
     def step(self) -> Tensor:
         """Apply one ACWA update from the window accumulated so far, then start a new window."""
-        if self.controller is None:
+        if self._controller is None:
             raise RuntimeError("nothing to step on: call update_metrics(outputs, labels) first")
         self.last_metric = self.compute_metric()
-        self.controller.step(self.last_metric, self.num_calls)
+        self._controller.step(self.last_metric, self.num_calls)
         self.reset_window()
         return self.weights
 
@@ -325,8 +362,8 @@ class ACWATrainer(Stateful):
         self.reset_window()
         for logits, labels in evaluate(model, loader, device or self.device):
             logits = self._prepare(logits, labels)
-            assert self.window is not None
-            self.window.update(logits, labels)
+            assert self._window is not None
+            self._window.update(logits, labels)
         self._checked_pair = None
         self.step()
         assert self.last_metric is not None
@@ -336,10 +373,10 @@ class ACWATrainer(Stateful):
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume with identical weights: weights, history, window counts."""
         state: dict[str, Any] = {"num_classes": self.num_classes, "num_calls": self.num_calls}
-        if self.controller is not None and self.window is not None and self.task is not None:
-            state["task"] = self.task.name
-            state["controller"] = self.controller.state_dict()
-            state.update(self.window.state_dict())
+        if self._controller is not None and self._window is not None and self._task is not None:
+            state["task"] = self._task.name
+            state["controller"] = self._controller.state_dict()
+            state.update(self._window.state_dict())
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -366,18 +403,18 @@ class ACWATrainer(Stateful):
             n = check_int(n, "state['num_classes']", min=1)
             if self.config.num_classes is not None and n != self.num_classes:
                 raise ValueError(f"state has num_classes={n} but this trainer has {self.num_classes}")
-            device = self.controller.weights.device if self.controller is not None else self.device
-            self.controller = copy.deepcopy(self.controller) if self.controller is not None else None
+            device = self._controller.weights.device if self._controller is not None else self.device
+            self._controller = copy.deepcopy(self._controller) if self._controller is not None else None
             self._build(task, n, device)
         super().load_state_dict({"num_calls": state["num_calls"]})
         if "controller" in state:
-            if self.controller is None or self.window is None:
+            if self._controller is None or self._window is None:
                 raise ValueError("state has 'controller' but no 'num_classes'")
-            self.controller.load_state_dict(state["controller"])
+            self._controller.load_state_dict(state["controller"])
             parts: dict[str, Any] = {k: state[k] for k in ("stats", "window", "metric_fn") if k in state}
             if "stats" not in parts:
                 raise ValueError("state has 'controller' but no 'stats' (the window's counts)")
-            self.window.load_state_dict(parts)
+            self._window.load_state_dict(parts)
 
     # ------------------------------------------------------------------ plots
     def plot_weight_history(
@@ -391,25 +428,3 @@ class ACWATrainer(Stateful):
 
 
 _STATE_KEYS = {"num_classes", "num_calls", "task", "controller", "stats", "window", "metric_fn"}
-
-
-def _implied_task(logits: Tensor, labels: Tensor, num_classes: int | None) -> str:
-    if not isinstance(logits, Tensor) or not isinstance(labels, Tensor):
-        return "multiclass"  # the multiclass check names the type error
-    if logits.dim() == 1:
-        return "binary" if num_classes in (None, 2) else "multiclass"
-    if logits.dim() == 2 and logits.shape[1] >= 2 and tuple(labels.shape) == tuple(logits.shape):
-        if labels.is_floating_point() and labels.numel() and not bool(((labels == 0) | (labels == 1)).all()):
-            return "multiclass"  # fractional values: soft targets (their check names a bad row sum)
-        return infer_task(logits, labels)
-    return "multiclass"
-
-
-def _same_tensor(x: Tensor, y: Tensor, version: int) -> bool:
-    return (
-        x.data_ptr() == y.data_ptr()
-        and x.shape == y.shape
-        and x.stride() == y.stride()
-        and x.dtype == y.dtype
-        and y._version == version
-    )

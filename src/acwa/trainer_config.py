@@ -132,7 +132,7 @@ def _num_classes(num_classes: Any, frequencies: Any, task: Any) -> int | None:
                 f"class_frequencies has {n_freq} entries but num_classes={num_classes}; give one per class"
             )
     if num_classes is None:
-        return None
+        return 2 if task == "binary" else None
     if task == "binary":
         return check_int(num_classes, "num_classes", min=2, max=2, hint="task='binary' has 2 classes (one logit)")
     if task == "multilabel":

@@ -13,7 +13,8 @@ How ``l_i`` is obtained, decided once when the loss is wrapped:
 - ``loss_fn=None``: cross-entropy, fused with the weights into one kernel
   (``F.cross_entropy(z, y, weight=w / N, reduction='sum')``);
 - an acwa loss (its ``forward`` takes ``sample_weight=``): a shallow copy with
-  ``reduction='none'`` receives ``s`` through ``sample_weight`` (the loss's reducer applies it);
+  ``reduction='none'`` (and ``validate=False``: the trainer has checked the batch, per its
+  ``validate_inputs``) receives ``s`` through ``sample_weight`` (the loss's reducer applies it);
 - any other loss with a ``reduction`` attribute (``nn.CrossEntropyLoss``, timm losses): a
   shallow copy with ``reduction='none'``; ``loss_fn`` itself is never modified;
 - a plain callable must return one value per element.
@@ -35,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .tasks import MulticlassTask, Task
+from .tasks import BinaryTask, MulticlassTask, Task
 
 __all__ = ["ClassWeightedLoss", "accepts_sample_weight"]
 
@@ -66,6 +67,9 @@ class ClassWeightedLoss:
     def per_sample_loss(self, logits: Tensor, labels: Tensor) -> Tensor:
         """Unweighted per-element losses of ``loss_fn`` (0 where ``labels == ignore_index``)."""
         if self.per_element_fn is None:
+            if labels.is_floating_point() or not isinstance(self.task, MulticlassTask):
+                return self._default_values(logits, labels)
+            labels = labels.long()
             return F.cross_entropy(logits, labels, reduction="none", ignore_index=_ce_ignore(self.ignore_index))
         return self._checked(self.per_element_fn(logits, labels), labels)
 
@@ -73,11 +77,15 @@ class ClassWeightedLoss:
         """The weighted mean loss. ``all_counted=True`` promises that no label is ignored (then
         ``w / N`` is cached until the weights change: no extra kernel per step)."""
         hard = isinstance(self.task, MulticlassTask) and not labels.is_floating_point()
+        if hard and labels.dtype != torch.long:  # any integer width: the kernels index with int64
+            labels = labels.long()
         if self.loss_fn is None and hard:  # fused: sum_i (w_{y_i} / N) CE_i in one kernel
             w = self._weights_over_count(class_weights, labels, logits.dtype, all_counted)
             return F.cross_entropy(
                 logits, labels, weight=w, ignore_index=_ce_ignore(self.ignore_index), reduction="sum"
             )
+        if self.loss_fn is None and not isinstance(self.task, MulticlassTask):
+            return self._fused_bce(logits, labels, class_weights, all_counted)
         weight = self.task.sample_weight(class_weights.to(torch.promote_types(logits.dtype, torch.float32)), labels)
         if self.per_element_fn is None:
             values = self._default_values(logits, labels)
@@ -102,6 +110,27 @@ class ClassWeightedLoss:
             y.to(torch.promote_types(z.dtype, torch.float32)),
             reduction="none",
         )
+
+    def _fused_bce(self, logits: Tensor, labels: Tensor, w: Tensor, all_counted: bool | None) -> Tensor:
+        """Binary / multi-label default loss in one kernel: ``BCE(z, y, weight=s / N, 'sum')``
+        with ``s`` the task's per-element weights (binary ``w_{y_i}``; multi-label
+        ``y_il w_l + 1 - y_il``) and 0 at ignored elements."""
+        target = labels.reshape(-1) if isinstance(self.task, BinaryTask) else labels
+        z = logits.reshape(target.shape)
+        z = z.float() if z.dtype in (torch.float16, torch.bfloat16) else z
+        scaled = self._weights_over_count(w, target, z.dtype, all_counted)
+        if isinstance(self.task, BinaryTask):
+            counted = None if all_counted else self.task.counted(target)
+            index = target.long() if counted is None else torch.where(counted, target, 0).long()
+            weight = scaled[index] if counted is None else torch.where(counted, scaled[index], 0.0)
+            y = target if counted is None else torch.where(counted, target, 0)
+        else:  # multi-label: positives weigh w_l / N, negatives 1 / N
+            base = 1.0 / self._count(target, z.dtype, all_counted)
+            counted = None if all_counted else self.task.counted(target)
+            y = target if counted is None else torch.where(counted, target, 0)
+            weight = torch.addcmul(torch.as_tensor(base, dtype=z.dtype), y.to(z.dtype), scaled - base)
+            weight = weight if counted is None else weight * counted.to(z.dtype)
+        return F.binary_cross_entropy_with_logits(z, y.to(z.dtype), weight=weight, reduction="sum")
 
     def _count(self, labels: Tensor, dtype: torch.dtype, all_counted: bool | None) -> Tensor | int:
         counted = None if all_counted else self.task.counted(labels)
@@ -146,6 +175,8 @@ def _per_element_view(loss_fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
     if getattr(loss_fn, "reduction", None) == "none":
         return loss_fn
     view = copy.copy(loss_fn)
+    if hasattr(view, "validate"):  # acwa losses: the trainer has validated the batch already
+        view.validate = False
     try:
         view.reduction = "none"
     except AttributeError as err:

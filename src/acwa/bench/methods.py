@@ -202,21 +202,25 @@ def vs(ctx: RunContext) -> Fit:
 @register_method(
     "acwa",
     family="adaptive",
+    tasks=("multiclass", "binary", "multilabel"),
     description="ACWA with the README defaults: F1 on training batches, target 0.85, alpha 0.02, "
-    "beta 0.9, every 100 batches, bounds [0.5, 2]",
+    "beta 0.9, every 100 batches, bounds [0.5, 2] (multi-label: per-label positive weights)",
 )
 def acwa_readme(ctx: RunContext) -> Fit:
-    trainer = ACWATrainer(num_classes=ctx.num_classes, target_metric=0.85, alpha=0.02, beta=0.9, update_freq=100)
+    task = "multilabel" if ctx.task == "multilabel" else None  # None: multiclass, from the logits' shape
+    trainer = ACWATrainer(
+        num_classes=ctx.num_classes, task=task, target_metric=0.85, alpha=0.02, beta=0.9, update_freq=100
+    )
     return ctx.fit(acwa=trainer)
 
 
 @register_method(
-    "acwa-auto",
+    "acwa-la-adaptive",
     family="adaptive",
     description="ACWATrainer(mode='auto'): logit-adjusted training whose offsets follow per-class "
-    "recall relative to the mean, within +-0.5 of the LA start",
+    "recall relative to the mean, within +-0.5 of the LA start (the single-run preset; was acwa-auto)",
 )
-def acwa_auto(ctx: RunContext) -> Fit:
+def acwa_la_adaptive(ctx: RunContext) -> Fit:
     trainer = ACWATrainer(num_classes=ctx.num_classes, mode="auto", class_frequencies=ctx.counts)
     return ctx.fit(acwa=trainer)
 

@@ -266,7 +266,7 @@ def run_bench(
         )
     )
     if max_train is not None or max_test is not None:
-        ds = _subset(ds, max_train, max_test, data_seed)
+        ds = ds.subset(max_train, max_test, data_seed)
     rank_by = TASK_RANK_BY[ds.task] if rank_by is None else rank_by
     check_rank_by(rank_by, _expected_metrics(ds))
     recipe = default_recipe(ds, epochs=epochs, batch_size=batch_size, lr=lr)
@@ -374,32 +374,3 @@ def _expected_metrics(ds: BenchDataset) -> list[str]:
     if ds.num_classes == 2:
         row.update(average_precision=0.0, roc_auc=0.0, minority_precision=0.0, minority_recall=0.0, minority_f1=0.0)
     return rankable_metrics([row])
-
-
-def _subset(ds: BenchDataset, max_train: int | None, max_test: int | None, seed: int) -> BenchDataset:
-    rng = np.random.default_rng(seed)
-
-    def pick(y: np.ndarray, limit: int | None) -> np.ndarray:
-        if limit is None or limit >= len(y):
-            return np.arange(len(y))
-        if y.ndim == 2:  # multi-label: a random subset
-            return np.sort(rng.choice(len(y), size=limit, replace=False))
-        keep = []  # every class (at least one sample each), the rest proportionally
-        for c in np.unique(y):
-            idx = np.flatnonzero(y == c)
-            k = max(1, int(round(limit * idx.size / len(y))))
-            keep.append(rng.choice(idx, size=min(k, idx.size), replace=False))
-        return np.sort(np.concatenate(keep))
-
-    tr, te = pick(ds.y_train, max_train), pick(ds.y_test, max_test)
-    return BenchDataset(
-        ds.name,
-        ds.modality,
-        ds.X_train[tr],
-        ds.y_train[tr],
-        ds.X_test[te],
-        ds.y_test[te],
-        ds.class_names,
-        ds.long_tailed,
-        dict(ds.info, max_train=max_train, max_test=max_test),
-    )

@@ -110,6 +110,36 @@ class BenchDataset:
         counts = self.train_counts
         return float(counts.max() / max(counts[counts > 0].min(), 1))
 
+    def subset(self, max_train: int | None, max_test: int | None, seed: int = 0) -> BenchDataset:
+        """A stratified random subset of at most ``max_train`` / ``max_test`` rows (every class
+        keeps at least one sample; multi-label rows: a random subset), for quick runs."""
+        rng = np.random.default_rng(seed)
+
+        def pick(y: np.ndarray, limit: int | None) -> np.ndarray:
+            if limit is None or limit >= len(y):
+                return np.arange(len(y))
+            if y.ndim == 2:
+                return np.sort(rng.choice(len(y), size=limit, replace=False))
+            keep = []
+            for c in np.unique(y):
+                idx = np.flatnonzero(y == c)
+                k = max(1, int(round(limit * idx.size / len(y))))
+                keep.append(rng.choice(idx, size=min(k, idx.size), replace=False))
+            return np.sort(np.concatenate(keep))
+
+        tr, te = pick(self.y_train, max_train), pick(self.y_test, max_test)
+        return BenchDataset(
+            self.name,
+            self.modality,
+            self.X_train[tr],
+            self.y_train[tr],
+            self.X_test[te],
+            self.y_test[te],
+            self.class_names,
+            self.long_tailed,
+            dict(self.info, max_train=max_train, max_test=max_test),
+        )
+
     def describe(self) -> str:
         return (
             f"{self.name}: {self.modality}, {self.num_classes} classes, train {len(self.y_train)} "

@@ -34,6 +34,7 @@ from typing_extensions import Unpack
 
 from .._validation import check_int, check_labels, should_check_values
 from ..counts import check_counts
+from ..tasks import SOFT_TARGET_TOLERANCE
 from .reducers import REDUCTIONS, align_weight, check_reduction, reduce_values
 
 __all__ = [
@@ -60,7 +61,7 @@ __all__ = [
 ]
 
 DEFAULT_IGNORE_INDEX = -100
-SOFT_TARGET_ATOL = 1e-3  # soft-target rows must sum to 1 within this, entries >= -this
+SOFT_TARGET_ATOL = SOFT_TARGET_TOLERANCE  # soft rows sum to 1 within this (acwa.tasks' tolerance)
 BINARY_HINT = (
     "a single logit column is a binary problem: use make_loss('bce', pos_weight=...), "
     "make_loss('sigmoid_focal') or make_loss('binary_logit_adjusted', class_counts=[n_neg, n_pos])"

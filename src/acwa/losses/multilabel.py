@@ -9,7 +9,9 @@ With ``p = sigma(z)`` per label and ``y`` in {0, 1}:
       l   = -[y (1 - p)^{gamma+} log p + (1 - y) p_m^{gamma-} log(1 - p_m)]
 
   defaults ``gamma+ = 0``, ``gamma- = 4``, ``m = 0.05`` (the paper's multi-label setting).
-  The focusing factors keep their gradient (the paper's code can detach them).
+  The focusing factors keep their gradient (the paper's code can detach them), and ``log p``
+  is computed exactly with ``logsigmoid`` (the paper's code clamps ``p`` at ``1e-8``, which
+  differs only for logits below about -18).
 * :class:`DistributionBalancedLoss` (``make_loss('distribution_balanced')``), Wu et al.,
   "Distribution-Balanced Loss for Multi-Label Classification in Long-Tailed Datasets",
   ECCV 2020, as in the paper's code (``ResampleLoss`` with ``reweight_func='rebalance'``,

@@ -144,6 +144,8 @@ def _table(value: TableLike, shape: tuple, default: float, name: str) -> Tensor:
         raise ValueError(f"{name} must have shape {list(shape)} (or a scalar), got {list(t.shape)}")
     if not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name} must be finite, got {t.tolist()}")
+    if name == "weight" and bool((t < 0).any()):
+        raise ValueError(f"weight must be >= 0 for every class, got {t.tolist()}; a negative weight flips the loss")
     return t
 
 
@@ -199,7 +201,7 @@ class ParametricCrossEntropyLoss(LogitTransformLoss):
 
     ``ParametricCrossEntropyLoss(num_classes, delta=None, iota=None, weight=None,
     ignore_index=-100, reduction='mean', num_groups=None, param_index=None,
-    delta_transform='identity', class_counts=None, la_tau=None, learn=('delta', 'iota'))``
+    delta_transform='identity', class_counts=None, la_tau=None, learn=('delta', 'iota'), validate=None)``
 
     * ``delta``, ``iota``, ``weight``: effective initial values (scalar, ``[K]`` or ``[G, K]``,
       K = number of parameter slots = C unless ``param_index`` shares slots). Defaults 1, 0, 1:
@@ -234,8 +236,9 @@ class ParametricCrossEntropyLoss(LogitTransformLoss):
         class_counts: Tensor | Sequence[float] | None = None,
         la_tau: float | None = None,
         learn: Sequence[str] = ("delta", "iota"),
+        validate: bool | None = None,
     ) -> None:
-        super().__init__(None, ignore_index, reduction)
+        super().__init__(None, ignore_index, reduction, validate=validate)
         del self._buffers["weight"]  # replaced by a parameter below
         self.num_classes = check_int(num_classes, "num_classes", hint="an int >= 2")
         if self.num_classes < 2:

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..tasks import BinaryTask, MultilabelTask
-from .base import BaseLoss, LossBatch, LossOptions, Unpack, as_class_vector, check_class_vector, combine_weights, upcast
+from .base import BaseLoss, LossBatch, as_class_vector, check_class_vector, combine_weights, upcast
 from .reducers import check_reduction
 
 __all__ = ["SigmoidLoss", "NegPosCounts", "PosWeight", "check_pos_weight", "neg_pos_counts", "bce_values"]
@@ -75,9 +75,6 @@ class SigmoidLoss(BaseLoss):
     ``[N, L]`` and 0/1 float ``batch.target`` of the same shape."""
 
     soft_targets = False
-
-    def __init__(self, **options: Unpack[LossOptions]) -> None:
-        super().__init__(**options)
 
     def prepare(self, logits: Tensor, target: Tensor) -> LossBatch:
         check_reduction(self.reduction)

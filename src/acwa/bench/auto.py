@@ -1,0 +1,82 @@
+"""``acwa-auto``: the public selection API :func:`acwa.auto.select_method` inside the bench.
+
+The method cross-fits the candidate methods (:data:`AUTO_CANDIDATES`) on ``AUTO_FOLDS``
+stratified folds of the *training split*, picks the best out-of-fold balanced accuracy, keeps
+the post-hoc per-class bias when it helps out of fold, and retrains the winner on the whole
+training split: ``folds x candidates + 1`` trainings (9 by default), all counted in its
+training seconds. Each candidate trains through the run's shared loop with the loss and sampler
+of :func:`acwa.auto.method_recipe`, built from the labels of the samples it trains on.
+
+Other budgets register with :func:`functools.partial` (picklable, so ``--jobs`` works)::
+
+    from functools import partial
+    from acwa.bench import register_method
+    from acwa.bench.auto import select_and_train
+
+    register_method("acwa-auto-5x", family="adaptive", trainings=5 * 5 + 1)(
+        partial(select_and_train, folds=5, candidates=("weighted-ce", "balanced-sampler", "la", "cb-focal", "ce")))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..auto import DEFAULT_CANDIDATES, method_recipe, select_method
+from .registry import register_method
+from .training import Fit, RunContext, predict_logits
+
+__all__ = ["AUTO_FOLDS", "AUTO_CANDIDATES", "select_and_train"]
+
+AUTO_FOLDS = 2  # 2 x 4 candidates + 1 = 9 trainings: fits the default bench time
+AUTO_CANDIDATES: tuple[str, ...] = tuple(DEFAULT_CANDIDATES)
+
+
+def select_and_train(ctx: RunContext, folds: int = AUTO_FOLDS, candidates: Sequence[str] = AUTO_CANDIDATES) -> Fit:
+    """Select a method with :func:`acwa.auto.select_method` on the training split and return the
+    retrained winner (with the selected post-hoc bias); ``fit.extra`` records the choice."""
+    spent = {"seconds": 0.0, "cpu": 0.0}
+    last: dict[str, Fit] = {}
+
+    def train_and_predict(method: str, train_idx: Tensor, predict_idx: Tensor) -> tuple[Tensor, Any]:
+        recipe = method_recipe(method, ctx.y[train_idx], ctx.num_classes, seed=ctx.seed)
+        if recipe.loss is None:
+            raise ValueError(f"candidate {method!r} has no loss recipe; choose among {', '.join(AUTO_CANDIDATES)}")
+        fit = ctx.fit(recipe.loss, indices=train_idx, sampler=recipe.sampler)
+        spent["seconds"] += fit.train_seconds
+        spent["cpu"] += fit.train_cpu_seconds or 0.0
+        last["fit"] = fit
+        if len(predict_idx) == 0:  # the final retrain predicts nothing
+            return torch.zeros(0, ctx.num_classes), fit.model
+        return predict_logits(fit.model, ctx.X[predict_idx], ctx.recipe.eval_batch_size), fit.model
+
+    result = select_method(train_and_predict, ctx.y, candidates=tuple(candidates), num_folds=folds, seed=ctx.seed)
+    final = last["fit"]  # the retrain of the winner on the whole training split
+    fit = Fit(result.model, spent["seconds"], final.history, train_cpu_seconds=spent["cpu"])
+    if result.bias is not None:
+        fit = fit.with_posthoc(result.adjust)
+    fit.extra["auto"] = {
+        "method": result.method,
+        "oof_balanced_accuracy": {m: round(float(c.score), 4) for m, c in result.candidates.items()},
+        "bias": None if result.bias is None else [round(float(b), 4) for b in result.bias.tolist()],
+        "trainings": int(result.trainings),
+        "folds": int(result.num_folds),
+    }
+    return fit
+
+
+def _acwa_auto(ctx: RunContext) -> Fit:
+    return select_and_train(ctx)
+
+
+register_method(
+    "acwa-auto",
+    family="adaptive",
+    trainings=AUTO_FOLDS * len(AUTO_CANDIDATES) + 1,
+    description=f"acwa.auto.select_method: picks among {', '.join(AUTO_CANDIDATES)} by {AUTO_FOLDS}-fold "
+    f"out-of-fold balanced accuracy on the training split, post-hoc bias if it helps, retrains the winner "
+    f"({AUTO_FOLDS * len(AUTO_CANDIDATES) + 1} trainings)",
+)(_acwa_auto)
