@@ -19,6 +19,7 @@ from acwa.integrations.huggingface import (  # noqa: E402
     ACWATrainerCallback,
     ImbalancedTrainer,
     dataset_labels,
+    model_task,
 )
 from acwa.losses import FocalLoss  # noqa: E402
 from acwa.sampling import DistributedClassBalancedSampler  # noqa: E402
@@ -429,3 +430,64 @@ def test_ddp_two_processes_identical_weights(tmp_path):
 
 if __name__ == "__main__" and os.environ.get("ACWA_HF_DDP_OUT"):
     _ddp_main(os.environ["ACWA_HF_DDP_OUT"])
+
+
+class MultiLabelDataset(SeqDataset):
+    """Three overlapping labels from the class token: multi-hot float rows (HF's multi-label format)."""
+
+    def targets(self):
+        y = self.labels
+        return torch.stack([y == 0, y == 2, y >= 1], 1).float()
+
+    def __getitem__(self, i):
+        return {"input_ids": self.ids[i], "labels": self.targets()[i]}
+
+
+class BinaryDataset(SeqDataset):
+    def targets(self):
+        return (self.labels == 2).float()
+
+    def __getitem__(self, i):
+        return {"input_ids": self.ids[i], "labels": self.targets()[i]}
+
+
+def _head(problem_type=None, num_labels=C, seed=0):
+    torch.manual_seed(seed)
+    cfg = tiny_config(problem_type=problem_type)
+    cfg.num_labels = num_labels
+    return transformers.BertForSequenceClassification(cfg)
+
+
+@pytest.mark.parametrize("kind", ["multilabel", "binary"])
+def test_sigmoid_heads_adaptive_and_static(tmp_path, kind):
+    """problem_type='multi_label_classification' (per-label positive weights from each label's
+    F1) and a one-logit head (num_labels=1, weights [w_neg, w_pos]); issue 15 item 5."""
+    multi = kind == "multilabel"
+    data = MultiLabelDataset() if multi else BinaryDataset()
+    make = (lambda: _head("multi_label_classification")) if multi else (lambda: _head(num_labels=1))
+    assert model_task(make()) == kind
+    acwa = ACWATrainer(num_classes=C if multi else None, task=kind, update_freq=2, alpha=0.5, beta=0.5)
+    trainer = ImbalancedTrainer(model=make(), args=args(tmp_path, max_steps=4), train_dataset=data, acwa=acwa)
+    trainer.train()
+    assert acwa.task is not None and acwa.task.name == kind
+    assert acwa.weight_history.shape == (3, C if multi else 2)
+    assert not torch.equal(acwa.weight_history[0], acwa.weight_history[-1])
+
+    # static weights: the loss is BCE with w_{y_il} (multi-label: 1 + y (w_l - 1)), float64 reference
+    weights = [1.0, 2.0, 0.5] if multi else [1.0, 3.0]
+    static = ImbalancedTrainer(
+        model=make(), args=args(tmp_path, max_steps=1), train_dataset=data, class_weights=weights
+    )
+    model = static.model
+    assert model is not None
+    batch = {"input_ids": data.ids[:8]}
+    y = data.targets()[:8].double()
+    model.eval()
+    with torch.no_grad():
+        z = model(**batch).logits.double()
+        got = static.acwa_loss(model(**batch), data.targets()[:8])
+    z = z if multi else z[:, 0]
+    bce = torch.clamp(z, min=0) - z * y + torch.log1p(torch.exp(-z.abs()))
+    w = torch.tensor(weights, dtype=torch.float64)
+    elem_w = 1 + y * (w - 1) if multi else w[0] + (w[1] - w[0]) * y
+    torch.testing.assert_close(got.double(), (bce * elem_w).mean(), rtol=1e-5, atol=1e-7)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import warnings
+from typing import Any
 
 import pytest
 import torch
@@ -32,7 +33,7 @@ def make_data(n=(48, 12, 4), seed=0):
     return x[perm], y[perm]
 
 
-class TinyModule(L.LightningModule):
+class TinyModule(L.LightningModule):  # type: ignore[name-defined]
     def __init__(self, lr: float = 0.5, sampler_q: float = 1.0):
         super().__init__()
         torch.manual_seed(0)
@@ -115,6 +116,7 @@ def test_weights_and_f1_reach_the_logger(tmp_path):
     assert len(rows) == 2  # 8 batches, an update every 4
     assert [float(rows[-1][f"acwa/weight_{c}"]) for c in range(C)] == pytest.approx(w)
     f1_last = cb.acwa.last_metric
+    assert f1_last is not None
     assert [float(rows[-1][f"acwa/f1_{c}"]) for c in range(C)] == pytest.approx(f1_last.tolist(), nan_ok=True)
 
 
@@ -173,7 +175,7 @@ def test_contract_errors_name_the_fix(tmp_path):
         ACWACallback(ACWATrainer(num_classes=C), alpha=0.1)
 
 
-class RecordWeights(L.Callback):
+class RecordWeights(L.Callback):  # type: ignore[name-defined]
     def __init__(self, out_dir):
         self.out_dir = out_dir
 
@@ -232,3 +234,93 @@ def test_old_names_still_work_with_a_deprecation_warning():
         cb = ACWACallback(num_classes=C, update_on="val")
     assert cb.update_on == "validation" and cb.acwa.update_freq is None
     assert cb.state_key == "ACWACallback"  # checkpoints saved before the rename keep loading
+
+
+class EvalModule(TinyModule):
+    """test/predict steps that return logits and labels, as a user would write them."""
+
+    def test_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self(x)
+        self.log("test_loss", self.acwa.get_weighted_loss(logits, y))
+        return {"logits": logits, "labels": y}
+
+    def predict_step(self, batch, batch_idx):
+        x, y = batch
+        return {"logits": self(x), "labels": y}
+
+
+def _acwa_state(cb):
+    return {k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in cb.acwa.state_dict().items()}
+
+
+def _same_state(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        if isinstance(a[k], torch.Tensor):
+            assert torch.equal(a[k], b[k]), k
+        else:
+            assert repr(a[k]) == repr(b[k]), k
+
+
+@pytest.mark.parametrize("update_on", ["train", "validation"])
+def test_test_predict_and_validate_never_reach_the_weights(tmp_path, update_on):
+    """Issue 16: trainer.test / trainer.predict (and validate outside fit) leave weights,
+    history and the window untouched; the next fit epoch learns from its own batches only."""
+    x, y = make_data()
+    xv, yv = make_data(n=(10, 6, 6), seed=1)
+    xt, yt = make_data(n=(2, 2, 20), seed=2)  # a test split dominated by class 2
+    kw: dict[str, Any] = {"update_freq": 3} if update_on == "train" else {}
+    cb = ACWACallback(num_classes=C, update_on=update_on, alpha=0.5, beta=0.5, **kw)
+    module = EvalModule()
+    # inference_mode=False: ACWATrainer.get_weighted_loss reads tensor._version, which inference
+    # tensors lack (reported to core); test/predict then run under no_grad
+    trainer = pl_trainer(tmp_path, max_epochs=1, callbacks=[cb], inference_mode=False)
+    trainer.fit(module, train_dataloaders=loader(x, y), val_dataloaders=loader(xv, yv))
+    before = _acwa_state(cb)
+    assert cb.acwa.weight_history.shape[0] > 1  # fit did update
+    trainer.test(module, dataloaders=loader(xt, yt), verbose=False)
+    trainer.predict(module, dataloaders=loader(xt, yt))
+    trainer.validate(module, dataloaders=loader(xt, yt), verbose=False)
+    _same_state(before, _acwa_state(cb))
+
+
+class OneLogitModule(TinyModule):
+    def __init__(self, outputs: int):
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Linear(2, outputs)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self(x)
+        return {"loss": self.acwa.get_weighted_loss(logits, y), "logits": logits, "labels": y}
+
+
+@pytest.mark.parametrize("kind", ["binary", "multilabel"])
+def test_sigmoid_outputs_match_a_plain_loop(tmp_path, kind):
+    """One-logit binary and multi-label modules (issue 15 item 5): the callback's weights equal
+    a plain ACWATrainer loop over the same batches."""
+    x, y = make_data()
+    target = (y == 2).float()[:, None] if kind == "binary" else torch.stack([y == 0, y == 2, y >= 1], 1).float()
+    outputs = 1 if kind == "binary" else C
+    make: dict[str, Any] = dict(
+        task=kind, num_classes=None if kind == "binary" else C, update_freq=2, alpha=0.5, beta=0.5
+    )
+    cb = ACWACallback(**make)
+    pl_trainer(tmp_path, max_epochs=1, callbacks=[cb]).fit(OneLogitModule(outputs), train_dataloaders=loader(x, target))
+
+    torch.manual_seed(0)
+    net = nn.Linear(2, outputs)
+    opt = torch.optim.SGD(net.parameters(), lr=0.5)
+    ref = ACWATrainer(**make)
+    for xb, yb in loader(x, target):
+        logits = net(xb)
+        loss = ref.get_weighted_loss(logits, yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        ref.update_metrics(logits, yb)
+    assert cb.acwa.weight_history.shape == (1 + 8 // 2, 2 if kind == "binary" else C)
+    assert torch.equal(cb.acwa.weight_history, ref.weight_history)
+    assert not torch.equal(ref.weight_history[0], ref.weight_history[-1])

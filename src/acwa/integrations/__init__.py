@@ -5,8 +5,9 @@ raises ``ImportError`` with the install hint when it is missing:
   (``pip install 'acwa-torch[lightning]'``);
 * :mod:`acwa.integrations.huggingface`: ``ImbalancedTrainer`` (a ``transformers.Trainer``),
   ``ACWALossFunction`` and ``ACWATrainerCallback`` (``pip install 'acwa-torch[huggingface]'``);
-* :mod:`acwa.integrations.keras`: ``AdaptiveWeightedLoss`` and ``ACWAKerasCallback`` for Keras 3
-  (``pip install 'acwa-torch[keras]'``, ``KERAS_BACKEND=torch``).
+* :mod:`acwa.integrations.keras`: ``AdaptiveWeightedLoss`` (state in ``loss.state``) and
+  ``ACWAKerasCallback`` for Keras 3 on the torch, TensorFlow or JAX backend
+  (``pip install 'acwa-torch[keras]'``).
 
 Multi-process (DDP) training needs no adapter: :class:`acwa.ACWATrainer` all-reduces its
 per-class counts before every update, see ``examples/ddp_train.py``.

@@ -46,7 +46,7 @@ except ImportError as exc:
         f"(original error: {exc})"
     ) from exc
 
-__all__ = ["ACWALossFunction", "ACWATrainerCallback", "ImbalancedTrainer", "dataset_labels"]
+__all__ = ["ACWALossFunction", "ACWATrainerCallback", "ImbalancedTrainer", "dataset_labels", "model_task"]
 
 
 class ACWALossFunction:
@@ -62,6 +62,10 @@ class ACWALossFunction:
             with ``acwa``, give it to ``ACWATrainer(loss_fn=...)`` instead.
         update_on: ``'train'`` or ``'validation'`` (``'eval'`` still works, deprecated).
         ignore_index: label excluded from loss and counts (the Trainer counts ``labels != -100``).
+        task: for static/unit weights, the :mod:`acwa.tasks` task (``'binary'`` for a one-logit
+            head, ``'multilabel'`` for ``problem_type='multi_label_classification'``); ``None``:
+            read from the shapes. :class:`ImbalancedTrainer` takes it from the model's config
+            (:func:`model_task`); with ``acwa``, pass ``ACWATrainer(task=...)``.
 
     Logits ``[N, C]`` (sequence classification) or ``[N, T, C]`` with labels ``[N, T]`` (token
     classification; flattened). Which batches feed the ACWA window: :attr:`training` when a
@@ -78,6 +82,7 @@ class ACWALossFunction:
         loss_fn: Any = None,
         update_on: str = "train",
         ignore_index: int = -100,
+        task: str | None = None,
     ) -> None:
         update_on = check_update_on(update_on)
         if acwa is not None:
@@ -95,7 +100,7 @@ class ACWALossFunction:
                 )
             self.weighter = acwa
         else:
-            self.weighter = _static_weighter(class_weights, loss_fn, ignore_index)
+            self.weighter = _static_weighter(class_weights, loss_fn, ignore_index, task)
         self.adaptive = acwa is not None
         self.update_on = update_on
         self.ignore_index = self.weighter.ignore_index
@@ -136,7 +141,7 @@ class ACWALossFunction:
         return mean
 
 
-def _static_weighter(class_weights: Any, loss_fn: Any, ignore_index: int) -> ACWATrainer:
+def _static_weighter(class_weights: Any, loss_fn: Any, ignore_index: int, task: str | None = None) -> ACWATrainer:
     """A never-stepped ACWATrainer: per-sample losses and the weighted sum with fixed weights."""
     num_classes, bounds = None, (0.5, 2.0)
     if class_weights is not None:
@@ -148,7 +153,12 @@ def _static_weighter(class_weights: Any, loss_fn: Any, ignore_index: int) -> ACW
         num_classes = class_weights.numel()
         bounds = (float(class_weights.min()), float(class_weights.max()))  # static: never clipped
     weighter = ACWATrainer(
-        num_classes=num_classes, loss_fn=loss_fn, update_freq=None, ignore_index=ignore_index, weight_bounds=bounds
+        num_classes=num_classes,
+        loss_fn=loss_fn,
+        update_freq=None,
+        ignore_index=ignore_index,
+        weight_bounds=bounds,
+        task=task,
     )
     if class_weights is not None:
         weighter.set_weights(class_weights)
@@ -231,6 +241,19 @@ def dataset_labels(dataset: Any, label_column: str = "labels") -> Tensor:
     )
 
 
+def model_task(model: Any) -> str | None:
+    """The :mod:`acwa.tasks` task a Hugging Face model's config implies: ``'multilabel'`` for
+    ``problem_type='multi_label_classification'``, ``'binary'`` for a one-logit head
+    (``num_labels=1``, not ``problem_type='regression'``), else ``None`` (read from the shapes)."""
+    config = getattr(model, "config", None)
+    problem = getattr(config, "problem_type", None)
+    if problem == "multi_label_classification":
+        return "multilabel"
+    if getattr(config, "num_labels", None) == 1 and problem != "regression":
+        return "binary"
+    return None
+
+
 class ImbalancedTrainer(Trainer):
     """``transformers.Trainer`` with class weights (adaptive or static), any acwa loss and
     class-balanced sampling. All ``Trainer`` arguments pass through; extra keywords:
@@ -274,7 +297,8 @@ class ImbalancedTrainer(Trainer):
             )
         if sampler is not None and sampler != "class_balanced" and not isinstance(sampler, torch.utils.data.Sampler):
             raise ValueError(f"sampler must be None, 'class_balanced' or a torch Sampler, got {sampler!r}")
-        self.acwa_loss = ACWALossFunction(acwa, class_weights, loss_fn, acwa_update_on)
+        task = None if acwa is not None else model_task(kwargs.get("model", args[0] if args else None))
+        self.acwa_loss = ACWALossFunction(acwa, class_weights, loss_fn, acwa_update_on, task=task)
         self.acwa_loss.count_evaluation = False  # on only inside evaluate() of the own eval_dataset
         self.acwa_callback = ACWATrainerCallback(self.acwa_loss)
         self.acwa_sampler = sampler
