@@ -273,9 +273,8 @@ def test_test_predict_and_validate_never_reach_the_weights(tmp_path, update_on):
     kw: dict[str, Any] = {"update_freq": 3} if update_on == "train" else {}
     cb = ACWACallback(num_classes=C, update_on=update_on, alpha=0.5, beta=0.5, **kw)
     module = EvalModule()
-    # inference_mode=False: ACWATrainer.get_weighted_loss reads tensor._version, which inference
-    # tensors lack (reported to core); test/predict then run under no_grad
-    trainer = pl_trainer(tmp_path, max_epochs=1, callbacks=[cb], inference_mode=False)
+    # Lightning's default inference_mode=True: test/predict steps see inference tensors
+    trainer = pl_trainer(tmp_path, max_epochs=1, callbacks=[cb])
     trainer.fit(module, train_dataloaders=loader(x, y), val_dataloaders=loader(xv, yv))
     before = _acwa_state(cb)
     assert cb.acwa.weight_history.shape[0] > 1  # fit did update

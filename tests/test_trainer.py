@@ -437,3 +437,18 @@ def test_a_batch_is_validated_once_even_when_detached(monkeypatch):
     with pytest.raises(ValueError, match="NaN or Inf"):
         trainer.update_metrics(out, y)
     assert len(calls) == 3
+
+
+def test_get_weighted_loss_and_update_metrics_under_inference_mode():
+    # Lightning runs test_step/predict_step under torch.inference_mode(): inference tensors have
+    # no version counter, so the checked-pair cache must not read it (and values are still checked)
+    trainer = ACWATrainer(num_classes=3)
+    logits = torch.randn(6, 3)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    with torch.inference_mode():
+        z, y = logits.clone(), labels.clone()
+        loss = trainer.get_weighted_loss(z, y)
+        trainer.update_metrics(z, y)
+        with pytest.raises(ValueError, match="must lie in"):
+            trainer.get_weighted_loss(z, torch.tensor([0, 1, 5, 0, 1, 2]))
+    torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(logits, labels))

@@ -241,7 +241,9 @@ class ACWATrainer(Stateful):
             # get_weighted_loss and update_metrics usually see the same pair: check it once
             if not self._is_checked_pair(logits, labels):
                 self._all_counted = self._task.check(logits, labels, True)
-                self._checked_pair = (logits, labels, logits._version, labels._version)
+                # inference-mode tensors have no version counter: they are checked every call
+                cacheable = not (logits.is_inference() or labels.is_inference())
+                self._checked_pair = (logits, labels, logits._version, labels._version) if cacheable else None
         else:  # shapes only: no host read, no data-pointer cache (this path traces under torch.compile)
             self._task.check(logits, labels, False)
             self._all_counted = None
