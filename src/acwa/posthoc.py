@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ._progress import progress_iter
 from ._validation import (
     check_choice,
     check_float,
@@ -123,6 +124,7 @@ def cross_fitted_logits(
     labels: Tensor,
     num_folds: int = 5,
     seed: int = 0,
+    progress: bool = False,
 ) -> Tensor:
     """Out-of-fold logits: for each of ``num_folds`` stratified folds
     (:func:`acwa.splits.stratified_folds`), ``train_and_predict(train_idx, heldout_idx)`` trains
@@ -132,7 +134,7 @@ def cross_fitted_logits(
     Returns the ``[N, C]`` float32 logits, every row predicted by a model that never saw that
     sample. A class with fewer samples than folds is missing from the training part of the fold
     that holds it out; its out-of-fold logits then say how the model treats a class it has not
-    seen, which is what pushes its bias up.
+    seen, which is what pushes its bias up. ``progress=True`` shows a bar over the folds (tqdm).
     """
     if not callable(train_and_predict):
         raise ValueError(
@@ -145,7 +147,7 @@ def cross_fitted_logits(
         raise ValueError(f"labels must hold integer class ids, got dtype {labels.dtype}; pass labels.long()")
     folds = torch.from_numpy(stratified_folds(labels, num_folds=num_folds, seed=seed))
     out: Tensor | None = None
-    for k in range(num_folds):
+    for k in progress_iter(range(num_folds), progress, "cross-fitting folds", num_folds):
         train_idx = torch.nonzero(folds != k).flatten()
         heldout_idx = torch.nonzero(folds == k).flatten()
         z = train_and_predict(train_idx, heldout_idx)

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .._progress import progress_iter
 from .._validation import check_choice, check_float, check_int, check_num_classes
 from ..splits import stratified_split
 from .checks import check_class_labels, check_features
@@ -122,6 +123,7 @@ def fit(
     mode: str = "retrain",
     seed: int = 0,
     verbose: bool = False,
+    progress: bool = False,
     **autobalance_kwargs,
 ) -> AutoBalanceResult:
     """Train ``model`` on ``(X_train, y_train)`` with AutoBalance (see the module docstring).
@@ -140,6 +142,7 @@ def fit(
     training data, ``objective_exclude`` = the classes with a single sample (that sample is in
     both splits, so its validation loss is that of a memorised sample).
     The model stays on its device; data are moved per batch. Deterministic for a given ``seed``.
+    ``verbose`` prints each epoch's loss; ``progress`` shows a bar over the epochs (tqdm).
     """
     check_choice(mode, ("continue", "retrain"), "mode")
     epochs = check_int(epochs, "epochs", min=1)
@@ -206,7 +209,8 @@ def fit(
 
     def run_epochs(step_fn, X, y, g, optim) -> None:
         n = y.shape[0]
-        for epoch in range(epochs):
+        phase = "AutoBalance search" if step_fn == tuner.step else "AutoBalance retrain"
+        for epoch in progress_iter(range(epochs), progress, phase, epochs):
             for group in optim.param_groups:
                 group["lr"] = _lr_at(schedule, lr, epoch, epochs)
             model.train()

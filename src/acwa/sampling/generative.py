@@ -25,7 +25,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._validation import check_float, check_int
+from .._progress import progress_iter
+from .._validation import check_bool, check_float, check_int
 from .resample import BaseResampler, RandomState
 from .samplers import ClassBalancedSampler
 
@@ -96,7 +97,7 @@ class GenerativeOverSampler(BaseResampler):
             network's initialisation and training; the global RNG is left untouched).
         latent_dim, hidden: VAE sizes. steps, batch_size, lr: Adam training budget.
         beta: weight of the KL term. temperature: scale of z when sampling (< 1 trades
-            diversity for fidelity).
+            diversity for fidelity). progress: a bar over the training steps (tqdm).
 
     After ``fit_resample``: ``model_`` (the trained :class:`ConditionalVAE`), ``loss_history_``
     and :meth:`sample` to draw more points of a class.
@@ -118,6 +119,7 @@ class GenerativeOverSampler(BaseResampler):
         lr: float = 1e-3,
         beta: float = 1.0,
         temperature: float = 1.0,
+        progress: bool = False,
     ) -> None:
         super().__init__(sampling_strategy=sampling_strategy, random_state=random_state)
         latent_dim, hidden = check_int(latent_dim, "latent_dim", min=1), check_int(hidden, "hidden", min=1)
@@ -127,6 +129,7 @@ class GenerativeOverSampler(BaseResampler):
         temperature = check_float(temperature, "temperature", min=0.0, min_open=True)
         self.latent_dim, self.hidden, self.steps, self.batch_size = latent_dim, hidden, steps, batch_size
         self.lr, self.beta, self.temperature = float(lr), float(beta), float(temperature)
+        self.progress = check_bool(progress, "progress")
 
     def _fit_resample(self, X, y, y_np, g):
         device, dtype = X.device, X.dtype
@@ -149,7 +152,7 @@ class GenerativeOverSampler(BaseResampler):
             order = batches.sample_indices(0).to(device).view(self.steps, self.batch_size)
             history = []
             model.train()
-            for step in range(self.steps):
+            for step in progress_iter(range(self.steps), self.progress, "VAE training steps", self.steps):
                 idx = order[step]
                 xb, cb = Z[idx], yl[idx]
                 recon, mu, logvar = model(xb, cb)
