@@ -452,3 +452,16 @@ def test_get_weighted_loss_and_update_metrics_under_inference_mode():
         with pytest.raises(ValueError, match="must lie in"):
             trainer.get_weighted_loss(z, torch.tensor([0, 1, 5, 0, 1, 2]))
     torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(logits, labels))
+
+
+def test_truncated_state_without_controller_is_refused_and_leaves_the_trainer():
+    trainer = ACWATrainer(num_classes=3, alpha=0.5, beta=0.0, update_freq=1)
+    trainer.update_metrics(torch.randn(6, 3), torch.tensor([0, 1, 2, 0, 1, 2]))
+    before = trainer.weights.clone()
+    state = trainer.state_dict()
+    del state["controller"]
+    with pytest.raises(ValueError, match="no 'controller'"):
+        ACWATrainer(num_classes=3).load_state_dict(state)
+    with pytest.raises(ValueError, match="no 'controller'"):
+        trainer.load_state_dict(state)
+    assert torch.equal(trainer.weights, before)

@@ -400,6 +400,8 @@ class ACWATrainer(Stateful):
     def _load_into(self, state: dict[str, Any]) -> None:
         """Load into this (shallow) copy: fresh controller and window, the live ones untouched."""
         n = state.get("num_classes")
+        if n is not None and "controller" not in state:  # a built trainer always saves its controller
+            raise ValueError("state has 'num_classes' but no 'controller' (the weights): it is truncated")
         if n is not None:
             task = check_choice(state.get("task", "multiclass"), TASKS, "state['task']")
             n = check_int(n, "state['num_classes']", min=1)
