@@ -304,3 +304,15 @@ def test_with_crossfit_bias_applies_the_bias_post_hoc_or_as_training_offsets():
     trained = with_crossfit_bias(ctx, train, at="train")
     assert trained.posthoc is None and calls[5][0] is None
     torch.testing.assert_close(calls[5][1], -torch.tensor(trained.extra["class_bias"]), atol=1e-4, rtol=0)
+
+
+def test_default_and_all_expand_inside_a_method_list():
+    from acwa.bench.registry import METHODS, resolve_methods
+
+    default = resolve_methods("default")
+    assert resolve_methods(None) == default
+    with_extra = resolve_methods("default,crossfit-la")
+    assert with_extra == default + ["crossfit-la"] and not METHODS["crossfit-la"].in_default
+    assert resolve_methods("ce,all") == ["ce"] + [n for n in resolve_methods("all") if n != "ce"]
+    with pytest.raises(ValueError, match="unknown method"):
+        resolve_methods("default,nope")

@@ -149,13 +149,13 @@ def list_methods(family: str | None = None) -> list[str]:
 
 def resolve_methods(spec: str | Sequence[str] | None) -> list[str]:
     """``'default'`` (None: every method registered with ``in_default``), ``'all'``, ``'a,b,c'``
-    or a list of names -> validated names (unknown names list the valid ones)."""
-    if spec is None or spec == "default" or spec == ["default"]:
-        return [n for n in list_methods() if METHODS[n].in_default]
-    if spec == "all" or spec == ["all"]:
-        return list_methods()
+    or a list of names -> validated names (unknown names list the valid ones). ``default`` and
+    ``all`` may appear inside a list too (``'default,crossfit-la'``)."""
+    groups = {"default": [n for n in list_methods() if METHODS[n].in_default], "all": list_methods()}
+    if spec is None:
+        return groups["default"]
     names = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else [str(s).strip() for s in spec]
-    names = [n for n in names if n]
+    names = [m for n in names if n for m in groups.get(n, [n])]
     if not names:
         raise ValueError(f"no method given; valid names: default, all, {', '.join(list_methods())}")
     unknown = [n for n in names if n not in METHODS]
