@@ -112,6 +112,10 @@ def main(argv=None) -> None:
     sys.stdout.write(f"rank {rank} final weights: {weights}\n")
     sys.stdout.flush()
     if distributed:
+        # every rank reaches this point before the process group is torn down: a rank that
+        # destroys it while another still runs gloo work can abort ("terminate called without
+        # an active exception")
+        dist.barrier()
         dist.destroy_process_group()
 
 

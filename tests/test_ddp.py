@@ -139,6 +139,7 @@ def _worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
         # DDP training: gradients averaged across ranks
         res["train_history"], res["train_params"] = train_run([train_shards(world)[rank]], ddp=True)
         torch.save(res, os.path.join(out_dir, f"rank{rank}.pt"))
+        dist.barrier()  # no rank tears the group down while another still runs gloo work
     finally:
         dist.destroy_process_group()
 

@@ -27,6 +27,7 @@ def _worker(rank: int, world: int, init_file: str, out_file: str) -> None:
         dist.all_gather_object(gathered, mine)
         if rank == 0:
             torch.save(gathered, out_file)
+        dist.barrier()  # no rank tears the group down while another still runs gloo work
     finally:
         dist.destroy_process_group()
 
@@ -58,6 +59,7 @@ def _multilabel_worker(rank: int, world: int, init_file: str, out_file: str) -> 
         dist.all_gather_object(gathered, {"rank": s.rank, "world": s.num_replicas, "shard": list(s)})
         if rank == 0:
             torch.save(gathered, out_file)
+        dist.barrier()  # no rank tears the group down while another still runs gloo work
     finally:
         dist.destroy_process_group()
 
