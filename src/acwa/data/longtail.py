@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["long_tail_counts", "make_long_tailed"]
+from ..splits import stratified_split
+
+__all__ = ["long_tail_counts", "make_long_tailed", "split_then_long_tail"]
 
 
 def _check_rho(rho: float) -> float:
@@ -96,3 +98,15 @@ def make_long_tailed(
     indices = np.sort(np.concatenate(keep)).astype(np.int64)
     out = (X_arr[indices], y_arr[indices])
     return out + (indices,) if return_indices else out
+
+
+def split_then_long_tail(
+    X: np.ndarray, y: np.ndarray, rho: float | None, seed: int, test_fraction: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(X_train, y_train, X_test, y_test)``: a stratified ``test_fraction`` split with ``seed``,
+    then (when ``rho > 1``) the LT-rho profile applied to the training split only."""
+    tr, te = stratified_split(y, val_fraction=test_fraction, seed=seed)
+    X_tr, y_tr = X[tr], y[tr]
+    if rho is not None and rho > 1:
+        X_tr, y_tr = make_long_tailed(X_tr, y_tr, rho, seed=seed)
+    return X_tr, y_tr, X[te], y[te]

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..splits import stratified_split
 from .base import BenchDataset, DataError
-from .longtail import make_long_tailed
+from .longtail import split_then_long_tail
 from .sources import cache_dir, package_dir
 
 __all__ = ["read_rotten_tomatoes", "embed_texts", "cached_embeddings", "load_rotten_tomatoes", "MINILM"]
@@ -115,17 +114,14 @@ def load_rotten_tomatoes(
     # rank classes by frequency so that, with rho, the most frequent class is the head
     order = sorted(classes, key=lambda c: -cats.count(c))
     y = np.array([order.index(c) for c in cats], dtype=np.int64)
-    tr, te = stratified_split(y, val_fraction=test_fraction, seed=seed)
-    X_tr, y_tr = emb[tr], y[tr]
-    if rho is not None and rho > 1:
-        X_tr, y_tr = make_long_tailed(X_tr, y_tr, rho, seed=seed)
+    X_tr, y_tr, X_te, y_te = split_then_long_tail(emb, y, rho, seed, test_fraction)
     return BenchDataset(
         "rotten-tomatoes",
         "embedding",
         X_tr,
         y_tr,
-        emb[te],
-        y[te],
+        X_te,
+        y_te,
         order,
         long_tailed=True,
         info={

@@ -29,9 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..splits import stratified_split
 from .base import BenchDataset, DataError
-from .longtail import make_long_tailed
+from .longtail import split_then_long_tail
 from .sources import cache_dir
 
 __all__ = [
@@ -115,17 +114,14 @@ def load_credit_card_fraud(rho: float | None = None, seed: int = 0, test_fractio
     """The ULB credit-card fraud table (binary, IR 578), stratified ``test_fraction`` test split
     with ``seed``; ``rho`` (optional) further subsamples the training split."""
     X, y = _credit_card_arrays()
-    tr, te = stratified_split(y, val_fraction=test_fraction, seed=seed)
-    X_tr, y_tr = X[tr], y[tr]
-    if rho is not None and rho > 1:
-        X_tr, y_tr = make_long_tailed(X_tr, y_tr, rho, seed=seed)
+    X_tr, y_tr, X_te, y_te = split_then_long_tail(X, y, rho, seed, test_fraction)
     return BenchDataset(
         "credit-card-fraud",
         "tabular",
         X_tr,
         y_tr,
-        X[te],
-        y[te],
+        X_te,
+        y_te,
         ["legit", "fraud"],
         long_tailed=False,
         info={
