@@ -63,6 +63,7 @@ class ClassWeightedLoss:
         self.takes_sample_weight = loss_fn is not None and accepts_sample_weight(loss_fn)
         self.per_element_fn = _per_element_view(loss_fn) if loss_fn is not None else None
         self._scaled: tuple | None = None  # (weights, version, N, dtype, weights / N)
+        self._bce_cache: tuple | None = None  # (weights, version, dtype, N, a, d)
 
     def per_sample_loss(self, logits: Tensor, labels: Tensor) -> Tensor:
         """Unweighted per-element losses of ``loss_fn`` (0 where ``labels == ignore_index``)."""
@@ -112,25 +113,38 @@ class ClassWeightedLoss:
         )
 
     def _fused_bce(self, logits: Tensor, labels: Tensor, w: Tensor, all_counted: bool | None) -> Tensor:
-        """Binary / multi-label default loss in one kernel: ``BCE(z, y, weight=s / N, 'sum')``
-        with ``s`` the task's per-element weights (binary ``w_{y_i}``; multi-label
-        ``y_il w_l + 1 - y_il``) and 0 at ignored elements."""
-        target = labels.reshape(-1) if isinstance(self.task, BinaryTask) else labels
-        z = logits.reshape(target.shape)
+        """Binary / multi-label default loss as one ``binary_cross_entropy_with_logits`` call:
+        ``sum_e s_e BCE_e / N`` with the task's per-element weights ``s`` (binary ``w_{y_i}``,
+        multi-label ``y_il w_l + 1 - y_il``) and ``N`` the counted elements.
+
+        With no ignored element ``s / N = a + y * d`` is one ``addcmul`` of cached tensors
+        (binary ``a = w_0 / N``, ``d = (w_1 - w_0) / N``; multi-label ``a = 1 / (N L)``,
+        ``d = (w - 1) / (N L)``), recomputed only when the weights or ``N`` change. With ignored
+        elements ``s`` is 0 there and ``N`` counts the rest."""
+        target = labels.reshape(-1) if labels.dim() != 1 and isinstance(self.task, BinaryTask) else labels
+        z = logits if logits.shape == target.shape else logits.reshape(target.shape)
         z = z.float() if z.dtype in (torch.float16, torch.bfloat16) else z
-        scaled = self._weights_over_count(w, target, z.dtype, all_counted)
-        if isinstance(self.task, BinaryTask):
-            counted = None if all_counted else self.task.counted(target)
-            index = target.long() if counted is None else torch.where(counted, target, 0).long()
-            weight = scaled[index] if counted is None else torch.where(counted, scaled[index], 0.0)
-            y = target if counted is None else torch.where(counted, target, 0)
-        else:  # multi-label: positives weigh w_l / N, negatives 1 / N
-            base = 1.0 / self._count(target, z.dtype, all_counted)
-            counted = None if all_counted else self.task.counted(target)
-            y = target if counted is None else torch.where(counted, target, 0)
-            weight = torch.addcmul(torch.as_tensor(base, dtype=z.dtype), y.to(z.dtype), scaled - base)
-            weight = weight if counted is None else weight * counted.to(z.dtype)
+        counted = None if all_counted else self.task.counted(target)
+        if counted is None:
+            y = target.to(z.dtype)
+            base, delta = self._bce_weights(w, z.dtype, z.numel())
+            return F.binary_cross_entropy_with_logits(z, y, weight=torch.addcmul(base, y, delta), reduction="sum")
+        y = torch.where(counted, target, 0)
+        weight = self.task.sample_weight(w.to(z.dtype), target) / self._count(target, z.dtype, False)
         return F.binary_cross_entropy_with_logits(z, y.to(z.dtype), weight=weight, reduction="sum")
+
+    def _bce_weights(self, w: Tensor, dtype: torch.dtype, n: int) -> tuple[Tensor, Tensor]:
+        """``(a, d)`` of :meth:`_fused_bce`, cached on the weights' identity and version, the dtype and ``n``."""
+        key = (w, w._version, dtype, n)
+        cached = self._bce_cache
+        if cached is None or cached[0] is not w or cached[1:4] != key[1:]:
+            wd, n = w.to(dtype), max(1, n)
+            if isinstance(self.task, BinaryTask):
+                pair = (wd[0] / n, (wd[1] - wd[0]) / n)
+            else:
+                pair = (torch.full((), 1.0 / n, dtype=dtype, device=w.device), (wd - 1.0) / n)
+            self._bce_cache = cached = key + pair
+        return cached[4], cached[5]
 
     def _count(self, labels: Tensor, dtype: torch.dtype, all_counted: bool | None) -> Tensor | int:
         counted = None if all_counted else self.task.counted(labels)
