@@ -30,7 +30,7 @@ import torch
 from ..data import BenchDataset
 from .registry import Method
 from .scoring import DEFAULT_RANK_BY, METRICS, clean, evaluate
-from .training import Fit, Recipe, RunContext, predict_logits
+from .training import Fit, Recipe, RunContext, predict_logits, two_class_logits
 
 __all__ = [
     "STANDARDISED_MODALITIES",
@@ -75,6 +75,8 @@ def score_fit(
     logits = predict_logits(fit.model, X_te, recipe.eval_batch_size)
     if fit.posthoc is not None:
         logits = fit.posthoc(logits)
+    if y_te.dim() == 1:  # a one-logit binary model is scored as [0, z]
+        logits = two_class_logits(logits)
     row: dict[str, Any] = {"method": method.name, "family": method.family, "seed": seed}
     row.update(evaluate(logits, y_te, ds.num_classes, ds.train_counts, ds.long_tailed))
     row["train_seconds"] = float(fit.train_seconds)

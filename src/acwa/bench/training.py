@@ -29,7 +29,16 @@ from ..splits import stratified_split
 from ..weights import class_counts as count_classes
 from .models import Classifier, build_model
 
-__all__ = ["Recipe", "default_recipe", "RunContext", "Fit", "Trace", "acwa_traces", "predict_logits"]
+__all__ = [
+    "Recipe",
+    "default_recipe",
+    "RunContext",
+    "Fit",
+    "Trace",
+    "acwa_traces",
+    "predict_logits",
+    "two_class_logits",
+]
 
 
 @dataclass
@@ -140,6 +149,17 @@ def acwa_traces(trainer: Any) -> list[Trace]:
     return traces
 
 
+def two_class_logits(logits: Tensor) -> Tensor:
+    """``[N, 2]`` logits ``[0, z]`` of a one-logit binary model's ``[N, 1]`` (or ``[N]``) logits
+    ``z``: softmax gives ``(1 - sigmoid(z), sigmoid(z))`` and argmax predicts 1 iff ``z > 0``, so a
+    one-logit model is scored exactly like a two-logit one. Other shapes pass through."""
+    if logits.dim() == 1:
+        logits = logits.unsqueeze(1)
+    if logits.dim() != 2 or logits.shape[1] != 1:
+        return logits
+    return torch.cat([torch.zeros_like(logits), logits], dim=1)
+
+
 def _multilabel_counts(logits: Tensor, y: Tensor) -> Tensor:
     """``[3, L]`` tp / fp / fn of the decisions ``z > 0`` against multi-hot ``y``."""
     pred, target = logits > 0, y > 0.5
@@ -189,14 +209,16 @@ class RunContext:
         self._cache = cache if cache is not None else {}
 
     # ------------------------------------------------------------------ building blocks
-    def build_model(self, cosine_head: bool = False) -> Classifier:
-        """The run's model, initialised from ``seed`` (``cosine_head``: LDAM's NormedLinear)."""
+    def build_model(self, cosine_head: bool = False, outputs: int | None = None) -> Classifier:
+        """The run's model, initialised from ``seed`` (``cosine_head``: LDAM's NormedLinear), with
+        ``outputs`` logits (default one per class; ``1`` for a one-logit binary model)."""
         torch.manual_seed(self.seed)
-        model = build_model(self.modality, self.input_shape, self.num_classes)
+        n_out = self.num_classes if outputs is None else outputs
+        model = build_model(self.modality, self.input_shape, n_out)
         if cosine_head:
             from ..losses import NormedLinear
 
-            model.head = NormedLinear(model.features_dim, self.num_classes)
+            model.head = NormedLinear(model.features_dim, n_out)
         return model
 
     def validation_split(self, fraction: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
@@ -337,7 +359,8 @@ class RunContext:
                 if after_step is not None:
                     after_step(logits.detach(), yb)
                 loss_sum += loss.detach().double()
-                counts += _multilabel_counts(logits.detach(), yb) if multilabel else stat_scores(logits.detach(), yb, C)
+                scored = logits.detach()
+                counts += _multilabel_counts(scored, yb) if multilabel else stat_scores(two_class_logits(scored), yb, C)
                 n_batches += 1
             if sched is not None:
                 sched.step()
