@@ -147,6 +147,18 @@ def _bench_parser(sub: Any) -> None:
     run.add_argument(
         "--no-reference", action="store_true", help="no scikit-learn reference rows (tabular/embedding data)"
     )
+    run.add_argument(
+        "--auto-folds",
+        type=_positive_int("--auto-folds"),
+        metavar="K",
+        help="acwa-auto: cross-fitting folds (>= 2; default 5); it costs K x candidates + 1 trainings",
+    )
+    run.add_argument(
+        "--auto-candidates",
+        metavar="A,B",
+        help="acwa-auto: the methods it chooses among (default: weighted-ce,balanced-sampler,la,cb-focal; "
+        "see acwa.auto.PORTFOLIO)",
+    )
     out = b.add_argument_group("output")
     out.add_argument("--out", metavar="DIR", help="output folder (default reports/<dataset>-<timestamp>/)")
     out.add_argument("--overwrite", action="store_true", help="reuse a non-empty --out folder (old report removed)")
@@ -219,6 +231,25 @@ def _print_results(results: dict[str, Any], html: str) -> None:
     print(f"report: {html}  (also report.md, results.json, runs.jsonl)")
 
 
+def _auto_options(args: argparse.Namespace, methods: list[str]) -> dict[str, dict[str, Any]]:
+    """``--auto-folds`` / ``--auto-candidates`` as ``run_bench(method_options=...)``."""
+    options: dict[str, Any] = {}
+    if args.auto_folds is not None:
+        if args.auto_folds < 2:
+            raise ValueError(f"--auto-folds must be >= 2 (cross-fitting needs two folds), got {args.auto_folds}")
+        options["folds"] = args.auto_folds
+    if args.auto_candidates is not None:
+        options["candidates"] = tuple(c.strip() for c in args.auto_candidates.split(",") if c.strip())
+    if options and "acwa-auto" not in methods:
+        flags = " and ".join(
+            f
+            for f, v in (("--auto-folds", args.auto_folds), ("--auto-candidates", args.auto_candidates))
+            if v is not None
+        )
+        raise ValueError(f"{flags} set acwa-auto's options, but acwa-auto is not among --methods; add it")
+    return {"acwa-auto": options} if options else {}
+
+
 def _bench(args: argparse.Namespace, argv: list[str]) -> int:
     from .bench import BenchInterrupted, resolve_methods, run_bench
     from .data import DataError, list_datasets
@@ -241,7 +272,7 @@ def _bench(args: argparse.Namespace, argv: list[str]) -> int:
 
     previous = signal.signal(signal.SIGTERM, on_term)
     try:
-        resolve_methods(args.methods)  # fail fast, before loading data
+        method_options = _auto_options(args, resolve_methods(args.methods))  # fail fast, before loading data
         if args.data is None and args.dataset not in list_datasets():
             raise DataError(f"unknown dataset {args.dataset!r}; valid names: {', '.join(list_datasets())}")
         results = run_bench(
@@ -269,6 +300,7 @@ def _bench(args: argparse.Namespace, argv: list[str]) -> int:
             impute=args.impute,
             overwrite=args.overwrite,
             command="acwa " + " ".join(shlex.quote(a) for a in argv),
+            method_options=method_options,
         )
     except BenchInterrupted as stop:
         res = stop.results

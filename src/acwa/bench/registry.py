@@ -30,8 +30,9 @@ logit shift): the report marks the pair.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 __all__ = [
@@ -64,9 +65,23 @@ class Method:
     trainings: int = 1  # models trained per run (cross-fitting: 1 + folds); 1 = a single-training method
     requires: tuple[str, ...] = ()  # optional packages it imports; the runner skips it, with the reason, without them
     tasks: tuple[str, ...] = ("multiclass", "binary")  # label shapes it trains on ('multilabel': multi-hot y)
+    options: tuple[str, ...] = ()  # keyword arguments of fn a run may set (run_bench(method_options=...))
+    cost: Callable[..., int] | None = None  # trainings per run for given options (default: trainings)
 
     def supports(self, modality: str, task: str = "multiclass") -> bool:
         return (self.modalities is None or modality in self.modalities) and task in self.tasks
+
+    def with_options(self, options: Mapping[str, Any]) -> Method:
+        """This method with some of its declared :attr:`options` set (``fn`` becomes a picklable
+        ``functools.partial``); unknown option names raise ``ValueError`` listing the valid ones."""
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            valid = ", ".join(self.options) if self.options else "none"
+            raise ValueError(f"method {self.name!r} has no option(s) {', '.join(unknown)}; its options: {valid}")
+        if not options:
+            return self
+        trainings = self.cost(**options) if self.cost is not None else self.trainings
+        return replace(self, fn=partial(self.fn, **options), trainings=int(trainings))
 
 
 METHODS: dict[str, Method] = {}
@@ -83,12 +98,16 @@ def register_method(
     trainings: int = 1,
     requires: Sequence[str] = (),
     tasks: Sequence[str] = ("multiclass", "binary"),
+    options: Sequence[str] = (),
+    cost: Callable[..., int] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator registering ``fn(ctx) -> Fit`` under ``name`` (lower-case, dashes).
     ``in_default=False`` leaves it out of the default set (``acwa bench`` without ``--methods``);
     ``same_as``: a method it equals by construction; ``trainings``: models it trains per run;
     ``requires``: optional packages it imports (the runner skips the method without them);
-    ``tasks``: the label shapes it handles (``'multiclass'``, ``'binary'``, ``'multilabel'``)."""
+    ``tasks``: the label shapes it handles (``'multiclass'``, ``'binary'``, ``'multilabel'``);
+    ``options``: keyword arguments of ``fn`` a run may set (``run_bench(method_options=...)``,
+    e.g. ``acwa bench --auto-folds 3``) and ``cost(**options)``: the trainings they imply."""
     if (
         not isinstance(name, str)
         or not name
@@ -121,6 +140,8 @@ def register_method(
             int(trainings),
             tuple(requires),
             tuple(tasks),
+            tuple(options),
+            cost,
         )
         return fn
 

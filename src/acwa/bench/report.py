@@ -186,6 +186,15 @@ NOTES = [
 ]
 
 
+def _options_note(info: dict[str, Any]) -> str:
+    """`` [this run: folds=3, ...; N trainings]`` for a method run with options, else ``''``."""
+    options = info.get("options") or {}
+    if not options:
+        return ""
+    listed = ", ".join(f"{k}={','.join(v) if isinstance(v, (list, tuple)) else v}" for k, v in options.items())
+    return f" [this run: {listed}; {info.get('trainings', 1)} trainings]"
+
+
 def _not_run(results: dict[str, Any]) -> list[str]:
     return [f"`{s['method']}`: skipped, {s['reason']}" for s in results.get("skipped", [])] + [
         f"`{f['method']}` seed {f['seed']}: failed, {f['error']}" for f in results.get("failures", [])
@@ -216,7 +225,7 @@ def markdown_report(results: dict[str, Any], figures: dict[str, str]) -> str:
     for key, file in figures.items():
         out += [f"## {SECTIONS.get(key, key)}", "", f"![{SECTIONS.get(key, key)}]({file})", ""]
     out += ["## Methods", ""] + [
-        f"- `{m['method']}` ({m['family']}): {m['description']}" for m in cfg.get("method_info", [])
+        f"- `{m['method']}` ({m['family']}): {m['description']}{_options_note(m)}" for m in cfg.get("method_info", [])
     ]
     return "\n".join(out) + "\n"
 
@@ -278,7 +287,8 @@ def html_report(results: dict[str, Any], figures: dict[str, str], out_dir: Path)
     if cfg.get("method_info"):
         parts.append("<h2>Methods</h2><ul>")
         parts += [
-            f"<li><code>{e(m['method'])}</code> ({m['family']}): {e(m['description'])}</li>" for m in cfg["method_info"]
+            f"<li><code>{e(m['method'])}</code> ({m['family']}): {e(m['description'] + _options_note(m))}</li>"
+            for m in cfg["method_info"]
         ]
         parts.append("</ul>")
     parts.append("</body></html>")

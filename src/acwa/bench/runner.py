@@ -18,12 +18,13 @@ report is written with ``partial: true`` and :class:`BenchInterrupted` is raised
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import importlib.util
 import platform
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,18 @@ def _choose(
     return chosen, skipped
 
 
+def _with_options(chosen: list[Method], method_options: Mapping[str, Mapping[str, Any]]) -> list[Method]:
+    """``chosen`` with the per-run options applied (:meth:`Method.with_options`)."""
+    names = {m.name for m in chosen}
+    stray = sorted(set(method_options) - names)
+    if stray:
+        raise ValueError(
+            f"method_options names {', '.join(stray)}, which this run does not train; "
+            f"methods of this run: {', '.join(sorted(names))}"
+        )
+    return [m.with_options(method_options.get(m.name, {})) for m in chosen]
+
+
 def data_warnings(ds: BenchDataset, seeds: int) -> list[str]:
     """Warnings shown in the log and the report: tiny test classes, a single seed."""
     warnings = []
@@ -142,7 +155,8 @@ def data_warnings(ds: BenchDataset, seeds: int) -> list[str]:
     return warnings
 
 
-def _config(ds: BenchDataset, recipe: Any, runnable: list[str], seeds: int, **fields: Any) -> dict[str, Any]:
+def _config(ds: BenchDataset, recipe: Any, chosen: list[Method], seeds: int, **fields: Any) -> dict[str, Any]:
+    runnable = [m.name for m in chosen]
     return {
         "dataset": ds.name,
         "modality": ds.modality,
@@ -164,13 +178,14 @@ def _config(ds: BenchDataset, recipe: Any, runnable: list[str], seeds: int, **fi
         "split": {k: ds.info[k] for k in ("split", "test_fraction", "dropped", "imputed") if k in ds.info} or None,
         "method_info": [
             {
-                "method": n,
-                "family": METHODS[n].family,
-                "description": METHODS[n].description,
-                "same_as": METHODS[n].same_as,
-                "trainings": METHODS[n].trainings,
+                "method": m.name,
+                "family": m.family,
+                "description": m.description,
+                "same_as": m.same_as,
+                "trainings": m.trainings,
+                "options": dict(m.fn.keywords) if isinstance(m.fn, functools.partial) else {},
             }
-            for n in runnable
+            for m in chosen
         ],
         "torch": torch.__version__,
         "python": platform.python_version(),
@@ -207,6 +222,7 @@ def run_bench(
     impute: str = "none",
     overwrite: bool = False,
     command: str | None = None,
+    method_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Benchmark ``methods`` on a dataset; returns the results dict and (``write_report``)
     writes ``results.json``, ``report.md``, ``report.html`` and PNGs to ``out``.
@@ -238,6 +254,9 @@ def run_bench(
             balanced accuracy, mAP on multi-label data).
         reference: add the scikit-learn reference rows on tabular/embedding data (never ranked).
         command: the command line, recorded in the report.
+        method_options: ``{method: {option: value}}`` for methods that declare options, e.g.
+            ``{"acwa-auto": {"folds": 3, "candidates": ("weighted-ce", "la")}}``; recorded in
+            the report's method table.
 
     Raises:
         BenchInterrupted: on Ctrl-C, after keeping (and writing) the finished runs.
@@ -271,6 +290,7 @@ def run_bench(
     check_rank_by(rank_by, _expected_metrics(ds))
     recipe = default_recipe(ds, epochs=epochs, batch_size=batch_size, lr=lr)
     chosen, skipped = _choose(names, ds, reference, explicit)
+    chosen = _with_options(chosen, method_options or {})
     if jobs > 1:
         check_picklable(chosen)
     folder, plots = None, importlib.util.find_spec("matplotlib") is not None
@@ -315,7 +335,7 @@ def run_bench(
     config = _config(
         ds,
         recipe,
-        runnable,
+        chosen,
         seeds,
         data=str(data) if data is not None else None,
         target=target,
