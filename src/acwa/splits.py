@@ -181,7 +181,7 @@ def _repair_folds(y: np.ndarray, folds: np.ndarray, num_folds: int, rng: np.rand
     for label in np.argsort(totals, kind="stable"):
         if not guarded[label]:
             continue
-        for j in np.flatnonzero(counts[:, label] == 0):
+        for j in np.flatnonzero(counts[:, label] == 0).tolist():
             for donor in np.argsort(-counts[:, label], kind="stable"):
                 if counts[donor, label] < 2:
                     break  # donors are sorted: no fold can spare a positive of this label
