@@ -1,15 +1,28 @@
 """``acwa.auto``: choose an imbalance method per dataset from the training data alone.
 
 :func:`select_method` (or :class:`AutoSelector`) cross-fits a small portfolio of methods
-(:data:`PORTFOLIO`, default :data:`DEFAULT_CANDIDATES`) with the user's own training function,
-scores every candidate on out-of-fold logits, picks the winner, fits a post-hoc per-class bias
-(binary: a threshold) when it helps, and retrains the winner on all the data.
-:func:`method_recipe` builds each method's loss and sampler for the training function.
+with the user's own training function, scores every candidate on out-of-fold logits, picks the
+winner, fits a post-hoc per-class bias (binary: a threshold; multi-label: per-label thresholds
+for a threshold metric) when it helps, and retrains the winner on all the data.
+
+Class ids ``[N]``: :data:`PORTFOLIO`, default :data:`DEFAULT_CANDIDATES`, balanced accuracy.
+Multi-hot labels ``[N, L]`` (one sigmoid logit per label): :data:`MULTILABEL_PORTFOLIO`,
+default :data:`DEFAULT_MULTILABEL_CANDIDATES`, mean average precision, folds from
+:func:`acwa.splits.multilabel_folds`. :func:`method_recipe` builds each method's loss and
+sampler for the training function.
 """
 
-from .portfolio import DEFAULT_CANDIDATES, PORTFOLIO, MethodRecipe, method_recipe
+from .portfolio import (
+    DEFAULT_CANDIDATES,
+    DEFAULT_MULTILABEL_CANDIDATES,
+    MULTILABEL_PORTFOLIO,
+    PORTFOLIO,
+    MethodRecipe,
+    method_recipe,
+)
+from .result import CandidateScore, SelectionResult
 from .scoring import METRICS
-from .select import AutoSelector, CandidateScore, SelectionResult, TrainAndPredict, select_method
+from .select import AutoSelector, TrainAndPredict, select_method
 
 __all__ = [
     "select_method",
@@ -20,6 +33,8 @@ __all__ = [
     "method_recipe",
     "MethodRecipe",
     "PORTFOLIO",
+    "MULTILABEL_PORTFOLIO",
     "DEFAULT_CANDIDATES",
+    "DEFAULT_MULTILABEL_CANDIDATES",
     "METRICS",
 ]

@@ -18,11 +18,43 @@ but the training labels:
                               trainings per call, so it is opt-in
 ============================  ==============================================================
 
+Multi-label data (multi-hot labels ``[N, L]``, one sigmoid logit per label) has its own
+portfolio, :data:`MULTILABEL_PORTFOLIO`, the bench's multi-label methods with the same names and
+settings; the counts ``[n_neg, n_pos]`` per label (:func:`acwa.counts.positive_counts`) come from
+the training labels:
+
+============================  ==============================================================
+``bce``                       plain binary cross-entropy per label
+``bce-pos-weight``            BCE with ``pos_weight_l = n_neg_l / n_pos_l``, capped at 100
+                              (:func:`acwa.weights.pos_weight`)
+``sigmoid-focal``             sigmoid focal loss, alpha 0.25, gamma 2 (Lin et al., ICCV 2017)
+``bce-la``                    logit-adjusted BCE: BCE on ``z + tau log(pi_l / (1 - pi_l))``,
+                              tau 1 (Menon et al., ICLR 2021)
+``asl``                       asymmetric loss, gamma- 4, gamma+ 0, clip 0.05 (Ridnik et al.,
+                              ICCV 2021)
+``distribution-balanced``     distribution-balanced loss (Wu et al., ECCV 2020): re-balanced
+                              weights + negative-tolerant regularisation
+============================  ==============================================================
+
+A label without training positives (or negatives), e.g. a rare label whose positives are all
+held out in a fold, gets a pseudo-count of 1 where a loss needs ``n > 0`` (``bce-la``,
+``distribution-balanced``) and the cap 100 as ``pos_weight``.
+
+:data:`DEFAULT_MULTILABEL_CANDIDATES` (used when the labels are multi-hot and no candidates are
+given) is ``bce``, ``bce-pos-weight``, ``asl`` and ``distribution-balanced``: four different
+mechanisms (none; per-label re-weighting, which also reshapes the shared features; asymmetric
+focusing with negative clipping; co-occurrence-aware re-balancing). Left out: ``bce-la``, whose
+population optimum is BCE's up to a fixed per-label logit shift, so it ranks every label's
+samples as BCE does (same mAP up to optimisation noise); and ``sigmoid-focal``, whose alpha 0.25
+weights the positives *down* (on yeast it had the lowest macro-F1, BENCHMARKS.md). Both default
+tuples have four methods, so the budget is the same for both kinds of labels.
+
 :func:`method_recipe` gives the loss and, for the sampler method, the sampler of a method,
 built from the labels of the samples a model trains on, so the user's training function reads
 ``recipe = method_recipe(method, y[train_idx], num_classes)`` and uses ``recipe.loss`` and
-``recipe.sampler``. AutoBalance has no loss-and-sampler recipe: call
-:func:`acwa.autobalance.fit` for it inside the training function.
+``recipe.sampler`` (multi-label: ``method_recipe(method, Y[train_idx], L)``). AutoBalance has
+no loss-and-sampler recipe: call :func:`acwa.autobalance.fit` for it inside the training
+function.
 """
 
 from __future__ import annotations
@@ -33,9 +65,18 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Sampler
 
-from .._validation import check_choice, check_num_classes
+from .._validation import check_choice, check_int, check_num_classes
 
-__all__ = ["PORTFOLIO", "DEFAULT_CANDIDATES", "MethodRecipe", "method_recipe"]
+__all__ = [
+    "PORTFOLIO",
+    "MULTILABEL_PORTFOLIO",
+    "DEFAULT_CANDIDATES",
+    "DEFAULT_MULTILABEL_CANDIDATES",
+    "POS_WEIGHT_CAP",
+    "MethodRecipe",
+    "method_recipe",
+    "check_multi_hot",
+]
 
 PORTFOLIO: dict[str, str] = {
     "ce": "plain cross-entropy",
@@ -47,12 +88,26 @@ PORTFOLIO: dict[str, str] = {
 }
 DEFAULT_CANDIDATES: tuple[str, ...] = ("weighted-ce", "balanced-sampler", "la", "cb-focal")
 
+POS_WEIGHT_CAP = 100.0  # the bench's cap (acwa.bench.sigmoid.POS_WEIGHT_CAP)
+MULTILABEL_PORTFOLIO: dict[str, str] = {
+    "bce": "binary cross-entropy per label",
+    "bce-pos-weight": f"BCE with pos_weight n_neg / n_pos per label, capped at {POS_WEIGHT_CAP:g}",
+    "sigmoid-focal": "sigmoid focal loss, alpha 0.25, gamma 2 (Lin et al. 2017)",
+    "bce-la": "logit-adjusted BCE, tau 1 (Menon et al. 2021)",
+    "asl": "asymmetric loss, gamma- 4, gamma+ 0, clip 0.05 (Ridnik et al. 2021)",
+    "distribution-balanced": "distribution-balanced loss (Wu et al. 2020)",
+}
+DEFAULT_MULTILABEL_CANDIDATES: tuple[str, ...] = ("bce", "bce-pos-weight", "asl", "distribution-balanced")
+_ALL_METHODS = {**PORTFOLIO, **MULTILABEL_PORTFOLIO}
+
 
 @dataclass
 class MethodRecipe:
     """What a training function needs for one portfolio method: the loss (``None`` for
-    ``autobalance``, which trains through :func:`acwa.autobalance.fit`) and an optional sampler
-    over the *training subset's* positions ``0..len(train_labels)-1``."""
+    ``autobalance``, which trains through :func:`acwa.autobalance.fit`), an optional sampler
+    over the *training subset's* positions ``0..len(train_labels)-1``, and the counts it was
+    built from: samples per class ``[C]``, or ``[n_neg, n_pos]`` per label ``[2, L]``
+    (multi-label)."""
 
     method: str
     loss: nn.Module | None
@@ -61,16 +116,30 @@ class MethodRecipe:
 
 
 def method_recipe(method: str, train_labels: Tensor, num_classes: int, seed: int = 0) -> MethodRecipe:
-    """The loss and sampler of ``method`` (see :data:`PORTFOLIO`) for a model trained on
-    samples with labels ``train_labels``; the counts come from those labels only, so nothing
-    leaks from held-out samples."""
+    """The loss and sampler of ``method`` for a model trained on samples with labels
+    ``train_labels``; the counts come from those labels only, so nothing leaks from held-out
+    samples.
+
+    ``method`` is a name of :data:`PORTFOLIO` with class ids ``train_labels [n]`` and
+    ``num_classes = C``, or of :data:`MULTILABEL_PORTFOLIO` with multi-hot ``train_labels
+    [n, L]`` and ``num_classes = L``. A method given the other kind of labels raises
+    ``ValueError``.
+    """
+    check_choice(method, _ALL_METHODS, "method")
+    C = check_num_classes(num_classes) if method in PORTFOLIO else check_int(num_classes, "num_classes", min=1)
+    if method in MULTILABEL_PORTFOLIO:
+        return _multilabel_recipe(method, train_labels, C)
     from ..losses import ClassBalancedLoss, LogitAdjustedLoss, WeightedCrossEntropyLoss
     from ..sampling import ClassBalancedSampler
     from ..weights import inverse_frequency
 
-    check_choice(method, PORTFOLIO, "method")
-    C = check_num_classes(num_classes)
     y = torch.as_tensor(train_labels)
+    if y.dim() == 2:
+        raise ValueError(
+            f"method {method!r} trains a softmax over class ids, but train_labels is 2-D {list(y.shape)} "
+            f"(multi-hot?); pass class ids [n], or for multi-label data a multi-label method: "
+            f"{', '.join(MULTILABEL_PORTFOLIO)}"
+        )
     if y.is_floating_point() or y.dim() != 1 or y.numel() == 0:
         raise ValueError(f"train_labels must be a non-empty 1-D integer tensor, got {y.dtype} {list(y.shape)}")
     counts = torch.bincount(y.long().cpu(), minlength=C).double()
@@ -92,3 +161,59 @@ def method_recipe(method: str, train_labels: Tensor, num_classes: int, seed: int
     else:  # autobalance trains through acwa.autobalance.fit
         loss = None
     return MethodRecipe(method, loss, sampler, counts)
+
+
+def check_multi_hot(labels: Tensor, name: str = "labels") -> Tensor:
+    """``labels`` as an int64 multi-hot matrix ``[n, L]`` (int, bool or float 0/1 accepted);
+    ``ValueError`` naming ``name`` for another shape or values other than 0 and 1."""
+    y = torch.as_tensor(labels).detach().cpu()
+    if y.dim() != 2 or y.shape[0] == 0 or y.shape[1] == 0:
+        raise ValueError(f"{name} must be a non-empty multi-hot matrix [n, L], got shape {list(y.shape)}")
+    if y.is_complex() or not bool(((y == 0) | (y == 1)).all()):
+        bad = y[~((y == 0) | (y == 1))][:3].tolist()
+        raise ValueError(
+            f"{name} must hold only 0 and 1 (multi-hot [n, L], one column per label), got values like {bad}; "
+            "threshold soft labels first (labels > 0.5)"
+        )
+    return y.long()
+
+
+def _multilabel_recipe(method: str, train_labels: Tensor, num_labels: int) -> MethodRecipe:
+    from ..counts import positive_counts
+    from ..losses import (
+        AsymmetricLoss,
+        BinaryCrossEntropyLoss,
+        BinaryLogitAdjustedLoss,
+        DistributionBalancedLoss,
+        SigmoidFocalLoss,
+    )
+    from ..weights import pos_weight
+
+    raw = torch.as_tensor(train_labels)
+    if raw.dim() != 2:
+        raise ValueError(
+            f"method {method!r} is a multi-label method (one sigmoid logit per label): train_labels must be "
+            f"multi-hot [n, L], got shape {list(raw.shape)}; for class ids use one of {', '.join(PORTFOLIO)}"
+        )
+    y = check_multi_hot(raw, "train_labels")
+    if y.shape[1] != num_labels:
+        raise ValueError(
+            f"train_labels has {y.shape[1]} columns but num_classes={num_labels}; for multi-label data "
+            "num_classes is the number of labels L (one column per label)"
+        )
+    counts = positive_counts(y).double()  # [2, L]: n_neg, n_pos per label
+    safe = counts.clamp_min(1)  # a label without positives (or negatives) in this subset: pseudo-count 1
+    loss: nn.Module
+    if method == "bce":
+        loss = BinaryCrossEntropyLoss()
+    elif method == "bce-pos-weight":
+        loss = BinaryCrossEntropyLoss(pos_weight=pos_weight(counts, max_weight=POS_WEIGHT_CAP))
+    elif method == "sigmoid-focal":
+        loss = SigmoidFocalLoss(alpha=0.25, gamma=2.0)
+    elif method == "bce-la":
+        loss = BinaryLogitAdjustedLoss(safe, tau=1.0)
+    elif method == "asl":
+        loss = AsymmetricLoss()
+    else:  # distribution-balanced
+        loss = DistributionBalancedLoss(safe)
+    return MethodRecipe(method, loss, None, counts)

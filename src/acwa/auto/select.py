@@ -25,145 +25,74 @@ training split are the one honest signal a user has without a test set. :func:`s
    (``predict_idx`` is then an empty index tensor; return ``(logits [0, C], model)``).
 
 Cost: ``num_folds * len(candidates) + 1`` calls of ``train_and_predict``.
+
+Multi-label data (multi-hot ``labels [N, L]``, one sigmoid logit per label) follows the same
+steps, with these differences:
+
+* folds: :func:`acwa.splits.multilabel_folds` (iterative stratification, Sechidis et al. 2011):
+  every label's positives are spread over the folds, and a label with ``>= num_folds``
+  positives is in every fold as far as the label co-occurrences allow. No row is kept out of
+  scoring; a label with fewer positives than folds is missing from some folds' training part
+  (the recipes give it a pseudo-count, :func:`acwa.auto.method_recipe`) and is listed in
+  ``SelectionResult.rare_labels``;
+* candidates default to :data:`acwa.auto.DEFAULT_MULTILABEL_CANDIDATES`, the metric to
+  ``'mean_average_precision'`` (mAP); ``train_and_predict`` returns ``[len(predict_idx), L]``
+  logits;
+* the correction is a per-label decision threshold (``logit_l > t_l``,
+  :func:`acwa.posthoc.tune_threshold` per label: for F1 with ``metric='macro_f1'``, else for
+  balanced accuracy), cross-fitted and kept only if it raises the OOF score, as above. mAP ranks
+  each label's samples and a threshold changes no ranking, so with
+  ``metric='mean_average_precision'`` no correction is tried.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from .._validation import check_bool, check_choice, check_int
-from ..posthoc import binary_scores, cross_fitted_logits, fit_class_bias, tune_threshold
-from ..splits import stratified_folds
-from .portfolio import DEFAULT_CANDIDATES
-from .scoring import METRICS, MetricFn, resolve_metric
+from ..posthoc import cross_fitted_logits, fit_class_bias, tune_threshold
+from ..splits import multilabel_folds, stratified_folds
+from .portfolio import (
+    DEFAULT_CANDIDATES,
+    DEFAULT_MULTILABEL_CANDIDATES,
+    MULTILABEL_PORTFOLIO,
+    PORTFOLIO,
+    check_multi_hot,
+)
+from .result import CandidateScore, SelectionResult
+from .scoring import METRICS, THRESHOLD_FREE, MetricFn, resolve_metric
 
 __all__ = ["AutoSelector", "SelectionResult", "CandidateScore", "select_method", "TrainAndPredict"]
 
 TrainAndPredict = Callable[[str, Tensor, Tensor], Any]
 """``(method, train_idx, predict_idx) -> logits`` or ``(logits, model)``: train a fresh model
 with ``method`` on the training samples ``train_idx`` and return its logits for
-``predict_idx`` (``[len(predict_idx), C]``, or ``[len(predict_idx)]`` for a one-logit model)."""
-
-
-@dataclass
-class CandidateScore:
-    """One candidate's out-of-fold result: ``score`` pooled over all scored samples (the
-    selection criterion), ``fold_scores`` per fold (their spread says how sure the choice is)
-    and ``corrected`` the pooled score after the cross-fitted post-hoc correction (None when
-    not tried; reported, not used to choose: selecting on it did worse, see BENCHMARKS.md)."""
-
-    method: str
-    score: float
-    fold_scores: list[float]
-    corrected: float | None = None
-
-    @property
-    def fold_mean(self) -> float:
-        return float(np.mean(self.fold_scores))
-
-    @property
-    def fold_std(self) -> float:
-        return float(np.std(self.fold_scores))
-
-
-@dataclass
-class SelectionResult:
-    """What :func:`select_method` returns.
-
-    ``method``: the winner; ``candidates``: every candidate's :class:`CandidateScore`;
-    ``bias`` (``[C]``, multi-class) or ``threshold`` (one-logit binary): the post-hoc correction
-    to apply to the final model's logits, ``None`` when it did not improve the cross-fitted OOF
-    score; ``model``: whatever the final ``train_and_predict`` call returned as its model (or
-    None if it returned logits only); ``oof_logits``: each candidate's OOF logits.
-    """
-
-    method: str
-    candidates: dict[str, CandidateScore]
-    bias: Tensor | None
-    threshold: float | None
-    raw_score: float
-    corrected_score: float | None
-    model: Any
-    oof_logits: dict[str, Tensor]
-    trainings: int
-    num_folds: int
-    metric: str
-    unscored: list[int] = field(default_factory=list)
-
-    def adjust(self, logits: Tensor) -> Tensor:
-        """``logits + bias`` (multi-class; unchanged without a bias)."""
-        if self.bias is None:
-            return logits
-        return logits + self.bias.to(device=logits.device, dtype=logits.dtype)
-
-    def predict(self, logits: Tensor) -> Tensor:
-        """Class predictions of the final model's ``logits`` with the selected correction."""
-        if logits.dim() == 1 or logits.shape[1] == 1:
-            return (binary_scores(logits) > (self.threshold if self.threshold is not None else 0.0)).long()
-        return self.adjust(logits).argmax(1)
-
-    def explain(self) -> str:
-        """Why this method: every candidate's OOF score, the margin, the correction, the cost."""
-        ranked = sorted(self.candidates.values(), key=lambda c: -c.score)
-        lines = [f"out-of-fold {self.metric} over {self.num_folds} stratified folds (higher is better):"]
-        for c in ranked:
-            mark = "  <- chosen" if c.method == self.method else ""
-            lines.append(f"  {c.method:<18} {c.score:.4f}  (per fold {c.fold_mean:.4f} +- {c.fold_std:.4f}){mark}")
-        if len(ranked) > 1:
-            gap = ranked[0].score - ranked[1].score
-            spread = max(ranked[0].fold_std, ranked[1].fold_std)
-            sure = "larger" if gap > spread else "smaller"
-            lines.append(
-                f"{self.method} beats {ranked[1].method} by {gap:.4f}, {sure} than the fold spread ({spread:.4f})"
-            )
-        kind = "threshold" if self._binary else "per-class bias"
-        if self.corrected_score is None:
-            lines.append("post-hoc correction: not tried")
-        elif self.bias is not None or self.threshold is not None:
-            lines.append(
-                f"post-hoc {kind}: cross-fitted OOF {self.metric} {self.raw_score:.4f} -> "
-                f"{self.corrected_score:.4f}, applied"
-            )
-        else:
-            lines.append(
-                f"post-hoc {kind}: cross-fitted OOF {self.metric} {self.raw_score:.4f} -> "
-                f"{self.corrected_score:.4f}, no gain, not applied"
-            )
-        if self.unscored:
-            lines.append(f"classes {self.unscored} have one sample: trained on in every fold, not scored")
-        lines.append(f"cost: {self.trainings} trainings")
-        return "\n".join(lines)
-
-    @property
-    def _binary(self) -> bool:
-        z = self.oof_logits[self.method]
-        return z.dim() == 1 or z.shape[1] == 1
-
-    def __str__(self) -> str:
-        return self.explain()
+``predict_idx`` (``[len(predict_idx), C]``, ``[len(predict_idx)]`` for a one-logit model, or
+``[len(predict_idx), L]`` for multi-label data)."""
 
 
 @dataclass
 class AutoSelector:
     """Options of the selection (see the module docstring); :meth:`fit` runs it.
 
-    ``candidates``: methods passed to the training function (default
-    :data:`acwa.auto.DEFAULT_CANDIDATES`); ``num_folds`` (>= 2, default 5: on digits-lt 5
-    folds picked the test-best method in 4/5 seeds against 3/5 with 3, BENCHMARKS.md); ``metric``: a name
-    of :data:`acwa.auto.METRICS` or ``f(logits, labels) -> float`` (higher is better);
-    ``correct``: try the post-hoc bias/threshold; ``retrain``: train the winner on all data;
-    ``seed``: fold assignment.
+    ``candidates``: methods passed to the training function (default ``None``:
+    :data:`acwa.auto.DEFAULT_CANDIDATES` for class ids,
+    :data:`acwa.auto.DEFAULT_MULTILABEL_CANDIDATES` for multi-hot labels); ``num_folds`` (>= 2,
+    default 5: on digits-lt 5 folds picked the test-best method in 4/5 seeds against 3/5 with 3,
+    BENCHMARKS.md); ``metric``: a name of :data:`acwa.auto.METRICS` or
+    ``f(logits, labels) -> float`` (higher is better; default ``None``: balanced accuracy for
+    class ids, mean average precision for multi-hot labels); ``correct``: try the post-hoc
+    bias/threshold; ``retrain``: train the winner on all data; ``seed``: fold assignment.
     """
 
-    candidates: Sequence[str] = DEFAULT_CANDIDATES
+    candidates: Sequence[str] | None = None
     num_folds: int = 5
-    metric: str | MetricFn = "balanced_accuracy"
+    metric: str | MetricFn | None = None
     correct: bool = True
     retrain: bool = True
     seed: int = 0
@@ -175,32 +104,69 @@ class AutoSelector:
         self.correct = check_bool(self.correct, "correct")
         self.retrain = check_bool(self.retrain, "retrain")
         self.verbose = check_bool(self.verbose, "verbose")
-        if isinstance(self.candidates, str) or not all(isinstance(c, str) for c in self.candidates):
-            raise ValueError(f"candidates must be a sequence of method names, got {self.candidates!r}")
-        self.candidates = tuple(self.candidates)
-        if not self.candidates or len(set(self.candidates)) != len(self.candidates):
-            raise ValueError(f"candidates must be non-empty and distinct, got {list(self.candidates)}")
+        if self.candidates is not None:
+            if isinstance(self.candidates, str) or not all(isinstance(c, str) for c in self.candidates):
+                raise ValueError(f"candidates must be a sequence of method names, got {self.candidates!r}")
+            self.candidates = tuple(self.candidates)
+            if not self.candidates or len(set(self.candidates)) != len(self.candidates):
+                raise ValueError(f"candidates must be non-empty and distinct, got {list(self.candidates)}")
         if isinstance(self.metric, str):
             check_choice(self.metric, METRICS, "metric")
-        elif not callable(self.metric):
+        elif self.metric is not None and not callable(self.metric):
             raise ValueError(f"metric must be a name in {list(METRICS)} or a callable, got {self.metric!r}")
 
     @property
     def budget(self) -> int:
-        """Trainings this selection costs: ``num_folds * len(candidates) + 1``."""
-        return self.num_folds * len(self.candidates) + int(self.retrain)
+        """Trainings this selection costs: ``num_folds * len(candidates) + 1`` (both default
+        candidate tuples have 4 methods)."""
+        n = len(self.candidates) if self.candidates is not None else len(DEFAULT_CANDIDATES)
+        return self.num_folds * n + int(self.retrain)
+
+    def resolve(self, multilabel: bool) -> tuple[tuple[str, ...], str | MetricFn]:
+        """The candidates and metric used for class ids (``multilabel=False``) or multi-hot
+        labels; ``ValueError`` naming ``candidates`` when a portfolio method does not fit them."""
+        if self.candidates is None:
+            candidates = DEFAULT_MULTILABEL_CANDIDATES if multilabel else DEFAULT_CANDIDATES
+        else:
+            candidates = tuple(self.candidates)
+        other, kind = (PORTFOLIO, "multi-hot") if multilabel else (MULTILABEL_PORTFOLIO, "class-id")
+        wrong = [c for c in candidates if c in other]
+        if wrong:
+            fits = MULTILABEL_PORTFOLIO if multilabel else PORTFOLIO
+            raise ValueError(
+                f"candidates {wrong} do not train on {kind} labels; choose among {', '.join(fits)} "
+                f"(or leave candidates=None for the default {kind} portfolio)"
+            )
+        metric = (
+            self.metric
+            if self.metric is not None
+            else ("mean_average_precision" if multilabel else "balanced_accuracy")
+        )
+        return candidates, metric
 
     def fit(self, train_and_predict: TrainAndPredict, labels: Tensor) -> SelectionResult:
-        """Run the selection for the training labels ``labels`` (``[N]`` class ids)."""
+        """Run the selection for the training labels ``labels``: ``[N]`` class ids or a
+        multi-hot ``[N, L]`` matrix (multi-label)."""
         if not callable(train_and_predict):
             raise ValueError("train_and_predict must be callable (method, train_idx, predict_idx) -> logits")
         y = _check_labels(labels)
-        metric_name, metric = resolve_metric(self.metric)
-        counts = torch.bincount(y)
-        single = torch.nonzero(counts == 1).flatten()
-        always = torch.nonzero(torch.isin(y, single)).flatten()
-        scored = ~torch.isin(y, single)
-        folds = torch.from_numpy(stratified_folds(y, num_folds=self.num_folds, seed=self.seed))
+        multilabel = y.dim() == 2
+        candidates, metric_choice = self.resolve(multilabel)
+        metric_name, metric = resolve_metric(metric_choice)
+        n = y.shape[0]
+        if multilabel:
+            if self.num_folds > n:
+                raise ValueError(f"num_folds ({self.num_folds}) exceeds the number of samples ({n}); lower num_folds")
+            single = torch.zeros(0, dtype=torch.long)
+            always = single
+            scored = torch.ones(n, dtype=torch.bool)
+            folds = torch.from_numpy(multilabel_folds(y, num_folds=self.num_folds, seed=self.seed))
+        else:
+            counts = torch.bincount(y)
+            single = torch.nonzero(counts == 1).flatten()
+            always = torch.nonzero(torch.isin(y, single)).flatten()
+            scored = ~torch.isin(y, single)
+            folds = torch.from_numpy(stratified_folds(y, num_folds=self.num_folds, seed=self.seed))
         calls = [0]
 
         def run(method: str, train_idx: Tensor, predict_idx: Tensor) -> tuple[Tensor, Any]:
@@ -213,27 +179,39 @@ class AutoSelector:
 
         oof: dict[str, Tensor] = {}
         scores: dict[str, CandidateScore] = {}
-        for method in self.candidates:
+        for method in candidates:
 
             def fold_fn(train_idx: Tensor, heldout_idx: Tensor, method: str = method) -> Tensor:
                 train = torch.unique(torch.cat([train_idx, always]))  # sorted, singletons always in
                 return run(method, train, heldout_idx)[0]
 
-            z = cross_fitted_logits(fold_fn, y, num_folds=self.num_folds, seed=self.seed)
+            if multilabel:
+                z = _cross_fit(fold_fn, folds, self.num_folds, y.shape[1], method)
+            else:
+                z = cross_fitted_logits(fold_fn, y, num_folds=self.num_folds, seed=self.seed)
             if not bool(torch.isfinite(z).all()):
                 raise ValueError(f"train_and_predict returned NaN/Inf logits for method {method!r}")
             oof[method] = z
             scores[method] = _score(method, z, y, folds, scored, metric, self.num_folds)
             if self.verbose:
                 print(f"acwa.auto: {method}: OOF {metric_name} {scores[method].score:.4f}")
-        fits = {}
-        if self.correct:  # cheap (post-hoc fits on logits): every candidate, so the choice sees it
-            for m in self.candidates:
-                fits[m] = _correction(oof[m], y, folds, scored, metric, scores[m].score)
+        fits: dict[str, tuple[Tensor | None, float | None, float | None]] = {}
+        if self.correct and not (multilabel and metric_name in THRESHOLD_FREE):
+            # cheap (post-hoc fits on logits): every candidate, so the choice sees it
+            for m in candidates:
+                if multilabel:
+                    objective = "f1" if metric_name == "macro_f1" else "balanced_accuracy"
+                    fits[m] = _label_thresholds(oof[m], y, folds, metric, scores[m].score, objective)
+                else:
+                    fits[m] = _correction(oof[m], y, folds, scored, metric, scores[m].score)
                 scores[m].corrected = fits[m][2]
-        winner = max(self.candidates, key=lambda m: scores[m].score)  # raw OOF score; first maximum wins ties
+        winner = max(candidates, key=lambda m: scores[m].score)  # raw OOF score; first maximum wins ties
         bias, threshold, corrected = fits.get(winner, (None, None, None))
-        model = run(winner, torch.arange(y.numel()), torch.zeros(0, dtype=torch.long))[1] if self.retrain else None
+        thresholds = None
+        if multilabel:
+            bias, thresholds = None, bias  # the per-label thresholds [L]
+        model = run(winner, torch.arange(n), torch.zeros(0, dtype=torch.long))[1] if self.retrain else None
+        positives = y.sum(0) if multilabel else None
         return SelectionResult(
             winner,
             scores,
@@ -247,6 +225,9 @@ class AutoSelector:
             self.num_folds,
             metric_name,
             single.tolist(),
+            thresholds=thresholds,
+            task="multilabel" if multilabel else "binary" if oof[winner].shape[1] == 1 else "multiclass",
+            rare_labels=[] if positives is None else torch.nonzero(positives < self.num_folds).flatten().tolist(),
         )
 
 
@@ -254,32 +235,64 @@ def select_method(
     train_and_predict: TrainAndPredict,
     labels: Tensor,
     *,
-    candidates: Sequence[str] = DEFAULT_CANDIDATES,
+    candidates: Sequence[str] | None = None,
     num_folds: int = 5,
-    metric: str | MetricFn = "balanced_accuracy",
+    metric: str | MetricFn | None = None,
     correct: bool = True,
     retrain: bool = True,
     seed: int = 0,
     verbose: bool = False,
 ) -> SelectionResult:
     """Cross-fit ``candidates``, pick the best out-of-fold ``metric``, fit the post-hoc
-    correction when it helps, retrain the winner (module docstring). Budget:
-    ``num_folds * len(candidates) + 1`` trainings."""
+    correction when it helps, retrain the winner (module docstring). ``labels``: class ids
+    ``[N]`` or multi-hot ``[N, L]``; ``candidates`` / ``metric`` ``None``: the defaults for
+    those labels (:class:`AutoSelector`). Budget: ``num_folds * len(candidates) + 1``
+    trainings."""
     selector = AutoSelector(candidates, num_folds, metric, correct, retrain, seed, verbose)
     return selector.fit(train_and_predict, labels)
 
 
 def _check_labels(labels: Any) -> Tensor:
+    """Class ids ``[N]`` (int64) or a multi-hot matrix ``[N, L]`` (int64 0/1)."""
     y = torch.as_tensor(labels).detach().cpu()
+    if y.dim() == 2:
+        y = check_multi_hot(y, "labels")
+        if not bool(y.any()):
+            raise ValueError("labels (multi-hot) has no positive in any column; at least one label needs positives")
+        return y
     if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
         raise ValueError(f"labels must hold integer class ids, got dtype {y.dtype}; pass labels.long()")
     if y.dim() != 1 or y.numel() == 0:
-        raise ValueError(f"labels must be a non-empty 1-D tensor of class ids, got shape {list(y.shape)}")
+        raise ValueError(
+            "labels must be a non-empty 1-D tensor of class ids or a multi-hot matrix [N, L], "
+            f"got shape {list(y.shape)}"
+        )
     if int(y.min()) < 0:
         raise ValueError(f"labels must be >= 0 (classes 0..C-1), got {int(y.min())}")
     if torch.unique(y).numel() < 2:
         raise ValueError("labels must contain at least two classes to compare methods")
     return y.long()
+
+
+def _cross_fit(
+    fold_fn: Callable[[Tensor, Tensor], Tensor], folds: Tensor, num_folds: int, num_labels: int, method: str
+) -> Tensor:
+    """Out-of-fold ``[N, L]`` logits over precomputed (multi-label) folds: the multi-hot twin of
+    :func:`acwa.posthoc.cross_fitted_logits`."""
+    out = torch.empty(folds.numel(), num_labels, dtype=torch.float32)
+    for k in range(num_folds):
+        train_idx = torch.nonzero(folds != k).flatten()
+        heldout_idx = torch.nonzero(folds == k).flatten()
+        z = fold_fn(train_idx, heldout_idx)
+        if z.dim() != 2 or tuple(z.shape) != (heldout_idx.numel(), num_labels):
+            raise ValueError(
+                f"train_and_predict({method!r}, ...) must return logits [{heldout_idx.numel()}, {num_labels}] "
+                f"(one per label) for the held-out fold, got {tuple(z.shape)}"
+            )
+        if not z.is_floating_point() or not bool(torch.isfinite(z).all()):
+            raise ValueError(f"train_and_predict returned NaN/Inf logits for method {method!r}")
+        out[heldout_idx] = z.detach().float().cpu()
+    return out
 
 
 def _score(
@@ -311,3 +324,29 @@ def _correction(
     if binary:
         return None, tune_threshold(z[scored], y[scored], "balanced_accuracy").threshold, corrected
     return fit_class_bias(z[scored], y[scored], z.shape[1]), None, corrected
+
+
+def _label_thresholds(
+    z: Tensor, y: Tensor, folds: Tensor, metric: MetricFn, raw: float, objective: str
+) -> tuple[Tensor | None, None, float]:
+    """(per-label thresholds [L], None, cross-fitted corrected score) of multi-label OOF logits:
+    the thresholds for fold k are fitted on the other folds; kept only if the score beats ``raw``."""
+    adjusted = z.clone()
+    for k in torch.unique(folds).tolist():
+        rows = folds == k
+        adjusted[rows] = z[rows] - _fit_thresholds(z[~rows], y[~rows], objective)
+    corrected = metric(adjusted, y)
+    if not corrected > raw:
+        return None, None, corrected
+    return _fit_thresholds(z, y, objective), None, corrected
+
+
+def _fit_thresholds(z: Tensor, y: Tensor, objective: str) -> Tensor:
+    """Per label, :func:`acwa.posthoc.tune_threshold` for ``objective``; 0 for a label without
+    positives or negatives in these rows."""
+    out = torch.zeros(z.shape[1], dtype=z.dtype)
+    for j in range(z.shape[1]):
+        pos = int(y[:, j].sum())
+        if 0 < pos < y.shape[0]:
+            out[j] = tune_threshold(z[:, j], y[:, j], objective).threshold
+    return out

@@ -1,11 +1,22 @@
 """``acwa-auto``: the public selection API :func:`acwa.auto.select_method` inside the bench.
 
-The method cross-fits the candidate methods (:data:`AUTO_CANDIDATES`) on ``AUTO_FOLDS``
-stratified folds of the *training split*, picks the best out-of-fold balanced accuracy, keeps
-the post-hoc per-class bias when it helps out of fold, and retrains the winner on the whole
-training split: ``folds x candidates + 1`` trainings (9 by default), all counted in its
-training seconds. Each candidate trains through the run's shared loop with the loss and sampler
-of :func:`acwa.auto.method_recipe`, built from the labels of the samples it trains on.
+The method cross-fits the candidate methods on ``AUTO_FOLDS`` stratified folds of the
+*training split*, picks the best out-of-fold score, keeps the post-hoc correction when it helps
+out of fold, and retrains the winner on the whole training split: ``folds x candidates + 1``
+trainings (9 by default), all counted in its training seconds. Each candidate trains through
+the run's shared loop with the loss and sampler of :func:`acwa.auto.method_recipe`, built from
+the labels of the samples it trains on.
+
+* multi-class and binary data: :data:`AUTO_CANDIDATES` (softmax models), balanced accuracy,
+  post-hoc per-class bias;
+* multi-label data (multi-hot ``y [N, L]``; the model has one sigmoid logit per label):
+  :data:`AUTO_MULTILABEL_CANDIDATES` on multi-label stratified folds
+  (:func:`acwa.splits.multilabel_folds`), mean average precision, no correction (mAP does not
+  depend on thresholds).
+
+``fit.extra['auto']`` records ``method``, ``metric``, ``oof`` (each candidate's pooled OOF
+score; also under ``oof_<metric>``, e.g. ``oof_balanced_accuracy``), ``bias`` / ``thresholds``
+(the applied correction or None), ``trainings`` and ``folds``.
 
 Other budgets register with :func:`functools.partial` (picklable, so ``--jobs`` works)::
 
@@ -25,26 +36,37 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..auto import DEFAULT_CANDIDATES, method_recipe, select_method
+from ..auto import DEFAULT_CANDIDATES, DEFAULT_MULTILABEL_CANDIDATES, method_recipe, select_method
 from .registry import register_method
 from .training import Fit, RunContext, predict_logits
 
-__all__ = ["AUTO_FOLDS", "AUTO_CANDIDATES", "select_and_train"]
+__all__ = ["AUTO_FOLDS", "AUTO_CANDIDATES", "AUTO_MULTILABEL_CANDIDATES", "select_and_train"]
 
 AUTO_FOLDS = 2  # 2 x 4 candidates + 1 = 9 trainings: fits the default bench time
 AUTO_CANDIDATES: tuple[str, ...] = tuple(DEFAULT_CANDIDATES)
+AUTO_MULTILABEL_CANDIDATES: tuple[str, ...] = tuple(DEFAULT_MULTILABEL_CANDIDATES)
 
 
-def select_and_train(ctx: RunContext, folds: int = AUTO_FOLDS, candidates: Sequence[str] = AUTO_CANDIDATES) -> Fit:
+def _rounded(t: Tensor | None) -> list[float] | None:
+    return None if t is None else [round(float(v), 4) for v in t.tolist()]
+
+
+def select_and_train(ctx: RunContext, folds: int = AUTO_FOLDS, candidates: Sequence[str] | None = None) -> Fit:
     """Select a method with :func:`acwa.auto.select_method` on the training split and return the
-    retrained winner (with the selected post-hoc bias); ``fit.extra`` records the choice."""
+    retrained winner (with the selected post-hoc correction); ``fit.extra`` records the choice.
+    ``candidates`` default: :data:`AUTO_MULTILABEL_CANDIDATES` on multi-label data, else
+    :data:`AUTO_CANDIDATES`."""
+    multilabel = ctx.task == "multilabel"
+    if candidates is None:
+        candidates = AUTO_MULTILABEL_CANDIDATES if multilabel else AUTO_CANDIDATES
     spent = {"seconds": 0.0, "cpu": 0.0}
     last: dict[str, Fit] = {}
 
     def train_and_predict(method: str, train_idx: Tensor, predict_idx: Tensor) -> tuple[Tensor, Any]:
         recipe = method_recipe(method, ctx.y[train_idx], ctx.num_classes, seed=ctx.seed)
         if recipe.loss is None:
-            raise ValueError(f"candidate {method!r} has no loss recipe; choose among {', '.join(AUTO_CANDIDATES)}")
+            raise ValueError(f"candidate {method!r} has no loss recipe; choose among {', '.join(candidates)}")
+        # multi-label: the run's model already has one sigmoid logit per label
         fit = ctx.fit(recipe.loss, indices=train_idx, sampler=recipe.sampler)
         spent["seconds"] += fit.train_seconds
         spent["cpu"] += fit.train_cpu_seconds or 0.0
@@ -56,12 +78,16 @@ def select_and_train(ctx: RunContext, folds: int = AUTO_FOLDS, candidates: Seque
     result = select_method(train_and_predict, ctx.y, candidates=tuple(candidates), num_folds=folds, seed=ctx.seed)
     final = last["fit"]  # the retrain of the winner on the whole training split
     fit = Fit(result.model, spent["seconds"], final.history, train_cpu_seconds=spent["cpu"])
-    if result.bias is not None:
+    if result.bias is not None or result.thresholds is not None:
         fit = fit.with_posthoc(result.adjust)
+    oof = {m: round(float(c.score), 4) for m, c in result.candidates.items()}
     fit.extra["auto"] = {
         "method": result.method,
-        "oof_balanced_accuracy": {m: round(float(c.score), 4) for m, c in result.candidates.items()},
-        "bias": None if result.bias is None else [round(float(b), 4) for b in result.bias.tolist()],
+        "metric": result.metric,
+        "oof": oof,
+        f"oof_{result.metric}": oof,
+        "bias": _rounded(result.bias),
+        "thresholds": _rounded(result.thresholds),
         "trainings": int(result.trainings),
         "folds": int(result.num_folds),
     }
@@ -76,7 +102,9 @@ register_method(
     "acwa-auto",
     family="adaptive",
     trainings=AUTO_FOLDS * len(AUTO_CANDIDATES) + 1,
+    tasks=("multiclass", "binary", "multilabel"),
     description=f"acwa.auto.select_method: picks among {', '.join(AUTO_CANDIDATES)} by {AUTO_FOLDS}-fold "
-    f"out-of-fold balanced accuracy on the training split, post-hoc bias if it helps, retrains the winner "
+    f"out-of-fold balanced accuracy on the training split, post-hoc bias if it helps (multi-label: among "
+    f"{', '.join(AUTO_MULTILABEL_CANDIDATES)} by out-of-fold mAP), retrains the winner "
     f"({AUTO_FOLDS * len(AUTO_CANDIDATES) + 1} trainings)",
 )(_acwa_auto)
