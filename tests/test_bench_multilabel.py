@@ -49,7 +49,7 @@ def test_multi_hot_npz_runs_the_multilabel_methods_ranked_by_map(tmp_path):
     res = run_bench(data=str(tmp_path / "ml.npz"), seeds=1, epochs=3, out=str(tmp_path / "o"), progress=False)
     assert res["config"]["task"] == "multilabel" and res["config"]["rank_by"] == "mean_average_precision"
     assert res["config"]["class_names"] == ["label0", "label1", "label2", "label3"]
-    expected = {"bce", "bce-pos-weight", "sigmoid-focal", "bce-la", "asl", "distribution-balanced", "acwa"}
+    expected = {"bce", "bce-pos-weight", "sigmoid-focal", "bce-la", "asl", "distribution-balanced", "acwa", "acwa-auto"}
     assert {r["method"] for r in res["runs"]} == expected
     assert res["failures"] == [] and res["skipped"] == []  # multiclass methods are simply not in the default set
     maps = [r["mean_average_precision_mean"] for r in res["summary"]]
