@@ -34,3 +34,23 @@ def test_doc_block_runs(name, code, tmp_path):
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"{name} failed:\n{code}\n--- stderr ---\n{proc.stderr[-3000:]}"
+
+
+CLI_LINES = [
+    line.split("  #")[0].strip()
+    for path in DOCS
+    for block in re.findall(r"```bash\n(.*?)```", path.read_text(), flags=re.S)
+    for line in block.splitlines()
+    if line.strip().startswith("acwa ") and "..." not in line
+]
+
+
+@pytest.mark.parametrize("line", CLI_LINES)
+def test_doc_cli_line_parses(line):
+    """Every documented ``acwa ...`` command line is accepted by the CLI's parser (not run)."""
+    import shlex
+
+    from acwa.cli import build_parser
+
+    argv = shlex.split(line.split(" # ")[0])[1:]
+    build_parser().parse_args(argv)  # argparse exits (SystemExit) on an unknown flag or a bad value
