@@ -18,6 +18,7 @@ from . import auto as _auto_method  # noqa: F401  (acwa-auto: the acwa.auto sele
 from . import methods as _builtin_methods  # noqa: F401  (registers the built-in methods)
 from . import reference as _reference_rows  # noqa: F401  (registers the scikit-learn reference rows)
 from . import sigmoid as _sigmoid_methods  # noqa: F401  (one-logit binary and multi-label methods)
+from . import soft as _soft_methods  # noqa: F401  (soft-target (mixup) methods)
 from .models import MLP, Conv1dNet, SmallCNN, build_model
 from .registry import (
     FAMILIES,

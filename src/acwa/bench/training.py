@@ -38,6 +38,7 @@ __all__ = [
     "acwa_traces",
     "predict_logits",
     "two_class_logits",
+    "mixup",
 ]
 
 
@@ -166,6 +167,23 @@ def _multilabel_counts(logits: Tensor, y: Tensor) -> Tensor:
     return torch.stack([(pred & target).sum(0), (pred & ~target).sum(0), (~pred & target).sum(0)])
 
 
+def mixup(num_classes: int, alpha: float = 0.2, seed: int = 0) -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]:
+    """mixup (Zhang et al., ICLR 2018) as a :meth:`RunContext.fit` ``batch_transform``: each
+    batch becomes ``lam x + (1 - lam) x[perm]`` with the soft targets
+    ``lam onehot(y) + (1 - lam) onehot(y[perm])`` (rows sum to 1), one ``lam ~ Beta(alpha,
+    alpha)`` per batch as timm's ``Mixup``; ``lam`` and ``perm`` come from a generator seeded
+    with ``seed``."""
+    rng = np.random.default_rng(seed)
+
+    def transform(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        lam = float(rng.beta(alpha, alpha))
+        perm = torch.from_numpy(rng.permutation(len(y)))
+        onehot = torch.nn.functional.one_hot(y.long(), num_classes).to(torch.float32)
+        return lam * x + (1 - lam) * x[perm], lam * onehot + (1 - lam) * onehot[perm]
+
+    return transform
+
+
 @torch.no_grad()
 def predict_logits(model: nn.Module, X: Tensor, batch_size: int = 1024) -> Tensor:
     """The model's logits for ``X`` in eval mode (its train/eval mode is restored)."""
@@ -287,6 +305,7 @@ class RunContext:
         on_epoch_end: Callable[[int, nn.Module], Any] | None = None,
         extra_params: Sequence[Tensor] = (),
         cache_key: Any = None,
+        batch_transform: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None,
     ) -> Fit:
         """Train the run's model with the shared recipe and return a :class:`Fit`.
 
@@ -306,6 +325,9 @@ class RunContext:
             extra_params: further tensors to optimise with the model (e.g. loss parameters).
             cache_key: runs of the same seed with the same key share one training
                 (``la-posthoc`` reuses ``ce``'s model).
+            batch_transform: ``(inputs, labels) -> (inputs, targets)`` applied to each training
+                batch before the forward pass, e.g. :func:`mixup` (soft-target rows); the
+                loss and ``after_step`` see the targets, the epoch's training counts the labels.
         """
         key = (cache_key, self.seed) if cache_key is not None else None
         if key is not None and key in self._cache:
@@ -351,13 +373,14 @@ class RunContext:
                 if len(bidx) < 2 and len(order) > 1:
                     continue  # a batch of one breaks BatchNorm; skip the remainder
                 xb, yb = X[bidx], y[bidx]
+                xb, targets = batch_transform(xb, yb) if batch_transform is not None else (xb, yb)
                 logits = model(xb)
-                loss = loss_fn(logits, yb)
+                loss = loss_fn(logits, targets)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 if after_step is not None:
-                    after_step(logits.detach(), yb)
+                    after_step(logits.detach(), targets)
                 loss_sum += loss.detach().double()
                 scored = logits.detach()
                 counts += _multilabel_counts(scored, yb) if multilabel else stat_scores(two_class_logits(scored), yb, C)
