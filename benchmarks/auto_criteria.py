@@ -58,6 +58,21 @@ def corrected(z: torch.Tensor, y: torch.Tensor, C: int, folds: torch.Tensor) -> 
     return balanced_accuracy(adjusted, y, C)
 
 
+def per_fold(z: torch.Tensor, y: torch.Tensor, C: int, folds: torch.Tensor) -> list[float]:
+    return [balanced_accuracy(z[folds == k], y[folds == k], C) for k in torch.unique(folds).tolist()]
+
+
+def default_unless_beaten(oof: dict, y: torch.Tensor, C: int, folds: torch.Tensor, default: str, t: float) -> str:
+    """The raw OOF winner, unless its per-fold gain over ``default`` is under ``t`` standard errors."""
+    raw = {m: balanced_accuracy(z, y, C) for m, z in oof.items()}
+    winner = max(raw, key=lambda m: raw[m])
+    if winner == default or default not in oof:
+        return winner
+    d = [a - b for a, b in zip(per_fold(oof[winner], y, C, folds), per_fold(oof[default], y, C, folds))]
+    se = statistics.stdev(d) / len(d) ** 0.5 if len(d) > 1 else 0.0
+    return winner if statistics.fmean(d) > t * se else default
+
+
 def balanced_nll(z: torch.Tensor, y: torch.Tensor, C: int) -> float:
     nll = -torch.log_softmax(z.double(), 1)[torch.arange(len(y)), y]
     return -statistics.fmean(float(nll[y == c].mean()) for c in range(C) if (y == c).any())
@@ -97,18 +112,29 @@ def report(rows: list[dict], C: int) -> None:
         "corrected": lambda z, y, f: corrected(z, y, C, f),
         "balanced-nll": lambda z, y, f: balanced_nll(z, y, C),
     }
-    print("| criterion | picked test-best | mean regret | picks |")
-    print("|---|---|---|---|")
-    for name, fn in criteria.items():
-        hits, regrets, picks = 0, [], []
+    pickers = {
+        name: (lambda row, fn=fn: max(row["oof"], key=lambda m: fn(row["oof"][m], row["y"], row["folds"])))
+        for name, fn in criteria.items()
+    }
+    for t in (1.0, 2.0):
+        pickers[f"la-unless-beaten-{t:g}se"] = lambda row, t=t: default_unless_beaten(
+            row["oof"], row["y"], C, row["folds"], "la", t
+        )
+    print("| criterion | picked test-best | mean regret | mean test score of the pick | picks |")
+    print("|---|---|---|---|---|")
+    for name, picker in pickers.items():
+        hits, regrets, picks, scores_ = 0, [], [], []
         for row in rows:
-            scores = {m: fn(z, row["y"], row["folds"]) for m, z in row["oof"].items()}
-            pick = max(scores, key=lambda m: scores[m])
+            pick = picker(row)
             best = max(row["test"].values())
             hits += row["test"][pick] >= best - 1e-12
             regrets.append(best - row["test"][pick])
+            scores_.append(row["test"][pick])
             picks.append(pick)
-        print(f"| {name} | {hits}/{len(rows)} | {statistics.fmean(regrets):.4f} | {', '.join(picks)} |")
+        print(
+            f"| {name} | {hits}/{len(rows)} | {statistics.fmean(regrets):.4f} | {statistics.fmean(scores_):.4f} "
+            f"| {', '.join(picks)} |"
+        )
 
 
 def main() -> None:

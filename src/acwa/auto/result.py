@@ -73,6 +73,9 @@ class SelectionResult:
     thresholds: Tensor | None = None
     task: str = "multiclass"
     rare_labels: list[int] = field(default_factory=list)
+    best: str | None = None  # the raw OOF winner (differs from method when the fallback was kept)
+    fallback_gain: tuple[float, float] | None = None  # (mean, SE) of best's per-fold gain over the fallback
+    fallback_se: float = 1.0
 
     def adjust(self, logits: Tensor) -> Tensor:
         """``logits + bias`` (multi-class) or ``logits - thresholds`` (multi-label, so that
@@ -106,8 +109,17 @@ class SelectionResult:
             spread = max(ranked[0].fold_std, ranked[1].fold_std)
             sure = "larger" if gap > spread else "smaller"
             lines.append(
-                f"{self.method} beats {ranked[1].method} by {gap:.4f}, {sure} than the fold spread ({spread:.4f})"
+                f"{ranked[0].method} beats {ranked[1].method} by {gap:.4f}, {sure} than the fold spread ({spread:.4f})"
             )
+        if self.fallback_gain is not None and self.best is not None:
+            mean, se = self.fallback_gain
+            if self.best != self.method:
+                lines.append(
+                    f"{self.best} has the best OOF score, but its per-fold gain over {self.method} ({mean:+.4f}, "
+                    f"SE {se:.4f}) is within {self.fallback_se:g} SE: {self.method} (the fallback) is kept"
+                )
+            else:
+                lines.append(f"{self.method}'s per-fold gain over the fallback: {mean:+.4f} (SE {se:.4f}), significant")
         kind = "per-label threshold" if self.task == "multilabel" else "threshold" if self._binary else "per-class bias"
         if self.corrected_score is None:
             free = self.task == "multilabel" and self.metric in THRESHOLD_FREE

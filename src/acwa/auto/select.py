@@ -19,8 +19,14 @@ training split are the one honest signal a user has without a test set. :func:`s
    (:func:`acwa.posthoc.tune_threshold`). It counts only if it improves the OOF score when
    itself cross-fitted (the correction for fold k is fitted on the other folds' OOF logits), so
    the comparison is not flattered by fitting and scoring on the same logits;
-5. picks the candidate with the best raw OOF score (ties: the earlier candidate) and keeps its
-   correction, refitted on all its OOF logits, when the cross-fitted correction helped;
+5. picks the candidate with the best raw OOF score (ties: the earlier candidate), unless that
+   candidate's gain over ``fallback`` (default ``'la'``, when it is a candidate) is within
+   ``fallback_se`` standard errors of the per-fold paired differences: then ``fallback`` is kept
+   (the one-standard-error rule of cross-validation, Hastie et al., *ESL* 7.10; logit
+   adjustment is the Fisher-consistent choice for the balanced error, Menon et al., ICLR 2021,
+   so it is the default a noisy OOF estimate should not overturn). It keeps the chosen
+   candidate's correction, refitted on all its OOF logits, when the cross-fitted correction
+   helped;
 6. retrains the winner on all training data: ``train_and_predict(winner, all_idx, empty_idx)``
    (``predict_idx`` is then an empty index tensor; return ``(logits [0, C], model)``).
 
@@ -51,10 +57,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from .._validation import check_bool, check_choice, check_int
+from .._validation import check_bool, check_choice, check_float, check_int
 from ..posthoc import cross_fitted_logits, fit_class_bias, tune_threshold
 from ..splits import multilabel_folds, stratified_folds
 from .portfolio import (
@@ -87,7 +94,11 @@ class AutoSelector:
     BENCHMARKS.md); ``metric``: a name of :data:`acwa.auto.METRICS` or
     ``f(logits, labels) -> float`` (higher is better; default ``None``: balanced accuracy for
     class ids, mean average precision for multi-hot labels); ``correct``: try the post-hoc
-    bias/threshold; ``retrain``: train the winner on all data; ``seed``: fold assignment.
+    bias/threshold; ``retrain``: train the winner on all data; ``seed``: fold assignment;
+    ``fallback`` (default ``'la'``; ``None``: plain arg-max) and ``fallback_se``: the fallback is
+    kept unless the OOF winner's per-fold gain over it exceeds ``fallback_se`` standard errors
+    (module docstring, step 5; on ecg5000 the raw choice picked ``la``, the test-best, in 1 of 5
+    seeds, the rule in 4 of 5, BENCHMARKS.md); it applies only when the fallback is a candidate.
     """
 
     candidates: Sequence[str] | None = None
@@ -97,9 +108,14 @@ class AutoSelector:
     retrain: bool = True
     seed: int = 0
     verbose: bool = False
+    fallback: str | None = "la"
+    fallback_se: float = 1.0
 
     def __post_init__(self) -> None:
         self.num_folds = check_int(self.num_folds, "num_folds", min=2)
+        self.fallback_se = check_float(self.fallback_se, "fallback_se", min=0.0, hint="1.0: the one-SE rule")
+        if self.fallback is not None and not isinstance(self.fallback, str):
+            raise ValueError(f"fallback must be a method name or None, got {self.fallback!r}")
         self.seed = check_int(self.seed, "seed")
         self.correct = check_bool(self.correct, "correct")
         self.retrain = check_bool(self.retrain, "retrain")
@@ -205,7 +221,12 @@ class AutoSelector:
                 else:
                     fits[m] = _correction(oof[m], y, folds, scored, metric, scores[m].score)
                 scores[m].corrected = fits[m][2]
-        winner = max(candidates, key=lambda m: scores[m].score)  # raw OOF score; first maximum wins ties
+        best = max(candidates, key=lambda m: scores[m].score)  # raw OOF score; first maximum wins ties
+        winner, gain = best, None
+        if self.fallback in candidates and best != self.fallback:
+            gain = paired_gain(scores[best], scores[self.fallback])
+            if gain is not None and gain[0] <= self.fallback_se * gain[1]:
+                winner = self.fallback
         bias, threshold, corrected = fits.get(winner, (None, None, None))
         thresholds = None
         if multilabel:
@@ -228,6 +249,9 @@ class AutoSelector:
             thresholds=thresholds,
             task="multilabel" if multilabel else "binary" if oof[winner].shape[1] == 1 else "multiclass",
             rare_labels=[] if positives is None else torch.nonzero(positives < self.num_folds).flatten().tolist(),
+            best=best,
+            fallback_gain=gain,
+            fallback_se=self.fallback_se,
         )
 
 
@@ -242,14 +266,25 @@ def select_method(
     retrain: bool = True,
     seed: int = 0,
     verbose: bool = False,
+    fallback: str | None = "la",
+    fallback_se: float = 1.0,
 ) -> SelectionResult:
     """Cross-fit ``candidates``, pick the best out-of-fold ``metric``, fit the post-hoc
     correction when it helps, retrain the winner (module docstring). ``labels``: class ids
     ``[N]`` or multi-hot ``[N, L]``; ``candidates`` / ``metric`` ``None``: the defaults for
     those labels (:class:`AutoSelector`). Budget: ``num_folds * len(candidates) + 1``
     trainings."""
-    selector = AutoSelector(candidates, num_folds, metric, correct, retrain, seed, verbose)
+    selector = AutoSelector(candidates, num_folds, metric, correct, retrain, seed, verbose, fallback, fallback_se)
     return selector.fit(train_and_predict, labels)
+
+
+def paired_gain(best: CandidateScore, other: CandidateScore) -> tuple[float, float] | None:
+    """``(mean, standard error)`` of the per-fold differences ``best - other`` over the folds
+    where both are defined; None with fewer than two such folds."""
+    d = [a - b for a, b in zip(best.fold_scores, other.fold_scores) if a == a and b == b]
+    if len(d) < 2:
+        return None
+    return float(np.mean(d)), float(np.std(d, ddof=1) / np.sqrt(len(d)))
 
 
 def _check_labels(labels: Any) -> Tensor:

@@ -84,6 +84,8 @@ def select_and_train(ctx: RunContext, folds: int = AUTO_FOLDS, candidates: Seque
         "thresholds": _rounded(result.thresholds),
         "trainings": int(result.trainings),
         "folds": int(result.num_folds),
+        "best_oof": result.best,  # the raw OOF winner; differs from method when the fallback (la) was kept
+        "fallback_gain": None if result.fallback_gain is None else [round(v, 4) for v in result.fallback_gain],
     }
     return fit
 
@@ -101,7 +103,8 @@ register_method(
     options=("folds", "candidates"),
     cost=auto_trainings,
     description=f"acwa.auto.select_method: picks among {', '.join(AUTO_CANDIDATES)} by {AUTO_FOLDS}-fold "
-    f"out-of-fold balanced accuracy on the training split, post-hoc bias if it helps (multi-label: among "
+    f"out-of-fold balanced accuracy on the training split (la unless beaten by 1 SE), post-hoc bias if it "
+    f"helps (multi-label: among "
     f"{', '.join(AUTO_MULTILABEL_CANDIDATES)} by out-of-fold mAP), retrains the winner "
     f"({auto_trainings()} trainings; --auto-folds, --auto-candidates)",
 )(select_and_train)
