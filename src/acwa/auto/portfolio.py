@@ -88,7 +88,7 @@ PORTFOLIO: dict[str, str] = {
 }
 DEFAULT_CANDIDATES: tuple[str, ...] = ("weighted-ce", "balanced-sampler", "la", "cb-focal")
 
-POS_WEIGHT_CAP = 100.0  # the bench's cap (acwa.bench.sigmoid.POS_WEIGHT_CAP)
+POS_WEIGHT_CAP = 100.0  # the pos_weight cap of the bench's and acwa.auto's bce-pos-weight
 MULTILABEL_PORTFOLIO: dict[str, str] = {
     "bce": "binary cross-entropy per label",
     "bce-pos-weight": f"BCE with pos_weight n_neg / n_pos per label, capped at {POS_WEIGHT_CAP:g}",

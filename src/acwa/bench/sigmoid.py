@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import ACWATrainer
+from ..auto.portfolio import POS_WEIGHT_CAP  # one cap for the bench and acwa.auto
 from ..losses import (
     AsymmetricLoss,
     BinaryCrossEntropyLoss,
@@ -28,7 +29,6 @@ from .training import Fit, RunContext, predict_logits
 
 __all__ = ["POS_WEIGHT_CAP", "fit_sigmoid"]
 
-POS_WEIGHT_CAP = 100.0
 _ML = ("multilabel",)
 _SIGMOID = ("binary", "multilabel")
 
