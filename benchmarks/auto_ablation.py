@@ -121,7 +121,8 @@ def main() -> None:
             f"| {_mean(regrets):.4f} ({max(regrets):.4f}) | "
             + ", ".join(f"{k} x{v}" for k, v in sorted(picks.items()))
             + f" | {sum(r['bias'] for r in rows)}/{len(rows)} | {_mean([r['auto'] for r in rows]):.4f} "
-            f"| {table['best_static_mean']:.4f} ({table['best_static']}) | {_mean(bases):.4f} | {rows[0]['trainings']} | {_mean(cpus):.1f} |"
+            f"| {table['best_static_mean']:.4f} ({table['best_static']}) | {_mean(bases):.4f} "
+            f"| {rows[0]['trainings']} | {_mean(cpus):.1f} |"
         )
 
 
