@@ -103,3 +103,45 @@ def test_accumulation_is_not_recompiled_per_call(task):
     assert len(calls) == 1
     seen = 8 * 32 + (32 if task is None else 0)
     assert int(trainer.window.stats.counts[0].sum() + trainer.window.stats.counts[2].sum()) == seen
+
+
+@pytest.mark.parametrize("ignore_index", [None, -100])
+@pytest.mark.parametrize("task", ["binary", "multilabel"])
+def test_sigmoid_tasks_trace_whole_and_match_eager(task, ignore_index):
+    """One-logit binary and multi-label steps compile with fullgraph=True (the cached BCE weights
+    of the eager path are computed inside the graph) and give the eager loss and counts."""
+    L = 1 if task == "binary" else 4
+    g = torch.Generator().manual_seed(1)
+    batches = []
+    for _ in range(5):
+        x = torch.randn(24, 8, generator=g)
+        shape = (24,) if task == "binary" else (24, L)
+        batches.append((x, (torch.rand(shape, generator=g) < 0.3).long()))
+    runs = []
+    for compiled in (False, True):
+        torch.manual_seed(0)
+        model = nn.Linear(8, L)
+        kw = dict(task=task, num_classes=None if task == "binary" else L, ignore_index=ignore_index)
+        trainer = ACWATrainer(update_freq=2, validate_inputs=False, alpha=0.5, beta=0.5, **kw)
+
+        def forward_loss(x, y, model=model, trainer=trainer):
+            out = model(x)
+            out = out.squeeze(1) if task == "binary" else out
+            return out, trainer.get_weighted_loss(out, y)
+
+        accumulate = trainer.accumulate
+        if compiled:
+            torch._dynamo.reset()
+            forward_loss = torch.compile(forward_loss, fullgraph=True, backend="eager")
+            accumulate = torch.compile(accumulate, fullgraph=True, backend="eager")
+        losses = []
+        for x, y in batches:
+            out, loss = forward_loss(x, y)
+            loss.backward()
+            accumulate(out.detach(), y)
+            trainer.end_batch()
+            losses.append(loss.detach())
+        runs.append((torch.stack(losses), trainer.weight_history, trainer.window.stats.raw_counts))
+    (eager_loss, eager_w, eager_c), (comp_loss, comp_w, comp_c) = runs
+    torch.testing.assert_close(comp_loss, eager_loss)
+    assert torch.equal(comp_w, eager_w) and torch.equal(comp_c, eager_c) and eager_w.shape[0] == 3

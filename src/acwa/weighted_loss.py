@@ -134,17 +134,21 @@ class ClassWeightedLoss:
         return F.binary_cross_entropy_with_logits(z, y.to(z.dtype), weight=weight, reduction="sum")
 
     def _bce_weights(self, w: Tensor, dtype: torch.dtype, n: int) -> tuple[Tensor, Tensor]:
-        """``(a, d)`` of :meth:`_fused_bce`, cached on the weights' identity and version, the dtype and ``n``."""
+        """``(a, d)`` of :meth:`_fused_bce`, cached on the weights' identity and version, the
+        dtype and ``n`` (computed afresh, inside the graph, under ``torch.compile``)."""
+        if torch.compiler.is_compiling():
+            return self._bce_pair(w, dtype, n)
         key = (w, w._version, dtype, n)
         cached = self._bce_cache
         if cached is None or cached[0] is not w or cached[1:4] != key[1:]:
-            wd, n = w.to(dtype), max(1, n)
-            if isinstance(self.task, BinaryTask):
-                pair = (wd[0] / n, (wd[1] - wd[0]) / n)
-            else:
-                pair = (torch.full((), 1.0 / n, dtype=dtype, device=w.device), (wd - 1.0) / n)
-            self._bce_cache = cached = key + pair
+            self._bce_cache = cached = key + self._bce_pair(w, dtype, n)
         return cached[4], cached[5]
+
+    def _bce_pair(self, w: Tensor, dtype: torch.dtype, n: int) -> tuple[Tensor, Tensor]:
+        wd, n = w.to(dtype), max(1, n)
+        if isinstance(self.task, BinaryTask):
+            return wd[0] / n, (wd[1] - wd[0]) / n
+        return torch.full((), 1.0 / n, dtype=dtype, device=w.device), (wd - 1.0) / n
 
     def _count(self, labels: Tensor, dtype: torch.dtype, all_counted: bool | None) -> Tensor | int:
         counted = None if all_counted else self.task.counted(labels)
