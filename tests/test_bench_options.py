@@ -71,6 +71,10 @@ def test_cli_auto_flags_need_acwa_auto_and_two_folds(tmp_path, capsys):
     assert "Traceback" not in err
     assert main(base + ["--methods", "acwa-auto", "--auto-folds", "1"]) == 2
     assert "--auto-folds must be >= 2" in capsys.readouterr().err
+    assert main(base + ["--methods", "acwa-auto", "--auto-candidates", "la,nope"]) == 2
+    err = capsys.readouterr().err
+    assert "--auto-candidates: nope is not a bench candidate; choose among ce, weighted-ce" in err
+    assert main(base + ["--methods", "acwa-auto", "--auto-candidates", "autobalance"]) == 2
 
 
 def test_cli_auto_folds_and_candidates_reach_the_selection(tmp_path):

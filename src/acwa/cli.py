@@ -239,7 +239,15 @@ def _auto_options(args: argparse.Namespace, methods: list[str]) -> dict[str, dic
             raise ValueError(f"--auto-folds must be >= 2 (cross-fitting needs two folds), got {args.auto_folds}")
         options["folds"] = args.auto_folds
     if args.auto_candidates is not None:
-        options["candidates"] = tuple(c.strip() for c in args.auto_candidates.split(",") if c.strip())
+        from .auto import MULTILABEL_PORTFOLIO, PORTFOLIO
+
+        names = tuple(c.strip() for c in args.auto_candidates.split(",") if c.strip())
+        unknown = [c for c in names if c not in PORTFOLIO and c not in MULTILABEL_PORTFOLIO]
+        trainable = [c for c in {**PORTFOLIO, **MULTILABEL_PORTFOLIO} if c != "autobalance"]
+        if not names or unknown or "autobalance" in names:
+            bad = ", ".join(unknown) if unknown else ("autobalance" if "autobalance" in names else "none given")
+            raise ValueError(f"--auto-candidates: {bad} is not a bench candidate; choose among {', '.join(trainable)}")
+        options["candidates"] = names
     if options and "acwa-auto" not in methods:
         flags = " and ".join(
             f
