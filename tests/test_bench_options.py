@@ -88,4 +88,13 @@ def test_cli_auto_folds_and_candidates_reach_the_selection(tmp_path):
     assert info["acwa-auto"]["trainings"] == 3 * 2 + 1 and info["ce"]["options"] == {}
     auto = next(r for r in res["runs"] if r["method"] == "acwa-auto")["extra"]["auto"]
     assert auto["folds"] == 3 and auto["trainings"] == 7 and auto["method"] in ("weighted-ce", "la")
-    assert "[this run: folds=3, candidates=weighted-ce,la; 7 trainings]" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "[this run: folds=3, candidates=weighted-ce,la; 7 trainings]" in report
+    # the report explains the choice: every candidate's out-of-fold score, the raw winner, the gain over la
+    assert "## acwa-auto: the choice per seed" in report
+    row = next(line for line in report.splitlines() if line.startswith("| 0 | "))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == auto["method"] and "weighted-ce 0." in cells[2] and "la 0." in cells[2]
+    assert cells[3] == auto["best_oof"] and cells[6] == "7"
+    assert (cells[4] == "–") == (auto["best_oof"] == "la")
+    assert "acwa-auto: the choice per seed" in (out / "report.html").read_text()

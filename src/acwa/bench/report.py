@@ -195,6 +195,49 @@ def _options_note(info: dict[str, Any]) -> str:
     return f" [this run: {listed}; {info.get('trainings', 1)} trainings]"
 
 
+AUTO_NOTE = (
+    "What acwa-auto chose, per seed, from the training split alone: every candidate's pooled out-of-fold score "
+    "(the test split plays no part), the raw out-of-fold winner and its per-fold gain over la (mean ± standard "
+    "error; la is kept unless the gain exceeds one standard error), and whether the cross-fitted post-hoc "
+    "correction raised the out-of-fold score and was applied."
+)
+
+
+def auto_choices(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the per-seed table of ``acwa-auto``'s choices (empty without such runs)."""
+    rows = []
+    for r in results["runs"]:
+        info = (r.get("extra") or {}).get("auto")
+        if r["method"] != "acwa-auto" or not info:
+            continue
+        oof: dict[str, float] = info.get("oof") or next((v for k, v in info.items() if k.startswith("oof_")), {})
+        gain = info.get("fallback_gain")
+        corrected = info.get("bias") is not None or info.get("thresholds") is not None
+        rows.append(
+            [
+                str(r["seed"]),
+                info["method"],
+                ", ".join(f"{m} {v:.4f}" for m, v in sorted(oof.items(), key=lambda kv: -kv[1])),
+                info.get("best_oof") or info["method"],
+                "–" if gain is None else f"{gain[0]:+.4f} ± {gain[1]:.4f}",
+                "applied" if corrected else "not applied",
+                str(info.get("trainings", "")),
+                _fmt(r.get(_rank_by(results))),
+            ]
+        )
+    metric = METRICS[_rank_by(results)].label
+    head = ["seed", "chosen", f"out-of-fold {_auto_metric(results)}", "OOF winner", "gain over la", "correction"]
+    return head + ["trainings", f"test {metric}"], rows
+
+
+def _auto_metric(results: dict[str, Any]) -> str:
+    for r in results["runs"]:
+        info = (r.get("extra") or {}).get("auto")
+        if info and info.get("metric"):
+            return str(info["metric"])
+    return "score"
+
+
 def _not_run(results: dict[str, Any]) -> list[str]:
     return [f"`{s['method']}`: skipped, {s['reason']}" for s in results.get("skipped", [])] + [
         f"`{f['method']}` seed {f['seed']}: failed, {f['error']}" for f in results.get("failures", [])
@@ -220,6 +263,10 @@ def markdown_report(results: dict[str, Any], figures: dict[str, str]) -> str:
             for r in results["summary"]
         ]
         out.append("")
+    head, auto_rows = auto_choices(results)
+    if auto_rows:
+        out += ["## acwa-auto: the choice per seed", "", AUTO_NOTE, "", "| " + " | ".join(head) + " |"]
+        out += ["|" + "---|" * len(head)] + ["| " + " | ".join(row) + " |" for row in auto_rows] + [""]
     if _not_run(results):
         out += ["## Not run", ""] + [f"- {line}" for line in _not_run(results)] + [""]
     for key, file in figures.items():
@@ -278,6 +325,14 @@ def html_report(results: dict[str, Any], figures: dict[str, str], out_dir: Path)
         parts.append("<tr>" + "".join(tds) + "</tr>")
     parts.append("</table></div>")
     parts += [f"<p class='note'>{e(n)}</p>" for n in NOTES]
+    auto_head, auto_rows = auto_choices(results)
+    if auto_rows:
+        parts += ["<h2>acwa-auto: the choice per seed</h2>", f"<p class='note'>{e(AUTO_NOTE)}</p>"]
+        parts.append(
+            "<div class='scroll'><table><tr>" + "".join(f"<th class=l>{e(h)}</th>" for h in auto_head) + "</tr>"
+        )
+        parts += ["<tr>" + "".join(f"<td class='l'>{e(c)}</td>" for c in row) + "</tr>" for row in auto_rows]
+        parts.append("</table></div>")
     if _not_run(results):
         parts += ["<h2>Not run</h2><ul>", *[f"<li>{_code_spans(line)}</li>" for line in _not_run(results)], "</ul>"]
     for key, file in figures.items():
