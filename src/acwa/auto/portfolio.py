@@ -76,6 +76,7 @@ __all__ = [
     "MethodRecipe",
     "method_recipe",
     "check_multi_hot",
+    "sigmoid_method_loss",
 ]
 
 PORTFOLIO: dict[str, str] = {
@@ -180,14 +181,6 @@ def check_multi_hot(labels: Tensor, name: str = "labels") -> Tensor:
 
 def _multilabel_recipe(method: str, train_labels: Tensor, num_labels: int) -> MethodRecipe:
     from ..counts import positive_counts
-    from ..losses import (
-        AsymmetricLoss,
-        BinaryCrossEntropyLoss,
-        BinaryLogitAdjustedLoss,
-        DistributionBalancedLoss,
-        SigmoidFocalLoss,
-    )
-    from ..weights import pos_weight
 
     raw = torch.as_tensor(train_labels)
     if raw.dim() != 2:
@@ -202,18 +195,35 @@ def _multilabel_recipe(method: str, train_labels: Tensor, num_labels: int) -> Me
             "num_classes is the number of labels L (one column per label)"
         )
     counts = positive_counts(y).double()  # [2, L]: n_neg, n_pos per label
-    safe = counts.clamp_min(1)  # a label without positives (or negatives) in this subset: pseudo-count 1
-    loss: nn.Module
+    return MethodRecipe(method, sigmoid_method_loss(method, counts), None, counts)
+
+
+def sigmoid_method_loss(method: str, counts: Tensor) -> nn.Module:
+    """The loss of a :data:`MULTILABEL_PORTFOLIO` method from ``[n_neg, n_pos]`` training counts:
+    shape ``[2]`` (a one-logit binary model) or ``[2, L]`` per label. A zero count (a label
+    without positives or negatives in the subset) becomes a pseudo-count of 1 where the loss
+    needs ``n > 0`` and the cap :data:`POS_WEIGHT_CAP` as ``pos_weight``. The bench's sigmoid
+    methods build their losses here too."""
+    from ..losses import (
+        AsymmetricLoss,
+        BinaryCrossEntropyLoss,
+        BinaryLogitAdjustedLoss,
+        DistributionBalancedLoss,
+        SigmoidFocalLoss,
+    )
+    from ..weights import pos_weight
+
+    check_choice(method, MULTILABEL_PORTFOLIO, "method")
+    counts = torch.as_tensor(counts).double()
+    safe = counts.clamp_min(1)
     if method == "bce":
-        loss = BinaryCrossEntropyLoss()
-    elif method == "bce-pos-weight":
-        loss = BinaryCrossEntropyLoss(pos_weight=pos_weight(counts, max_weight=POS_WEIGHT_CAP))
-    elif method == "sigmoid-focal":
-        loss = SigmoidFocalLoss(alpha=0.25, gamma=2.0)
-    elif method == "bce-la":
-        loss = BinaryLogitAdjustedLoss(safe, tau=1.0)
-    elif method == "asl":
-        loss = AsymmetricLoss()
-    else:  # distribution-balanced
-        loss = DistributionBalancedLoss(safe)
-    return MethodRecipe(method, loss, None, counts)
+        return BinaryCrossEntropyLoss()
+    if method == "bce-pos-weight":
+        return BinaryCrossEntropyLoss(pos_weight=pos_weight(counts, max_weight=POS_WEIGHT_CAP))
+    if method == "sigmoid-focal":
+        return SigmoidFocalLoss(alpha=0.25, gamma=2.0)
+    if method == "bce-la":
+        return BinaryLogitAdjustedLoss(safe, tau=1.0)
+    if method == "asl":
+        return AsymmetricLoss()
+    return DistributionBalancedLoss(safe)

@@ -14,16 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from .. import ACWATrainer
-from ..auto.portfolio import POS_WEIGHT_CAP  # one cap for the bench and acwa.auto
-from ..losses import (
-    AsymmetricLoss,
-    BinaryCrossEntropyLoss,
-    BinaryLogitAdjustedLoss,
-    DistributionBalancedLoss,
-    SigmoidFocalLoss,
-)
+from ..auto.portfolio import POS_WEIGHT_CAP, sigmoid_method_loss  # one home for these losses
+from ..losses import BinaryCrossEntropyLoss
 from ..posthoc import tune_threshold
-from ..weights import pos_weight
 from .registry import register_method
 from .training import Fit, RunContext, predict_logits
 
@@ -47,7 +40,7 @@ def fit_sigmoid(ctx: RunContext, loss_fn: Any = None, **kw: Any) -> Fit:
     description="binary cross-entropy: one logit per sample (binary) or per label (multi-label)",
 )
 def bce(ctx: RunContext) -> Fit:
-    return fit_sigmoid(ctx, BinaryCrossEntropyLoss(), cache_key="bce")
+    return fit_sigmoid(ctx, sigmoid_method_loss("bce", ctx.counts), cache_key="bce")
 
 
 @register_method(
@@ -57,7 +50,7 @@ def bce(ctx: RunContext) -> Fit:
     description=f"BCE with pos_weight n_neg / n_pos per label, capped at {POS_WEIGHT_CAP:g} (acwa.weights.pos_weight)",
 )
 def bce_pos_weight(ctx: RunContext) -> Fit:
-    return fit_sigmoid(ctx, BinaryCrossEntropyLoss(pos_weight=pos_weight(ctx.counts, max_weight=POS_WEIGHT_CAP)))
+    return fit_sigmoid(ctx, sigmoid_method_loss("bce-pos-weight", ctx.counts))
 
 
 @register_method(
@@ -67,7 +60,7 @@ def bce_pos_weight(ctx: RunContext) -> Fit:
     description="sigmoid focal loss, alpha 0.25, gamma 2 (Lin et al. 2017)",
 )
 def sigmoid_focal(ctx: RunContext) -> Fit:
-    return fit_sigmoid(ctx, SigmoidFocalLoss(alpha=0.25, gamma=2.0))
+    return fit_sigmoid(ctx, sigmoid_method_loss("sigmoid-focal", ctx.counts))
 
 
 @register_method(
@@ -77,7 +70,7 @@ def sigmoid_focal(ctx: RunContext) -> Fit:
     description="logit-adjusted BCE: z + log(pi / (1 - pi)) in training, raw z at test (Menon et al. 2021)",
 )
 def bce_la(ctx: RunContext) -> Fit:
-    return fit_sigmoid(ctx, BinaryLogitAdjustedLoss(ctx.counts.clamp_min(1), tau=1.0))
+    return fit_sigmoid(ctx, sigmoid_method_loss("bce-la", ctx.counts))
 
 
 @register_method(
@@ -113,7 +106,7 @@ def acwa_bce(ctx: RunContext) -> Fit:
     "asl", family="static", tasks=_ML, description="asymmetric loss, gamma- 4, gamma+ 0, clip 0.05 (Ridnik et al. 2021)"
 )
 def asl(ctx: RunContext) -> Fit:
-    return ctx.fit(AsymmetricLoss())
+    return ctx.fit(sigmoid_method_loss("asl", ctx.counts))
 
 
 @register_method(
@@ -123,4 +116,4 @@ def asl(ctx: RunContext) -> Fit:
     description="distribution-balanced loss: re-balanced weights + negative-tolerant regularisation (Wu et al. 2020)",
 )
 def distribution_balanced(ctx: RunContext) -> Fit:
-    return ctx.fit(DistributionBalancedLoss(ctx.counts))
+    return ctx.fit(sigmoid_method_loss("distribution-balanced", ctx.counts))
