@@ -8,12 +8,13 @@ For C in {10, 100, 1000}: an MLP step (forward, loss, backward, SGD step) with
              faithfully: a Python loop over classes to weight the loss, torchmetrics
              F1Score(average='none') updated every step, and a Python loop over classes for the
              weight update.
-Variants run interleaved (round-robin blocks) so machine noise hits all of them alike; the
-median per-step time of each is reported and the ratios to plain are printed, and also the
-ratio of the fastest blocks (``min``) and the median of the per-round ratios of adjacent
-blocks (``paired``), which are less sensitive to other processes on a shared machine.
+All variants train one shared model (so no variant gains from where its weights lie in memory)
+and run interleaved: each round runs one step of every variant in a shuffled order, each step
+timed alone, so machine noise hits all of them alike. Printed: the median step time of plain
+and ACWA, their ratio, the ratio of trimmed means (20% cut at each end), and ``A/A``: a second
+plain variant over the first, the noise floor of the run (1.000 on a quiet machine).
 
-    python benchmarks/overhead.py [--steps 300] [--repeats 5] [--threads 1] [--device cpu]
+    python benchmarks/overhead.py [--steps 25] [--repeats 40] [--threads 1] [--device cpu]
     python benchmarks/overhead.py --tasks multiclass,binary,multilabel
     python benchmarks/overhead.py --compile      # torch.compile'd ACWA step / compiled plain step
     python benchmarks/overhead.py --profile --threads 1    # where the extra time goes
@@ -26,6 +27,7 @@ weight update run eagerly in both variants.
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import time
 
@@ -151,38 +153,52 @@ def make_labels(task: str, num_classes: int, n: int, g: torch.Generator) -> Tens
 
 
 def bench(task, num_classes, args, kinds):
+    """Per-step times of each variant: one model and optimizer shared by all (no memory-placement
+    bias between variants), every round runs one step of each variant in a shuffled order, each
+    step timed alone. Returns the median step time per variant, the ratio of trimmed means
+    (20% cut at each end) to plain, and the A/A ratio of a second plain variant (the noise floor)."""
     device = torch.device(args.device)
     g = torch.Generator().manual_seed(0)
     xs = torch.randn(16, args.batch, args.features, generator=g).to(device)
     ys = make_labels(task, num_classes, 16 * args.batch, g)
     ys = ys.view((16, args.batch) + tuple(ys.shape[1:])).to(device)
     outputs = 1 if task == "binary" else num_classes
-    steps = {}
-    for kind in kinds:
-        torch.manual_seed(0)
-        model = nn.Sequential(nn.Linear(args.features, args.hidden), nn.ReLU(), nn.Linear(args.hidden, outputs))
-        opt = torch.optim.SGD(model.to(device).parameters(), lr=0.01)
-        steps[kind] = make_step(kind, task, model, opt, num_classes, device, args.compile)
-    times: dict[str, list[float]] = {k: [] for k in kinds}
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(args.features, args.hidden), nn.ReLU(), nn.Linear(args.hidden, outputs))
+    opt = torch.optim.SGD(model.to(device).parameters(), lr=0.01)
+    steps = {kind: make_step(kind, task, model, opt, num_classes, device, args.compile) for kind in kinds}
+    steps[AGAIN] = make_step("plain", task, model, opt, num_classes, device, args.compile)
+    times: dict[str, list[float]] = {k: [] for k in steps}
 
     def sync():
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    for k in kinds:  # warm-up (and compilation)
+    for k in steps:  # warm-up (and compilation)
         for i in range(20):
             steps[k](xs[i % 16], ys[i % 16])
-    for _ in range(args.repeats):
-        for k in kinds:
-            n = args.steps if k != "published" else max(5, args.steps // 5)
+    rng = random.Random(0)
+    for r in range(args.steps * args.repeats):
+        order = [k for k in steps if k != "published" or r % 5 == 0]  # the slow baseline: 1 round in 5
+        rng.shuffle(order)
+        for k in order:
             sync()
             t0 = time.perf_counter()
-            for i in range(n):
-                steps[k](xs[i % 16], ys[i % 16])
+            steps[k](xs[r % 16], ys[r % 16])
             sync()
-            times[k].append((time.perf_counter() - t0) / n)
-    paired = statistics.median(a / p for a, p in zip(times["acwa"], times["plain"]))
-    return {k: statistics.median(v) for k, v in times.items()}, {k: min(v) for k, v in times.items()}, paired
+            times[k].append(time.perf_counter() - t0)
+    trimmed = {k: _trimmed_mean(v) for k, v in times.items()}
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    return medians, trimmed["acwa"] / trimmed["plain"], medians[AGAIN] / medians["plain"]
+
+
+AGAIN = "plain, again"  # the A/A control: a second plain variant
+
+
+def _trimmed_mean(values: list[float], cut: float = 0.2) -> float:
+    ordered = sorted(values)
+    k = int(len(ordered) * cut)
+    return statistics.fmean(ordered[k : len(ordered) - k])
 
 
 def check_no_sync(args):
@@ -272,8 +288,8 @@ def main():
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--features", type=int, default=256)
     p.add_argument("--hidden", type=int, default=512)
-    p.add_argument("--steps", type=int, default=25, help="steps per timed block")
-    p.add_argument("--repeats", type=int, default=40, help="round-robin blocks per variant")
+    p.add_argument("--steps", type=int, default=25, help="with --repeats: steps * repeats timed steps per variant")
+    p.add_argument("--repeats", type=int, default=40, help="with --steps: steps * repeats timed steps per variant")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: leave default)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-published", action="store_true", help="skip the published-algorithm baseline")
@@ -305,17 +321,17 @@ def main():
                 print("torchmetrics not installed: skipping the published-algorithm baseline")
         label = {"multiclass": "C", "binary": "-", "multilabel": "L"}[task]
         print(
-            f"{'task':>10} {label:>6} {'plain ms':>9} {'acwa ms':>9} {'acwa/plain':>11} {'min ratio':>10} {'paired':>7}"
+            f"{'task':>10} {label:>6} {'plain ms':>9} {'acwa ms':>9} {'acwa/plain':>11} {'trimmed':>8} {'A/A':>6}"
             + (f" {'published/plain':>16}" if "published" in kinds else "")
         )
         sizes = [2] if task == "binary" else [int(v) for v in args.classes.split(",")]
         for c in sizes:
             if args.compile:
                 torch._dynamo.reset()
-            t, fastest, paired = bench(task, c, args, kinds)
+            t, trimmed, control = bench(task, c, args, kinds)
             line = (
                 f"{task:>10} {c if task != 'binary' else 1:>6} {t['plain'] * 1e3:9.3f} {t['acwa'] * 1e3:9.3f}"
-                f" {t['acwa'] / t['plain']:11.3f} {fastest['acwa'] / fastest['plain']:10.3f} {paired:7.3f}"
+                f" {t['acwa'] / t['plain']:11.3f} {trimmed:8.3f} {control:6.3f}"
             )
             if "published" in t:
                 line += f" {t['published'] / t['plain']:16.2f}"

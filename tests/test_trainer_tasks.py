@@ -167,3 +167,41 @@ def test_an_ignore_index_inside_the_classes_is_excluded_from_loss_and_counts():
     t.update_metrics(z, y)
     assert t.last_metric is not None and torch.isnan(t.last_metric[1])  # class 1 is absent from the window
     assert t.weights[1] == 1.0  # so it never moves its weight
+
+
+@pytest.mark.parametrize("task", ["binary", "multilabel", "multiclass"])
+def test_the_built_in_loss_reads_finiteness_from_the_loss_value(task):
+    # BCE is NaN/Inf for any non-finite logit; cross-entropy too, except -inf at a class other than
+    # the target: probability 0, the loss's harmless limit (finite loss and gradient), accepted
+    inf, nan = float("inf"), float("nan")
+    if task == "binary":
+        y = torch.tensor([0, 1, 0, 1])
+        z = torch.tensor([-3.0, 1.0, -2.0, 0.5])
+        bad = [torch.tensor([inf, 1.0, -2.0, 0.5]), torch.tensor([-inf, 0.0, 0.0, 0.0]), torch.tensor([nan, 0, 0, 0])]
+    elif task == "multilabel":
+        y = torch.tensor([[0, 1], [1, 0]])
+        z = torch.tensor([[-3.0, 1.0], [2.0, -1.0]])
+        bad = [torch.tensor([[-inf, 1.0], [2.0, -1.0]]), torch.tensor([[nan, 1.0], [2.0, -1.0]])]
+    else:
+        y = torch.tensor([0, 2])
+        z = torch.tensor([[1.0, -inf, 0.0], [0.0, 1.0, 2.0]])
+        bad = [torch.tensor([[-inf, 0.0, 0.0], [0.0, 1.0, 2.0]]), torch.tensor([[inf, 0.0, 0.0]] * 2)]
+    trainer = ACWATrainer(task=task, num_classes=None if task == "binary" else z.shape[1], update_freq=1)
+    zg = z.clone().requires_grad_()
+    loss = trainer.get_weighted_loss(zg, y)
+    loss.backward()
+    assert torch.isfinite(loss) and bool(torch.isfinite(zg.grad).all())
+    trainer.update_metrics(zg, y)  # the pair checked by the loss is not summed again
+    for outputs in bad:
+        with pytest.raises(ValueError, match="NaN or Inf"):
+            trainer.get_weighted_loss(outputs, y)
+        with pytest.raises(ValueError, match="NaN or Inf"):
+            trainer.update_metrics(outputs, y)  # the refused pair was not cached as checked
+
+
+def test_a_foreign_loss_still_has_its_logits_checked():
+    y = torch.tensor([0, 1, 0, 1])
+    z = torch.tensor([float("-inf"), 1.0, -2.0, 0.5])
+    trainer = ACWATrainer(task="binary", loss_fn=torch.nn.BCEWithLogitsLoss(reduction="none"))
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        trainer.get_weighted_loss(z, y.float())

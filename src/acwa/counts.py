@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._validation import check_int, check_num_classes
+from ._validation import check_int, check_num_classes, value_range
 
 __all__ = ["Counts", "class_counts", "label_counts", "check_counts", "positive_counts", "log_prior"]
 
@@ -65,7 +65,7 @@ def class_counts(labels: Counts, num_classes: int, ignore_index: int | None = No
         # count ignored entries as class 0, then take them back (cheaper than compacting)
         ignored = labels == ignore_index
         labels = labels.masked_fill(ignored, 0)
-    lo, hi = (int(v) for v in torch.aminmax(labels))
+    lo, hi = value_range(labels)
     if lo < 0 or hi >= num_classes:
         bad = lo if lo < 0 else hi
         raise ValueError(

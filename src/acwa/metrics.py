@@ -128,19 +128,33 @@ def all_reduce_sum(t: Tensor) -> Tensor:
     return t
 
 
+# Small CPU batches are counted together. On CPU a batch's count costs a few small kernels
+# whose fixed cost (dispatch, allocation, a cold cache after the backward pass: 50-70 us inside
+# a training step, benchmarks/overhead.py) does not depend on the batch size, so
+# ClassStatScores.update keeps a reference to a CPU batch of at most DEFERRED_BATCH_ELEMENTS
+# elements and counts its pending batches in one pass once they hold DEFERRED_WINDOW_ELEMENTS,
+# or when the counts are read (counts, sync, compute, state_dict, to). The result is identical.
+DEFERRED_BATCH_ELEMENTS = 1 << 17
+DEFERRED_WINDOW_ELEMENTS = 1 << 20
+
+
 class ClassStatScores(Stateful):
     """Running per-class ``tp/fp/fn`` counts over a window of batches, for any :mod:`acwa.tasks` task.
 
     State: one declared int64 vector (``reduce='sum'``) updated with one ``index_add_`` per
     batch; :meth:`sync` returns the counts summed over DDP ranks *without* modifying the window.
 
+    Small CPU batches are counted together when the counts are next read (see
+    :data:`DEFERRED_BATCH_ELEMENTS`): :meth:`update` keeps a reference to them until then, so
+    modifying a batch's tensors in place after :meth:`update` raises ``RuntimeError`` at that
+    read (pass a copy instead). Accelerator tensors, inference tensors and code under
+    ``torch.compile`` are counted at once.
+
     >>> s = ClassStatScores(3)
     >>> s.update(torch.tensor([0, 1, 1]), torch.tensor([0, 1, 2]))
     >>> s.compute("recall")
     tensor([1., 1., 0.])
     """
-
-    raw_counts: Tensor  # declared state
 
     def __init__(
         self,
@@ -161,17 +175,67 @@ class ClassStatScores(Stateful):
         self.num_classes = task.size
         self.ignore_index = task.ignore_index
         size = task.raw_size(CONFUSION_MAX_CLASSES if confusion_max is None else confusion_max)
+        self._pending: list[tuple[Tensor, Tensor, bool, int, int]] = []  # batches not counted yet
+        self._pending_key: tuple = ()
+        self._pending_elements = 0
         self.add_state("raw_counts", torch.zeros(size, dtype=torch.long, device=device), reduce="sum", check=_nonneg)
         self._one = torch.ones((), dtype=torch.long, device=device)  # expanded as the scatter source
+
+    @property
+    def raw_counts(self) -> Tensor:
+        """The declared count state (the pending batches counted first)."""
+        if self._pending:
+            self._count_pending()
+        return self._raw_counts
+
+    @raw_counts.setter
+    def raw_counts(self, value: Tensor) -> None:  # reset, load, move: a new window state
+        self._pending, self._pending_elements = [], 0
+        self._raw_counts = value
 
     def update(self, preds: Tensor, target: Tensor, all_counted: bool = False) -> None:
         """Add a batch (logits or class indices). ``all_counted=True`` promises that no target
         equals ``ignore_index`` (already checked by the caller), which skips the masking."""
-        if target.device != self.raw_counts.device:
+        size = preds.numel() + target.numel()
+        if size <= DEFERRED_BATCH_ELEMENTS and self._defers(preds, target):
+            key = (preds.dtype, preds.shape[1:], target.dtype, target.shape[1:])
+            if self._pending and key != self._pending_key:
+                self._count_pending()
+            self._pending.append((preds.detach(), target.detach(), all_counted, preds._version, target._version))
+            self._pending_key = key
+            self._pending_elements += size
+            if self._pending_elements >= DEFERRED_WINDOW_ELEMENTS:
+                self._count_pending()
+            return
+        if target.device != self._raw_counts.device:
             self.to(target.device)
         if self._one.device != target.device:
             self._one = self._one.to(target.device)
-        self.task.accumulate(self.raw_counts, preds, target, all_counted, self._one)
+        self.task.accumulate(self._raw_counts, preds, target, all_counted, self._one)
+
+    def _defers(self, preds: Tensor, target: Tensor) -> bool:
+        return (
+            preds.is_cpu
+            and target.is_cpu
+            and self._raw_counts.is_cpu
+            and not torch.compiler.is_compiling()
+            and not (preds.is_inference() or target.is_inference())  # no version counter to check
+        )
+
+    def _count_pending(self) -> None:
+        """Count the pending batches in one pass (``RuntimeError`` if one was modified in place)."""
+        pending, self._pending, self._pending_elements = self._pending, [], 0
+        if any(p._version != vp or t._version != vt for p, t, _, vp, vt in pending):
+            raise RuntimeError(
+                "a batch passed to update_metrics/update was modified in place before it was counted (small CPU "
+                "batches are counted together when the window is read); pass a copy, e.g. labels.clone()"
+            )
+        if len(pending) == 1:
+            preds, target = pending[0][0], pending[0][1]
+        else:
+            preds, target = torch.cat([p[0] for p in pending]), torch.cat([p[1] for p in pending])
+        all_counted = all(p[2] for p in pending)
+        self.task.accumulate(self._raw_counts, preds, target, all_counted, self._one)
 
     def update_stat_scores(self, counts: Tensor) -> None:
         """Add precomputed ``[3, K]`` ``(tp, fp, fn)`` counts (e.g. from a Keras loss); needs the
@@ -181,7 +245,8 @@ class ClassStatScores(Stateful):
             raise ValueError(
                 f"counts must be [3, {self.num_classes}] non-negative (tp, fp, fn), got shape {tuple(counts.shape)}"
             )
-        self.raw_counts = self.raw_counts + self.task.stat_scores_to_raw(counts, self.raw_counts.numel())
+        raw = self.raw_counts
+        self.raw_counts = raw + self.task.stat_scores_to_raw(counts, raw.numel())
 
     @property
     def counts(self) -> Tensor:

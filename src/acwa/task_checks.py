@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
+
+from ._validation import has_finite_sum, value_range
 
 __all__ = ["check_floating", "check_zero_one", "check_zero_one_or_ignored", "flat_long", "same_tensor"]
 
 
-def _finite_sum(t: Tensor) -> bool:
-    s = t.sum(dtype=torch.float32) if t.dtype in (torch.float16, torch.bfloat16) else t.sum()
-    return math.isfinite(float(s))
-
-
-def check_floating(logits: Tensor, name: str, check_values: bool) -> None:
+def check_floating(logits: Tensor, name: str, check_values: bool, finite: bool = True) -> None:
     if not isinstance(logits, Tensor):
         raise ValueError(f"{name} must be a torch.Tensor of logits, got {type(logits).__name__}")
     if check_values and not logits.is_floating_point():
         raise ValueError(f"{name} must be floating point logits, got dtype {logits.dtype}")
-    if check_values and logits.numel() and not _finite_sum(logits.detach()):
+    if check_values and finite and logits.numel() and not has_finite_sum(logits.detach()):
         raise ValueError(f"{name} contains NaN or Inf values; check the model, the learning rate and the inputs")
 
 
@@ -45,9 +40,9 @@ def check_zero_one_or_ignored(labels: Tensor, ignore_index: int | None, name: st
         return True
     # fast path, one cheap reduction: integers in [0, 1]; floats with y (y - 1) == 0 everywhere
     if labels.is_floating_point():
-        ok = float((labels * (labels - 1)).abs().sum()) == 0.0
+        ok = (labels * (labels - 1)).abs().sum().item() == 0.0
     else:
-        lo, hi = (int(v) for v in torch.aminmax(labels))
+        lo, hi = value_range(labels)
         ok = lo >= 0 and hi <= 1
     if ok:
         return True

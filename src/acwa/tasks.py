@@ -78,9 +78,10 @@ class Task:
     def size(self) -> int:
         raise NotImplementedError
 
-    def check(self, logits: Tensor, labels: Tensor, check_values: bool = True) -> bool | None:
+    def check(self, logits: Tensor, labels: Tensor, check_values: bool = True, finite: bool = True) -> bool | None:
         """Validate a batch. Returns True when no element is ignored, False when some are,
-        None when values were not checked."""
+        None when values were not checked. ``finite=False`` leaves out the finiteness of the
+        logits (a caller that reads the loss value checks it there: one reduction less)."""
         raise NotImplementedError
 
     def predictions_targets(self, logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
@@ -166,9 +167,9 @@ class MulticlassTask(Task):
         """Soft targets: floating labels with the logits' shape ``[N, C]``."""
         return labels.is_floating_point() and labels.dim() == 2 and tuple(labels.shape) == tuple(logits.shape)
 
-    def check(self, logits: Tensor, labels: Tensor, check_values: bool = True) -> bool | None:
+    def check(self, logits: Tensor, labels: Tensor, check_values: bool = True, finite: bool = True) -> bool | None:
         if isinstance(logits, Tensor) and isinstance(labels, Tensor) and self.is_soft(logits, labels):
-            check_floating(logits, "outputs", check_values)
+            check_floating(logits, "outputs", check_values, finite)
             if check_values and labels.numel():
                 rows = labels.sum(1)
                 if not bool((labels >= 0).all() & ((rows - 1).abs() <= SOFT_TARGET_TOLERANCE).all()):
@@ -183,7 +184,9 @@ class MulticlassTask(Task):
                 f"outputs have shape {tuple(logits.shape)}: a softmax needs C >= 2 logit columns; one logit per "
                 "sample is a binary model: use task='binary' (labels in {0, 1})"
             )
-        all_counted = check_logits_labels(logits, labels, self.num_classes, self.ignore_index, check_values)
+        all_counted = check_logits_labels(
+            logits, labels, self.num_classes, self.ignore_index, check_values, finite=finite
+        )
         if all_counted and self.ignore_index is not None and 0 <= self.ignore_index < self.num_classes:
             # an ignore_index inside [0, C) passes the range check: look for it
             all_counted = not bool((labels == self.ignore_index).any())
@@ -230,8 +233,8 @@ class BinaryTask(Task):
     def size(self) -> int:
         return 2
 
-    def check(self, logits: Tensor, labels: Tensor, check_values: bool = True) -> bool | None:
-        check_floating(logits, "outputs", check_values)
+    def check(self, logits: Tensor, labels: Tensor, check_values: bool = True, finite: bool = True) -> bool | None:
+        check_floating(logits, "outputs", check_values, finite)
         if not isinstance(labels, Tensor):
             raise ValueError(f"labels must be a torch.Tensor of 0/1 values, got {type(labels).__name__}")
         if logits.dim() == 2 and logits.shape[1] == 1:
@@ -283,8 +286,8 @@ class MultilabelTask(Task):
     def size(self) -> int:
         return self.num_labels
 
-    def check(self, logits: Tensor, labels: Tensor, check_values: bool = True) -> bool | None:
-        check_floating(logits, "outputs", check_values)
+    def check(self, logits: Tensor, labels: Tensor, check_values: bool = True, finite: bool = True) -> bool | None:
+        check_floating(logits, "outputs", check_values, finite)
         if not isinstance(labels, Tensor):
             raise ValueError(f"labels must be a torch.Tensor multi-hot matrix [N, L], got {type(labels).__name__}")
         if logits.dim() != 2 or tuple(labels.shape) != tuple(logits.shape):

@@ -24,6 +24,7 @@ so training batches never move the weights, and once per epoch call
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -156,6 +157,7 @@ class ACWATrainer(Stateful):
         self._checked_pair: tuple | None = None  # last value-checked (logits, labels, their versions)
         self._checked_once, self._provisional = False, False  # provisional: a guess until the first batch
         self._all_counted: bool | None = None  # True: the checked batch has no ignored label
+        self._loss_check = False  # the checked pair's finiteness is read from its loss value
         if cfg.num_classes is not None:
             self._build(cfg.task or "multiclass", cfg.num_classes, self.device, provisional=cfg.task is None)
 
@@ -230,17 +232,22 @@ class ACWATrainer(Stateful):
         """The loss with its per-sample weighting (:class:`acwa.weighted_loss.ClassWeightedLoss`)."""
         return self._part(self._loss)
 
-    def _prepare(self, outputs: Any, labels: Tensor) -> Tensor:
+    def _prepare(self, outputs: Any, labels: Tensor, finite_from_loss: bool = False) -> Tensor:
+        """The logits of ``outputs``, the task resolved and the pair checked (values per
+        ``validate_inputs``). ``finite_from_loss``: the caller checks the finiteness of the loss
+        value instead of the logits' (:meth:`get_weighted_loss`); ``self._loss_check`` says so."""
         logits = logits_of(outputs)
         if self._task is None or self._provisional:
             self._resolve_task(logits, labels)
         assert self._task is not None and self._controller is not None
         validate = self.validate_inputs
         check_values = validate if validate is not None else should_check_values(logits, None, not self._checked_once)
-        if check_values and logits.device.type != "meta":
+        self._loss_check = False
+        if check_values and not logits.is_meta:
             # get_weighted_loss and update_metrics usually see the same pair: check it once
             if not self._is_checked_pair(logits, labels):
-                self._all_counted = self._task.check(logits, labels, True)
+                self._loss_check = finite_from_loss
+                self._all_counted = self._task.check(logits, labels, True, finite=not finite_from_loss)
                 # inference-mode tensors have no version counter: they are checked every call
                 cacheable = not (logits.is_inference() or labels.is_inference())
                 self._checked_pair = (logits, labels, logits._version, labels._version) if cacheable else None
@@ -306,13 +313,24 @@ class ACWATrainer(Stateful):
         return self._loss.per_sample_loss(logits, labels)
 
     def get_weighted_loss(self, outputs: Any, labels: Tensor) -> Tensor:
-        """``sum_i w_{y_i} * l_i / N_counted``: the ACWA-weighted mean loss of the batch."""
-        logits = self._prepare(outputs, labels)
+        """``sum_i w_{y_i} * l_i / N_counted``: the ACWA-weighted mean loss of the batch.
+
+        With the built-in loss (``loss_fn=None``) the value check reads the finiteness of the
+        loss instead of summing the logits (one reduction less per step): binary cross-entropy
+        is NaN/Inf for any non-finite logit, cross-entropy too except ``-inf`` at a class other
+        than the target, probability 0, the loss's harmless limit (finite loss and gradient)."""
+        logits = self._prepare(outputs, labels, finite_from_loss=self.loss_fn is None)
         controller, task, loss = self._controller, self._task, self._loss
         assert controller is not None and task is not None and loss is not None
-        if self.adjust != "weights":
-            logits = task.shift_logits(logits, controller.offsets)
-        return loss(logits, labels, controller.weights, self._all_counted)
+        shifted = task.shift_logits(logits, controller.offsets) if self.adjust != "weights" else logits
+        value = loss(shifted, labels, controller.weights, self._all_counted)
+        if self._loss_check and not math.isfinite(value.item()):
+            self._checked_pair = None
+            task.check(logits, labels, True)  # names NaN/Inf outputs
+            raise ValueError(
+                "the loss is NaN or Inf although the outputs are finite; lower the logits' scale or the learning rate"
+            )
+        return value
 
     # ------------------------------------------------------------------ metrics
     def update_metrics(self, outputs: Any, labels: Tensor) -> None:
