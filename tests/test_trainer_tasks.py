@@ -205,3 +205,29 @@ def test_a_foreign_loss_still_has_its_logits_checked():
     trainer = ACWATrainer(task="binary", loss_fn=torch.nn.BCEWithLogitsLoss(reduction="none"))
     with pytest.raises(ValueError, match="NaN or Inf"):
         trainer.get_weighted_loss(z, y.float())
+
+
+@pytest.mark.parametrize("task", ["binary", "multilabel", "multiclass"])
+def test_later_batches_of_the_same_shapes_still_have_their_values_checked(task):
+    # the shapes of a batch like the last one are not checked again; its values always are
+    if task == "binary":
+        z, y, bad_y, other_y = torch.randn(6), torch.tensor([0, 1, 0, 1, 1, 0]), 2, torch.zeros(5, dtype=torch.long)
+    elif task == "multilabel":
+        z, y = torch.randn(6, 3), (torch.rand(6, 3) < 0.5).long()
+        bad_y, other_y = 2, torch.zeros(6, 4, dtype=torch.long)
+    else:
+        z, y, bad_y, other_y = torch.randn(6, 3), torch.tensor([0, 1, 2, 0, 1, 2]), 3, torch.zeros(5, dtype=torch.long)
+    trainer = ACWATrainer(task=task, num_classes=None if task == "binary" else 3)
+    trainer.get_weighted_loss(z, y)
+    trainer.update_metrics(z, y)
+    for _ in range(2):
+        labels = y.clone()
+        labels.view(-1)[0] = bad_y
+        with pytest.raises(ValueError, match="labels must"):
+            trainer.get_weighted_loss(z.clone(), labels)
+        nan = z.clone()
+        nan.view(-1)[1] = float("nan")
+        with pytest.raises(ValueError, match="NaN or Inf"):
+            trainer.update_metrics(nan, y.clone())
+        with pytest.raises(ValueError, match=r"labels must have shape|and labels \("):
+            trainer.get_weighted_loss(z.clone(), other_y)

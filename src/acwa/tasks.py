@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ._validation import check_choice, check_float, check_int, check_logits_labels
+from ._validation import check_choice, check_float, check_int, check_labels, check_logits_labels
 from .confusion import (
     CONFUSION_MAX_CLASSES,
     accumulate_confusion,
@@ -82,6 +82,11 @@ class Task:
         """Validate a batch. Returns True when no element is ignored, False when some are,
         None when values were not checked. ``finite=False`` leaves out the finiteness of the
         logits (a caller that reads the loss value checks it there: one reduction less)."""
+        raise NotImplementedError
+
+    def check_values(self, logits: Tensor, labels: Tensor, finite: bool = True) -> bool:
+        """The value part of :meth:`check` alone (dtypes, finite logits unless ``finite=False``,
+        label values), for a batch whose shapes passed :meth:`check` before; returns its answer."""
         raise NotImplementedError
 
     def predictions_targets(self, logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
@@ -168,9 +173,20 @@ class MulticlassTask(Task):
         return labels.is_floating_point() and labels.dim() == 2 and tuple(labels.shape) == tuple(logits.shape)
 
     def check(self, logits: Tensor, labels: Tensor, check_values: bool = True, finite: bool = True) -> bool | None:
-        if isinstance(logits, Tensor) and isinstance(labels, Tensor) and self.is_soft(logits, labels):
-            check_floating(logits, "outputs", check_values, finite)
-            if check_values and labels.numel():
+        soft = isinstance(logits, Tensor) and isinstance(labels, Tensor) and self.is_soft(logits, labels)
+        if not soft:
+            if isinstance(logits, Tensor) and logits.dim() >= 1 and (logits.dim() == 1 or logits.shape[1] == 1):
+                raise ValueError(
+                    f"outputs have shape {tuple(logits.shape)}: a softmax needs C >= 2 logit columns; one logit per "
+                    "sample is a binary model: use task='binary' (labels in {0, 1})"
+                )
+            check_logits_labels(logits, labels, self.num_classes, self.ignore_index, check_values=False)
+        return self.check_values(logits, labels, finite) if check_values else None
+
+    def check_values(self, logits: Tensor, labels: Tensor, finite: bool = True) -> bool:
+        check_floating(logits, "outputs", True, finite)
+        if self.is_soft(logits, labels):
+            if labels.numel():
                 rows = labels.sum(1)
                 if not bool((labels >= 0).all() & ((rows - 1).abs() <= SOFT_TARGET_TOLERANCE).all()):
                     raise ValueError(
@@ -178,19 +194,12 @@ class MulticlassTask(Task):
                         f"{SOFT_TARGET_TOLERANCE}); normalise them (labels / labels.sum(1, keepdim=True)) "
                         "or pass class indices"
                     )
-            return True if check_values else None
-        if isinstance(logits, Tensor) and logits.dim() >= 1 and (logits.dim() == 1 or logits.shape[1] == 1):
-            raise ValueError(
-                f"outputs have shape {tuple(logits.shape)}: a softmax needs C >= 2 logit columns; one logit per "
-                "sample is a binary model: use task='binary' (labels in {0, 1})"
-            )
-        all_counted = check_logits_labels(
-            logits, labels, self.num_classes, self.ignore_index, check_values, finite=finite
-        )
+            return True
+        all_counted = check_labels(labels, self.num_classes, self.ignore_index)
         if all_counted and self.ignore_index is not None and 0 <= self.ignore_index < self.num_classes:
             # an ignore_index inside [0, C) passes the range check: look for it
             all_counted = not bool((labels == self.ignore_index).any())
-        return all_counted
+        return bool(all_counted)
 
     def predictions_targets(self, logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         """``argmax`` over dim 1 of the logits (class-index predictions pass through) and the
@@ -234,7 +243,7 @@ class BinaryTask(Task):
         return 2
 
     def check(self, logits: Tensor, labels: Tensor, check_values: bool = True, finite: bool = True) -> bool | None:
-        check_floating(logits, "outputs", check_values, finite)
+        check_floating(logits, "outputs", False)
         if not isinstance(labels, Tensor):
             raise ValueError(f"labels must be a torch.Tensor of 0/1 values, got {type(labels).__name__}")
         if logits.dim() == 2 and logits.shape[1] == 1:
@@ -248,8 +257,10 @@ class BinaryTask(Task):
                 f"{tuple(logits.shape)} and labels {tuple(labels.shape)}. Multi-label data uses task='multilabel', "
                 "C >= 2 softmax logits use task='multiclass'"
             )
-        if not check_values:
-            return None
+        return self.check_values(logits, labels, finite) if check_values else None
+
+    def check_values(self, logits: Tensor, labels: Tensor, finite: bool = True) -> bool:
+        check_floating(logits, "outputs", True, finite)
         return check_zero_one_or_ignored(labels, self.ignore_index, "labels", "binary labels")
 
     def predictions_targets(self, logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
@@ -287,7 +298,7 @@ class MultilabelTask(Task):
         return self.num_labels
 
     def check(self, logits: Tensor, labels: Tensor, check_values: bool = True, finite: bool = True) -> bool | None:
-        check_floating(logits, "outputs", check_values, finite)
+        check_floating(logits, "outputs", False)
         if not isinstance(labels, Tensor):
             raise ValueError(f"labels must be a torch.Tensor multi-hot matrix [N, L], got {type(labels).__name__}")
         if logits.dim() != 2 or tuple(labels.shape) != tuple(logits.shape):
@@ -300,9 +311,11 @@ class MultilabelTask(Task):
                 f"outputs have {logits.shape[1]} label columns but num_labels={self.num_labels}; "
                 "make the model's last layer output one logit per label"
             )
-        if check_values:
-            return check_zero_one_or_ignored(labels, self.ignore_index, "labels", "a multi-hot matrix")
-        return None
+        return self.check_values(logits, labels, finite) if check_values else None
+
+    def check_values(self, logits: Tensor, labels: Tensor, finite: bool = True) -> bool:
+        check_floating(logits, "outputs", True, finite)
+        return check_zero_one_or_ignored(labels, self.ignore_index, "labels", "a multi-hot matrix")
 
     def predictions_targets(self, logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         return (logits.detach() > self.threshold).long(), labels.detach().long()

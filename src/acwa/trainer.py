@@ -158,6 +158,7 @@ class ACWATrainer(Stateful):
         self._checked_once, self._provisional = False, False  # provisional: a guess until the first batch
         self._all_counted: bool | None = None  # True: the checked batch has no ignored label
         self._loss_check = False  # the checked pair's finiteness is read from its loss value
+        self._checked_signature: tuple | None = None  # shapes and dtypes of the last shape-checked batch
         if cfg.num_classes is not None:
             self._build(cfg.task or "multiclass", cfg.num_classes, self.device, provisional=cfg.task is None)
 
@@ -168,6 +169,7 @@ class ACWATrainer(Stateful):
         if self._controller is None or self._controller.num_classes != self._task.size:
             self._controller = cfg.controller(self._task.size, device, task_name)
         self._window = make_window(cfg.metric_fn, self._task, device)
+        self._checked_signature = None
         self._loss = ClassWeightedLoss(cfg.loss_fn, self._task)
         self.num_classes = self._task.size
         self._provisional = provisional
@@ -237,20 +239,31 @@ class ACWATrainer(Stateful):
         ``validate_inputs``). ``finite_from_loss``: the caller checks the finiteness of the loss
         value instead of the logits' (:meth:`get_weighted_loss`); ``self._loss_check`` says so."""
         logits = logits_of(outputs)
+        self._loss_check = False
+        if (
+            self._checked_pair is not None
+            and not torch.compiler.is_compiling()
+            and self._is_checked_pair(logits, labels)
+        ):
+            # get_weighted_loss and update_metrics usually see the same pair: it was resolved,
+            # checked and moved to the weights' device on the first of the two calls
+            return logits
         if self._task is None or self._provisional:
             self._resolve_task(logits, labels)
         assert self._task is not None and self._controller is not None
         validate = self.validate_inputs
         check_values = validate if validate is not None else should_check_values(logits, None, not self._checked_once)
-        self._loss_check = False
         if check_values and not logits.is_meta:
-            # get_weighted_loss and update_metrics usually see the same pair: check it once
-            if not self._is_checked_pair(logits, labels):
-                self._loss_check = finite_from_loss
+            self._loss_check = finite_from_loss
+            signature = (logits.shape, logits.dtype, labels.shape, labels.dtype)
+            if signature == self._checked_signature:  # shapes checked before: the values only
+                self._all_counted = self._task.check_values(logits, labels, finite=not finite_from_loss)
+            else:
                 self._all_counted = self._task.check(logits, labels, True, finite=not finite_from_loss)
-                # inference-mode tensors have no version counter: they are checked every call
-                cacheable = not (logits.is_inference() or labels.is_inference())
-                self._checked_pair = (logits, labels, logits._version, labels._version) if cacheable else None
+                self._checked_signature = signature
+            # inference-mode tensors have no version counter: they are checked every call
+            cacheable = not (logits.is_inference() or labels.is_inference())
+            self._checked_pair = (logits, labels, logits._version, labels._version) if cacheable else None
         else:  # shapes only: no host read, no data-pointer cache (this path traces under torch.compile)
             self._task.check(logits, labels, False)
             self._all_counted = None
