@@ -19,7 +19,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._validation import check_choice, check_float
+from ._validation import check_choice
+from .tasks import MultilabelTask
 
 __all__ = [
     "average_precision",
@@ -123,13 +124,11 @@ def mean_average_precision(scores: Tensor, labels: Tensor) -> Tensor:
 
 
 def multilabel_stat_scores(logits: Tensor, labels: Tensor, threshold: float = 0.0) -> Tensor:
-    """Per-label ``[tp, fp, fn]`` ``[3, L]`` at ``logit > threshold``."""
+    """Per-label ``[tp, fp, fn]`` ``[3, L]`` at ``logit > threshold`` (the task's counts)."""
     s, y = _columns(logits, labels)
-    check_float(threshold, "threshold", hint="a logit threshold; 0 means p > 0.5")
-    pred = (s > threshold).long()
-    target = y.long()
-    tp = (pred * target).sum(0)
-    return torch.stack([tp, pred.sum(0) - tp, target.sum(0) - tp])
+    if s.shape[1] == 0:
+        return torch.zeros(3, 0, dtype=torch.long, device=s.device)
+    return MultilabelTask(num_labels=s.shape[1], threshold=threshold).stat_scores(s, y)
 
 
 def multilabel_f1(logits: Tensor, labels: Tensor, threshold: float = 0.0, average: str | None = None) -> Tensor:

@@ -32,10 +32,10 @@ import torch
 from torch import Tensor, nn
 
 from ._state import Stateful
-from ._validation import check_choice, check_int, should_check_values
+from ._validation import check_choice, check_int
 from .adaptive import AdaptiveClassWeights
+from .batch_checks import BatchChecks
 from .evaluate import evaluate, logits_of, model_device
-from .task_checks import same_tensor
 from .tasks import TASKS, Task, implied_task, make_task
 from .trainer_config import TrainerConfig
 from .weighted_loss import ClassWeightedLoss
@@ -154,11 +154,8 @@ class ACWATrainer(Stateful):
         self._loss: ClassWeightedLoss | None = None
         self.last_metric: Tensor | None = None
         self.add_state("num_calls", 0)  # calls of update_metrics so far
-        self._checked_pair: tuple | None = None  # last value-checked (logits, labels, their versions)
-        self._checked_once, self._provisional = False, False  # provisional: a guess until the first batch
-        self._all_counted: bool | None = None  # True: the checked batch has no ignored label
-        self._loss_check = False  # the checked pair's finiteness is read from its loss value
-        self._checked_signature: tuple | None = None  # shapes and dtypes of the last shape-checked batch
+        self._checks = BatchChecks()
+        self._provisional = False  # the task is a guess until the first batch
         if cfg.num_classes is not None:
             self._build(cfg.task or "multiclass", cfg.num_classes, self.device, provisional=cfg.task is None)
 
@@ -169,7 +166,7 @@ class ACWATrainer(Stateful):
         if self._controller is None or self._controller.num_classes != self._task.size:
             self._controller = cfg.controller(self._task.size, device, task_name)
         self._window = make_window(cfg.metric_fn, self._task, device)
-        self._checked_signature = None
+        self._checks.signature = None  # a new task: the next batch's shapes are checked
         self._loss = ClassWeightedLoss(cfg.loss_fn, self._task)
         self.num_classes = self._task.size
         self._provisional = provisional
@@ -235,51 +232,20 @@ class ACWATrainer(Stateful):
         return self._part(self._loss)
 
     def _prepare(self, outputs: Any, labels: Tensor, finite_from_loss: bool = False) -> Tensor:
-        """The logits of ``outputs``, the task resolved and the pair checked (values per
-        ``validate_inputs``). ``finite_from_loss``: the caller checks the finiteness of the loss
-        value instead of the logits' (:meth:`get_weighted_loss`); ``self._loss_check`` says so."""
+        """The logits of ``outputs``, the task resolved and the batch checked once
+        (:mod:`acwa.batch_checks`; ``finite_from_loss``: see :meth:`get_weighted_loss`)."""
         logits = logits_of(outputs)
-        self._loss_check = False
-        if (
-            self._checked_pair is not None
-            and not torch.compiler.is_compiling()
-            and self._is_checked_pair(logits, labels)
-        ):
-            # get_weighted_loss and update_metrics usually see the same pair: it was resolved,
-            # checked and moved to the weights' device on the first of the two calls
+        checks = self._checks
+        if checks.is_checked(logits, labels):  # e.g. update_metrics after get_weighted_loss
+            checks.needs_loss_check = False
             return logits
         if self._task is None or self._provisional:
             self._resolve_task(logits, labels)
         assert self._task is not None and self._controller is not None
-        validate = self.validate_inputs
-        check_values = validate if validate is not None else should_check_values(logits, None, not self._checked_once)
-        if check_values and not logits.is_meta:
-            self._loss_check = finite_from_loss
-            signature = (logits.shape, logits.dtype, labels.shape, labels.dtype)
-            if signature == self._checked_signature:  # shapes checked before: the values only
-                self._all_counted = self._task.check_values(logits, labels, finite=not finite_from_loss)
-            else:
-                self._all_counted = self._task.check(logits, labels, True, finite=not finite_from_loss)
-                self._checked_signature = signature
-            # inference-mode tensors have no version counter: they are checked every call
-            cacheable = not (logits.is_inference() or labels.is_inference())
-            self._checked_pair = (logits, labels, logits._version, labels._version) if cacheable else None
-        else:  # shapes only: no host read, no data-pointer cache (this path traces under torch.compile)
-            self._task.check(logits, labels, False)
-            self._all_counted = None
-        self._checked_once = True
+        checks.check(self._task, logits, labels, self.validate_inputs, finite_from_loss)
         if self._controller.weights.device != logits.device:
             self.to(logits.device)
         return logits
-
-    def _is_checked_pair(self, logits: Tensor, labels: Tensor) -> bool:
-        """Whether ``(logits, labels)`` is the pair value-checked last, or a view of it such as
-        ``logits.detach()``: same storage, shape and dtype, and not modified in place since (the
-        pair is held, so its memory cannot be reused by another tensor)."""
-        if self._checked_pair is None:
-            return False
-        a, b, va, vb = self._checked_pair
-        return same_tensor(a, logits, va) and same_tensor(b, labels, vb)
 
     def to(self, device: Any) -> ACWATrainer:
         """Move the weights, offsets and window to ``device``."""
@@ -336,9 +302,9 @@ class ACWATrainer(Stateful):
         controller, task, loss = self._controller, self._task, self._loss
         assert controller is not None and task is not None and loss is not None
         shifted = task.shift_logits(logits, controller.offsets) if self.adjust != "weights" else logits
-        value = loss(shifted, labels, controller.weights, self._all_counted)
-        if self._loss_check and not math.isfinite(value.item()):
-            self._checked_pair = None
+        value = loss(shifted, labels, controller.weights, self._checks.all_counted)
+        if self._checks.needs_loss_check and not math.isfinite(value.item()):
+            self._checks.pair = None
             task.check(logits, labels, True)  # names NaN/Inf outputs
             raise ValueError(
                 "the loss is NaN or Inf although the outputs are finite; lower the logits' scale or the learning rate"
@@ -357,9 +323,9 @@ class ACWATrainer(Stateful):
         :meth:`update_metrics`, sync-free and compilable (``torch.compile(fullgraph=True)``
         with value checks off)."""
         logits = self._prepare(outputs, labels).detach()
-        self._checked_pair = None  # the pair is consumed: don't keep it alive
+        self._checks.pair = None  # the pair is consumed: don't keep it alive
         assert self._window is not None
-        self._window.update(logits, labels, all_counted=bool(self._all_counted))
+        self._window.update(logits, labels, all_counted=bool(self._checks.all_counted))
 
     def end_batch(self) -> None:
         """Count one call of :meth:`update_metrics`; every ``update_freq`` calls, apply
@@ -397,7 +363,7 @@ class ACWATrainer(Stateful):
             logits = self._prepare(logits, labels)
             assert self._window is not None
             self._window.update(logits, labels)
-        self._checked_pair = None
+        self._checks.pair = None
         self.step()
         assert self.last_metric is not None
         return self.last_metric
