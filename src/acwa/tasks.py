@@ -332,17 +332,18 @@ class MultilabelTask(Task):
     def accumulate(
         self, raw: Tensor, logits: Tensor, labels: Tensor, all_counted: bool = False, ones: Tensor | None = None
     ) -> None:
-        # three boolean planes (hit, predicted, actual) summed over the batch in one reduction:
-        # 1 byte per element; at N=256, L=1000 on CPU 0.30 ms against 1.06 ms for int32 0/1
-        # matrices summed one by one, the same at L <= 100 (a batch has < 2**31 rows)
-        pred = logits.detach() > self.threshold
+        # int32 0/1 matrices summed one by one: half the memory traffic of int64 (a batch has
+        # < 2**31 rows). Inside a training step (cold caches) this beat boolean planes summed in
+        # one reduction (L=1000: 0.55 vs 0.78 ms; L=100: 93 vs 159 us), although those win when
+        # timed alone in a warm loop (0.30 vs 1.06 ms at L=1000)
+        pred = (logits.detach() > self.threshold).int()
         counted = None if all_counted else self.counted(labels)
-        target = labels.detach().bool() if counted is None else labels.detach() == 1  # ignored: not 1
+        target = labels.int() if counted is None else torch.where(counted, labels, 0).int()
         if counted is not None:
-            pred = pred & counted
-        counts = torch.stack([pred & target, pred, target]).sum(1, dtype=torch.int32)
-        counts[1:] -= counts[0]  # (tp, fp, fn)
-        raw.view(3, -1).add_(counts)
+            pred = pred * counted.int()
+        tp = (pred * target).sum(0, dtype=torch.int32)
+        pos_pred, pos_true = pred.sum(0, dtype=torch.int32), target.sum(0, dtype=torch.int32)
+        raw.view(3, -1).add_(torch.stack([tp, pos_pred - tp, pos_true - tp]))
 
     def raw_to_stat_scores(self, raw: Tensor) -> Tensor:
         return raw.view(3, self.num_labels)
