@@ -152,7 +152,7 @@ def should_check_values(t: Tensor, validate: bool | None, first_call: bool) -> b
     return t.is_cpu or first_call
 
 
-def check_logits(logits: Tensor, name: str = "outputs", check_values: bool = True, finite: bool = True) -> None:
+def check_logits(logits: Tensor, name: str = "outputs", check_values: bool = True) -> None:
     if not isinstance(logits, Tensor):
         raise ValueError(f"{name} must be a torch.Tensor of logits [N, C, ...], got {type(logits).__name__}")
     if logits.dim() < 2:
@@ -167,7 +167,7 @@ def check_logits(logits: Tensor, name: str = "outputs", check_values: bool = Tru
         )
     if check_values and not logits.is_floating_point():
         raise ValueError(f"{name} must be floating point logits, got dtype {logits.dtype}")
-    if check_values and finite and not has_finite_sum(logits.detach()):
+    if check_values and not has_finite_sum(logits.detach()):
         raise ValueError(f"{name} contains NaN or Inf values; check the model, the learning rate and the inputs")
 
 
@@ -230,12 +230,10 @@ def check_logits_labels(
     check_values: bool = True,
     logits_name: str = "outputs",
     labels_name: str = "labels",
-    finite: bool = True,
 ) -> bool | None:
     """Shape, dtype and (optionally) value checks for a (logits, labels) pair; returns
-    :func:`check_labels`'s answer (True: no label is ignored). ``finite=False`` leaves out
-    the finiteness of the logits (the caller checks the loss value instead)."""
-    check_logits(logits, logits_name, check_values, finite)
+    :func:`check_labels`'s answer (True: no label is ignored)."""
+    check_logits(logits, logits_name, check_values)
     c = logits.shape[1]
     if num_classes is not None and c != num_classes:
         raise ValueError(
