@@ -15,7 +15,11 @@ def test_acwa_auto_selects_on_the_training_split_and_pays_for_every_training():
     assert res["failures"] == []
     by = {r["method"]: r for r in res["runs"]}
     auto = by["acwa-auto"]["extra"]["auto"]
-    assert auto["method"] in AUTO_CANDIDATES and set(auto["oof_balanced_accuracy"]) == set(AUTO_CANDIDATES)
+    assert (
+        auto["method"] in AUTO_CANDIDATES
+        and set(auto["oof"]) == set(AUTO_CANDIDATES)
+        and auto["metric"] == "balanced_accuracy"
+    )
     assert auto["trainings"] == AUTO_FOLDS * len(AUTO_CANDIDATES) + 1 == METHODS["acwa-auto"].trainings
     assert auto["folds"] == AUTO_FOLDS
     # 21 trainings on (parts of) the same data cost clearly more than ce's one
@@ -35,7 +39,7 @@ def test_the_preset_is_renamed_and_budgets_register_with_partial():
             "digits-lt", methods="acwa-auto-test", seeds=1, epochs=1, max_train=200, write_report=False, progress=False
         )
         extra = res["runs"][0]["extra"]["auto"]
-        assert extra["trainings"] == 5 and set(extra["oof_balanced_accuracy"]) == {"weighted-ce", "la"}
+        assert extra["trainings"] == 5 and set(extra["oof"]) == {"weighted-ce", "la"}
         with pytest.raises(ValueError, match="trainings must be an int >= 1"):
             register_method("x-auto", family="adaptive", trainings=0)
     finally:

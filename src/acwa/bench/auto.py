@@ -14,9 +14,9 @@ the labels of the samples it trains on.
   (:func:`acwa.splits.multilabel_folds`), mean average precision, no correction (mAP does not
   depend on thresholds).
 
-``fit.extra['auto']`` records ``method``, ``metric``, ``oof`` (each candidate's pooled OOF
-score; also under ``oof_<metric>``, e.g. ``oof_balanced_accuracy``), ``bias`` / ``thresholds``
-(the applied correction or None), ``trainings`` and ``folds``.
+``fit.extra['auto']`` records ``method``, ``metric`` (the name of the OOF score), ``oof`` (each
+candidate's pooled OOF score), ``bias`` / ``thresholds`` (the applied correction or None),
+``trainings`` and ``folds``.
 
 ``folds`` and ``candidates`` are options of the method: ``acwa bench --auto-folds 3
 --auto-candidates weighted-ce,la`` or ``run_bench(method_options={"acwa-auto": {"folds": 3}})``.
@@ -79,7 +79,6 @@ def select_and_train(ctx: RunContext, folds: int = AUTO_FOLDS, candidates: Seque
         "method": result.method,
         "metric": result.metric,
         "oof": oof,
-        f"oof_{result.metric}": oof,
         "bias": _rounded(result.bias),
         "thresholds": _rounded(result.thresholds),
         "trainings": int(result.trainings),

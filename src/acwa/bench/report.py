@@ -210,6 +210,7 @@ def auto_choices(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         info = (r.get("extra") or {}).get("auto")
         if r["method"] != "acwa-auto" or not info:
             continue
+        # results written before session 7 hold the scores under oof_<metric> only
         oof: dict[str, float] = info.get("oof") or next((v for k, v in info.items() if k.startswith("oof_")), {})
         gain = info.get("fallback_gain")
         corrected = info.get("bias") is not None or info.get("thresholds") is not None
