@@ -29,6 +29,17 @@ CONFIGS: dict[str, dict[str, Any]] = {
 }
 
 
+def _step_functions(forward_loss, trainer, compiled):
+    """``(forward_loss, trainer.accumulate)``, both compiled with ``fullgraph=True`` if ``compiled``."""
+    if not compiled:
+        return forward_loss, trainer.accumulate
+    torch._dynamo.reset()
+    return (
+        torch.compile(forward_loss, fullgraph=True, backend="eager"),
+        torch.compile(trainer.accumulate, fullgraph=True, backend="eager"),
+    )
+
+
 def _run(config, compiled):
     torch.manual_seed(0)
     model = nn.Linear(8, C)
@@ -41,11 +52,7 @@ def _run(config, compiled):
         out = model(x)
         return out, trainer.get_weighted_loss(out, y)
 
-    accumulate = trainer.accumulate
-    if compiled:
-        torch._dynamo.reset()
-        forward_loss = torch.compile(forward_loss, fullgraph=True, backend="eager")
-        accumulate = torch.compile(accumulate, fullgraph=True, backend="eager")
+    forward_loss, accumulate = _step_functions(forward_loss, trainer, compiled)
     for x, y in _data():
         out, loss = forward_loss(x, y)
         opt.zero_grad()
@@ -129,11 +136,7 @@ def test_sigmoid_tasks_trace_whole_and_match_eager(task, ignore_index):
             out = out.squeeze(1) if task == "binary" else out
             return out, trainer.get_weighted_loss(out, y)
 
-        accumulate = trainer.accumulate
-        if compiled:
-            torch._dynamo.reset()
-            forward_loss = torch.compile(forward_loss, fullgraph=True, backend="eager")
-            accumulate = torch.compile(accumulate, fullgraph=True, backend="eager")
+        forward_loss, accumulate = _step_functions(forward_loss, trainer, compiled)
         losses = []
         for x, y in batches:
             out, loss = forward_loss(x, y)

@@ -46,6 +46,7 @@ class BatchChecks:
 
     def check(self, task: Task, logits: Tensor, labels: Tensor, validate: bool | None, finite_from_loss: bool) -> None:
         """Check a new batch for ``task`` (shapes always, values per ``validate``)."""
+        # validate given: checked_once is not read, so a compiled step guards on nothing that changes
         check_values = validate if validate is not None else should_check_values(logits, None, not self.checked_once)
         self.checked_once = True
         if not check_values or logits.is_meta:  # shapes only: no host read, no data-pointer cache
