@@ -17,9 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from acwa.counts import positive_counts
 from acwa.losses import LOSS_NAMES, SIGMOID_LOSS_NAMES, make_loss
-from acwa.weights import class_counts
+from acwa.weights import class_counts, positive_counts
 
 
 def best(fn, reps):

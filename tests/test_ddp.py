@@ -25,7 +25,8 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from acwa import ACWATrainer
-from acwa.metrics import all_gather_cat, per_class_metric
+from acwa._internal.state import all_gather_cat
+from acwa.metrics import per_class_metric
 
 ROOT = Path(__file__).resolve().parents[1]
 WORLD = 2

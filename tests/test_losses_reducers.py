@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from acwa.counts import positive_counts
 from acwa.losses import LOSS_NAMES, REDUCTIONS, SIGMOID_LOSS_NAMES, BaseLoss, check_reduction, make_loss, reduce_values
 from acwa.losses.base import LossBatch
+from acwa.weights import positive_counts
 
 V = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64)
 W = torch.tensor([0.5, 1.0, 2.0, 4.0], dtype=torch.float64)

@@ -16,7 +16,6 @@ import pytest
 import torch
 from torch import nn
 
-from acwa.counts import positive_counts
 from acwa.losses import (
     REDUCTIONS,
     SIGMOID_LOSS_NAMES,
@@ -33,7 +32,7 @@ from acwa.losses import (
     make_loss,
     sigmoid_focal_loss,
 )
-from acwa.weights import pos_weight
+from acwa.weights import pos_weight, positive_counts
 
 IGNORE = -100
 L = 4

@@ -5,7 +5,7 @@ import pickle
 import pytest
 import torch
 
-from acwa._state import Stateful
+from acwa._internal.state import Stateful
 
 
 def _nonnegative(t):

@@ -1,7 +1,8 @@
 """acwa: make deep classifiers work on imbalanced data.
 
 - :class:`ACWATrainer`: adaptive class weights (and logit offsets) that follow a live per-class
-  metric; :mod:`acwa.adaptive` holds the update rules.
+  metric; :mod:`acwa.adaptive` holds the trainer and its parts (controller, window, loss weighting).
+- :mod:`acwa.tasks`: the one task notion (multiclass, binary one-logit, multi-label).
 - :mod:`acwa.losses` (focal, class-balanced, LDAM-DRW, logit adjustment, balanced softmax, VS,
   parametric CE; :func:`make_loss`), :mod:`acwa.weights` (static class weights).
 - :mod:`acwa.sampling` (class-balanced and distributed samplers, over/under-sampling, SMOTE,
@@ -13,9 +14,8 @@
   :mod:`acwa.bench` (the ``acwa bench`` command).
 """
 
-from . import auto, losses, metrics, posthoc, weights
-from .adaptive import AdaptiveClassWeights, acwa_update
-from .early_stopping import EarlyStopping
+from . import adaptive, auto, losses, metrics, posthoc, tasks, weights
+from .adaptive import ACWATrainer, AdaptiveClassWeights, EarlyStopping, acwa_update
 from .losses import (
     AsymmetricLoss,
     BalancedSoftmaxLoss,
@@ -36,7 +36,6 @@ from .losses import (
     make_loss,
 )
 from .splits import stratified_split
-from .trainer import ACWATrainer
 
 __version__ = "0.1.0"
 
@@ -63,10 +62,12 @@ __all__ = [
     "AsymmetricLoss",
     "DistributionBalancedLoss",
     "logit_adjust",
+    "adaptive",
     "auto",
     "losses",
     "metrics",
     "posthoc",
+    "tasks",
     "weights",
     "__version__",
 ]

@@ -78,8 +78,8 @@ def _number(name: str, low: float, high: float = math.inf, low_open: bool = Fals
 
 
 def _methods_epilog() -> str:
-    from .bench import METHODS, list_methods
-    from .data import DATASETS
+    from acwa.bench import METHODS, list_methods
+    from acwa.data import DATASETS
 
     lines = ["methods (--methods a,b,c, default or all; * = opt-in, not in default):"]
     for n in list_methods():
@@ -91,8 +91,8 @@ def _methods_epilog() -> str:
 
 
 def _bench_parser(sub: Any) -> None:
-    from .bench.scoring import DEFAULT_RANK_BY, METRICS
-    from .data.user import IMPUTE_CHOICES
+    from acwa.bench.scoring import DEFAULT_RANK_BY, METRICS
+    from acwa.data.user import IMPUTE_CHOICES
 
     b = sub.add_parser(
         "bench",
@@ -168,7 +168,7 @@ def _bench_parser(sub: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from acwa import __version__
 
     parser = _Parser(prog="acwa", description="acwa: classifiers on imbalanced data. Commands: bench, report, weights.")
     parser.add_argument("--version", action="version", version=f"acwa {__version__}")
@@ -188,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _list_methods() -> str:
-    from .bench import METHODS, list_methods
+    from acwa.bench import METHODS, list_methods
 
     return "\n".join(
         f"{n:<18} {METHODS[n].family:<9} {'' if METHODS[n].in_default else '(opt-in) '}{METHODS[n].description}"
@@ -197,7 +197,7 @@ def _list_methods() -> str:
 
 
 def _list_datasets() -> str:
-    from .data import DATASETS
+    from acwa.data import DATASETS
 
     lines = []
     for name, spec in DATASETS.items():
@@ -213,7 +213,7 @@ def _err(command: str, exc: BaseException) -> int:
 
 
 def _print_results(results: dict[str, Any], html: str) -> None:
-    from .bench.report import summary_table, takeaway
+    from acwa.bench.report import summary_table, takeaway
 
     cfg = results["config"]
     print(takeaway(results))
@@ -239,7 +239,7 @@ def _auto_options(args: argparse.Namespace, methods: list[str]) -> dict[str, dic
             raise ValueError(f"--auto-folds must be >= 2 (cross-fitting needs two folds), got {args.auto_folds}")
         options["folds"] = args.auto_folds
     if args.auto_candidates is not None:
-        from .auto import MULTILABEL_PORTFOLIO, PORTFOLIO
+        from acwa.auto import MULTILABEL_PORTFOLIO, PORTFOLIO
 
         names = tuple(c.strip() for c in args.auto_candidates.split(",") if c.strip())
         unknown = [c for c in names if c not in PORTFOLIO and c not in MULTILABEL_PORTFOLIO]
@@ -259,8 +259,8 @@ def _auto_options(args: argparse.Namespace, methods: list[str]) -> dict[str, dic
 
 
 def _bench(args: argparse.Namespace, argv: list[str]) -> int:
-    from .bench import BenchInterrupted, resolve_methods, run_bench
-    from .data import DataError, list_datasets
+    from acwa.bench import BenchInterrupted, resolve_methods, run_bench
+    from acwa.data import DataError, list_datasets
 
     if args.list_methods:
         print(_list_methods())
@@ -329,7 +329,7 @@ def _bench(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .bench.runner import render_report
+    from acwa.bench.runner import render_report
 
     path = Path(args.results)
     try:
@@ -349,7 +349,7 @@ def _report(args: argparse.Namespace) -> int:
         folder = Path(args.out) if args.out else path.parent
         from importlib.util import find_spec
 
-        from .bench.output import prepare_out_dir
+        from acwa.bench.output import prepare_out_dir
 
         if args.out:
             folder, _ = prepare_out_dir(folder, results["dataset"], overwrite=True)
@@ -374,8 +374,8 @@ def _report(args: argparse.Namespace) -> int:
 def _weights(args: argparse.Namespace) -> int:
     import torch
 
-    from .data import load_labels
-    from .weights import class_weights
+    from acwa.data import load_labels
+    from acwa.weights._class_weights import class_weights
 
     try:
         codes, names = load_labels(args.data, args.target)

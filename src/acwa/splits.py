@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._validation import check_float, check_int
+from acwa._internal.validation import check_float, check_int
 
 __all__ = ["stratified_split", "stratified_folds", "multilabel_folds"]
 

@@ -12,7 +12,7 @@ default :data:`DEFAULT_MULTILABEL_CANDIDATES`, mean average precision, folds fro
 sampler for the training function.
 """
 
-from .portfolio import (
+from acwa.auto.portfolio import (
     DEFAULT_CANDIDATES,
     DEFAULT_MULTILABEL_CANDIDATES,
     MULTILABEL_PORTFOLIO,
@@ -20,9 +20,9 @@ from .portfolio import (
     MethodRecipe,
     method_recipe,
 )
-from .result import CandidateScore, SelectionResult
-from .scoring import METRICS
-from .select import AutoSelector, TrainAndPredict, select_method
+from acwa.auto.result import CandidateScore, SelectionResult
+from acwa.auto.scoring import METRICS
+from acwa.auto.select import AutoSelector, TrainAndPredict, select_method
 
 __all__ = [
     "select_method",

@@ -20,7 +20,7 @@ but the training labels:
 
 Multi-label data (multi-hot labels ``[N, L]``, one sigmoid logit per label) has its own
 portfolio, :data:`MULTILABEL_PORTFOLIO`, the bench's multi-label methods with the same names and
-settings; the counts ``[n_neg, n_pos]`` per label (:func:`acwa.counts.positive_counts`) come from
+settings; the counts ``[n_neg, n_pos]`` per label (:func:`acwa.weights.positive_counts`) come from
 the training labels:
 
 ============================  ==============================================================
@@ -65,7 +65,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Sampler
 
-from .._validation import check_choice, check_int, check_num_classes
+from acwa._internal.validation import check_choice, check_int, check_num_classes
 
 __all__ = [
     "PORTFOLIO",
@@ -130,9 +130,9 @@ def method_recipe(method: str, train_labels: Tensor, num_classes: int, seed: int
     C = check_num_classes(num_classes) if method in PORTFOLIO else check_int(num_classes, "num_classes", min=1)
     if method in MULTILABEL_PORTFOLIO:
         return _multilabel_recipe(method, train_labels, C)
-    from ..losses import ClassBalancedLoss, LogitAdjustedLoss, WeightedCrossEntropyLoss
-    from ..sampling import ClassBalancedSampler
-    from ..weights import inverse_frequency
+    from acwa.losses import ClassBalancedLoss, LogitAdjustedLoss, WeightedCrossEntropyLoss
+    from acwa.sampling import ClassBalancedSampler
+    from acwa.weights._class_weights import inverse_frequency
 
     y = torch.as_tensor(train_labels)
     if y.dim() == 2:
@@ -180,7 +180,7 @@ def check_multi_hot(labels: Tensor, name: str = "labels") -> Tensor:
 
 
 def _multilabel_recipe(method: str, train_labels: Tensor, num_labels: int) -> MethodRecipe:
-    from ..counts import positive_counts
+    from acwa.weights._counts import positive_counts
 
     raw = torch.as_tensor(train_labels)
     if raw.dim() != 2:
@@ -204,14 +204,14 @@ def sigmoid_method_loss(method: str, counts: Tensor) -> nn.Module:
     without positives or negatives in the subset) becomes a pseudo-count of 1 where the loss
     needs ``n > 0`` and the cap :data:`POS_WEIGHT_CAP` as ``pos_weight``. The bench's sigmoid
     methods build their losses here too."""
-    from ..losses import (
+    from acwa.losses import (
         AsymmetricLoss,
         BinaryCrossEntropyLoss,
         BinaryLogitAdjustedLoss,
         DistributionBalancedLoss,
         SigmoidFocalLoss,
     )
-    from ..weights import pos_weight
+    from acwa.weights._class_weights import pos_weight
 
     check_choice(method, MULTILABEL_PORTFOLIO, "method")
     counts = torch.as_tensor(counts).double()

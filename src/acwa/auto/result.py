@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
-from ..posthoc import binary_scores
-from .scoring import THRESHOLD_FREE
+from acwa.auto.scoring import THRESHOLD_FREE
+from acwa.posthoc._decisions import binary_scores
 
 __all__ = ["CandidateScore", "SelectionResult"]
 

@@ -61,18 +61,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .._validation import check_bool, check_choice, check_float, check_int
-from ..posthoc import cross_fitted_logits, fit_class_bias, tune_threshold
-from ..splits import multilabel_folds, stratified_folds
-from .portfolio import (
+from acwa._internal.validation import check_bool, check_choice, check_float, check_int
+from acwa.auto.portfolio import (
     DEFAULT_CANDIDATES,
     DEFAULT_MULTILABEL_CANDIDATES,
     MULTILABEL_PORTFOLIO,
     PORTFOLIO,
     check_multi_hot,
 )
-from .result import CandidateScore, SelectionResult
-from .scoring import METRICS, THRESHOLD_FREE, MetricFn, resolve_metric
+from acwa.auto.result import CandidateScore, SelectionResult
+from acwa.auto.scoring import METRICS, THRESHOLD_FREE, MetricFn, resolve_metric
+from acwa.posthoc._decisions import cross_fitted_logits, fit_class_bias, tune_threshold
+from acwa.splits import multilabel_folds, stratified_folds
 
 __all__ = ["AutoSelector", "SelectionResult", "CandidateScore", "select_method", "TrainAndPredict"]
 

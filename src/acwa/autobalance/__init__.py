@@ -14,12 +14,11 @@ NeurIPS 2021, arXiv 2201.01212).
 The tuned loss is :class:`acwa.losses.ParametricCrossEntropyLoss`.
 """
 
-from ..losses.parametric import ParametricCrossEntropyLoss, parametric_cross_entropy
-from .augment import AUGMENT_KINDS, AugmentedBatch, ClassAugment
-from .config import AutoBalanceConfig
-from .fit import AutoBalanceResult, fit, predict
-from .hypergrad import SOLVERS, implicit_hypergradient, inverse_hvp
-from .objectives import (
+from acwa.autobalance.augment import AUGMENT_KINDS, AugmentedBatch, ClassAugment
+from acwa.autobalance.config import AutoBalanceConfig
+from acwa.autobalance.fit import AutoBalanceResult, fit, predict
+from acwa.autobalance.hypergrad import SOLVERS, implicit_hypergradient, inverse_hvp
+from acwa.autobalance.objectives import (
     OBJECTIVES,
     balanced_objective,
     blend,
@@ -29,7 +28,14 @@ from .objectives import (
     worst_class_objective,
     worst_group_objective,
 )
-from .tuner import AutoBalance, check_group_labels, check_val_classes, frequency_rank_groups, train_objective
+from acwa.autobalance.tuner import (
+    AutoBalance,
+    check_group_labels,
+    check_val_classes,
+    frequency_rank_groups,
+    train_objective,
+)
+from acwa.losses.parametric import ParametricCrossEntropyLoss, parametric_cross_entropy
 
 __all__ = [
     "AutoBalance",

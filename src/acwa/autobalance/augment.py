@@ -25,7 +25,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from .._validation import check_choice, check_float, check_num_classes
+from acwa._internal.validation import check_choice, check_float, check_num_classes
 
 __all__ = ["ClassAugment", "AugmentedBatch", "AUGMENT_KINDS"]
 

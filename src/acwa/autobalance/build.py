@@ -7,10 +7,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..losses.parametric import ParametricCrossEntropyLoss
-from .augment import ClassAugment
-from .checks import frequency_rank_groups
-from .config import AutoBalanceConfig
+from acwa.autobalance.augment import ClassAugment
+from acwa.autobalance.checks import frequency_rank_groups
+from acwa.autobalance.config import AutoBalanceConfig
+from acwa.losses.parametric import ParametricCrossEntropyLoss
 
 __all__ = ["build_loss", "build_hyper_optimizer", "model_device", "effective_params"]
 

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from .._validation import check_int
-from ..losses.parametric import ParametricCrossEntropyLoss, parametric_cross_entropy
-from .augment import ClassAugment
+from acwa._internal.validation import check_int
+from acwa.autobalance.augment import ClassAugment
+from acwa.losses.parametric import ParametricCrossEntropyLoss, parametric_cross_entropy
 
 __all__ = [
     "frequency_rank_groups",

@@ -2,7 +2,7 @@
 
 :class:`AutoBalanceConfig` holds every option of the tuner besides the model, the number of
 classes, the validation data and the optimiser. Each field is checked through the shared
-validation vocabulary (:mod:`acwa._validation`) when the config is built, so a bad value fails
+validation vocabulary (:mod:`acwa._internal.validation`) when the config is built, so a bad value fails
 at construction with a message naming the option, the value and the fix.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from .._validation import check_bounds, check_choice, check_float, check_int
-from .augment import ClassAugment
-from .hypergrad import SOLVERS
+from acwa._internal.validation import check_bounds, check_choice, check_float, check_int
+from acwa.autobalance.augment import ClassAugment
+from acwa.autobalance.hypergrad import SOLVERS
 
 __all__ = ["AutoBalanceConfig", "HYPER_OPTIMIZERS"]
 

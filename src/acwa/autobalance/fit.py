@@ -24,11 +24,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .._progress import progress_iter
-from .._validation import check_choice, check_float, check_int, check_num_classes
-from ..splits import stratified_split
-from .checks import check_class_labels, check_features
-from .tuner import AutoBalance, check_group_labels, check_val_classes, train_objective
+from acwa._internal.progress import progress_iter
+from acwa._internal.validation import check_choice, check_float, check_int, check_num_classes
+from acwa.autobalance.checks import check_class_labels, check_features
+from acwa.autobalance.tuner import AutoBalance, check_group_labels, check_val_classes, train_objective
+from acwa.splits import stratified_split
 
 __all__ = ["fit", "AutoBalanceResult", "predict", "split_with_singletons"]
 

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._validation import check_float
+from acwa._internal.validation import check_float
 
 __all__ = [
     "OBJECTIVES",

@@ -10,9 +10,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..losses.parametric import ParametricCrossEntropyLoss
-from .augment import ClassAugment
-from .build import effective_params
+from acwa.autobalance.augment import ClassAugment
+from acwa.autobalance.build import effective_params
+from acwa.losses.parametric import ParametricCrossEntropyLoss
 
 __all__ = ["TunedLoss"]
 

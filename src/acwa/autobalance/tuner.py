@@ -33,11 +33,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._state import Stateful
-from .._validation import check_num_classes
-from .augment import ClassAugment
-from .build import build_hyper_optimizer, build_loss, model_device
-from .checks import (
+from acwa._internal.state import Stateful
+from acwa._internal.validation import check_num_classes
+from acwa.autobalance.augment import ClassAugment
+from acwa.autobalance.build import build_hyper_optimizer, build_loss, model_device
+from acwa.autobalance.checks import (
     check_class_labels,
     check_group_labels,
     check_val_classes,
@@ -45,12 +45,12 @@ from .checks import (
     lower_params,
     train_objective,
 )
-from .config import AutoBalanceConfig
-from .hypergrad import implicit_hypergradient
-from .objectives import make_objective
-from .persistence import COMPONENT_KEYS, check_components, dump_components, load_components
-from .results import TunedLoss
-from .valdata import ValData, ValidationStream
+from acwa.autobalance.config import AutoBalanceConfig
+from acwa.autobalance.hypergrad import implicit_hypergradient
+from acwa.autobalance.objectives import make_objective
+from acwa.autobalance.persistence import COMPONENT_KEYS, check_components, dump_components, load_components
+from acwa.autobalance.results import TunedLoss
+from acwa.autobalance.valdata import ValData, ValidationStream
 
 __all__ = [
     "AutoBalance",
@@ -119,7 +119,7 @@ class AutoBalance(TunedLoss, Stateful):
     All options are fields of :class:`~acwa.autobalance.AutoBalanceConfig` and are validated
     there; pass them as keywords or as ``config=AutoBalanceConfig(...)``. The tuner's counters,
     generators, buffered batches, history and best parameters are declared state
-    (:class:`acwa._state.Stateful`): :meth:`state_dict` / :meth:`load_state_dict` (checked, atomic).
+    (:class:`acwa._internal.state.Stateful`): :meth:`state_dict` / :meth:`load_state_dict` (checked, atomic).
     """
 
     # declared state (see _declare_state)

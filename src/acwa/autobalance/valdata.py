@@ -15,8 +15,8 @@ from typing import Any, Union
 import torch
 from torch import Tensor
 
-from .._validation import check_int
-from .checks import check_class_labels, check_features, check_group_labels, check_val_classes
+from acwa._internal.validation import check_int
+from acwa.autobalance.checks import check_class_labels, check_features, check_group_labels, check_val_classes
 
 __all__ = ["ValidationStream", "ValData"]
 

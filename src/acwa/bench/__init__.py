@@ -14,13 +14,13 @@
 * :mod:`acwa.bench.report` / :mod:`acwa.bench.figures`: results.json, report.md, report.html, PNGs.
 """
 
-from . import auto as _auto_method  # noqa: F401  (acwa-auto: the acwa.auto selection API)
-from . import methods as _builtin_methods  # noqa: F401  (registers the built-in methods)
-from . import reference as _reference_rows  # noqa: F401  (registers the scikit-learn reference rows)
-from . import sigmoid as _sigmoid_methods  # noqa: F401  (one-logit binary and multi-label methods)
-from . import soft as _soft_methods  # noqa: F401  (soft-target (mixup) methods)
-from .models import MLP, Conv1dNet, SmallCNN, build_model
-from .registry import (
+from acwa.bench import auto as _auto_method  # noqa: F401  (acwa-auto: the acwa.auto selection API)
+from acwa.bench import methods as _builtin_methods  # noqa: F401  (registers the built-in methods)
+from acwa.bench import reference as _reference_rows  # noqa: F401  (registers the scikit-learn reference rows)
+from acwa.bench import sigmoid as _sigmoid_methods  # noqa: F401  (one-logit binary and multi-label methods)
+from acwa.bench import soft as _soft_methods  # noqa: F401  (soft-target (mixup) methods)
+from acwa.bench.models import MLP, Conv1dNet, SmallCNN, build_model
+from acwa.bench.registry import (
     FAMILIES,
     METHODS,
     Method,
@@ -30,10 +30,10 @@ from .registry import (
     resolve_methods,
     unregister_method,
 )
-from .report import summary_table, write_report
-from .runner import DEFAULT_SEEDS, BenchInterrupted, prepare_dataset, run_bench
-from .scoring import METRICS, evaluate, shot_groups, summarise
-from .training import Fit, Recipe, RunContext, Trace, default_recipe
+from acwa.bench.report import summary_table, write_report
+from acwa.bench.runner import DEFAULT_SEEDS, BenchInterrupted, prepare_dataset, run_bench
+from acwa.bench.scoring import METRICS, evaluate, shot_groups, summarise
+from acwa.bench.training import Fit, Recipe, RunContext, Trace, default_recipe
 
 __all__ = [
     "run_bench",

@@ -30,9 +30,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..auto import DEFAULT_CANDIDATES, DEFAULT_MULTILABEL_CANDIDATES, method_recipe, select_method
-from .registry import register_method
-from .training import Fit, RunContext, predict_logits
+from acwa.auto import DEFAULT_CANDIDATES, DEFAULT_MULTILABEL_CANDIDATES, method_recipe, select_method
+from acwa.bench.registry import register_method
+from acwa.bench.training import Fit, RunContext, predict_logits
 
 __all__ = ["AUTO_FOLDS", "AUTO_CANDIDATES", "AUTO_MULTILABEL_CANDIDATES", "auto_trainings", "select_and_train"]
 

@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data import BenchDataset
-from .registry import Method
-from .scoring import DEFAULT_RANK_BY, METRICS, clean, evaluate
-from .training import Fit, Recipe, RunContext, predict_logits, two_class_logits
+from acwa.bench.registry import Method
+from acwa.bench.scoring import DEFAULT_RANK_BY, METRICS, clean, evaluate
+from acwa.bench.training import Fit, Recipe, RunContext, predict_logits, two_class_logits
+from acwa.data import BenchDataset
 
 __all__ = [
     "STANDARDISED_MODALITIES",

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .scoring import DEFAULT_RANK_BY, METRICS
+from acwa.bench.scoring import DEFAULT_RANK_BY, METRICS
 
 __all__ = ["FAMILY_COLOURS", "make_figures", "highlighted", "adaptive_traces", "baseline_row"]
 

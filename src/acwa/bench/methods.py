@@ -13,8 +13,17 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .. import ACWATrainer, autobalance
-from ..losses import (
+from acwa import ACWATrainer, autobalance
+from acwa.bench.recipes import (
+    CROSSFIT_FOLDS,
+    crossfit_class_bias,
+    logit_adjusted_trainer,
+    weighted_ce_trainer,
+    with_crossfit_bias,
+)
+from acwa.bench.registry import register_method
+from acwa.bench.training import Fit, RunContext, Trace
+from acwa.losses import (
     BalancedSoftmaxLoss,
     ClassBalancedLoss,
     DeferredReweighting,
@@ -25,17 +34,8 @@ from ..losses import (
     WeightedCrossEntropyLoss,
     logit_adjust,
 )
-from ..sampling import SMOTE, ClassBalancedSampler, RandomOverSampler, RandomUnderSampler
-from ..weights import effective_number, inverse_frequency
-from .recipes import (
-    CROSSFIT_FOLDS,
-    crossfit_class_bias,
-    logit_adjusted_trainer,
-    weighted_ce_trainer,
-    with_crossfit_bias,
-)
-from .registry import register_method
-from .training import Fit, RunContext, Trace
+from acwa.sampling import SMOTE, ClassBalancedSampler, RandomOverSampler, RandomUnderSampler
+from acwa.weights._class_weights import effective_number, inverse_frequency
 
 __all__ = ["crossfit_class_bias", "with_crossfit_bias", "weighted_ce_trainer", "logit_adjusted_trainer"]
 

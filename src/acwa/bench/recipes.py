@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..losses import LogitAdjustedLoss, WeightedCrossEntropyLoss
-from ..posthoc import cross_fitted_logits, fit_class_bias
-from ..weights import inverse_frequency
-from .training import Fit, RunContext, predict_logits
+from acwa.bench.training import Fit, RunContext, predict_logits
+from acwa.losses import LogitAdjustedLoss, WeightedCrossEntropyLoss
+from acwa.posthoc._decisions import cross_fitted_logits, fit_class_bias
+from acwa.weights._class_weights import inverse_frequency
 
 __all__ = [
     "CROSSFIT_FOLDS",

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .registry import register_method
-from .training import Fit, RunContext
+from acwa.bench.registry import register_method
+from acwa.bench.training import Fit, RunContext
 
 __all__ = ["SklearnClassifier", "fit_sklearn"]
 

@@ -16,8 +16,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .figures import FAMILY_COLOURS, baseline_row, make_figures
-from .scoring import DEFAULT_RANK_BY, METRICS
+from acwa.bench.figures import FAMILY_COLOURS, baseline_row, make_figures
+from acwa.bench.scoring import DEFAULT_RANK_BY, METRICS
 
 __all__ = ["write_report", "summary_table", "markdown_report", "html_report", "takeaway", "SECTIONS"]
 

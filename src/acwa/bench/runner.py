@@ -31,12 +31,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data import BenchDataset, DataError, load_dataset, load_user_data, make_long_tailed
-from .execution import STANDARDISED_MODALITIES, Progress, check_picklable, cpu_seconds, execute
-from .output import RunLog, move_into_place, prepare_out_dir
-from .registry import METHODS, Method, get_method, resolve_methods
-from .scoring import TASK_RANK_BY, check_rank_by, rankable_metrics, shot_groups, summarise
-from .training import default_recipe
+from acwa.bench.execution import STANDARDISED_MODALITIES, Progress, check_picklable, cpu_seconds, execute
+from acwa.bench.output import RunLog, move_into_place, prepare_out_dir
+from acwa.bench.registry import METHODS, Method, get_method, resolve_methods
+from acwa.bench.scoring import TASK_RANK_BY, check_rank_by, rankable_metrics, shot_groups, summarise
+from acwa.bench.training import default_recipe
+from acwa.data import BenchDataset, DataError, load_dataset, load_user_data, make_long_tailed
 
 __all__ = ["run_bench", "prepare_dataset", "DEFAULT_SEEDS", "BenchInterrupted", "MIN_TEST_SAMPLES"]
 
@@ -373,7 +373,7 @@ def run_bench(
 def render_report(results: dict[str, Any], folder: Path, plots: bool = True) -> dict[str, str]:
     """Render the report into a temporary folder inside ``folder`` and move it into place
     (``results.json`` last); an interrupted render leaves ``folder`` as it was."""
-    from .report import write_report
+    from acwa.bench.report import write_report
 
     tmp = Path(tempfile.mkdtemp(prefix=".rendering-", dir=folder))
     try:

@@ -3,7 +3,7 @@ one logit per label on multi-label data (multi-hot ``y [N, L]``), each with the 
 losses. The multiclass methods train two softmax logits on binary data; these train one.
 
 ``ctx.counts`` is ``[n_neg, n_pos]`` on binary data (class counts) and ``[2, L]`` per label on
-multi-label data (:func:`acwa.counts.positive_counts`): the shape every count-based sigmoid
+multi-label data (:func:`acwa.weights.positive_counts`): the shape every count-based sigmoid
 loss and :func:`acwa.weights.pos_weight` take. A binary one-logit model is scored through
 :func:`acwa.bench.training.two_class_logits` (``[0, z]``: softmax gives ``sigmoid(z)``), so
 its AP, ROC-AUC and balanced accuracy are those of ``sigmoid(z)`` at ``z > 0``.
@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import ACWATrainer
-from ..auto.portfolio import POS_WEIGHT_CAP, sigmoid_method_loss  # one home for these losses
-from ..losses import BinaryCrossEntropyLoss
-from ..posthoc import tune_threshold
-from .registry import register_method
-from .training import Fit, RunContext, predict_logits
+from acwa import ACWATrainer
+from acwa.auto.portfolio import POS_WEIGHT_CAP, sigmoid_method_loss  # one home for these losses
+from acwa.bench.registry import register_method
+from acwa.bench.training import Fit, RunContext, predict_logits
+from acwa.losses import BinaryCrossEntropyLoss
+from acwa.posthoc._decisions import tune_threshold
 
 __all__ = ["POS_WEIGHT_CAP", "fit_sigmoid"]
 

@@ -12,11 +12,11 @@ method, and they exercise the soft-target path of the losses and of ACWA on real
 
 from __future__ import annotations
 
-from .. import ACWATrainer
-from ..losses import WeightedCrossEntropyLoss
-from ..weights import inverse_frequency
-from .registry import register_method
-from .training import Fit, RunContext, mixup
+from acwa import ACWATrainer
+from acwa.bench.registry import register_method
+from acwa.bench.training import Fit, RunContext, mixup
+from acwa.losses import WeightedCrossEntropyLoss
+from acwa.weights._class_weights import inverse_frequency
 
 __all__ = ["MIXUP_ALPHA"]
 

@@ -22,12 +22,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..counts import positive_counts
-from ..data import BenchDataset
-from ..metrics import stat_scores
-from ..splits import stratified_split
-from ..weights import class_counts as count_classes
-from .models import Classifier, build_model
+from acwa.bench.models import Classifier, build_model
+from acwa.data import BenchDataset
+from acwa.metrics._stat_scores import stat_scores
+from acwa.splits import stratified_split
+from acwa.weights._class_weights import class_counts as count_classes
+from acwa.weights._counts import positive_counts
 
 __all__ = [
     "Recipe",
@@ -234,7 +234,7 @@ class RunContext:
         n_out = self.num_classes if outputs is None else outputs
         model = build_model(self.modality, self.input_shape, n_out)
         if cosine_head:
-            from ..losses import NormedLinear
+            from acwa.losses import NormedLinear
 
             model.head = NormedLinear(model.features_dim, n_out)
         return model

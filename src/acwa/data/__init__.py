@@ -9,14 +9,14 @@ Built-in names: :func:`list_datasets`. User files: :func:`load_user_data` (``.np
 ``.csv``). Every loader returns a :class:`BenchDataset`.
 """
 
-from .base import MODALITIES, BenchDataset, DataError, encode_labels
-from .builtin import DATASETS, dataset_available, list_datasets, load_dataset
-from .labels import load_labels
-from .longtail import long_tail_counts, make_long_tailed
-from .sources import cache_dir
-from .text import cached_embeddings, embed_texts, read_rotten_tomatoes
-from .ucr import load_ucr, read_ucr_tsv, ucr_data_dir
-from .user import load_csv, load_npz, load_user_data
+from acwa.data.base import MODALITIES, BenchDataset, DataError, encode_labels
+from acwa.data.builtin import DATASETS, dataset_available, list_datasets, load_dataset
+from acwa.data.labels import load_labels
+from acwa.data.longtail import long_tail_counts, make_long_tailed
+from acwa.data.sources import cache_dir
+from acwa.data.text import cached_embeddings, embed_texts, read_rotten_tomatoes
+from acwa.data.ucr import load_ucr, read_ucr_tsv, ucr_data_dir
+from acwa.data.user import load_csv, load_npz, load_user_data
 
 __all__ = [
     "BenchDataset",

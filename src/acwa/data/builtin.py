@@ -25,13 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..splits import stratified_split
-from .base import BenchDataset, DataError
-from .longtail import make_long_tailed
-from .sources import cache_dir
-from .text import _minilm_available, _rotten_file, load_rotten_tomatoes
-from .ucr import load_ecg5000, ucr_available
-from .wheels import load_credit_card_fraud, load_yeast, wheel_available
+from acwa.data.base import BenchDataset, DataError
+from acwa.data.longtail import make_long_tailed
+from acwa.data.sources import cache_dir
+from acwa.data.text import _minilm_available, _rotten_file, load_rotten_tomatoes
+from acwa.data.ucr import load_ecg5000, ucr_available
+from acwa.data.wheels import load_credit_card_fraud, load_yeast, wheel_available
+from acwa.splits import stratified_split
 
 __all__ = [
     "DATASETS",
@@ -305,7 +305,7 @@ def load_dataset(name: str, rho=_UNSET, seed: int = 0, **kwargs) -> BenchDataset
     if rho is _UNSET:
         rho = spec.default_rho
     if rho is not None:
-        from .longtail import _check_rho
+        from acwa.data.longtail import _check_rho
 
         _check_rho(rho)
     return spec.loader(rho=rho, seed=seed, **kwargs)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import DataError, encode_labels
-from .table import is_missing, parse_float, read_table
-from .user import _check_file, _labels, _read_npz
+from acwa.data.base import DataError, encode_labels
+from acwa.data.table import is_missing, parse_float, read_table
+from acwa.data.user import _check_file, _labels, _read_npz
 
 __all__ = ["load_labels"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..splits import stratified_split
+from acwa.splits import stratified_split
 
 __all__ = ["long_tail_counts", "make_long_tailed", "split_then_long_tail"]
 

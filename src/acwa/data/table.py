@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import DataError
+from acwa.data.base import DataError
 
 __all__ = [
     "MISSING_VALUES",

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import BenchDataset, DataError
-from .longtail import split_then_long_tail
-from .sources import cache_dir, package_dir
+from acwa.data.base import BenchDataset, DataError
+from acwa.data.longtail import split_then_long_tail
+from acwa.data.sources import cache_dir, package_dir
 
 __all__ = ["read_rotten_tomatoes", "embed_texts", "cached_embeddings", "load_rotten_tomatoes", "MINILM"]
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import BenchDataset, DataError
-from .longtail import make_long_tailed
-from .sources import package_dir
+from acwa.data.base import BenchDataset, DataError
+from acwa.data.longtail import make_long_tailed
+from acwa.data.sources import package_dir
 
 __all__ = ["ucr_data_dir", "ucr_available", "read_ucr_tsv", "load_ucr", "load_ecg5000", "ECG5000_CLASSES"]
 

@@ -23,9 +23,17 @@ from typing import Any
 
 import numpy as np
 
-from ..splits import stratified_split
-from .base import MODALITIES, BenchDataset, DataError, check_features, encode_labels
-from .table import MISSING_VALUES, impute_column, is_missing, multi_hot, multilabel_split, parse_float, read_table
+from acwa.data.base import MODALITIES, BenchDataset, DataError, check_features, encode_labels
+from acwa.data.table import (
+    MISSING_VALUES,
+    impute_column,
+    is_missing,
+    multi_hot,
+    multilabel_split,
+    parse_float,
+    read_table,
+)
+from acwa.splits import stratified_split
 
 __all__ = ["load_npz", "load_csv", "load_user_data", "MAX_ONE_HOT_LEVELS", "MISSING_VALUES", "IMPUTE_CHOICES"]
 

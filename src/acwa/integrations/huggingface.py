@@ -34,9 +34,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..evaluate import logits_of
-from ..trainer import ACWATrainer
-from ..window import check_update_on
+from acwa.adaptive._evaluation import logits_of
+from acwa.adaptive._trainer import ACWATrainer
+from acwa.adaptive._window import check_update_on
 
 try:
     from transformers import Trainer, TrainerCallback
@@ -218,7 +218,7 @@ def dataset_labels(dataset: Any, label_column: str = "labels") -> Tensor:
     (``label_column``, or ``'label'``), ``dataset.targets`` / ``get_labels()`` (see
     :func:`acwa.sampling.extract_labels`), or, for a map-style dataset of dicts, ``dataset[i][label_column]``
     (this reads every item once)."""
-    from ..sampling import extract_labels
+    from acwa.sampling import extract_labels
 
     names = getattr(dataset, "column_names", None)
     if isinstance(names, (list, tuple)):
@@ -364,7 +364,7 @@ class ImbalancedTrainer(Trainer):
             return super()._get_train_sampler(train_dataset)
         if isinstance(self.acwa_sampler, torch.utils.data.Sampler):
             return self.acwa_sampler
-        from ..sampling import DistributedClassBalancedSampler
+        from acwa.sampling import DistributedClassBalancedSampler
 
         dataset = self.train_dataset if train_dataset is None else train_dataset
         labels = self.sampler_labels if self.sampler_labels is not None else dataset_labels(dataset)

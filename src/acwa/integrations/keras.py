@@ -36,10 +36,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._validation import check_choice, check_int
-from ..adaptive import AdaptiveClassWeights
-from ..metrics import METRICS
-from ..window import UPDATE_ON, CountsWindow, check_update_on  # noqa: F401 - UPDATE_ON re-exported
+from acwa._internal.validation import check_choice, check_int
+from acwa.adaptive._controller import AdaptiveClassWeights
+from acwa.adaptive._window import UPDATE_ON, CountsWindow, check_update_on  # noqa: F401 - UPDATE_ON re-exported
+from acwa.metrics._stat_scores import METRICS
 
 try:
     import keras
@@ -51,7 +51,7 @@ except ImportError as exc:  # keras missing, or its default TensorFlow backend m
         f"(original error: {exc})"
     ) from exc
 
-from .keras_loss import UNTRACKED, ACWAState, AdaptiveWeightedLoss
+from acwa.integrations.keras_loss import UNTRACKED, ACWAState, AdaptiveWeightedLoss
 
 __all__ = ["ACWAState", "AdaptiveWeightedLoss", "ACWAKerasCallback"]
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..tasks import make_task
+from acwa.tasks._tasks import make_task
 
 try:
     import keras

@@ -40,9 +40,9 @@ from typing import Any
 
 from torch import Tensor
 
-from ..evaluate import logits_of
-from ..trainer import ACWATrainer
-from ..window import check_update_on
+from acwa.adaptive._evaluation import logits_of
+from acwa.adaptive._trainer import ACWATrainer
+from acwa.adaptive._window import check_update_on
 
 try:
     import lightning.pytorch as pl

@@ -25,8 +25,8 @@ Binary one-logit and multi-label (sigmoid) losses:
 Static class weights live in :mod:`acwa.weights`.
 """
 
-from .base import BaseLoss, LossBatch, reduce_loss
-from .binary import (
+from acwa.losses.base import BaseLoss, LossBatch, reduce_loss
+from acwa.losses.binary import (
     BinaryCrossEntropyLoss,
     BinaryLogitAdjustedLoss,
     SigmoidFocalLoss,
@@ -34,12 +34,12 @@ from .binary import (
     binary_logit_adjusted_loss,
     sigmoid_focal_loss,
 )
-from .class_balanced import CB_BASES, ClassBalancedLoss, class_balanced_loss
-from .cross_entropy import LogitTransformLoss, WeightedCrossEntropyLoss, weighted_cross_entropy
-from .factory import LOSS_NAMES, SIGMOID_LOSS_NAMES, make_loss
-from .focal import FocalLoss, focal_loss
-from .ldam import DeferredReweighting, LDAMLoss, NormedLinear, drw_weights, ldam_loss, ldam_margins
-from .logit_adjusted import (
+from acwa.losses.class_balanced import CB_BASES, ClassBalancedLoss, class_balanced_loss
+from acwa.losses.cross_entropy import LogitTransformLoss, WeightedCrossEntropyLoss, weighted_cross_entropy
+from acwa.losses.factory import LOSS_NAMES, SIGMOID_LOSS_NAMES, make_loss
+from acwa.losses.focal import FocalLoss, focal_loss
+from acwa.losses.ldam import DeferredReweighting, LDAMLoss, NormedLinear, drw_weights, ldam_loss, ldam_margins
+from acwa.losses.logit_adjusted import (
     BalancedSoftmaxLoss,
     LogitAdjustedLoss,
     balanced_softmax_loss,
@@ -47,10 +47,10 @@ from .logit_adjusted import (
     logit_adjust,
     logit_adjusted_loss,
 )
-from .multilabel import AsymmetricLoss, DistributionBalancedLoss, asymmetric_loss, distribution_balanced_loss
-from .parametric import ParametricCrossEntropyLoss, parametric_cross_entropy
-from .reducers import REDUCTIONS, check_reduction, reduce_values
-from .vs import VSLoss, vs_loss, vs_parameters
+from acwa.losses.multilabel import AsymmetricLoss, DistributionBalancedLoss, asymmetric_loss, distribution_balanced_loss
+from acwa.losses.parametric import ParametricCrossEntropyLoss, parametric_cross_entropy
+from acwa.losses.reducers import REDUCTIONS, check_reduction, reduce_values
+from acwa.losses.vs import VSLoss, vs_loss, vs_parameters
 
 __all__ = [
     "REDUCTIONS",

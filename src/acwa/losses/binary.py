@@ -30,10 +30,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._validation import check_float, check_probability
-from .base import LossBatch, LossOptions, Unpack, check_finite_vector, functional_twin
-from .logit_adjusted import OVERFLOW_HINT, _check_tau
-from .sigmoid import NegPosCounts, PosWeight, SigmoidLoss, bce_values, check_pos_weight, neg_pos_counts
+from acwa._internal.validation import check_float, check_probability
+from acwa.losses.base import LossBatch, LossOptions, Unpack, check_finite_vector, functional_twin
+from acwa.losses.logit_adjusted import OVERFLOW_HINT, _check_tau
+from acwa.losses.sigmoid import NegPosCounts, PosWeight, SigmoidLoss, bce_values, check_pos_weight, neg_pos_counts
 
 __all__ = [
     "BinaryCrossEntropyLoss",
@@ -109,7 +109,7 @@ class BinaryLogitAdjustedLoss(SigmoidLoss):
 
     Args:
         class_counts: training counts ``[n_neg, n_pos]`` (shape ``[2]``, or ``[2, L]`` per label,
-            from :func:`acwa.counts.positive_counts`), all > 0.
+            from :func:`acwa.weights.positive_counts`), all > 0.
         tau: adjustment strength (default 1.0; 0 gives BCE).
 
     The offsets ``tau log(pi / (1 - pi))`` are the buffer :attr:`offsets` ``[L]``.

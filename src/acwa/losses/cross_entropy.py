@@ -21,8 +21,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._validation import check_float
-from .base import DEFAULT_IGNORE_INDEX, BaseLoss, ClassVector, LossBatch, LossOptions, functional_twin
+from acwa._internal.validation import check_float
+from acwa.losses.base import DEFAULT_IGNORE_INDEX, BaseLoss, ClassVector, LossBatch, LossOptions, functional_twin
 
 __all__ = [
     "CEOptions",

@@ -24,7 +24,7 @@ cross_entropy)
 
 Sigmoid family (:data:`SIGMOID_LOSS_NAMES`; one-logit binary ``[N]``/``[N, 1]`` or multi-label
 ``[N, L]``; counts are ``[n_neg, n_pos]``, shape ``[2]`` or ``[2, L]``, from
-:func:`acwa.counts.positive_counts`):
+:func:`acwa.weights.positive_counts`):
 
 =========================  ==============================  ============  ==========================
 name (aliases)             class                           needs counts  options
@@ -54,19 +54,19 @@ from typing import Any
 
 from torch import nn
 
-from ..weights import WEIGHTINGS, check_counts, class_weights, pos_weight
-from .base import init_options
-from .binary import BinaryCrossEntropyLoss, BinaryLogitAdjustedLoss, SigmoidFocalLoss
-from .class_balanced import ClassBalancedLoss
-from .cross_entropy import WeightedCrossEntropyLoss
-from .focal import FocalLoss
-from .ldam import LDAMLoss
-from .logit_adjusted import BalancedSoftmaxLoss, LogitAdjustedLoss
-from .multilabel import AsymmetricLoss, DistributionBalancedLoss
-from .parametric import ParametricCrossEntropyLoss
-from .reducers import check_reduction
-from .sigmoid import neg_pos_counts
-from .vs import VSLoss
+from acwa.losses.base import init_options
+from acwa.losses.binary import BinaryCrossEntropyLoss, BinaryLogitAdjustedLoss, SigmoidFocalLoss
+from acwa.losses.class_balanced import ClassBalancedLoss
+from acwa.losses.cross_entropy import WeightedCrossEntropyLoss
+from acwa.losses.focal import FocalLoss
+from acwa.losses.ldam import LDAMLoss
+from acwa.losses.logit_adjusted import BalancedSoftmaxLoss, LogitAdjustedLoss
+from acwa.losses.multilabel import AsymmetricLoss, DistributionBalancedLoss
+from acwa.losses.parametric import ParametricCrossEntropyLoss
+from acwa.losses.reducers import check_reduction
+from acwa.losses.sigmoid import neg_pos_counts
+from acwa.losses.vs import VSLoss
+from acwa.weights._class_weights import WEIGHTINGS, check_counts, class_weights, pos_weight
 
 __all__ = ["LOSS_NAMES", "SIGMOID_LOSS_NAMES", "LOSS_ALIASES", "make_loss"]
 
@@ -156,7 +156,7 @@ def _counts(key: str, class_counts: Any) -> Any:
             )
             raise ValueError(
                 f"loss {key!r} needs class_counts (training-set counts), e.g. "
-                f"make_loss({key!r}, class_counts=acwa.counts.{example})"
+                f"make_loss({key!r}, class_counts=acwa.weights.{example})"
             )
         return None
     if key in SIGMOID_LOSS_NAMES:
@@ -197,9 +197,9 @@ def make_loss(name: str, class_counts=None, **options: Any) -> nn.Module:
 
     Args:
         name: a loss name or alias (case-insensitive, ``-`` or ``_``).
-        class_counts: training-set counts: per class ``[C]`` (:func:`acwa.counts.class_counts`)
+        class_counts: training-set counts: per class ``[C]`` (:func:`acwa.weights.class_counts`)
             for the softmax family, ``[n_neg, n_pos]`` (``[2]`` or ``[2, L]``,
-            :func:`acwa.counts.positive_counts`) for the sigmoid family; required by
+            :func:`acwa.weights.positive_counts`) for the sigmoid family; required by
             count-based losses.
         **options: constructor keywords of that loss, plus ``weighting`` (static weights from
             the counts; not together with ``weight`` / ``pos_weight``).

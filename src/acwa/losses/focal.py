@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from .._validation import check_float
-from .base import BaseLoss, ClassVector, LossBatch, LossOptions, Unpack, as_class_vector, functional_twin
+from acwa._internal.validation import check_float
+from acwa.losses.base import BaseLoss, ClassVector, LossBatch, LossOptions, Unpack, as_class_vector, functional_twin
 
 __all__ = ["focal_loss", "FocalLoss", "focal_values"]
 

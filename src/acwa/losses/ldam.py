@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._validation import check_float, check_int
-from ..weights import effective_number
-from .base import LossBatch, Unpack, class_dim_view, counts_vector, functional_twin
-from .cross_entropy import CEOptions, LogitTransformLoss
+from acwa._internal.validation import check_float, check_int
+from acwa.losses.base import LossBatch, Unpack, class_dim_view, counts_vector, functional_twin
+from acwa.losses.cross_entropy import CEOptions, LogitTransformLoss
+from acwa.weights._class_weights import effective_number
 
 __all__ = ["ldam_margins", "ldam_loss", "LDAMLoss", "NormedLinear", "drw_weights", "DeferredReweighting"]
 

@@ -19,9 +19,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._validation import check_float
-from ..counts import log_prior
-from .base import (
+from acwa._internal.validation import check_float
+from acwa.losses.base import (
     LossBatch,
     Unpack,
     check_class_vector,
@@ -30,7 +29,8 @@ from .base import (
     counts_vector,
     functional_twin,
 )
-from .cross_entropy import CEOptions, LogitTransformLoss
+from acwa.losses.cross_entropy import CEOptions, LogitTransformLoss
+from acwa.weights._counts import log_prior
 
 __all__ = [
     "log_prior",

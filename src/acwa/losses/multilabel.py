@@ -35,9 +35,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._validation import check_float
-from .base import LossBatch, LossOptions, Unpack, functional_twin
-from .sigmoid import NegPosCounts, SigmoidLoss, bce_values, neg_pos_counts
+from acwa._internal.validation import check_float
+from acwa.losses.base import LossBatch, LossOptions, Unpack, functional_twin
+from acwa.losses.sigmoid import NegPosCounts, SigmoidLoss, bce_values, neg_pos_counts
 
 __all__ = ["AsymmetricLoss", "asymmetric_loss", "DistributionBalancedLoss", "distribution_balanced_loss"]
 
@@ -83,7 +83,7 @@ class DistributionBalancedLoss(SigmoidLoss):
 
     Args:
         class_counts: training counts ``[n_neg, n_pos]`` per label, shape ``[2, L]``
-            (:func:`acwa.counts.positive_counts`), all > 0.
+            (:func:`acwa.weights.positive_counts`), all > 0.
         neg_scale: ``lambda`` (default 2.0); init_bias: ``kappa`` (default 0.05);
         map_alpha, map_beta, map_gamma: ``alpha, beta, mu`` of the smoothing map (0.1, 10, 0.2);
         gamma, balance: focal exponent and factor (2.0, 2.0).

@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._validation import check_choice
+from acwa._internal.validation import check_choice
 
 __all__ = ["REDUCTIONS", "check_reduction", "reduce_values", "align_weight"]
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._validation import check_float
-from .base import LossBatch, Unpack, check_finite_vector, class_dim_view, counts_vector, functional_twin
-from .cross_entropy import CEOptions, LogitTransformLoss
-from .logit_adjusted import OVERFLOW_HINT, _check_tau
+from acwa._internal.validation import check_float
+from acwa.losses.base import LossBatch, Unpack, check_finite_vector, class_dim_view, counts_vector, functional_twin
+from acwa.losses.cross_entropy import CEOptions, LogitTransformLoss
+from acwa.losses.logit_adjusted import OVERFLOW_HINT, _check_tau
 
 __all__ = ["vs_parameters", "vs_loss", "VSLoss"]
 

@@ -13,15 +13,15 @@
 * :class:`GenerativeOverSampler`: a class-conditional VAE on feature vectors.
 """
 
-from ._labels import extract_labels
-from .distributed import DistributedClassBalancedSampler
-from .generative import GenerativeOverSampler
-from .mlsmote import MLSMOTE
-from .multilabel import DistributedMultiLabelBalancedSampler, MultiLabelBalancedSampler, multi_hot_labels
-from .resample import RandomOverSampler, RandomUnderSampler, resample_dataset
-from .samplers import ClassBalancedSampler, ProgressiveQ, class_sampling_probabilities
-from .smote import ADASYN, SMOTE, BorderlineSMOTE, knn_indices
-from .strategy import check_sampling_strategy
+from acwa.sampling._labels import extract_labels
+from acwa.sampling.distributed import DistributedClassBalancedSampler
+from acwa.sampling.generative import GenerativeOverSampler
+from acwa.sampling.mlsmote import MLSMOTE
+from acwa.sampling.multilabel import DistributedMultiLabelBalancedSampler, MultiLabelBalancedSampler, multi_hot_labels
+from acwa.sampling.resample import RandomOverSampler, RandomUnderSampler, resample_dataset
+from acwa.sampling.samplers import ClassBalancedSampler, ProgressiveQ, class_sampling_probabilities
+from acwa.sampling.smote import ADASYN, SMOTE, BorderlineSMOTE, knn_indices
+from acwa.sampling.strategy import check_sampling_strategy
 
 __all__ = [
     "extract_labels",

@@ -34,8 +34,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._validation import check_bool, check_int
-from .samplers import ClassBalancedSampler, QType
+from acwa._internal.validation import check_bool, check_int
+from acwa.sampling.samplers import ClassBalancedSampler, QType
 
 __all__ = ["DistributedClassBalancedSampler"]
 

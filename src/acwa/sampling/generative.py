@@ -25,10 +25,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._progress import progress_iter
-from .._validation import check_bool, check_float, check_int
-from .resample import BaseResampler, RandomState
-from .samplers import ClassBalancedSampler
+from acwa._internal.progress import progress_iter
+from acwa._internal.validation import check_bool, check_float, check_int
+from acwa.sampling.resample import BaseResampler, RandomState
+from acwa.sampling.samplers import ClassBalancedSampler
 
 __all__ = ["ConditionalVAE", "GenerativeOverSampler"]
 

@@ -30,10 +30,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .._validation import check_choice, check_int
-from .multilabel import multi_hot_labels
-from .resample import RandomState, make_generator
-from .smote import knn_indices
+from acwa._internal.validation import check_choice, check_int
+from acwa.sampling.multilabel import multi_hot_labels
+from acwa.sampling.resample import RandomState, make_generator
+from acwa.sampling.smote import knn_indices
 
 __all__ = ["MLSMOTE", "LABEL_GENERATION", "minority_labels"]
 

@@ -30,17 +30,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..counts import label_counts
-from ._labels import ClassIndex
-from .distributed import DistributedClassBalancedSampler
-from .samplers import ClassBalancedSampler
+from acwa.sampling._labels import ClassIndex
+from acwa.sampling.distributed import DistributedClassBalancedSampler
+from acwa.sampling.samplers import ClassBalancedSampler
+from acwa.weights._counts import label_counts
 
 __all__ = ["MultiLabelBalancedSampler", "DistributedMultiLabelBalancedSampler", "multi_hot_labels"]
 
 
 def multi_hot_labels(labels: Any) -> Tensor:
     """A multi-hot ``[N, L]`` matrix (tensor, array or a dataset's ``.targets``) as int8,
-    checked to hold only 0 and 1 (:func:`acwa.counts.label_counts`)."""
+    checked to hold only 0 and 1 (:func:`acwa.weights.label_counts`)."""
     source = getattr(labels, "targets", labels)
     y = torch.as_tensor(np.asarray(source) if not isinstance(source, Tensor) else source).detach().cpu()
     if y.dim() != 2 or y.shape[0] == 0 or y.shape[1] == 0:

@@ -26,9 +26,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import Subset
 
-from .._validation import check_bool, check_float, check_int
-from ._labels import extract_labels, group_by_class
-from .strategy import check_sampling_strategy
+from acwa._internal.validation import check_bool, check_float, check_int
+from acwa.sampling._labels import extract_labels, group_by_class
+from acwa.sampling.strategy import check_sampling_strategy
 
 __all__ = ["BaseResampler", "SelectionResampler", "RandomOverSampler", "RandomUnderSampler", "resample_dataset"]
 

@@ -31,9 +31,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import Sampler
 
-from .._state import Stateful
-from .._validation import check_bool, check_float, check_int
-from ._labels import ClassIndex, extract_labels
+from acwa._internal.state import Stateful
+from acwa._internal.validation import check_bool, check_float, check_int
+from acwa.sampling._labels import ClassIndex, extract_labels
 
 __all__ = ["ClassBalancedSampler", "ProgressiveQ", "class_sampling_probabilities"]
 
@@ -213,7 +213,7 @@ class ClassBalancedSampler(Sampler[int], Stateful):
         return items
 
     def _declare_state(self) -> None:
-        """The epoch state, declared once (:class:`acwa._state.Stateful`); ``q`` and the class
+        """The epoch state, declared once (:class:`acwa._internal.state.Stateful`); ``q`` and the class
         counts (a fingerprint of the labels) are added by :meth:`state_dict`."""
         self.add_state("epoch", 0, check=_non_negative)
         self.add_state("seed", 0)

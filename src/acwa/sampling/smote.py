@@ -45,9 +45,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .._validation import check_int
-from ._labels import group_by_class
-from .resample import BaseResampler, RandomState
+from acwa._internal.validation import check_int
+from acwa.sampling._labels import group_by_class
+from acwa.sampling.resample import BaseResampler, RandomState
 
 __all__ = ["knn_indices", "SMOTE", "BorderlineSMOTE", "ADASYN"]
 

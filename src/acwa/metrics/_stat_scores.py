@@ -25,9 +25,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ._state import Stateful, all_gather_cat
-from ._validation import check_choice, check_int, check_num_classes
-from .ranking import (
+from acwa._internal.state import Stateful, all_gather_cat
+from acwa._internal.validation import check_choice, check_int, check_num_classes
+from acwa.metrics._ranking import (
     average_precision,
     binary_average_precision,
     binary_roc_auc,
@@ -36,7 +36,7 @@ from .ranking import (
     multilabel_stat_scores,
     roc_auc,
 )
-from .tasks import CONFUSION_MAX_CLASSES, MulticlassTask, Task
+from acwa.tasks._tasks import CONFUSION_MAX_CLASSES, MulticlassTask, Task
 
 __all__ = [
     "stat_scores",

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .tasks import BinaryTask, MulticlassTask, Task
+from acwa.tasks._tasks import BinaryTask, MulticlassTask, Task
 
 __all__ = ["ClassWeightedLoss", "accepts_sample_weight"]
 

@@ -35,8 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._progress import progress_iter
-from ._validation import (
+from acwa._internal.progress import progress_iter
+from acwa._internal.validation import (
     check_choice,
     check_float,
     check_int,
@@ -44,7 +44,7 @@ from ._validation import (
     check_num_classes,
     check_probability,
 )
-from .splits import stratified_folds
+from acwa.splits import stratified_folds
 
 __all__ = [
     "fit_class_bias",

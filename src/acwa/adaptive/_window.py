@@ -34,10 +34,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._state import all_gather_cat
-from ._validation import check_choice
-from .metrics import METRICS, ClassStatScores
-from .tasks import Task
+from acwa._internal.state import all_gather_cat
+from acwa._internal.validation import check_choice
+from acwa.metrics._stat_scores import METRICS, ClassStatScores
+from acwa.tasks._tasks import Task
 
 __all__ = [
     "MetricWindow",

@@ -19,8 +19,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._validation import check_choice
-from .tasks import MultilabelTask
+from acwa._internal.validation import check_choice
+from acwa.tasks._tasks import MultilabelTask
 
 __all__ = [
     "average_precision",

@@ -38,10 +38,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._state import Stateful
-from ._validation import check_bool, check_bounds, check_choice, check_float, check_num_classes
-from .counts import check_counts, log_prior
-from .weights import inverse_frequency
+from acwa._internal.state import Stateful
+from acwa._internal.validation import check_bool, check_bounds, check_choice, check_float, check_num_classes
+from acwa.weights._class_weights import inverse_frequency
+from acwa.weights._counts import check_counts, log_prior
 
 __all__ = [
     "acwa_update",

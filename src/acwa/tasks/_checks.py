@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._validation import has_finite_sum, value_range
+from acwa._internal.validation import has_finite_sum, value_range
 
 __all__ = ["check_floating", "check_zero_one", "check_zero_one_or_ignored", "flat_long", "same_tensor"]
 

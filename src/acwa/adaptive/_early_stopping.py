@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from ._state import Stateful
-from ._validation import check_choice, check_float, check_int
+from acwa._internal.state import Stateful
+from acwa._internal.validation import check_choice, check_float, check_int
 
 __all__ = ["EarlyStopping"]
 

@@ -9,7 +9,7 @@
   the loss value (:attr:`BatchChecks.needs_loss_check`).
 
 Value checks read tensors back to the host: per ``validate_inputs`` (``None``: every batch on CPU,
-the first on accelerators; see :func:`acwa._validation.should_check_values`). With them off only
+the first on accelerators; see :func:`acwa._internal.validation.should_check_values`). With them off only
 shapes are checked, nothing is cached, and the path traces under ``torch.compile``.
 """
 
@@ -18,9 +18,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._validation import should_check_values
-from .task_checks import same_tensor
-from .tasks import Task
+from acwa._internal.validation import should_check_values
+from acwa.tasks._checks import same_tensor
+from acwa.tasks._tasks import Task
 
 __all__ = ["BatchChecks"]
 

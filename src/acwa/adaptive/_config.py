@@ -7,8 +7,8 @@ from typing import Any
 
 from torch import Tensor
 
-from ._validation import check_bool, check_choice, check_float, check_int, check_num_classes
-from .adaptive import (
+from acwa._internal.validation import check_bool, check_choice, check_float, check_int, check_num_classes
+from acwa.adaptive._controller import (
     AdaptiveClassWeights,
     ControllerConfig,
     _check_target,
@@ -16,9 +16,9 @@ from .adaptive import (
     inverse_frequency_init,
     log_prior_offsets,
 )
-from .counts import check_counts
-from .tasks import TASKS
-from .window import is_stateful_metric, make_window
+from acwa.adaptive._window import is_stateful_metric, make_window
+from acwa.tasks._tasks import TASKS
+from acwa.weights._counts import check_counts
 
 __all__ = ["TrainerConfig"]
 
@@ -114,7 +114,7 @@ def _multilabel_init(frequencies: Any, bounds: tuple[float, float], tau: float, 
     if bool((p > 1).any()):
         raise ValueError(
             "with task='multilabel', class_frequencies are per-label positive frequencies in [0, 1] "
-            "(acwa.counts.label_counts(labels) / len(labels)), got values above 1"
+            "(acwa.weights.label_counts(labels) / len(labels)), got values above 1"
         )
     p = p.clamp(eps, 1 - eps)
     return ((1 - p) / p).float().clamp(*bounds), (tau * (p / (1 - p)).log()).float()
@@ -177,7 +177,7 @@ def _check_hyper_parameters(args: dict[str, Any]) -> None:
 
 
 def _probe_task() -> Any:
-    from .tasks import MulticlassTask
+    from acwa.tasks._tasks import MulticlassTask
 
     return MulticlassTask(num_classes=2)
 

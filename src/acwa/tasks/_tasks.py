@@ -26,7 +26,7 @@ Per-element weights from a per-class weight vector ``w`` [K] (:meth:`Task.sample
 - multilabel: ``y_il w_l + (1 - y_il)``: ``w`` is each label's positive weight, negatives keep 1.
 
 Every method is vectorised and sync-free; :meth:`Task.check` reads values back to the host only
-when ``check_values`` is true (see :func:`acwa._validation.should_check_values`).
+when ``check_values`` is true (see :func:`acwa._internal.validation.should_check_values`).
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ._validation import check_choice, check_float, check_int, check_labels, check_logits_labels
-from .confusion import (
+from acwa._internal.validation import check_choice, check_float, check_int, check_labels, check_logits_labels
+from acwa.tasks._checks import check_floating, check_zero_one_or_ignored, flat_long
+from acwa.tasks._counting import (
     CONFUSION_MAX_CLASSES,
     accumulate_confusion,
     argmax_classes,
@@ -45,7 +46,6 @@ from .confusion import (
     is_confusion_layout,
     raw_to_stat_scores,
 )
-from .task_checks import check_floating, check_zero_one_or_ignored, flat_long
 
 __all__ = [
     "TASKS",

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
-from ._validation import check_bool
+from acwa._internal.validation import check_bool
 
 __all__ = ["progress_iter"]
 

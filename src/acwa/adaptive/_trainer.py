@@ -1,10 +1,10 @@
 """``ACWATrainer``: the ACWA README's API, a thin facade over three parts:
 
-- the **metric window** (:mod:`acwa.window`): ``update/compute/reset/sync`` over the batches
+- the **metric window** (:mod:`acwa.adaptive`): ``update/compute/reset/sync`` over the batches
   since the last update (streaming counts, a plain callable or a torchmetrics object);
 - the **controller** (:class:`acwa.adaptive.AdaptiveClassWeights`): the weight/offset update
   rule, presets (:func:`acwa.adaptive.apply_preset`) and frequency-based initialisation;
-- the **loss with its reducer** (:class:`acwa.weighted_loss.ClassWeightedLoss`).
+- the **loss with its reducer** (:class:`acwa.adaptive.ClassWeightedLoss`).
 
 Inputs are read through a task (:mod:`acwa.tasks`). Basic use, exactly as in the README::
 
@@ -31,15 +31,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ._state import Stateful
-from ._validation import check_choice, check_int
-from .adaptive import AdaptiveClassWeights
-from .batch_checks import BatchChecks
-from .evaluate import evaluate, logits_of, model_device
-from .tasks import TASKS, Task, implied_task, make_task
-from .trainer_config import TrainerConfig
-from .weighted_loss import ClassWeightedLoss
-from .window import MetricWindow, make_window
+from acwa._internal.state import Stateful
+from acwa._internal.validation import check_choice, check_int
+from acwa.adaptive._batch_checks import BatchChecks
+from acwa.adaptive._config import TrainerConfig
+from acwa.adaptive._controller import AdaptiveClassWeights
+from acwa.adaptive._evaluation import evaluate, logits_of, model_device
+from acwa.adaptive._loss_weighting import ClassWeightedLoss
+from acwa.adaptive._window import MetricWindow, make_window
+from acwa.tasks._tasks import TASKS, Task, implied_task, make_task
 
 __all__ = ["ACWATrainer", "logits_of"]
 
@@ -194,7 +194,7 @@ class ACWATrainer(Stateful):
 
     @staticmethod
     def _build_failed(logits: Tensor, labels: Tensor) -> None:
-        from .tasks import MulticlassTask
+        from acwa.tasks._tasks import MulticlassTask
 
         MulticlassTask(num_classes=2).check(logits, labels)  # raises the shape error
         raise ValueError(f"outputs must have shape [N, C] with C >= 2, got {tuple(logits.shape)}")
@@ -218,7 +218,7 @@ class ACWATrainer(Stateful):
 
     @property
     def window(self) -> MetricWindow:
-        """The metric window (:mod:`acwa.window`) accumulating batches between two updates."""
+        """The metric window (:mod:`acwa.adaptive`) accumulating batches between two updates."""
         return self._part(self._window)
 
     @property
@@ -228,12 +228,12 @@ class ACWATrainer(Stateful):
 
     @property
     def loss(self) -> ClassWeightedLoss:
-        """The loss with its per-sample weighting (:class:`acwa.weighted_loss.ClassWeightedLoss`)."""
+        """The loss with its per-sample weighting (:class:`acwa.adaptive.ClassWeightedLoss`)."""
         return self._part(self._loss)
 
     def _prepare(self, outputs: Any, labels: Tensor, finite_from_loss: bool = False) -> Tensor:
         """The logits of ``outputs``, the task resolved and the batch checked once
-        (:mod:`acwa.batch_checks`; ``finite_from_loss``: see :meth:`get_weighted_loss`)."""
+        (:mod:`acwa.adaptive._batch_checks`; ``finite_from_loss``: see :meth:`get_weighted_loss`)."""
         logits = logits_of(outputs)
         checks = self._checks
         if checks.is_checked(logits, labels):  # e.g. update_metrics after get_weighted_loss
@@ -356,7 +356,7 @@ class ACWATrainer(Stateful):
 
     def update_from_validation(self, model: nn.Module, loader: Iterable[Any], device: Any = None) -> Tensor:
         """Validation-driven update: evaluate ``model`` on ``loader`` (eval mode, no grad, see
-        :func:`acwa.evaluate.evaluate`), then :meth:`step`. Batches are ``(inputs, labels)``.
+        :func:`acwa.adaptive.evaluate`), then :meth:`step`. Batches are ``(inputs, labels)``.
         Training-window counts are discarded first. Returns the per-class metric used."""
         self.reset_window()
         for logits, labels in evaluate(model, loader, device or self.device):
@@ -423,7 +423,7 @@ class ACWATrainer(Stateful):
     ):
         """Plot :attr:`weight_history` (one line per class); returns the matplotlib Figure and
         saves a PNG when ``path`` is given. Needs ``pip install 'acwa-torch[plot]'``."""
-        from ._plotting import plot_weight_history
+        from acwa._internal.plotting import plot_weight_history
 
         return plot_weight_history(self.weight_history, self.weight_history_steps, path, ax, class_names, title)
 

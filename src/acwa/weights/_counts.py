@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._validation import check_int, check_num_classes, value_range
+from acwa._internal.validation import check_int, check_num_classes, value_range
 
 __all__ = ["Counts", "class_counts", "label_counts", "check_counts", "positive_counts", "log_prior"]
 
@@ -49,7 +49,7 @@ def class_counts(labels: Counts, num_classes: int, ignore_index: int | None = No
         if bool(((flat == 0) | (flat == 1)).all()):
             raise ValueError(
                 f"labels look multi-hot (shape {tuple(labels.shape)}, values 0/1), but class_counts needs "
-                "class indices [N]; for multi-label data use acwa.counts.label_counts(labels), for one-hot "
+                "class indices [N]; for multi-label data use acwa.weights.label_counts(labels), for one-hot "
                 "rows pass labels.argmax(1)"
             )
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
@@ -121,7 +121,7 @@ def label_counts(labels: Counts, num_labels: int | None = None) -> Tensor:
     if y.dim() != 2:
         raise ValueError(
             f"labels must be a multi-hot matrix [N, L], got shape {tuple(y.shape)}; "
-            "for class indices use acwa.counts.class_counts(labels, num_classes)"
+            "for class indices use acwa.weights.class_counts(labels, num_classes)"
         )
     if num_labels is not None and y.shape[1] != check_int(num_labels, "num_labels", min=1):
         raise ValueError(f"labels have {y.shape[1]} columns but num_labels={num_labels}; give one column per label")

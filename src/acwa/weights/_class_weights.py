@@ -47,8 +47,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._validation import check_choice
-from .counts import Counts, check_counts, class_counts
+from acwa._internal.validation import check_choice
+from acwa.weights._counts import Counts, check_counts, class_counts
 
 __all__ = [
     "NORMALIZATIONS",
@@ -240,7 +240,7 @@ def pos_weight(counts: Counts | Sequence[Sequence[float]], max_weight: float | N
     (``nn.BCEWithLogitsLoss(pos_weight=...)``), capped at ``max_weight``.
 
     ``counts`` is ``[n_neg, n_pos]``: shape ``[2]`` for a binary problem (result ``[1]``) or
-    ``[2, L]`` for L labels (result ``[L]``), as :func:`acwa.counts.positive_counts` returns,
+    ``[2, L]`` for L labels (result ``[L]``), as :func:`acwa.weights.positive_counts` returns,
     e.g. ``pos_weight(positive_counts(train_labels), max_weight=100)``. A label without
     positives gets ``max_weight`` when a cap is given and raises ``ValueError`` otherwise; one
     without negatives gets 0. Float ``[L]`` of the default dtype, on the counts' device.
@@ -250,7 +250,7 @@ def pos_weight(counts: Counts | Sequence[Sequence[float]], max_weight: float | N
     t = (counts if isinstance(counts, Tensor) else torch.as_tensor(np.asarray(counts))).detach()
     if t.is_complex() or t.dtype == torch.bool or t.dim() not in (1, 2) or t.shape[0] != 2:
         raise ValueError(
-            f"counts must be [n_neg, n_pos] (shape [2], or [2, L] per label: acwa.counts.positive_counts(labels)), "
+            f"counts must be [n_neg, n_pos] (shape [2], or [2, L] per label: acwa.weights.positive_counts(labels)), "
             f"got shape {tuple(t.shape)} and dtype {t.dtype}"
         )
     t = t.to(torch.float64).reshape(2, -1)

@@ -1,0 +1,9 @@
+"""``acwa.tasks``: the one task notion (multiclass incl. soft targets, binary one-logit,
+multi-label). How outputs and labels are read, checked and counted, and how a per-class
+weight becomes a per-element weight; counts, metrics, ACWA, weights, losses and samplers ask a
+:class:`Task` instead of assuming ``[N, C]`` softmax. See :mod:`acwa.tasks._tasks` for the table.
+"""
+
+from ._tasks import TASKS, BinaryTask, MulticlassTask, MultilabelTask, Task, implied_task, infer_task, make_task
+
+__all__ = ["TASKS", "Task", "MulticlassTask", "BinaryTask", "MultilabelTask", "make_task", "infer_task", "implied_task"]
