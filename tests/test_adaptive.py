@@ -55,7 +55,7 @@ def test_inverse_frequency_init_is_normalised_and_clipped():
         ({"alpha": -0.1}, "alpha"),
         ({"weight_bounds": (2.0, 0.5)}, "weight_bounds"),
         ({"target_metric": [0.5, 0.5]}, "target_metric"),
-        ({"num_classes": 1}, "num_classes"),
+        ({"num_classes": 0}, "num_classes"),
     ],
 )
 def test_bad_controller_arguments(kwargs, match):

@@ -30,7 +30,10 @@ def test_acwa_auto_selects_on_the_training_split_and_pays_for_every_training():
 
 
 def test_the_preset_is_renamed_and_budgets_register_with_partial():
-    assert METHODS["acwa-la-adaptive"].family == "adaptive" and "mode='auto'" in METHODS["acwa-la-adaptive"].description
+    assert (
+        METHODS["acwa-la-adaptive"].family == "adaptive"
+        and "mode='la-adaptive'" in METHODS["acwa-la-adaptive"].description
+    )
     register_method("acwa-auto-test", family="adaptive", trainings=2 * 2 + 1)(
         partial(select_and_train, folds=2, candidates=("weighted-ce", "la"))
     )

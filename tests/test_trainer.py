@@ -312,9 +312,13 @@ def test_bad_arguments_raise_value_errors(kwargs, match):
         ACWATrainer(**kwargs)
 
 
-def test_single_class_logits_refused():
-    with pytest.raises(ValueError, match="C >= 2"):
-        ACWATrainer().get_weighted_loss(torch.randn(4, 1), torch.zeros(4, dtype=torch.long))
+def test_one_logit_column_is_binary_and_refused_as_multiclass():
+    # one task rule (acwa.tasks.infer_task): [N, 1] logits are a one-logit binary model
+    trainer = ACWATrainer()
+    trainer.get_weighted_loss(torch.randn(4, 1), torch.zeros(4, dtype=torch.long))
+    assert trainer.task.name == "binary"
+    with pytest.raises(ValueError, match="task='binary'"):
+        ACWATrainer(task="multiclass").get_weighted_loss(torch.randn(4, 1), torch.zeros(4, dtype=torch.long))
 
 
 def test_weights_stay_finite_and_bounded_under_extreme_settings():
@@ -415,28 +419,29 @@ def test_default_loss_under_bfloat16_autocast_matches_float32():
     assert model.weight.grad is not None and torch.isfinite(model.weight.grad).all()
 
 
-def test_a_batch_is_validated_once_even_when_detached(monkeypatch):
+def test_every_checked_call_checks_and_step_loss_checks_once(monkeypatch):
     from acwa.tasks import MulticlassTask  # the task notion validates the values of every batch
 
     calls = []
-    real = MulticlassTask.check_values
+    real = MulticlassTask._check_values
 
     def counted_check(*a, **k):
         calls.append(1)
         return real(*a, **k)
 
-    monkeypatch.setattr(MulticlassTask, "check_values", counted_check)
+    monkeypatch.setattr(MulticlassTask, "_check_values", counted_check)
     trainer = ACWATrainer(num_classes=3, update_freq=2)
     z, y = torch.randn(8, 3, requires_grad=True), torch.randint(0, 3, (8,))
     trainer.get_weighted_loss(z, y)
-    trainer.update_metrics(z.detach(), y)  # the bench's and Lightning's pattern: same storage
-    assert len(calls) == 1
+    trainer.update_metrics(z.detach(), y)  # no identity cache: a second call is a second check
+    assert len(calls) == 2
+    loss = trainer.step_loss(z, y)  # one combined call: one check
+    assert len(calls) == 3 and loss.requires_grad and trainer.num_calls == 2
     out = z.detach().clone()
     trainer.get_weighted_loss(out, y)
-    out[0, 0] = float("nan")  # changed in place after the check: checked again, and refused
+    out[0, 0] = float("nan")  # changed in place after a check: still refused
     with pytest.raises(ValueError, match="NaN or Inf"):
         trainer.update_metrics(out, y)
-    assert len(calls) == 3
 
 
 def test_get_weighted_loss_and_update_metrics_under_inference_mode():

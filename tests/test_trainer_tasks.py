@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from acwa import ACWATrainer
+from acwa import ACWATrainer, FocalLoss
 from acwa.adaptive import acwa_update
 from acwa.metrics import f1_from_counts
 
@@ -44,9 +44,10 @@ def test_binary_one_logit_adapts_neg_and_pos_weights_with_the_readme_rule(shape)
     assert t.task.name == "binary" and t.weights.shape == (2,)
 
 
-def test_one_logit_column_without_task_is_refused_with_the_fix():
-    with pytest.raises(ValueError, match="task='binary'"):
-        ACWATrainer().get_weighted_loss(torch.randn(4, 1), torch.tensor([0, 1, 0, 1]))
+def test_one_logit_column_without_task_is_binary():
+    trainer = ACWATrainer()
+    trainer.get_weighted_loss(torch.randn(4, 1), torch.tensor([0, 1, 0, 1]))
+    assert trainer.task.name == "binary"
 
 
 def test_task_contradicting_the_shapes_is_a_value_error():
@@ -54,7 +55,7 @@ def test_task_contradicting_the_shapes_is_a_value_error():
         ACWATrainer(task="binary").get_weighted_loss(torch.randn(4, 3), torch.tensor([0, 1, 2, 0]))
     with pytest.raises(ValueError, match="num_classes"):
         ACWATrainer(task="binary", num_classes=3)
-    with pytest.raises(ValueError, match="multi-label"):
+    with pytest.raises(ValueError, match="contradicts the shapes"):
         ACWATrainer(task="multilabel").get_weighted_loss(torch.randn(4, 3), torch.tensor([0, 1, 2, 0]))
 
 
@@ -170,33 +171,43 @@ def test_an_ignore_index_inside_the_classes_is_excluded_from_loss_and_counts():
 
 
 @pytest.mark.parametrize("task", ["binary", "multilabel", "multiclass"])
-def test_the_built_in_loss_reads_finiteness_from_the_loss_value(task):
-    # BCE is NaN/Inf for any non-finite logit; cross-entropy too, except -inf at a class other than
-    # the target: probability 0, the loss's harmless limit (finite loss and gradient), accepted
+@pytest.mark.parametrize("loss_fn", [None, "foreign", "focal"])
+def test_non_finite_logits_are_refused_whatever_the_loss_even_in_ignored_rows(task, loss_fn):
     inf, nan = float("inf"), float("nan")
     if task == "binary":
-        y = torch.tensor([0, 1, 0, 1])
+        y = torch.tensor([0, 1, 0, -100])
         z = torch.tensor([-3.0, 1.0, -2.0, 0.5])
-        bad = [torch.tensor([inf, 1.0, -2.0, 0.5]), torch.tensor([-inf, 0.0, 0.0, 0.0]), torch.tensor([nan, 0, 0, 0])]
+        bad = [torch.tensor([inf, 1.0, -2.0, 0.5]), torch.tensor([0.0, 0.0, 0.0, nan])]  # the last row is ignored
+        foreign = torch.nn.BCEWithLogitsLoss(reduction="none")
     elif task == "multilabel":
-        y = torch.tensor([[0, 1], [1, 0]])
+        y = torch.tensor([[0, 1], [1, -100]])
         z = torch.tensor([[-3.0, 1.0], [2.0, -1.0]])
-        bad = [torch.tensor([[-inf, 1.0], [2.0, -1.0]]), torch.tensor([[nan, 1.0], [2.0, -1.0]])]
+        bad = [torch.tensor([[-inf, 1.0], [2.0, -1.0]]), torch.tensor([[0.0, 1.0], [2.0, nan]])]
+        foreign = torch.nn.BCEWithLogitsLoss(reduction="none")
     else:
-        y = torch.tensor([0, 2])
-        z = torch.tensor([[1.0, -inf, 0.0], [0.0, 1.0, 2.0]])
-        bad = [torch.tensor([[-inf, 0.0, 0.0], [0.0, 1.0, 2.0]]), torch.tensor([[inf, 0.0, 0.0]] * 2)]
-    trainer = ACWATrainer(task=task, num_classes=None if task == "binary" else z.shape[1], update_freq=1)
+        y = torch.tensor([0, 2, -100])
+        z = torch.tensor([[1.0, 0.5, 0.0], [0.0, 1.0, 2.0], [0.0, 0.0, 0.0]])
+        bad = [torch.tensor([[1.0, -inf, 0.0], [0.0, 1.0, 2.0], [0.0, 0.0, 0.0]]), z.clone().index_fill_(0, torch.tensor([2]), nan)]
+        foreign = torch.nn.CrossEntropyLoss(reduction="none")
+    if loss_fn == "focal":
+        if task != "multiclass":
+            pytest.skip("softmax focal loss is multiclass")
+        loss = FocalLoss()
+    else:
+        loss = foreign if loss_fn == "foreign" else None
+    trainer = ACWATrainer(task=task, num_classes=None if task == "binary" else z.shape[1], update_freq=1, loss_fn=loss,
+                          ignore_index=-100)
     zg = z.clone().requires_grad_()
-    loss = trainer.get_weighted_loss(zg, y)
-    loss.backward()
-    assert torch.isfinite(loss) and bool(torch.isfinite(zg.grad).all())
-    trainer.update_metrics(zg, y)  # the pair checked by the loss is not summed again
+    value = trainer.step_loss(zg, y.float() if loss_fn == "foreign" and task != "multiclass" else y)
+    value.backward()
+    assert torch.isfinite(value) and bool(torch.isfinite(zg.grad).all())
     for outputs in bad:
         with pytest.raises(ValueError, match="NaN or Inf"):
             trainer.get_weighted_loss(outputs, y)
         with pytest.raises(ValueError, match="NaN or Inf"):
-            trainer.update_metrics(outputs, y)  # the refused pair was not cached as checked
+            trainer.update_metrics(outputs, y)
+        with pytest.raises(ValueError, match="NaN or Inf"):
+            trainer.step_loss(outputs, y)
 
 
 def test_a_foreign_loss_still_has_its_logits_checked():

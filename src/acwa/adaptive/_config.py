@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import dataclasses
+import warnings
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import torch
 from torch import Tensor
 
 from acwa._internal.validation import check_bool, check_choice, check_float, check_int, check_num_classes
@@ -22,12 +26,13 @@ from acwa.weights._counts import check_counts
 
 __all__ = ["TrainerConfig"]
 
-# README attributes a trainer exposes (kept as plain attributes for compatibility)
+# the options a trainer exposes as read-only attributes (num_classes is the trainer's own property)
 _PUBLIC = (
-    "num_classes", "target_metric", "alpha", "beta", "update_freq", "metric_fn", "metric_mode", "loss_fn",
+    "target_metric", "alpha", "beta", "update_freq", "metric_fn", "metric_mode", "loss_fn",
     "class_frequencies", "weight_bounds", "ignore_index", "validate_inputs", "eps", "adjust", "normalize_weights",
-    "logit_tau", "offset_radius", "mode",
+    "logit_tau", "offset_radius", "mode", "task", "threshold",
 )  # fmt: skip
+MODES = ("classic", "la-adaptive")
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,12 @@ class TrainerConfig:
             if args["class_frequencies"] is not None:
                 raise ValueError("pass class_counts or class_frequencies (the same input), not both")
             args["class_frequencies"] = counts
-        mode = check_choice(args["mode"], ("classic", "auto"), "mode")
+        if args["class_frequencies"] is not None:
+            args["class_frequencies"], args["task"] = _per_class_frequencies(args["class_frequencies"], args["task"])
+        if args["mode"] == "auto":
+            warnings.warn("mode='auto' is deprecated; use mode='la-adaptive'", DeprecationWarning, stacklevel=3)
+            args["mode"] = "la-adaptive"
+        mode = check_choice(args["mode"], MODES, "mode")
         args = apply_preset(mode, args)
         if mode != "classic" and args["class_frequencies"] is None:
             raise ValueError(
@@ -75,9 +85,24 @@ class TrainerConfig:
         _check_hyper_parameters(args)
         return cls(**args)
 
-    def public_attributes(self) -> dict[str, Any]:
-        values = asdict(self)
-        return {k: values[k] for k in _PUBLIC}
+    @staticmethod
+    def public_options() -> tuple[str, ...]:
+        """The options an :class:`acwa.ACWATrainer` exposes as read-only attributes."""
+        return _PUBLIC
+
+    def replace(self, **changes: Any) -> TrainerConfig:
+        """A copy with ``update_freq`` and/or ``validate_inputs`` changed (validated)."""
+        unknown = set(changes) - {"update_freq", "validate_inputs"}
+        if unknown:
+            raise ValueError(
+                f"only update_freq and validate_inputs can change after construction, got {sorted(unknown)}"
+            )
+        if "update_freq" in changes and changes["update_freq"] is not None:
+            freq = check_int(changes["update_freq"], "update_freq", min=0, hint="README: 50-200; None for manual steps")
+            changes["update_freq"] = freq or None
+        if changes.get("validate_inputs") is not None:
+            changes["validate_inputs"] = check_bool(changes["validate_inputs"], "validate_inputs")
+        return dataclasses.replace(self, **changes)
 
     def controller(self, size: int, device: Any, task: str = "multiclass") -> AdaptiveClassWeights:
         """The controller for ``size`` classes, initialised from ``class_frequencies`` when given:
@@ -114,10 +139,40 @@ def _multilabel_init(frequencies: Any, bounds: tuple[float, float], tau: float, 
     if bool((p > 1).any()):
         raise ValueError(
             "with task='multilabel', class_frequencies are per-label positive frequencies in [0, 1] "
-            "(acwa.weights.label_counts(labels) / len(labels)), got values above 1"
+            "(acwa.weights.label_positive_counts(labels) / len(labels)), got values above 1"
         )
     p = p.clamp(eps, 1 - eps)
     return ((1 - p) / p).float().clamp(*bounds), (tau * (p / (1 - p)).log()).float()
+
+
+def _per_class_frequencies(counts: Any, task: Any) -> tuple[Any, Any]:
+    """``class_counts`` in the forms the library's count helpers return, read per task:
+
+    - ``[K]``: counts or frequencies per class (multi-label: per-label positive frequencies);
+    - ``[2, L]`` negatives and positives per label (:func:`acwa.weights.label_neg_pos_counts`):
+      multi-label, read as positive frequencies ``n_pos / (n_neg + n_pos)``;
+    - ``[2, 1]`` (the same helper on binary labels): binary, read as class counts ``[2]``.
+
+    Returns the 1-D vector and the task (implied by a ``[2, L]`` shape when not given)."""
+    if isinstance(counts, (str, bytes)):
+        raise ValueError(f"class_counts must be numbers, got {counts!r}")
+    t = torch.as_tensor(np.asarray(counts) if not isinstance(counts, Tensor) else counts)
+    if t.dim() != 2:
+        return counts, task
+    if t.shape[0] != 2 or t.is_complex() or t.dtype == torch.bool:
+        raise ValueError(
+            f"class_counts of shape {tuple(t.shape)}: a 2-D count table must be [2, L] negatives and positives per "
+            "label (acwa.weights.label_neg_pos_counts(labels)); per-class counts are 1-D (acwa.weights.class_counts)"
+        )
+    if t.shape[1] == 1 and task in (None, "binary"):
+        return t.reshape(2), "binary"
+    if task not in (None, "multilabel"):
+        raise ValueError(f"class_counts of shape {tuple(t.shape)} are per-label counts, but task={task!r}")
+    neg, pos = check_counts(t.double().reshape(-1), name="class_counts").view(2, -1)
+    total = neg + pos
+    if bool((total == 0).any()):
+        raise ValueError("class_counts [2, L] has a label with no samples at all; count the whole training set")
+    return pos / total, "multilabel"
 
 
 def _num_classes(num_classes: Any, frequencies: Any, task: Any) -> int | None:

@@ -39,7 +39,7 @@ import torch
 from torch import Tensor
 
 from acwa._internal.state import Stateful
-from acwa._internal.validation import check_bool, check_bounds, check_choice, check_float, check_num_classes
+from acwa._internal.validation import check_bool, check_bounds, check_choice, check_float, check_int
 from acwa.weights._class_weights import inverse_frequency
 from acwa.weights._counts import check_counts, log_prior
 
@@ -122,12 +122,12 @@ def inverse_frequency_init(
     return w.float().clamp(bounds[0], bounds[1])
 
 
-# mode="auto": logit-adjusted training whose offsets follow the per-class recall of training
+# mode="la-adaptive": logit-adjusted training whose offsets follow the per-class recall of training
 # windows relative to the mean, within +-0.5 of the logit-adjustment start. Measured in
 # BENCHMARKS.md (issue 8 ablation): far above CE, but not above plain logit adjustment.
 PRESETS: dict[str, dict[str, Any]] = {
     "classic": {},
-    "auto": dict(
+    "la-adaptive": dict(
         adjust="logits",
         target_metric="mean",
         metric_fn="recall",
@@ -192,7 +192,7 @@ class ControllerConfig:
     def checked(cls, num_classes: Any, alpha: Any, beta: Any, bounds: Any, metric_mode: Any, adjust: Any,
                 normalize: Any, offset_radius: Any) -> ControllerConfig:  # fmt: skip
         return cls(
-            num_classes=check_num_classes(num_classes),
+            num_classes=check_int(num_classes, "num_classes", min=1, hint="classes, or labels of a multi-label model"),
             alpha=check_float(alpha, "alpha", min=0.0, hint="README: 0.01-0.05"),
             beta=check_float(beta, "beta", min=0.0, max=1.0, max_open=True, hint="README: 0.8-0.95"),
             bounds=check_bounds(bounds, "weight_bounds", min=0.0),

@@ -24,7 +24,6 @@ so training batches never move the weights, and once per epoch call
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -32,14 +31,13 @@ import torch
 from torch import Tensor, nn
 
 from acwa._internal.state import Stateful
-from acwa._internal.validation import check_choice, check_int
-from acwa.adaptive._batch_checks import BatchChecks
+from acwa._internal.validation import check_choice, check_int, should_check_values
 from acwa.adaptive._config import TrainerConfig
 from acwa.adaptive._controller import AdaptiveClassWeights
 from acwa.adaptive._evaluation import evaluate, logits_of, model_device
 from acwa.adaptive._loss_weighting import ClassWeightedLoss
 from acwa.adaptive._window import MetricWindow, make_window
-from acwa.tasks._tasks import TASKS, Task, implied_task, make_task
+from acwa.tasks._tasks import TASKS, Task, infer_task, make_task
 
 __all__ = ["ACWATrainer", "logits_of"]
 
@@ -97,25 +95,6 @@ class ACWATrainer(Stateful):
     """
 
     num_calls: int  # declared state: calls of update_metrics so far
-    # the README's options, set from the validated TrainerConfig
-    num_classes: int | None
-    target_metric: Any
-    alpha: float
-    beta: float
-    update_freq: int | None
-    metric_fn: Any
-    metric_mode: str
-    loss_fn: Callable[..., Tensor] | None
-    class_frequencies: Any
-    weight_bounds: tuple[float, float]
-    ignore_index: int | None
-    validate_inputs: bool | None
-    eps: float
-    adjust: str
-    normalize_weights: bool
-    logit_tau: float
-    offset_radius: float | None
-    mode: str
 
     def __init__(
         self,
@@ -144,9 +123,7 @@ class ACWATrainer(Stateful):
         threshold: float = 0.0,
     ) -> None:
         arguments = {k: v for k, v in locals().items() if k not in ("self", "model", "__class__")}
-        self.config = cfg = TrainerConfig.checked(arguments)
-        for name, value in cfg.public_attributes().items():
-            setattr(self, name, value)
+        self._config = cfg = TrainerConfig.checked(arguments)
         self.device = model_device(model) if model is not None else None
         self._controller: AdaptiveClassWeights | None = None  # built once the classes are known
         self._window: MetricWindow | None = None
@@ -154,38 +131,61 @@ class ACWATrainer(Stateful):
         self._loss: ClassWeightedLoss | None = None
         self.last_metric: Tensor | None = None
         self.add_state("num_calls", 0)  # calls of update_metrics so far
-        self._checks = BatchChecks()
+        self._checked_once = False  # validate_inputs=None checks accelerator batches until the first passes
         self._provisional = False  # the task is a guess until the first batch
         if cfg.num_classes is not None:
             self._build(cfg.task or "multiclass", cfg.num_classes, self.device, provisional=cfg.task is None)
 
     # ------------------------------------------------------------------ setup
+    @property
+    def config(self) -> TrainerConfig:
+        """Every option after presets and validation (read-only; see :meth:`__setattr__`)."""
+        return self._config
+
+    @property
+    def num_classes(self) -> int | None:
+        """K: classes (multiclass, binary: 2) or labels (multi-label); None until known."""
+        return self._task.size if self._task is not None else self._config.num_classes
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _OPTIONS:  # the README's options read from the validated config
+            return getattr(self.__dict__["_config"], name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _MUTABLE_OPTIONS:  # read on every call: a change takes effect at the next batch
+            self._config = self._config.replace(**{name: value})
+            return
+        if name in _OPTIONS or name == "num_classes":
+            raise AttributeError(
+                f"ACWATrainer.{name} is fixed at construction (the task, controller and loss were built with it); "
+                f"build a new trainer, ACWATrainer(..., {name}=...), and carry the weights over with "
+                "new.load_state_dict(old.state_dict())"
+            )
+        super().__setattr__(name, value)
+
     def _build(self, task_name: str, size: int, device: Any, provisional: bool = False) -> None:
-        cfg = self.config
+        cfg = self._config
         self._task = make_task(task_name, size, threshold=cfg.threshold, ignore_index=cfg.ignore_index)
         if self._controller is None or self._controller.num_classes != self._task.size:
             self._controller = cfg.controller(self._task.size, device, task_name)
         self._window = make_window(cfg.metric_fn, self._task, device)
-        self._checks.signature = None  # a new task: the next batch's shapes are checked
         self._loss = ClassWeightedLoss(cfg.loss_fn, self._task)
-        self.num_classes = self._task.size
         self._provisional = provisional
 
     def _resolve_task(self, logits: Tensor, labels: Tensor) -> None:
         """First batch: the task its shapes imply (or the explicit one, checked against them).
-        Inferred: 1-D logits ``[N]`` -> binary; ``[N, L]`` logits with same-shape 0/1 labels ->
-        multi-label; otherwise multiclass (``[N, 1]`` logits need ``task='binary'``, since a
-        one-column softmax head is a common bug)."""
-        name = self.config.task or implied_task(logits, labels, self.config.num_classes)
+        Inferred by :func:`acwa.tasks.infer_task`."""
+        name = infer_task(logits, labels, self._config.task, self._config.num_classes)
         if self._task is not None and name == self._task.name:
             self._provisional = False
             return
-        if self.config.class_frequencies is not None and name == "multilabel":
+        if self._config.class_frequencies is not None and name == "multilabel":
             self._controller = None  # its start depends on the task: built afresh below
         if name == "binary":
             size = 2
-        elif self.config.num_classes is not None:
-            size = self.config.num_classes  # the task's check names any mismatch with the logits
+        elif self._config.num_classes is not None:
+            size = self._config.num_classes  # the task's check names any mismatch with the logits
         else:
             size = logits.shape[1] if logits.dim() >= 2 else 0
             if name == "multiclass" and size < 2:
@@ -231,18 +231,19 @@ class ACWATrainer(Stateful):
         """The loss with its per-sample weighting (:class:`acwa.adaptive.ClassWeightedLoss`)."""
         return self._part(self._loss)
 
-    def _prepare(self, outputs: Any, labels: Tensor, finite_from_loss: bool = False) -> Tensor:
-        """The logits of ``outputs``, the task resolved and the batch checked once
-        (:mod:`acwa.adaptive._batch_checks`; ``finite_from_loss``: see :meth:`get_weighted_loss`)."""
+    def _prepare(self, outputs: Any, labels: Tensor) -> Tensor:
+        """The logits of ``outputs``, the task resolved, and the batch checked: shapes always;
+        values (finite logits, valid labels) per ``validate_inputs``: ``None`` checks every CPU
+        batch and accelerator batches until the first one passes (no host sync afterwards)."""
         logits = logits_of(outputs)
-        checks = self._checks
-        if checks.is_checked(logits, labels):  # e.g. update_metrics after get_weighted_loss
-            checks.needs_loss_check = False
-            return logits
         if self._task is None or self._provisional:
             self._resolve_task(logits, labels)
         assert self._task is not None and self._controller is not None
-        checks.check(self._task, logits, labels, self.validate_inputs, finite_from_loss)
+        validate = self._config.validate_inputs
+        check_values = should_check_values(logits, validate, not self._checked_once) and not logits.is_meta
+        self._task.check(logits, labels, check_values)
+        if check_values:
+            self._checked_once = True
         if self._controller.weights.device != logits.device:
             self.to(logits.device)
         return logits
@@ -292,23 +293,24 @@ class ACWATrainer(Stateful):
         return self._loss.per_sample_loss(logits, labels)
 
     def get_weighted_loss(self, outputs: Any, labels: Tensor) -> Tensor:
-        """``sum_i w_{y_i} * l_i / N_counted``: the ACWA-weighted mean loss of the batch.
+        """``sum_i w_{y_i} * l_i / N_counted``: the ACWA-weighted mean loss of the batch."""
+        return self._weighted_loss(self._prepare(outputs, labels), labels)
 
-        With the built-in loss (``loss_fn=None``) the value check reads the finiteness of the
-        loss instead of summing the logits (one reduction less per step): binary cross-entropy
-        is NaN/Inf for any non-finite logit, cross-entropy too except ``-inf`` at a class other
-        than the target, probability 0, the loss's harmless limit (finite loss and gradient)."""
-        logits = self._prepare(outputs, labels, finite_from_loss=self.loss_fn is None)
+    def _weighted_loss(self, logits: Tensor, labels: Tensor) -> Tensor:
         controller, task, loss = self._controller, self._task, self._loss
         assert controller is not None and task is not None and loss is not None
         shifted = task.shift_logits(logits, controller.offsets) if self.adjust != "weights" else logits
-        value = loss(shifted, labels, controller.weights, self._checks.all_counted)
-        if self._checks.needs_loss_check and not math.isfinite(value.item()):
-            self._checks.pair = None
-            task.check(logits, labels, True)  # names NaN/Inf outputs
-            raise ValueError(
-                "the loss is NaN or Inf although the outputs are finite; lower the logits' scale or the learning rate"
-            )
+        return loss(shifted, labels, controller.weights)
+
+    def step_loss(self, outputs: Any, labels: Tensor) -> Tensor:
+        """One training step's bookkeeping with one check of the batch: the weighted loss of
+        :meth:`get_weighted_loss`, then the batch counted as by :meth:`update_metrics` (the
+        counts use the weights in force for this loss; an update they trigger applies to the
+        next batch). Returns the loss to back-propagate."""
+        logits = self._prepare(outputs, labels)
+        value = self._weighted_loss(logits, labels)
+        self._count(logits, labels)
+        self.end_batch()
         return value
 
     # ------------------------------------------------------------------ metrics
@@ -322,10 +324,11 @@ class ACWATrainer(Stateful):
         """Add the batch to the window without counting a call: the per-batch part of
         :meth:`update_metrics`, sync-free and compilable (``torch.compile(fullgraph=True)``
         with value checks off)."""
-        logits = self._prepare(outputs, labels).detach()
-        self._checks.pair = None  # the pair is consumed: don't keep it alive
+        self._count(self._prepare(outputs, labels), labels)
+
+    def _count(self, logits: Tensor, labels: Tensor) -> None:
         assert self._window is not None
-        self._window.update(logits, labels, all_counted=bool(self._checks.all_counted))
+        self._window.update(logits.detach(), labels.detach())
 
     def end_batch(self) -> None:
         """Count one call of :meth:`update_metrics`; every ``update_freq`` calls, apply
@@ -360,10 +363,7 @@ class ACWATrainer(Stateful):
         Training-window counts are discarded first. Returns the per-class metric used."""
         self.reset_window()
         for logits, labels in evaluate(model, loader, device or self.device):
-            logits = self._prepare(logits, labels)
-            assert self._window is not None
-            self._window.update(logits, labels)
-        self._checks.pair = None
+            self._count(self._prepare(logits, labels), labels)
         self.step()
         assert self.last_metric is not None
         return self.last_metric
@@ -372,6 +372,8 @@ class ACWATrainer(Stateful):
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume with identical weights: weights, history, window counts."""
         state: dict[str, Any] = {"num_classes": self.num_classes, "num_calls": self.num_calls}
+        if self.last_metric is not None:
+            state["last_metric"] = self.last_metric.detach().cpu().clone()
         if self._controller is not None and self._window is not None and self._task is not None:
             state["task"] = self._task.name
             state["controller"] = self._controller.state_dict()
@@ -402,12 +404,13 @@ class ACWATrainer(Stateful):
         if n is not None:
             task = check_choice(state.get("task", "multiclass"), TASKS, "state['task']")
             n = check_int(n, "state['num_classes']", min=1)
-            if self.config.num_classes is not None and n != self.num_classes:
+            if self._config.num_classes is not None and n != self.num_classes:
                 raise ValueError(f"state has num_classes={n} but this trainer has {self.num_classes}")
             device = self._controller.weights.device if self._controller is not None else self.device
             self._controller = copy.deepcopy(self._controller) if self._controller is not None else None
             self._build(task, n, device)
         super().load_state_dict({"num_calls": state["num_calls"]})
+        self.last_metric = _checked_last_metric(state.get("last_metric"), n)
         if "controller" in state:
             if self._controller is None or self._window is None:
                 raise ValueError("state has 'controller' but no 'num_classes'")
@@ -428,4 +431,14 @@ class ACWATrainer(Stateful):
         return plot_weight_history(self.weight_history, self.weight_history_steps, path, ax, class_names, title)
 
 
-_STATE_KEYS = {"num_classes", "num_calls", "task", "controller", "stats", "window", "metric_fn"}
+_STATE_KEYS = {"num_classes", "num_calls", "task", "controller", "stats", "window", "metric_fn", "last_metric"}
+_OPTIONS = frozenset(TrainerConfig.public_options())
+_MUTABLE_OPTIONS = frozenset({"update_freq", "validate_inputs"})
+
+
+def _checked_last_metric(value: Any, size: int | None) -> Tensor | None:
+    if value is None:
+        return None
+    if not isinstance(value, Tensor) or value.dim() != 1 or (size is not None and value.numel() != size):
+        raise ValueError(f"state['last_metric'] must be a 1-D tensor with one value per class ({size}), got {value!r}")
+    return value.float()

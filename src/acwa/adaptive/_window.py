@@ -2,7 +2,8 @@
 
 A window accumulates batches and turns them into one per-class metric vector ``[K]``:
 
-- ``update(logits, labels, all_counted=False)``: add a batch (detached);
+- ``update(logits, labels)``: count a batch (no reference to it is kept, except by
+  :class:`CallableWindow`, which keeps detached copies);
 - ``compute() -> Tensor[K]``: the metric over the window of *all* DDP ranks, NaN for the
   classes with no true sample in it (the controller skips them);
 - ``reset()``: start a new window;
@@ -74,20 +75,20 @@ class MetricWindow:
 
     metric_name = "metric"
 
-    def __init__(self, task: Task, device: Any = None, confusion_max: int | None = None) -> None:
+    def __init__(self, task: Task, device: Any = None) -> None:
         self.task = task
-        self.stats = ClassStatScores(task=task, device=device, confusion_max=confusion_max)
+        self.stats = ClassStatScores(task=task, device=device)
 
     @property
     def num_classes(self) -> int:
         return self.task.size
 
-    def update(self, logits: Tensor, labels: Tensor, all_counted: bool = False) -> None:
-        self.stats.update(logits, labels, all_counted=all_counted)
+    def update(self, logits: Tensor, labels: Tensor) -> None:
+        self.stats.update(logits, labels)
 
-    def update_stat_scores(self, counts: Tensor) -> None:
-        """Add precomputed ``[3, K]`` ``(tp, fp, fn)`` (needs ``confusion_max=0``, the O(K) layout)."""
-        self.stats.update_stat_scores(counts)
+    def add_stat_scores(self, counts: Tensor) -> None:
+        """Add precomputed ``[3, K]`` ``(tp, fp, fn)`` counts."""
+        self.stats.add_stat_scores(counts)
 
     def compute(self) -> Tensor:
         raise NotImplementedError
@@ -120,8 +121,8 @@ class MetricWindow:
 class CountsWindow(MetricWindow):
     """A metric from the window's counts: ``'f1'`` (default), ``'recall'`` or ``'precision'``."""
 
-    def __init__(self, task: Task, metric: str = "f1", device: Any = None, confusion_max: int | None = None) -> None:
-        super().__init__(task, device, confusion_max)
+    def __init__(self, task: Task, metric: str = "f1", device: Any = None) -> None:
+        super().__init__(task, device)
         self.metric_name = check_choice(metric, METRICS, "metric_fn")
 
     def compute(self) -> Tensor:
@@ -138,15 +139,15 @@ class CallableWindow(MetricWindow):
         self.fn = fn
         self.batches: list[tuple[Tensor, Tensor]] = []
 
-    def update(self, logits: Tensor, labels: Tensor, all_counted: bool = False) -> None:
-        super().update(logits, labels, all_counted)
-        self.batches.append((logits.detach(), labels.detach()))
+    def update(self, logits: Tensor, labels: Tensor) -> None:
+        super().update(logits, labels)
+        self.batches.append((logits.detach().clone(), labels.detach().clone()))  # the caller may reuse its buffers
 
     def _tensors(self) -> tuple[Tensor, Tensor]:
         if self.batches:
             outs, labs = zip(*self.batches)
             return torch.cat(outs), torch.cat(labs)
-        device = self.stats.raw_counts.device
+        device = self.stats.counts.device
         return torch.empty(0, self.num_classes, device=device), torch.empty(0, dtype=torch.long, device=device)
 
     def compute(self) -> Tensor:
@@ -178,7 +179,7 @@ class CallableWindow(MetricWindow):
         ):
             raise ValueError("state['window'] must be a list of (outputs, labels) tensor pairs from state_dict()")
         super().load_state_dict(state)
-        device = self.stats.raw_counts.device
+        device = self.stats.counts.device
         self.batches = [(o.to(device), lab.to(device)) for o, lab in batches]
 
 
@@ -189,8 +190,8 @@ class StatefulMetricWindow(MetricWindow):
         super().__init__(task, device)
         self.metric = metric
 
-    def update(self, logits: Tensor, labels: Tensor, all_counted: bool = False) -> None:
-        super().update(logits, labels, all_counted)
+    def update(self, logits: Tensor, labels: Tensor) -> None:
+        super().update(logits, labels)
         self.metric.update(logits, labels)
 
     def compute(self) -> Tensor:

@@ -20,7 +20,7 @@ but the training labels:
 
 Multi-label data (multi-hot labels ``[N, L]``, one sigmoid logit per label) has its own
 portfolio, :data:`MULTILABEL_PORTFOLIO`, the bench's multi-label methods with the same names and
-settings; the counts ``[n_neg, n_pos]`` per label (:func:`acwa.weights.positive_counts`) come from
+settings; the counts ``[n_neg, n_pos]`` per label (:func:`acwa.weights.label_neg_pos_counts`) come from
 the training labels:
 
 ============================  ==============================================================
@@ -180,7 +180,7 @@ def check_multi_hot(labels: Tensor, name: str = "labels") -> Tensor:
 
 
 def _multilabel_recipe(method: str, train_labels: Tensor, num_labels: int) -> MethodRecipe:
-    from acwa.weights._counts import positive_counts
+    from acwa.weights._counts import label_neg_pos_counts
 
     raw = torch.as_tensor(train_labels)
     if raw.dim() != 2:
@@ -194,7 +194,7 @@ def _multilabel_recipe(method: str, train_labels: Tensor, num_labels: int) -> Me
             f"train_labels has {y.shape[1]} columns but num_classes={num_labels}; for multi-label data "
             "num_classes is the number of labels L (one column per label)"
         )
-    counts = positive_counts(y).double()  # [2, L]: n_neg, n_pos per label
+    counts = label_neg_pos_counts(y).double()  # [2, L]: n_neg, n_pos per label
     return MethodRecipe(method, sigmoid_method_loss(method, counts), None, counts)
 
 

@@ -32,7 +32,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from acwa.metrics._stat_scores import balanced_accuracy, macro_f1, mean_average_precision, multilabel_f1
+from acwa.metrics import balanced_accuracy, macro_f1, mean_average_precision, multilabel_f1
 
 __all__ = ["METRICS", "THRESHOLD_FREE", "MetricFn", "predictions", "resolve_metric"]
 

@@ -217,11 +217,11 @@ def acwa_readme(ctx: RunContext) -> Fit:
 @register_method(
     "acwa-la-adaptive",
     family="adaptive",
-    description="ACWATrainer(mode='auto'): logit-adjusted training whose offsets follow per-class "
+    description="ACWATrainer(mode='la-adaptive'): logit-adjusted training whose offsets follow per-class "
     "recall relative to the mean, within +-0.5 of the LA start (the single-run preset; was acwa-auto)",
 )
 def acwa_la_adaptive(ctx: RunContext) -> Fit:
-    trainer = ACWATrainer(num_classes=ctx.num_classes, mode="auto", class_frequencies=ctx.counts)
+    trainer = ACWATrainer(num_classes=ctx.num_classes, mode="la-adaptive", class_frequencies=ctx.counts)
     return ctx.fit(acwa=trainer)
 
 

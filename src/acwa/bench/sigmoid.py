@@ -3,7 +3,7 @@ one logit per label on multi-label data (multi-hot ``y [N, L]``), each with the 
 losses. The multiclass methods train two softmax logits on binary data; these train one.
 
 ``ctx.counts`` is ``[n_neg, n_pos]`` on binary data (class counts) and ``[2, L]`` per label on
-multi-label data (:func:`acwa.weights.positive_counts`): the shape every count-based sigmoid
+multi-label data (:func:`acwa.weights.label_neg_pos_counts`): the shape every count-based sigmoid
 loss and :func:`acwa.weights.pos_weight` take. A binary one-logit model is scored through
 :func:`acwa.bench.training.two_class_logits` (``[0, z]``: softmax gives ``sigmoid(z)``), so
 its AP, ROC-AUC and balanced accuracy are those of ``sigmoid(z)`` at ``z > 0``.

@@ -27,7 +27,7 @@ from acwa.data import BenchDataset
 from acwa.metrics._stat_scores import stat_scores
 from acwa.splits import stratified_split
 from acwa.weights._class_weights import class_counts as count_classes
-from acwa.weights._counts import positive_counts
+from acwa.weights._counts import label_neg_pos_counts
 
 __all__ = [
     "Recipe",
@@ -223,7 +223,7 @@ class RunContext:
         self.seed = seed
         self.task = dataset.task
         # multiclass: samples per class [C]; multi-label: [n_neg, n_pos] per label, [2, L]
-        self.counts = positive_counts(y, self.num_classes) if y.dim() == 2 else count_classes(y, self.num_classes)
+        self.counts = label_neg_pos_counts(y, self.num_classes) if y.dim() == 2 else count_classes(y, self.num_classes)
         self._cache = cache if cache is not None else {}
 
     # ------------------------------------------------------------------ building blocks

@@ -107,7 +107,7 @@ class ACWAKerasCallback(keras.callbacks.Callback):
         self.controller = AdaptiveClassWeights(
             loss.size, target_metric, alpha, beta, weight_bounds, "max", torch.from_numpy(loss.weights.copy())
         )
-        self.window = CountsWindow(loss.task_spec, metric, confusion_max=0)  # O(K) counts, as the loss keeps them
+        self.window = CountsWindow(loss.task_spec, metric)
         self.last_metric: torch.Tensor | None = None
         self.num_batches = 0
         self._epoch_start = 0
@@ -126,7 +126,7 @@ class ACWAKerasCallback(keras.callbacks.Callback):
         """One ACWA step from the counts accumulated so far; returns the per-class metric."""
         self._sync()
         counts = torch.from_numpy(np.asarray(ops.convert_to_numpy(self.loss.counts)).astype(np.int64))
-        self.window.update_stat_scores(counts)  # the window protocol of ACWATrainer, fed in-graph counts
+        self.window.add_stat_scores(counts)  # the window protocol of ACWATrainer, fed in-graph counts
         self.last_metric = self.window.compute()
         self.window.reset()
         self.controller.step(self.last_metric, self.num_batches)

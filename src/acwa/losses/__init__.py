@@ -36,7 +36,7 @@ from acwa.losses.binary import (
 )
 from acwa.losses.class_balanced import CB_BASES, ClassBalancedLoss, class_balanced_loss
 from acwa.losses.cross_entropy import LogitTransformLoss, WeightedCrossEntropyLoss, weighted_cross_entropy
-from acwa.losses.factory import LOSS_NAMES, SIGMOID_LOSS_NAMES, make_loss
+from acwa.losses.factory import LOSS_NAMES, SIGMOID_LOSS_NAMES, LossSpec, list_losses, make_loss, register_loss
 from acwa.losses.focal import FocalLoss, focal_loss
 from acwa.losses.ldam import DeferredReweighting, LDAMLoss, NormedLinear, drw_weights, ldam_loss, ldam_margins
 from acwa.losses.logit_adjusted import (
@@ -97,4 +97,7 @@ __all__ = [
     "LOSS_NAMES",
     "SIGMOID_LOSS_NAMES",
     "make_loss",
+    "register_loss",
+    "list_losses",
+    "LossSpec",
 ]

@@ -109,7 +109,7 @@ class BinaryLogitAdjustedLoss(SigmoidLoss):
 
     Args:
         class_counts: training counts ``[n_neg, n_pos]`` (shape ``[2]``, or ``[2, L]`` per label,
-            from :func:`acwa.weights.positive_counts`), all > 0.
+            from :func:`acwa.weights.label_neg_pos_counts`), all > 0.
         tau: adjustment strength (default 1.0; 0 gives BCE).
 
     The offsets ``tau log(pi / (1 - pi))`` are the buffer :attr:`offsets` ``[L]``.

@@ -1,15 +1,16 @@
 """Focal loss (Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017), softmax form.
 
-    FL_i = -alpha_{y_i} (1 - p_{y_i})^gamma log p_{y_i},   p = softmax(f(x_i))
+    FL_i = -w_{y_i} (1 - p_{y_i})^gamma log p_{y_i},   p = softmax(f(x_i))
 
-``gamma`` is a scalar or one value per class (gamma_{y_i} is used), finite and ``>= 0``;
-``alpha`` is an optional per-class factor ``>= 0``. gamma = 0 and alpha = None give plain
-cross-entropy. Targets are class indices (the focusing term has no soft-target form here).
+``gamma`` is a scalar or one value per class (gamma_{y_i} is used), finite and ``>= 0``; the
+per-class factor ``w`` (the paper's alpha) is the loss's ``weight``, as for every acwa loss
+(``alpha=`` is its deprecated old name). gamma = 0 and no weight give plain cross-entropy. Targets are class indices (the focusing term has no soft-target form here).
 The one-logit / multi-label sigmoid form with scalar alpha is :class:`acwa.losses.SigmoidFocalLoss`.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -33,47 +34,54 @@ def _check_gamma(gamma: Gamma) -> float | Tensor:
     return check_float(gamma, "gamma", min=0.0, hint="2.0 in Lin et al. 2017; 0 gives cross-entropy")
 
 
-def focal_values(batch: LossBatch, gamma: float | Tensor, alpha: Tensor | None = None) -> Tensor:
-    """Per-element ``-alpha_y (1 - p_y)^gamma_y log p_y`` for hard targets."""
+def focal_values(batch: LossBatch, gamma: float | Tensor) -> Tensor:
+    """Per-element ``-(1 - p_y)^gamma_y log p_y`` for hard targets (weights: the reducer's)."""
     logp_y = torch.log_softmax(batch.logits, dim=1).gather(1, batch.target.unsqueeze(1)).squeeze(1)
     g = batch.pick(gamma) if isinstance(gamma, Tensor) else gamma
     # 1 - p = -expm1(log p) (accurate when p -> 1); clamping at the smallest normal number keeps
     # (1 - p)^gamma and its gradient finite at p == 1, also for 0 < gamma < 1 (0^0 = 1)
     one_minus_p = (-torch.expm1(logp_y)).clamp_min(torch.finfo(logp_y.dtype).tiny)
     modulating = one_minus_p.pow(g) if not (isinstance(g, float) and g == 0.0) else 1.0
-    loss = -modulating * logp_y
-    return loss if alpha is None else loss * batch.pick(alpha)
+    return -modulating * logp_y
 
 
 class FocalLoss(BaseLoss):
-    """Focal loss module. ``FocalLoss(gamma=2.0, alpha=None, weight=None, reduction='mean')``.
+    """Focal loss module. ``FocalLoss(gamma=2.0, weight=None, reduction='mean')``.
 
-    ``l_i = -alpha_{y_i} (1 - p_{y_i})^{gamma_{y_i}} log p_{y_i}`` (Lin et al., ICCV 2017), then
-    the per-class ``weight``, the caller's ``sample_weight`` and the reduction.
+    ``l_i = -(1 - p_{y_i})^{gamma_{y_i}} log p_{y_i}`` (Lin et al., ICCV 2017), then the
+    per-class ``weight`` (the paper's alpha_t), the caller's ``sample_weight`` and the reduction.
 
     ``reduction='mean'`` (default) divides by the number of counted samples; see
     :mod:`acwa.losses.reducers` for ``'none'``, ``'sum'`` and ``'weighted_mean'``.
     """
 
     soft_targets = False
-    alpha: Tensor | None
     gamma: float | Tensor
 
     def __init__(self, gamma: Gamma = 2.0, alpha: ClassVector = None, **options: Unpack[LossOptions]) -> None:
+        if alpha is not None:
+            if options.get("weight") is not None:
+                raise ValueError("pass the per-class factor as weight= only (alpha= is its deprecated name), not both")
+            warnings.warn("FocalLoss(alpha=w) is deprecated; use FocalLoss(weight=w)", DeprecationWarning, stacklevel=2)
+            options["weight"] = alpha
         super().__init__(**options)
         g = _check_gamma(gamma)
         if isinstance(g, Tensor):
             self.register_buffer("gamma", g)
         else:
             self.gamma = g
-        self.register_buffer("alpha", as_class_vector(alpha, "alpha"))
+
+    @property
+    def alpha(self) -> Tensor | None:
+        """Deprecated name of :attr:`weight`."""
+        return self.weight
 
     def class_vectors(self) -> dict[str, Tensor | None]:
         gamma = self.gamma if isinstance(self.gamma, Tensor) else None
-        return {**super().class_vectors(), "alpha": self.alpha, "gamma": gamma}
+        return {**super().class_vectors(), "gamma": gamma}
 
     def per_element(self, batch: LossBatch) -> Tensor:
-        return focal_values(batch, self.gamma, self.alpha)
+        return focal_values(batch, self.gamma)
 
 
-focal_loss = functional_twin(FocalLoss, "focal_loss", "``-alpha_y (1 - p_y)^gamma log p_y`` (module docstring).")
+focal_loss = functional_twin(FocalLoss, "focal_loss", "``-w_y (1 - p_y)^gamma log p_y`` (module docstring).")

@@ -83,7 +83,7 @@ class DistributionBalancedLoss(SigmoidLoss):
 
     Args:
         class_counts: training counts ``[n_neg, n_pos]`` per label, shape ``[2, L]``
-            (:func:`acwa.weights.positive_counts`), all > 0.
+            (:func:`acwa.weights.label_neg_pos_counts`), all > 0.
         neg_scale: ``lambda`` (default 2.0); init_bias: ``kappa`` (default 0.05);
         map_alpha, map_beta, map_gamma: ``alpha, beta, mu`` of the smoothing map (0.1, 10, 0.2);
         gamma, balance: focal exponent and factor (2.0, 2.0).

@@ -10,7 +10,7 @@ Integer labels equal to ``ignore_index`` (default -100) are not counted. ``weigh
 per-label factor ``[L]`` (binary: one entry), ``sample_weight`` a per-sample ``[N]`` or
 per-element weight; ``reduction='mean'`` divides by the number of counted *elements* (as
 ``nn.BCEWithLogitsLoss``). Count-based sigmoid losses take ``class_counts`` as the
-``[n_neg, n_pos]`` counts of :func:`acwa.weights.positive_counts`: shape ``[2]`` (binary) or
+``[n_neg, n_pos]`` counts of :func:`acwa.weights.label_neg_pos_counts`: shape ``[2]`` (binary) or
 ``[2, L]`` (one column per label).
 """
 
@@ -43,7 +43,7 @@ def check_pos_weight(pos_weight: PosWeight, name: str = "pos_weight") -> Tensor 
 
 def neg_pos_counts(class_counts: NegPosCounts, name: str = "class_counts") -> tuple[Tensor, Tensor]:
     """``(n_neg, n_pos)`` float64 ``[L]`` from ``[2]`` / ``[2, L]`` counts (or a multi-hot label matrix
-    is *not* accepted: pass ``acwa.weights.positive_counts(labels)``). Both must be > 0 for every label."""
+    is *not* accepted: pass ``acwa.weights.label_neg_pos_counts(labels)``). Both must be > 0 for every label."""
     t = torch.as_tensor(np.asarray(class_counts) if not isinstance(class_counts, Tensor) else class_counts).detach()
     if t.is_complex() or t.dtype == torch.bool:
         raise ValueError(f"{name} must be real counts [n_neg, n_pos], got dtype {t.dtype}")
@@ -53,7 +53,7 @@ def neg_pos_counts(class_counts: NegPosCounts, name: str = "class_counts") -> tu
     if t.dim() != 2 or t.shape[0] != 2:
         raise ValueError(
             f"{name} must be [n_neg, n_pos] (shape [2], or [2, L] for L labels, e.g. "
-            f"acwa.weights.positive_counts(train_labels)), got shape {tuple(t.shape)}"
+            f"acwa.weights.label_neg_pos_counts(train_labels)), got shape {tuple(t.shape)}"
         )
     if not bool(torch.isfinite(t).all()) or bool((t <= 0).any()):
         raise ValueError(

@@ -33,14 +33,14 @@ from torch import Tensor
 from acwa.sampling._labels import ClassIndex
 from acwa.sampling.distributed import DistributedClassBalancedSampler
 from acwa.sampling.samplers import ClassBalancedSampler
-from acwa.weights._counts import label_counts
+from acwa.weights._counts import label_positive_counts
 
 __all__ = ["MultiLabelBalancedSampler", "DistributedMultiLabelBalancedSampler", "multi_hot_labels"]
 
 
 def multi_hot_labels(labels: Any) -> Tensor:
     """A multi-hot ``[N, L]`` matrix (tensor, array or a dataset's ``.targets``) as int8,
-    checked to hold only 0 and 1 (:func:`acwa.weights.label_counts`)."""
+    checked to hold only 0 and 1 (:func:`acwa.weights.label_positive_counts`)."""
     source = getattr(labels, "targets", labels)
     y = torch.as_tensor(np.asarray(source) if not isinstance(source, Tensor) else source).detach().cpu()
     if y.dim() != 2 or y.shape[0] == 0 or y.shape[1] == 0:
@@ -48,7 +48,7 @@ def multi_hot_labels(labels: Any) -> Tensor:
             f"labels must be a non-empty multi-hot matrix [N, L], got shape {tuple(y.shape)}; "
             "for one class index per sample use ClassBalancedSampler"
         )
-    counts = label_counts(y)  # raises for values other than 0/1
+    counts = label_positive_counts(y)  # raises for values other than 0/1
     if int(counts.sum()) == 0:
         raise ValueError("labels have no positive entry: a multi-label sampler needs at least one positive")
     return y.to(torch.int8)

@@ -4,6 +4,15 @@ weight becomes a per-element weight; counts, metrics, ACWA, weights, losses and 
 :class:`Task` instead of assuming ``[N, C]`` softmax. See :mod:`acwa.tasks._tasks` for the table.
 """
 
-from ._tasks import TASKS, BinaryTask, MulticlassTask, MultilabelTask, Task, implied_task, infer_task, make_task
+from acwa._internal.deprecation import deprecated_names
 
-__all__ = ["TASKS", "Task", "MulticlassTask", "BinaryTask", "MultilabelTask", "make_task", "infer_task", "implied_task"]
+from ._tasks import TASKS, BinaryTask, MulticlassTask, MultilabelTask, Task, infer_task, make_task
+
+__all__ = ["TASKS", "Task", "MulticlassTask", "BinaryTask", "MultilabelTask", "make_task", "infer_task"]
+
+
+def _implied_task(logits, labels, num_classes=None):  # type: ignore[no-untyped-def]
+    return infer_task(logits, labels, None, num_classes)
+
+
+__getattr__ = deprecated_names("acwa.tasks", {"implied_task": (lambda: _implied_task, "acwa.tasks.infer_task")})

@@ -5,17 +5,17 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from acwa._internal.validation import has_finite_sum, value_range
+from acwa._internal.validation import all_finite, value_range
 
-__all__ = ["check_floating", "check_zero_one", "check_zero_one_or_ignored", "flat_long", "same_tensor"]
+__all__ = ["check_floating", "check_zero_one", "check_zero_one_or_ignored", "flat_long"]
 
 
-def check_floating(logits: Tensor, name: str, check_values: bool, finite: bool = True) -> None:
+def check_floating(logits: Tensor, name: str, check_values: bool) -> None:
     if not isinstance(logits, Tensor):
         raise ValueError(f"{name} must be a torch.Tensor of logits, got {type(logits).__name__}")
     if check_values and not logits.is_floating_point():
         raise ValueError(f"{name} must be floating point logits, got dtype {logits.dtype}")
-    if check_values and finite and logits.numel() and not has_finite_sum(logits.detach()):
+    if check_values and logits.numel() and not all_finite(logits):
         raise ValueError(f"{name} contains NaN or Inf values; check the model, the learning rate and the inputs")
 
 
@@ -61,14 +61,3 @@ def flat_long(t: Tensor) -> Tensor:
     if t.dim() != 1:
         t = t.reshape(-1)
     return t if t.dtype == torch.long else t.long()
-
-
-def same_tensor(x: Tensor, y: Tensor, version: int) -> bool:
-    """``y`` is ``x`` or a view of all of it (same storage, shape, strides, dtype), unmodified since ``version``."""
-    return (
-        x.data_ptr() == y.data_ptr()
-        and x.shape == y.shape
-        and x.stride() == y.stride()
-        and x.dtype == y.dtype
-        and y._version == version
-    )

@@ -1,10 +1,10 @@
-"""Streaming confusion counts: the sync-free kernels behind every per-class count.
+"""Per-class counts: the sync-free kernel behind every ``(tp, fp, fn)`` of the library.
 
-- :func:`accumulate_confusion` adds flat ``(pred, target)`` class indices to a flat int64 state
-  with one ``index_add_``: the K x K confusion matrix up to :data:`CONFUSION_MAX_CLASSES`
-  classes, three O(K) vectors (actual, predicted, hit) above; a trash slot takes ignored entries.
-- :func:`raw_to_stat_scores` reads ``(tp, fp, fn)`` ``[3, K]`` back from either layout.
-- :func:`argmax_classes` is ``argmax`` over the class dim, blocked on CPU for large C.
+Counts are one int64 tensor ``[3, K]`` whose rows are ``tp, fp, fn`` (O(K) memory and DDP
+traffic at any K). :func:`add_class_counts` adds a batch of flat class indices with one
+``index_add_``; entries that are not counted (ignored labels) add 0, so no boolean indexing and
+no host sync is needed. :func:`argmax_classes` is ``argmax`` over the class dim, blocked on CPU
+for large C.
 """
 
 from __future__ import annotations
@@ -12,19 +12,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = [
-    "CONFUSION_MAX_CLASSES",
-    "BLOCKED_ARGMAX_MIN_CLASSES",
-    "accumulate_confusion",
-    "raw_to_stat_scores",
-    "confusion_stat_scores",
-    "is_confusion_layout",
-    "argmax_classes",
-]
+__all__ = ["BLOCKED_ARGMAX_MIN_CLASSES", "add_class_counts", "argmax_classes"]
 
 # On CPU, ``argmax`` over the class dim is a scalar (non-vectorised) reduction; from this many
 # classes on, :func:`argmax_classes` finds the maximum block first with the vectorised ``amax``
-# (measured in BENCHMARKS.md, issue 14: 2-3x faster at C = 1000).
+# (exact; measured in BENCHMARKS.md).
 BLOCKED_ARGMAX_MIN_CLASSES = 256
 _ARGMAX_BLOCK = 32
 
@@ -53,66 +45,22 @@ def argmax_classes(logits: Tensor) -> Tensor:
     return best
 
 
-# Up to this many classes a window keeps the K x K confusion counts (at most 128 KiB): one fused
-# index ``target * K + pred`` and one ``index_add_`` per batch, the cheapest update at small K.
-# Above it, O(K) counts (actual, predicted, hit), so memory and DDP traffic stay linear in K.
-CONFUSION_MAX_CLASSES = 128
+def add_class_counts(counts: Tensor, pred: Tensor, target: Tensor, counted: Tensor | None = None) -> None:
+    """Add flat class indices to ``counts`` ``[3, K]`` (rows tp, fp, fn) in place.
 
-
-def accumulate_confusion(
-    raw: Tensor, pred: Tensor, target: Tensor, num_classes: int, ignore_index: int | None, ones: Tensor | None = None
-) -> None:
-    """Add flat class indices to ``raw`` with one in-place ``index_add_``. Layouts:
-
-    - ``raw.numel() == C * C + 1``: the row-major confusion matrix, entry ``target * C + pred``;
-    - ``raw.numel() == 3 * C + 1``: ``[actual_0..C-1 | predicted_0..C-1 | hit_0..C-1]``.
-
-    The last entry is a trash slot: entries whose target is ``ignore_index`` go there, so no
-    boolean indexing (and no host sync) is needed.
+    For each counted entry ``i``: a hit (``pred_i == target_i``) adds 1 to ``tp[target_i]``;
+    a miss adds 1 to ``fp[pred_i]`` and to ``fn[target_i]``. ``counted`` (bool, like
+    ``target``) marks the entries to count; the others add 0 wherever their indices point.
     """
-    c = num_classes
-    trash = raw.numel() - 1
-    counted = None if ignore_index is None else target != ignore_index
-    if is_confusion_layout(raw.numel(), c):
-        index = pred.add(target, alpha=c)
-        if counted is not None:
-            index = torch.where(counted, index, trash)
+    k = counts.shape[1]
+    pred = pred.long()
+    target = target.long()
+    hit = pred == target
+    if counted is None:
+        miss = ~hit
     else:
-        hit = pred == target
-        if counted is None:
-            actual_idx, predicted_idx = target, pred + c
-        else:
-            actual_idx = torch.where(counted, target, trash)
-            predicted_idx = torch.where(counted, pred + c, trash)
-            hit = hit & counted  # an ignored target inside [0, C) could equal its prediction
-        index = torch.cat([actual_idx, predicted_idx, torch.where(hit, target + 2 * c, trash)])
-    if ones is None:
-        source = torch.ones_like(index)
-    elif ones.dim() == 0:  # a scalar one, expanded: no allocation, no shape-dependent state
-        source = ones.expand(index.shape)
-    else:
-        source = ones[: index.numel()] if ones.numel() >= index.numel() else torch.ones_like(index)
-    raw.index_add_(0, index, source)
-
-
-def raw_to_stat_scores(raw: Tensor, num_classes: int) -> Tensor:
-    """``[3, C]`` ``(tp, fp, fn)`` from either layout of :func:`accumulate_confusion`."""
-    c = num_classes
-    if is_confusion_layout(raw.numel(), c):
-        confusion = raw[:-1].view(c, c)  # rows: target, columns: prediction
-        tp = confusion.diagonal()
-        return torch.stack([tp, confusion.sum(0) - tp, confusion.sum(1) - tp])
-    actual, predicted, tp = raw[: 3 * c].view(3, c)
-    return torch.stack([tp, predicted - tp, actual - tp])
-
-
-def is_confusion_layout(raw_size: int, num_classes: int) -> bool:
-    return raw_size == num_classes * num_classes + 1
-
-
-def confusion_stat_scores(pred: Tensor, target: Tensor, num_classes: int, ignore_index: int | None) -> Tensor:
-    """``(tp, fp, fn)`` ``[3, C]`` of flat class indices (entries at ``ignore_index`` dropped)."""
-    c = num_classes
-    raw = torch.zeros(c * c + 1 if c <= CONFUSION_MAX_CLASSES else 3 * c + 1, dtype=torch.long, device=target.device)
-    accumulate_confusion(raw, pred, target, c, ignore_index)
-    return raw_to_stat_scores(raw, c)
+        target = torch.where(counted, target, 0)  # ignored labels (e.g. -100) index a real slot, adding 0
+        hit, miss = hit & counted, ~hit & counted
+    index = torch.cat([target, pred + k, target + 2 * k])
+    source = torch.cat([hit, miss, miss]).long()
+    counts.view(-1).index_add_(0, index, source)

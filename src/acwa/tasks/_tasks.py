@@ -38,30 +38,9 @@ from torch import Tensor
 
 from acwa._internal.validation import check_choice, check_float, check_int, check_labels, check_logits_labels
 from acwa.tasks._checks import check_floating, check_zero_one_or_ignored, flat_long
-from acwa.tasks._counting import (
-    CONFUSION_MAX_CLASSES,
-    accumulate_confusion,
-    argmax_classes,
-    confusion_stat_scores,
-    is_confusion_layout,
-    raw_to_stat_scores,
-)
+from acwa.tasks._counting import add_class_counts, argmax_classes
 
-__all__ = [
-    "TASKS",
-    "Task",
-    "MulticlassTask",
-    "BinaryTask",
-    "MultilabelTask",
-    "make_task",
-    "infer_task",
-    "implied_task",
-    "accumulate_confusion",
-    "raw_to_stat_scores",
-    "confusion_stat_scores",
-    "CONFUSION_MAX_CLASSES",
-    "argmax_classes",
-]
+__all__ = ["TASKS", "Task", "MulticlassTask", "BinaryTask", "MultilabelTask", "make_task", "infer_task"]
 
 TASKS = ("multiclass", "binary", "multilabel")
 SOFT_TARGET_TOLERANCE = 1e-3  # |sum_c q_ic - 1| allowed for soft-target rows
@@ -78,15 +57,9 @@ class Task:
     def size(self) -> int:
         raise NotImplementedError
 
-    def check(self, logits: Tensor, labels: Tensor, check_values: bool = True, finite: bool = True) -> bool | None:
-        """Validate a batch. Returns True when no element is ignored, False when some are,
-        None when values were not checked. ``finite=False`` leaves out the finiteness of the
-        logits (a caller that reads the loss value checks it there: one reduction less)."""
-        raise NotImplementedError
-
-    def check_values(self, logits: Tensor, labels: Tensor, finite: bool = True) -> bool:
-        """The value part of :meth:`check` alone (dtypes, finite logits unless ``finite=False``,
-        label values), for a batch whose shapes passed :meth:`check` before; returns its answer."""
+    def check(self, logits: Tensor, labels: Tensor, check_values: bool = True) -> None:
+        """Validate a batch: shapes and dtypes always; with ``check_values``, also that every
+        logit is finite (ignored rows included) and every label is valid for the task."""
         raise NotImplementedError
 
     def predictions_targets(self, logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
@@ -110,46 +83,15 @@ class Task:
 
     def stat_scores(self, logits: Tensor, labels: Tensor) -> Tensor:
         """``[3, K]`` int64 ``(tp, fp, fn)`` of one batch (ignored elements not counted)."""
-        raw = torch.zeros(self.raw_size(), dtype=torch.long, device=labels.device)
-        self.accumulate(raw, logits, labels)
-        return self.raw_to_stat_scores(raw)
+        counts = torch.zeros(3, self.size, dtype=torch.long, device=labels.device)
+        self.add_counts(counts, logits, labels)
+        return counts
 
-    # -- streaming counts: a flat int64 state vector updated in place (see ClassStatScores)
-    def raw_size(self, confusion_max: int | None = None) -> int:
-        """Length of the flat count state: the K x K confusion matrix plus a trash slot up to
-        ``confusion_max`` (default :data:`CONFUSION_MAX_CLASSES`) classes, three O(K) vectors
-        plus a trash slot above."""
-        k = self.size
-        limit = CONFUSION_MAX_CLASSES if confusion_max is None else confusion_max
-        if k <= limit:
-            return k * k + 1
-        return 3 * k + 2 if k == 3 else 3 * k + 1  # K = 3: one spare slot keeps the layouts apart
-
-    def accumulate(
-        self, raw: Tensor, logits: Tensor, labels: Tensor, all_counted: bool = False, ones: Tensor | None = None
-    ) -> None:
-        """Add one batch to ``raw`` in place (one ``index_add_``, sync-free). ``all_counted``
-        promises that no label is ignored (skips the masking); ``ones``: an int64 scalar one
-        (expanded) or a vector of ones at least ``3 N`` long (saves an allocation per batch). The layout follows from
-        ``raw``'s length (see :meth:`raw_size`)."""
+    def add_counts(self, counts: Tensor, logits: Tensor, labels: Tensor) -> None:
+        """Add one batch to the ``[3, K]`` ``(tp, fp, fn)`` counts in place (sync-free; the
+        kernel is :func:`acwa.tasks._counting.add_class_counts`)."""
         pred, target = self.predictions_targets(logits, labels)
-        ignore = None if all_counted else self._ignore_for_counts()
-        accumulate_confusion(raw, pred, target, self.size, ignore, ones)
-
-    def raw_to_stat_scores(self, raw: Tensor) -> Tensor:
-        """``[3, K]`` ``(tp, fp, fn)`` from the flat count state."""
-        return raw_to_stat_scores(raw, self.size)
-
-    def stat_scores_to_raw(self, counts: Tensor, raw_size: int) -> Tensor:
-        """A flat count state of the O(K) layout holding ``[3, K]`` ``(tp, fp, fn)`` (the K x K
-        layout cannot be rebuilt from them; see :meth:`raw_size` with ``confusion_max=0``)."""
-        if is_confusion_layout(raw_size, self.size):
-            raise ValueError("precomputed (tp, fp, fn) counts need the O(K) count layout (confusion_max=0)")
-        tp, fp, fn = counts
-        return torch.cat([tp + fn, tp + fp, tp, tp.new_zeros(raw_size - 3 * self.size)])
-
-    def _ignore_for_counts(self) -> int | None:
-        return self.ignore_index
+        add_class_counts(counts, pred, target, self.counted(target))
 
 
 @dataclass(frozen=True)
@@ -172,7 +114,7 @@ class MulticlassTask(Task):
         """Soft targets: floating labels with the logits' shape ``[N, C]``."""
         return labels.is_floating_point() and labels.dim() == 2 and tuple(labels.shape) == tuple(logits.shape)
 
-    def check(self, logits: Tensor, labels: Tensor, check_values: bool = True, finite: bool = True) -> bool | None:
+    def check(self, logits: Tensor, labels: Tensor, check_values: bool = True) -> None:
         soft = isinstance(logits, Tensor) and isinstance(labels, Tensor) and self.is_soft(logits, labels)
         if not soft:
             if isinstance(logits, Tensor) and logits.dim() >= 1 and (logits.dim() == 1 or logits.shape[1] == 1):
@@ -181,10 +123,11 @@ class MulticlassTask(Task):
                     "sample is a binary model: use task='binary' (labels in {0, 1})"
                 )
             check_logits_labels(logits, labels, self.num_classes, self.ignore_index, check_values=False)
-        return self.check_values(logits, labels, finite) if check_values else None
+        if check_values:
+            self._check_values(logits, labels)
 
-    def check_values(self, logits: Tensor, labels: Tensor, finite: bool = True) -> bool:
-        check_floating(logits, "outputs", True, finite)
+    def _check_values(self, logits: Tensor, labels: Tensor) -> None:
+        check_floating(logits, "outputs", True)
         if self.is_soft(logits, labels):
             if labels.numel():
                 rows = labels.sum(1)
@@ -194,12 +137,8 @@ class MulticlassTask(Task):
                         f"{SOFT_TARGET_TOLERANCE}); normalise them (labels / labels.sum(1, keepdim=True)) "
                         "or pass class indices"
                     )
-            return True
-        all_counted = check_labels(labels, self.num_classes, self.ignore_index)
-        if all_counted and self.ignore_index is not None and 0 <= self.ignore_index < self.num_classes:
-            # an ignore_index inside [0, C) passes the range check: look for it
-            all_counted = not bool((labels == self.ignore_index).any())
-        return bool(all_counted)
+            return
+        check_labels(labels, self.num_classes, self.ignore_index)
 
     def predictions_targets(self, logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         """``argmax`` over dim 1 of the logits (class-index predictions pass through) and the
@@ -208,9 +147,6 @@ class MulticlassTask(Task):
             return logits.detach().argmax(dim=1), labels.detach().argmax(dim=1)
         pred = argmax_classes(logits.detach()) if logits.is_floating_point() else logits.detach()
         return flat_long(pred), flat_long(labels.detach())
-
-    def _ignore_for_counts(self) -> int | None:
-        return self.ignore_index
 
     def counted(self, labels: Tensor) -> Tensor | None:
         if labels.is_floating_point():
@@ -242,7 +178,7 @@ class BinaryTask(Task):
     def size(self) -> int:
         return 2
 
-    def check(self, logits: Tensor, labels: Tensor, check_values: bool = True, finite: bool = True) -> bool | None:
+    def check(self, logits: Tensor, labels: Tensor, check_values: bool = True) -> None:
         check_floating(logits, "outputs", False)
         if not isinstance(labels, Tensor):
             raise ValueError(f"labels must be a torch.Tensor of 0/1 values, got {type(labels).__name__}")
@@ -257,11 +193,12 @@ class BinaryTask(Task):
                 f"{tuple(logits.shape)} and labels {tuple(labels.shape)}. Multi-label data uses task='multilabel', "
                 "C >= 2 softmax logits use task='multiclass'"
             )
-        return self.check_values(logits, labels, finite) if check_values else None
+        if check_values:
+            self._check_values(logits, labels)
 
-    def check_values(self, logits: Tensor, labels: Tensor, finite: bool = True) -> bool:
-        check_floating(logits, "outputs", True, finite)
-        return check_zero_one_or_ignored(labels, self.ignore_index, "labels", "binary labels")
+    def _check_values(self, logits: Tensor, labels: Tensor) -> None:
+        check_floating(logits, "outputs", True)
+        check_zero_one_or_ignored(labels, self.ignore_index, "labels", "binary labels")
 
     def predictions_targets(self, logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         # bool predictions (a comparison records no graph): the confusion index ``pred + 2 * target``
@@ -297,7 +234,7 @@ class MultilabelTask(Task):
     def size(self) -> int:
         return self.num_labels
 
-    def check(self, logits: Tensor, labels: Tensor, check_values: bool = True, finite: bool = True) -> bool | None:
+    def check(self, logits: Tensor, labels: Tensor, check_values: bool = True) -> None:
         check_floating(logits, "outputs", False)
         if not isinstance(labels, Tensor):
             raise ValueError(f"labels must be a torch.Tensor multi-hot matrix [N, L], got {type(labels).__name__}")
@@ -311,11 +248,12 @@ class MultilabelTask(Task):
                 f"outputs have {logits.shape[1]} label columns but num_labels={self.num_labels}; "
                 "make the model's last layer output one logit per label"
             )
-        return self.check_values(logits, labels, finite) if check_values else None
+        if check_values:
+            self._check_values(logits, labels)
 
-    def check_values(self, logits: Tensor, labels: Tensor, finite: bool = True) -> bool:
-        check_floating(logits, "outputs", True, finite)
-        return check_zero_one_or_ignored(labels, self.ignore_index, "labels", "a multi-hot matrix")
+    def _check_values(self, logits: Tensor, labels: Tensor) -> None:
+        check_floating(logits, "outputs", True)
+        check_zero_one_or_ignored(labels, self.ignore_index, "labels", "a multi-hot matrix")
 
     def predictions_targets(self, logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         return (logits.detach() > self.threshold).long(), labels.detach().long()
@@ -326,30 +264,17 @@ class MultilabelTask(Task):
         counted = self.counted(labels)
         return w if counted is None else w * counted.to(w.dtype)
 
-    def raw_size(self, confusion_max: int | None = None) -> int:
-        return 3 * self.num_labels
-
-    def accumulate(
-        self, raw: Tensor, logits: Tensor, labels: Tensor, all_counted: bool = False, ones: Tensor | None = None
-    ) -> None:
-        # int32 0/1 matrices summed one by one: half the memory traffic of int64 (a batch has
-        # < 2**31 rows). Inside a training step (cold caches) this beat boolean planes summed in
-        # one reduction (L=1000: 0.55 vs 0.78 ms; L=100: 93 vs 159 us), although those win when
-        # timed alone in a warm loop (0.30 vs 1.06 ms at L=1000)
+    def add_counts(self, counts: Tensor, logits: Tensor, labels: Tensor) -> None:
+        # per label: tp = sum y*p, fp = sum p - tp, fn = sum y - tp over the counted rows (int32
+        # 0/1 matrices: a batch has < 2**31 rows)
         pred = (logits.detach() > self.threshold).int()
-        counted = None if all_counted else self.counted(labels)
+        counted = self.counted(labels)
         target = labels.int() if counted is None else torch.where(counted, labels, 0).int()
         if counted is not None:
             pred = pred * counted.int()
         tp = (pred * target).sum(0, dtype=torch.int32)
         pos_pred, pos_true = pred.sum(0, dtype=torch.int32), target.sum(0, dtype=torch.int32)
-        raw.view(3, -1).add_(torch.stack([tp, pos_pred - tp, pos_true - tp]))
-
-    def raw_to_stat_scores(self, raw: Tensor) -> Tensor:
-        return raw.view(3, self.num_labels)
-
-    def stat_scores_to_raw(self, counts: Tensor, raw_size: int) -> Tensor:
-        return counts.reshape(-1).clone()
+        counts.add_(torch.stack([tp, pos_pred - tp, pos_true - tp]))
 
 
 def make_task(
@@ -374,21 +299,28 @@ def make_task(
     return MulticlassTask(num_classes=num_classes, ignore_index=ignore_index)
 
 
-def infer_task(logits: Tensor, labels: Tensor, task: str | None = None) -> str:
+def infer_task(logits: Tensor, labels: Tensor, task: str | None = None, num_classes: int | None = None) -> str:
     """The task name the shapes imply; with ``task`` given, that task if the shapes agree.
 
-    ``[N]``/``[N, 1]`` logits -> binary; ``[N, L]`` logits with same-shape labels that are
-    0/1 and not soft rows -> multilabel (pass ``task='multiclass'`` for one-hot rows); other
-    ``[N, C, ...]`` -> multiclass. A contradiction is a ``ValueError``.
+    - ``[N]`` or ``[N, 1]`` logits -> binary (with ``num_classes`` other than 2: multiclass,
+      whose check then names the shape);
+    - ``[N, L]`` logits (L >= 2) with same-shape labels: multi-label when every label is 0 or 1;
+      soft targets (multiclass) when some are fractional. One-hot rows are 0/1, so they read as
+      multi-label: pass ``task='multiclass'`` for them;
+    - anything else -> multiclass.
+
+    A contradiction (e.g. ``task='multiclass'`` with one logit per sample) is a ``ValueError``.
     """
     if not isinstance(logits, Tensor) or not isinstance(labels, Tensor):
-        raise ValueError("outputs and labels must be torch.Tensors to infer the task")
+        if task is None:
+            return "multiclass"  # the multiclass check names the type error
+        return check_choice(task, TASKS, "task")
     one_logit = logits.dim() == 1 or (logits.dim() == 2 and logits.shape[1] == 1)
     if one_logit:
-        implied = "binary"
+        implied = "binary" if num_classes in (None, 1, 2) else "multiclass"
     elif logits.dim() == 2 and tuple(labels.shape) == tuple(logits.shape):
-        soft_rows = labels.is_floating_point() and bool(((labels.sum(1) - 1).abs() <= SOFT_TARGET_TOLERANCE).all())
-        implied = "multiclass" if soft_rows and task != "multilabel" else "multilabel"
+        fractional = labels.is_floating_point() and labels.numel() and not bool(((labels == 0) | (labels == 1)).all())
+        implied = "multiclass" if fractional else "multilabel"
     else:
         implied = "multiclass"
     if task is None:
@@ -400,18 +332,3 @@ def infer_task(logits: Tensor, labels: Tensor, task: str | None = None) -> str:
             f"look like task={implied!r}; fix the model's output or pass task={implied!r}"
         )
     return task
-
-
-def implied_task(logits: Tensor, labels: Tensor, num_classes: int | None) -> str:
-    """The task ACWATrainer infers from a first batch: 1-D logits -> binary; ``[N, L]`` logits
-    with same-shape 0/1 labels -> multi-label (fractional values: soft targets); otherwise
-    multiclass (``[N, 1]`` logits need ``task='binary'``)."""
-    if not isinstance(logits, Tensor) or not isinstance(labels, Tensor):
-        return "multiclass"  # the multiclass check names the type error
-    if logits.dim() == 1:
-        return "binary" if num_classes in (None, 2) else "multiclass"
-    if logits.dim() == 2 and logits.shape[1] >= 2 and tuple(labels.shape) == tuple(logits.shape):
-        if labels.is_floating_point() and labels.numel() and not bool(((labels == 0) | (labels == 1)).all()):
-            return "multiclass"  # fractional values: soft targets (their check names a bad row sum)
-        return infer_task(logits, labels)
-    return "multiclass"

@@ -40,6 +40,8 @@ Zero-count classes (``zero_counts=``): every formula above needs ``n_c > 0``.
 
 from __future__ import annotations
 
+import inspect
+
 import math
 from collections.abc import Sequence
 
@@ -240,8 +242,8 @@ def pos_weight(counts: Counts | Sequence[Sequence[float]], max_weight: float | N
     (``nn.BCEWithLogitsLoss(pos_weight=...)``), capped at ``max_weight``.
 
     ``counts`` is ``[n_neg, n_pos]``: shape ``[2]`` for a binary problem (result ``[1]``) or
-    ``[2, L]`` for L labels (result ``[L]``), as :func:`acwa.weights.positive_counts` returns,
-    e.g. ``pos_weight(positive_counts(train_labels), max_weight=100)``. A label without
+    ``[2, L]`` for L labels (result ``[L]``), as :func:`acwa.weights.label_neg_pos_counts` returns,
+    e.g. ``pos_weight(label_neg_pos_counts(train_labels), max_weight=100)``. A label without
     positives gets ``max_weight`` when a cap is given and raises ``ValueError`` otherwise; one
     without negatives gets 0. Float ``[L]`` of the default dtype, on the counts' device.
     """
@@ -250,7 +252,7 @@ def pos_weight(counts: Counts | Sequence[Sequence[float]], max_weight: float | N
     t = (counts if isinstance(counts, Tensor) else torch.as_tensor(np.asarray(counts))).detach()
     if t.is_complex() or t.dtype == torch.bool or t.dim() not in (1, 2) or t.shape[0] != 2:
         raise ValueError(
-            f"counts must be [n_neg, n_pos] (shape [2], or [2, L] per label: acwa.weights.positive_counts(labels)), "
+            f"counts must be [n_neg, n_pos] (shape [2], or [2, L] per label: acwa.weights.label_neg_pos_counts(labels)), "
             f"got shape {tuple(t.shape)} and dtype {t.dtype}"
         )
     t = t.to(torch.float64).reshape(2, -1)
@@ -274,7 +276,17 @@ WEIGHTINGS = ("inverse", "sqrt_inverse", "effective_number", "median_frequency")
 
 def class_weights(counts: Counts, method: str = "inverse", **options) -> Tensor:
     """Dispatch by name: ``'inverse'`` (power 1), ``'sqrt_inverse'`` (power 0.5),
-    ``'effective_number'`` or ``'median_frequency'``; ``options`` go to that function."""
+    ``'effective_number'`` or ``'median_frequency'``; ``options`` go to that function (an
+    option it does not take is a ``ValueError`` listing the ones it does)."""
+    fn = {"inverse": inverse_frequency, "sqrt_inverse": inverse_frequency}.get(method) or {
+        "effective_number": effective_number,
+        "median_frequency": median_frequency,
+    }.get(method)
+    if fn is not None:
+        valid = [p for p in inspect.signature(fn).parameters if p != "counts"]
+        unknown = sorted(set(options) - set(valid))
+        if unknown:
+            raise ValueError(f"class_weights(method={method!r}) does not take {unknown}; its options: {valid}")
     if method == "inverse":
         return inverse_frequency(counts, **{"power": 1.0, **options})
     if method == "sqrt_inverse":

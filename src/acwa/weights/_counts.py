@@ -4,7 +4,9 @@ The ground floor of the library: weights, losses, the controller and the sampler
 training-set counts through :func:`check_counts` and priors through :func:`log_prior`.
 
 - :func:`class_counts`: samples per class from class indices (multiclass, or binary {0, 1}).
-- :func:`label_counts`: positives per label from a multi-hot matrix ``[N, L]`` (multi-label).
+- :func:`label_positive_counts`: positives per label ``[L]`` from a multi-hot matrix ``[N, L]``.
+- :func:`label_neg_pos_counts`: negatives and positives per label ``[2, L]`` (binary: ``[2, 1]``),
+  the counts every multi-label / one-logit ``class_counts=`` takes.
 - :func:`check_counts`: validate per-class counts (1-D, finite, >= 0, not all 0).
 - :func:`log_prior`: ``log pi_c = log(n_c / sum_k n_k)``.
 """
@@ -19,17 +21,28 @@ from torch import Tensor
 
 from acwa._internal.validation import check_int, check_num_classes, value_range
 
-__all__ = ["Counts", "class_counts", "label_counts", "check_counts", "positive_counts", "log_prior"]
+__all__ = ["Counts", "class_counts", "label_positive_counts", "label_neg_pos_counts", "check_counts", "log_prior"]
 
 Counts = Tensor | np.ndarray | Sequence[float]
 
 
-def _as_tensor(values: Counts) -> Tensor:
+def _as_tensor(values: Counts, name: str = "labels") -> Tensor:
     if isinstance(values, np.ndarray):
+        if values.dtype.kind not in "biuf":
+            raise ValueError(
+                f"{name} must be numbers, got a NumPy array of dtype {values.dtype}; encode the labels as integers "
+                "first (e.g. acwa.data.encode_labels or numpy.unique(..., return_inverse=True))"
+            )
         return torch.from_numpy(values)
     if isinstance(values, Tensor):
         return values
-    t = torch.as_tensor(values)
+    try:
+        t = torch.as_tensor(values)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(
+            f"{name} must be numbers (a tensor, array or sequence of class indices or counts), got "
+            f"{type(values).__name__} that torch cannot read ({err}); encode the labels as integers first"
+        ) from err
     return t.long() if t.numel() == 0 else t
 
 
@@ -49,7 +62,7 @@ def class_counts(labels: Counts, num_classes: int, ignore_index: int | None = No
         if bool(((flat == 0) | (flat == 1)).all()):
             raise ValueError(
                 f"labels look multi-hot (shape {tuple(labels.shape)}, values 0/1), but class_counts needs "
-                "class indices [N]; for multi-label data use acwa.weights.label_counts(labels), for one-hot "
+                "class indices [N]; for multi-label data use acwa.weights.label_positive_counts(labels), for one-hot "
                 "rows pass labels.argmax(1)"
             )
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
@@ -112,7 +125,7 @@ def check_counts(counts: Counts, num_classes: int | None = None, name: str = "cl
     return t
 
 
-def label_counts(labels: Counts, num_labels: int | None = None) -> Tensor:
+def label_positive_counts(labels: Counts, num_labels: int | None = None) -> Tensor:
     """Positives per label, an int64 tensor ``[L]``, from a multi-hot matrix ``[N, L]`` in {0, 1}.
 
     Values other than 0/1 raise ``ValueError`` (they would silently miscount).
@@ -132,12 +145,13 @@ def label_counts(labels: Counts, num_labels: int | None = None) -> Tensor:
     return y.to(torch.long).sum(0)
 
 
-def positive_counts(labels: Counts, num_labels: int | None = None) -> Tensor:
-    """``[n_neg, n_pos]`` per label as a ``[2, L]`` int64 tensor (binary: pass labels ``[N, 1]``)."""
+def label_neg_pos_counts(labels: Counts, num_labels: int | None = None) -> Tensor:
+    """``[n_neg, n_pos]`` per label as a ``[2, L]`` int64 tensor, from multi-hot labels ``[N, L]``
+    (binary 0/1 labels ``[N]`` give ``[2, 1]``)."""
     y = _as_tensor(labels)
     if y.dim() == 1:
         y = y.unsqueeze(1)
-    pos = label_counts(y, num_labels)
+    pos = label_positive_counts(y, num_labels)
     return torch.stack([y.shape[0] - pos, pos])
 
 
