@@ -22,6 +22,7 @@ import math
 import shlex
 import signal
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -397,6 +398,10 @@ def _weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> str:
+    return f"acwa: warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``acwa`` command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -405,6 +410,14 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    shown, warnings.formatwarning = warnings.formatwarning, _one_line_warning
+    try:
+        return _run(args, argv)
+    finally:
+        warnings.formatwarning = shown
+
+
+def _run(args: argparse.Namespace, argv: list[str]) -> int:
     if args.command == "bench":
         return _bench(args, argv)
     if args.command == "report":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -351,15 +352,34 @@ def html_report(results: dict[str, Any], figures: dict[str, str], out_dir: Path)
     return "\n".join(parts)
 
 
-def write_report(results: dict[str, Any], out_dir: str | Path, plots: bool = True) -> dict[str, str]:
-    """Write results.json, the PNGs (``plots``; needs matplotlib), report.md and report.html into
-    ``out_dir``; returns the paths written."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    figures = make_figures(results, out_dir) if plots else {}
-    (out_dir / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False))
+def _write_reports(results: dict[str, Any], figures: dict[str, str], out_dir: Path) -> None:
     (out_dir / "report.md").write_text(markdown_report(results, figures))
     (out_dir / "report.html").write_text(html_report(results, figures, out_dir))
+
+
+def write_report(results: dict[str, Any], out_dir: str | Path, plots: bool = True) -> dict[str, str]:
+    """Write results.json, report.md and report.html into ``out_dir``, then the PNGs (``plots``;
+    needs matplotlib) and the reports again with them; returns the paths written.
+
+    The results and the reports are written before any figure is drawn: a figure that fails
+    (matplotlib missing a backend, a broken install) costs only the figures, with one warning."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False))
+    figures: dict[str, str] = {}
+    _write_reports(results, figures, out_dir)
+    if plots:
+        try:
+            figures = make_figures(results, out_dir)
+        except Exception as err:  # noqa: BLE001 - any plotting failure: keep the written results
+            warnings.warn(
+                f"the report's figures were not drawn ({type(err).__name__}: {err}); results.json, report.md "
+                "and report.html are complete without them",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        else:
+            _write_reports(results, figures, out_dir)
     written = {name: str(out_dir / f"report.{ext}") for name, ext in (("markdown", "md"), ("html", "html"))}
     written["results"] = str(out_dir / "results.json")
     written.update({k: str(out_dir / v) for k, v in figures.items()})

@@ -171,6 +171,8 @@ def encode_labels(y_train, y_test=None, name: str = "labels"):
         if not np.all(y_train == np.round(y_train)):
             raise DataError(f"{name} holds non-integer floats; a classifier needs discrete labels")
         y_train = y_train.astype(np.int64)
+    if y_train.size == 0:
+        raise DataError(f"{name} is empty (no labels); the file needs at least one sample of two classes")
     classes = np.unique(y_train)
     if classes.size < 2:
         raise DataError(f"{name} holds a single class ({classes[0].item()!r} only); a classifier needs at least two")
