@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from acwa.adaptive import AdaptiveClassWeights, acwa_update, inverse_frequency_init
+from acwa.adaptive import AdaptiveClassWeights, acwa_update
+from acwa.adaptive import initial_weights as inverse_frequency_init
 
 
 def test_update_formula_hand_computed_with_clipping():

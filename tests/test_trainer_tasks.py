@@ -187,7 +187,10 @@ def test_non_finite_logits_are_refused_whatever_the_loss_even_in_ignored_rows(ta
     else:
         y = torch.tensor([0, 2, -100])
         z = torch.tensor([[1.0, 0.5, 0.0], [0.0, 1.0, 2.0], [0.0, 0.0, 0.0]])
-        bad = [torch.tensor([[1.0, -inf, 0.0], [0.0, 1.0, 2.0], [0.0, 0.0, 0.0]]), z.clone().index_fill_(0, torch.tensor([2]), nan)]
+        bad = [
+            torch.tensor([[1.0, -inf, 0.0], [0.0, 1.0, 2.0], [0.0, 0.0, 0.0]]),
+            z.clone().index_fill_(0, torch.tensor([2]), nan),
+        ]
         foreign = torch.nn.CrossEntropyLoss(reduction="none")
     if loss_fn == "focal":
         if task != "multiclass":
@@ -195,8 +198,9 @@ def test_non_finite_logits_are_refused_whatever_the_loss_even_in_ignored_rows(ta
         loss = FocalLoss()
     else:
         loss = foreign if loss_fn == "foreign" else None
-    trainer = ACWATrainer(task=task, num_classes=None if task == "binary" else z.shape[1], update_freq=1, loss_fn=loss,
-                          ignore_index=-100)
+    trainer = ACWATrainer(
+        task=task, num_classes=None if task == "binary" else z.shape[1], update_freq=1, loss_fn=loss, ignore_index=-100
+    )
     zg = z.clone().requires_grad_()
     value = trainer.step_loss(zg, y.float() if loss_fn == "foreign" and task != "multiclass" else y)
     value.backward()

@@ -376,7 +376,7 @@ def _weights(args: argparse.Namespace) -> int:
     import torch
 
     from acwa.data import load_labels
-    from acwa.weights._class_weights import class_weights
+    from acwa.weights import class_weights
 
     try:
         codes, names = load_labels(args.data, args.target)

@@ -30,9 +30,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["Stateful", "StateSpec", "REDUCTIONS", "all_reduce", "all_gather_cat"]
+__all__ = ["Stateful", "StateSpec", "SYNC_REDUCTIONS", "all_reduce", "all_gather_cat"]
 
-REDUCTIONS = ("sum", "max", "min", "cat", None)
+SYNC_REDUCTIONS = ("sum", "max", "min", "cat", None)
 _DIST_OPS = {"sum": "SUM", "max": "MAX", "min": "MIN"}
 
 
@@ -133,8 +133,8 @@ class Stateful:
         ``'cat'`` for tensors or lists of tensors (concatenated along dim 0), ``None``: the
         state is the same on every rank (or rank-local) and is not reduced.
         """
-        if reduce not in REDUCTIONS:
-            raise ValueError(f"reduce must be one of {list(REDUCTIONS)}, got {reduce!r}")
+        if reduce not in SYNC_REDUCTIONS:
+            raise ValueError(f"reduce must be one of {list(SYNC_REDUCTIONS)}, got {reduce!r}")
         if "_state_specs" not in self.__dict__:
             self._state_specs = {}
         if isinstance(default, Tensor) and shape is None:

@@ -11,6 +11,8 @@
 - :class:`EarlyStopping` and :func:`evaluate` (a model over a loader, eval mode, no grad).
 """
 
+from acwa._internal.deprecation import deprecated_names
+
 from ._controller import (
     ADJUST_MODES,
     METRIC_MODES,
@@ -18,23 +20,19 @@ from ._controller import (
     AdaptiveClassWeights,
     acwa_update,
     apply_preset,
-    inverse_frequency_init,
+    initial_weights,
     log_prior_offsets,
     metric_error,
     offset_update,
 )
 from ._early_stopping import EarlyStopping
-from ._evaluation import evaluate, logits_of, model_device
-from ._loss_weighting import ClassWeightedLoss, accepts_sample_weight
+from ._evaluation import evaluate, logits_of
+from ._loss_weighting import ClassWeightedLoss
 from ._trainer import ACWATrainer
 from ._window import (
     UPDATE_ON,
-    CallableWindow,
-    CountsWindow,
     MetricWindow,
-    StatefulMetricWindow,
     check_update_on,
-    is_stateful_metric,
     make_window,
 )
 
@@ -45,7 +43,7 @@ __all__ = [
     "offset_update",
     "metric_error",
     "log_prior_offsets",
-    "inverse_frequency_init",
+    "initial_weights",
     "apply_preset",
     "PRESETS",
     "METRIC_MODES",
@@ -53,15 +51,19 @@ __all__ = [
     "EarlyStopping",
     "evaluate",
     "logits_of",
-    "model_device",
     "ClassWeightedLoss",
-    "accepts_sample_weight",
     "MetricWindow",
-    "CountsWindow",
-    "CallableWindow",
-    "StatefulMetricWindow",
     "make_window",
-    "is_stateful_metric",
     "UPDATE_ON",
     "check_update_on",
 ]
+
+__getattr__ = deprecated_names(
+    "acwa.adaptive",
+    {
+        "inverse_frequency_init": (
+            lambda: initial_weights,
+            "acwa.adaptive.initial_weights (or acwa.weights.inverse_frequency)",
+        )
+    },
+)

@@ -17,12 +17,12 @@ from acwa.adaptive._controller import (
     ControllerConfig,
     _check_target,
     apply_preset,
-    inverse_frequency_init,
+    initial_weights,
     log_prior_offsets,
 )
 from acwa.adaptive._window import is_stateful_metric, make_window
-from acwa.tasks._tasks import TASKS
-from acwa.weights._counts import check_counts
+from acwa.tasks import TASKS
+from acwa.weights import check_counts
 
 __all__ = ["TrainerConfig"]
 
@@ -115,7 +115,7 @@ class TrainerConfig:
             init_w, init_o = (init_w, None) if self.adjust == "weights" else (None, init_o)
         elif self.class_frequencies is not None:
             if self.adjust == "weights":
-                init_w = inverse_frequency_init(self.class_frequencies, self.weight_bounds, self.eps)
+                init_w = initial_weights(self.class_frequencies, self.weight_bounds, self.eps)
             else:
                 init_o = log_prior_offsets(self.class_frequencies, self.logit_tau, self.eps)
         return AdaptiveClassWeights(
@@ -232,7 +232,7 @@ def _check_hyper_parameters(args: dict[str, Any]) -> None:
 
 
 def _probe_task() -> Any:
-    from acwa.tasks._tasks import MulticlassTask
+    from acwa.tasks import MulticlassTask
 
     return MulticlassTask(num_classes=2)
 

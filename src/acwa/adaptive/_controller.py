@@ -40,14 +40,13 @@ from torch import Tensor
 
 from acwa._internal.state import Stateful
 from acwa._internal.validation import check_bool, check_bounds, check_choice, check_float, check_int
-from acwa.weights._class_weights import inverse_frequency
-from acwa.weights._counts import check_counts, log_prior
+from acwa.weights import check_counts, inverse_frequency, log_prior
 
 __all__ = [
     "acwa_update",
     "offset_update",
     "metric_error",
-    "inverse_frequency_init",
+    "initial_weights",
     "log_prior_offsets",
     "AdaptiveClassWeights",
     "METRIC_MODES",
@@ -108,7 +107,7 @@ def log_prior_offsets(class_frequencies: Sequence[float] | Tensor, tau: float = 
     return (o - o.mean()).float()
 
 
-def inverse_frequency_init(
+def initial_weights(
     class_frequencies: Sequence[float] | Tensor, bounds: tuple[float, float], eps: float = 1e-6
 ) -> Tensor:
     """Initial weights ``w_c ∝ 1 / (f_c + eps)``, normalised to mean 1, then clipped to ``bounds``.

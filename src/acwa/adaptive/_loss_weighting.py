@@ -36,7 +36,7 @@ import torch
 from torch import Tensor
 
 from acwa.losses import BinaryCrossEntropyLoss, WeightedCrossEntropyLoss
-from acwa.tasks._tasks import MulticlassTask, Task
+from acwa.tasks import MulticlassTask, Task
 
 __all__ = ["ClassWeightedLoss", "accepts_sample_weight"]
 

@@ -37,7 +37,7 @@ from acwa.adaptive._controller import AdaptiveClassWeights
 from acwa.adaptive._evaluation import evaluate, logits_of, model_device
 from acwa.adaptive._loss_weighting import ClassWeightedLoss
 from acwa.adaptive._window import MetricWindow, make_window
-from acwa.tasks._tasks import TASKS, Task, infer_task, make_task
+from acwa.tasks import TASKS, Task, infer_task, make_task
 
 __all__ = ["ACWATrainer", "logits_of"]
 
@@ -194,7 +194,7 @@ class ACWATrainer(Stateful):
 
     @staticmethod
     def _build_failed(logits: Tensor, labels: Tensor) -> None:
-        from acwa.tasks._tasks import MulticlassTask
+        from acwa.tasks import MulticlassTask
 
         MulticlassTask(num_classes=2).check(logits, labels)  # raises the shape error
         raise ValueError(f"outputs must have shape [N, C] with C >= 2, got {tuple(logits.shape)}")

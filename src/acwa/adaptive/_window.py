@@ -37,8 +37,8 @@ from torch import Tensor
 
 from acwa._internal.state import all_gather_cat
 from acwa._internal.validation import check_choice
-from acwa.metrics._stat_scores import METRICS, ClassStatScores
-from acwa.tasks._tasks import Task
+from acwa.metrics import METRICS, ClassStatScores
+from acwa.tasks import Task
 
 __all__ = [
     "MetricWindow",

@@ -132,7 +132,7 @@ def method_recipe(method: str, train_labels: Tensor, num_classes: int, seed: int
         return _multilabel_recipe(method, train_labels, C)
     from acwa.losses import ClassBalancedLoss, LogitAdjustedLoss, WeightedCrossEntropyLoss
     from acwa.sampling import ClassBalancedSampler
-    from acwa.weights._class_weights import inverse_frequency
+    from acwa.weights import inverse_frequency
 
     y = torch.as_tensor(train_labels)
     if y.dim() == 2:
@@ -180,7 +180,7 @@ def check_multi_hot(labels: Tensor, name: str = "labels") -> Tensor:
 
 
 def _multilabel_recipe(method: str, train_labels: Tensor, num_labels: int) -> MethodRecipe:
-    from acwa.weights._counts import label_neg_pos_counts
+    from acwa.weights import label_neg_pos_counts
 
     raw = torch.as_tensor(train_labels)
     if raw.dim() != 2:
@@ -211,7 +211,7 @@ def sigmoid_method_loss(method: str, counts: Tensor) -> nn.Module:
         DistributionBalancedLoss,
         SigmoidFocalLoss,
     )
-    from acwa.weights._class_weights import pos_weight
+    from acwa.weights import pos_weight
 
     check_choice(method, MULTILABEL_PORTFOLIO, "method")
     counts = torch.as_tensor(counts).double()

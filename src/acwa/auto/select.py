@@ -71,7 +71,7 @@ from acwa.auto.portfolio import (
 )
 from acwa.auto.result import CandidateScore, SelectionResult
 from acwa.auto.scoring import METRICS, THRESHOLD_FREE, MetricFn, resolve_metric
-from acwa.posthoc._decisions import cross_fitted_logits, fit_class_bias, tune_threshold
+from acwa.posthoc import cross_fitted_logits, fit_class_bias, tune_threshold
 from acwa.splits import multilabel_folds, stratified_folds
 
 __all__ = ["AutoSelector", "SelectionResult", "CandidateScore", "select_method", "TrainAndPredict"]

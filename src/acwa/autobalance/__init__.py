@@ -11,7 +11,7 @@ NeurIPS 2021, arXiv 2201.01212).
   CE, DEO and worst-group for groups, blends.
 * :class:`ClassAugment`: per-class augmentation magnitude tuned as a hyperparameter.
 
-The tuned loss is :class:`acwa.losses.ParametricCrossEntropyLoss`.
+The tuned loss is :class:`acwa.losses.ParametricCrossEntropyLoss` (its one home).
 """
 
 from acwa.autobalance.augment import AUGMENT_KINDS, AugmentedBatch, ClassAugment
@@ -30,12 +30,8 @@ from acwa.autobalance.objectives import (
 )
 from acwa.autobalance.tuner import (
     AutoBalance,
-    check_group_labels,
-    check_val_classes,
     frequency_rank_groups,
-    train_objective,
 )
-from acwa.losses.parametric import ParametricCrossEntropyLoss, parametric_cross_entropy
 
 __all__ = [
     "AutoBalance",
@@ -58,9 +54,4 @@ __all__ = [
     "AugmentedBatch",
     "AUGMENT_KINDS",
     "frequency_rank_groups",
-    "check_group_labels",
-    "check_val_classes",
-    "train_objective",
-    "ParametricCrossEntropyLoss",
-    "parametric_cross_entropy",
 ]

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from acwa.autobalance.augment import ClassAugment
 from acwa.autobalance.checks import frequency_rank_groups
 from acwa.autobalance.config import AutoBalanceConfig
-from acwa.losses.parametric import ParametricCrossEntropyLoss
+from acwa.losses import ParametricCrossEntropyLoss
 
 __all__ = ["build_loss", "build_hyper_optimizer", "model_device", "effective_params"]
 

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from acwa._internal.validation import check_int
 from acwa.autobalance.augment import ClassAugment
-from acwa.losses.parametric import ParametricCrossEntropyLoss, parametric_cross_entropy
+from acwa.losses import ParametricCrossEntropyLoss, parametric_cross_entropy
 
 __all__ = [
     "frequency_rank_groups",

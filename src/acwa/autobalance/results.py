@@ -12,7 +12,7 @@ from torch import Tensor
 
 from acwa.autobalance.augment import ClassAugment
 from acwa.autobalance.build import effective_params
-from acwa.losses.parametric import ParametricCrossEntropyLoss
+from acwa.losses import ParametricCrossEntropyLoss
 
 __all__ = ["TunedLoss"]
 

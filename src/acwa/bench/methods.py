@@ -35,7 +35,7 @@ from acwa.losses import (
     logit_adjust,
 )
 from acwa.sampling import SMOTE, ClassBalancedSampler, RandomOverSampler, RandomUnderSampler
-from acwa.weights._class_weights import effective_number, inverse_frequency
+from acwa.weights import effective_number, inverse_frequency
 
 __all__ = ["crossfit_class_bias", "with_crossfit_bias", "weighted_ce_trainer", "logit_adjusted_trainer"]
 

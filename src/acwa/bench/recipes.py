@@ -25,8 +25,8 @@ from torch import Tensor
 
 from acwa.bench.training import Fit, RunContext, predict_logits
 from acwa.losses import LogitAdjustedLoss, WeightedCrossEntropyLoss
-from acwa.posthoc._decisions import cross_fitted_logits, fit_class_bias
-from acwa.weights._class_weights import inverse_frequency
+from acwa.posthoc import cross_fitted_logits, fit_class_bias
+from acwa.weights import inverse_frequency
 
 __all__ = [
     "CROSSFIT_FOLDS",

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from acwa.metrics._stat_scores import f1_from_counts, recall_from_counts, stat_scores
+from acwa.metrics import f1_from_counts, recall_from_counts, stat_scores
 
 __all__ = [
     "Metric",

@@ -18,7 +18,7 @@ from acwa.auto.portfolio import POS_WEIGHT_CAP, sigmoid_method_loss  # one home 
 from acwa.bench.registry import register_method
 from acwa.bench.training import Fit, RunContext, predict_logits
 from acwa.losses import BinaryCrossEntropyLoss
-from acwa.posthoc._decisions import tune_threshold
+from acwa.posthoc import tune_threshold
 
 __all__ = ["POS_WEIGHT_CAP", "fit_sigmoid"]
 

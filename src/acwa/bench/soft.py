@@ -16,7 +16,7 @@ from acwa import ACWATrainer
 from acwa.bench.registry import register_method
 from acwa.bench.training import Fit, RunContext, mixup
 from acwa.losses import WeightedCrossEntropyLoss
-from acwa.weights._class_weights import inverse_frequency
+from acwa.weights import inverse_frequency
 
 __all__ = ["MIXUP_ALPHA"]
 

@@ -24,10 +24,10 @@ from torch import Tensor, nn
 
 from acwa.bench.models import Classifier, build_model
 from acwa.data import BenchDataset
-from acwa.metrics._stat_scores import stat_scores
+from acwa.metrics import stat_scores
 from acwa.splits import stratified_split
+from acwa.weights import label_neg_pos_counts
 from acwa.weights._class_weights import class_counts as count_classes
-from acwa.weights._counts import label_neg_pos_counts
 
 __all__ = [
     "Recipe",

@@ -37,9 +37,9 @@ import numpy as np
 import torch
 
 from acwa._internal.validation import check_choice, check_int
-from acwa.adaptive._controller import AdaptiveClassWeights
+from acwa.adaptive import AdaptiveClassWeights
 from acwa.adaptive._window import UPDATE_ON, CountsWindow, check_update_on  # noqa: F401 - UPDATE_ON re-exported
-from acwa.metrics._stat_scores import METRICS
+from acwa.metrics import METRICS
 
 try:
     import keras

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from acwa.tasks._tasks import make_task
+from acwa.tasks import make_task
 
 try:
     import keras

@@ -40,9 +40,7 @@ from typing import Any
 
 from torch import Tensor
 
-from acwa.adaptive._evaluation import logits_of
-from acwa.adaptive._trainer import ACWATrainer
-from acwa.adaptive._window import check_update_on
+from acwa.adaptive import ACWATrainer, check_update_on, logits_of
 
 try:
     import lightning.pytorch as pl

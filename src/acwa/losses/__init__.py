@@ -25,7 +25,7 @@ Binary one-logit and multi-label (sigmoid) losses:
 Static class weights live in :mod:`acwa.weights`.
 """
 
-from acwa.losses.base import BaseLoss, LossBatch, reduce_loss
+from acwa.losses.base import BaseLoss, LossBatch
 from acwa.losses.binary import (
     BinaryCrossEntropyLoss,
     BinaryLogitAdjustedLoss,
@@ -43,7 +43,6 @@ from acwa.losses.logit_adjusted import (
     BalancedSoftmaxLoss,
     LogitAdjustedLoss,
     balanced_softmax_loss,
-    log_prior,
     logit_adjust,
     logit_adjusted_loss,
 )
@@ -59,7 +58,6 @@ __all__ = [
     "BaseLoss",
     "LossBatch",
     "LogitTransformLoss",
-    "reduce_loss",
     "WeightedCrossEntropyLoss",
     "weighted_cross_entropy",
     "FocalLoss",
@@ -76,7 +74,6 @@ __all__ = [
     "LogitAdjustedLoss",
     "logit_adjusted_loss",
     "logit_adjust",
-    "log_prior",
     "BalancedSoftmaxLoss",
     "balanced_softmax_loss",
     "VSLoss",

@@ -35,7 +35,7 @@ from typing_extensions import Unpack
 from acwa._internal.validation import check_int, check_labels, should_check_values
 from acwa.losses.reducers import REDUCTIONS, align_weight, check_reduction, reduce_values
 from acwa.tasks._tasks import SOFT_TARGET_TOLERANCE
-from acwa.weights._counts import check_counts
+from acwa.weights import check_counts
 
 __all__ = [
     "REDUCTIONS",

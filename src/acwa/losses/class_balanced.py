@@ -26,7 +26,7 @@ from acwa._internal.validation import check_choice
 from acwa.losses.base import BaseLoss, LossBatch, LossOptions, Unpack, combine_weights, counts_vector, functional_twin
 from acwa.losses.cross_entropy import cross_entropy_values
 from acwa.losses.focal import Gamma, _check_gamma, focal_values
-from acwa.weights._class_weights import effective_number
+from acwa.weights import effective_number
 
 __all__ = ["CB_BASES", "class_balanced_loss", "ClassBalancedLoss"]
 

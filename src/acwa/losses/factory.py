@@ -42,8 +42,8 @@ binary_cross_entropy)
 Losses live in one registry: :func:`register_loss` adds one (its class, family, aliases, whether
 it needs counts, which static weightings apply, and a check of its own option combinations);
 :func:`list_losses` lists them. ``class_counts`` may be passed to every name of a family, so one
-loop over names works; losses that do not use counts ignore them unless ``weighting`` is given. ``weighting`` computes static
-weights from the counts: for the softmax family ``'inverse'``, ``'sqrt_inverse'``,
+loop over names works; losses that do not use counts ignore them unless ``weighting`` is given.
+``weighting`` computes static weights from the counts: for the softmax family ``'inverse'``, ``'sqrt_inverse'``,
 ``'effective_number'`` or ``'median_frequency'`` (:func:`acwa.weights.class_weights`, normalised
 to sum C, as ``weight``); for ``'bce'`` ``'pos_weight'`` (``n_neg / n_pos`` per label,
 :func:`acwa.weights.pos_weight`). An unknown name, an option the loss does not take, or an
@@ -71,7 +71,7 @@ from acwa.losses.parametric import ParametricCrossEntropyLoss
 from acwa.losses.reducers import check_reduction
 from acwa.losses.sigmoid import neg_pos_counts
 from acwa.losses.vs import VSLoss
-from acwa.weights._class_weights import WEIGHTINGS, check_counts, class_weights, pos_weight
+from acwa.weights import WEIGHTINGS, check_counts, class_weights, pos_weight
 
 __all__ = ["LossSpec", "register_loss", "list_losses", "make_loss", "LOSS_NAMES", "SIGMOID_LOSS_NAMES"]
 

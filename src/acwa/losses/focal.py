@@ -4,7 +4,8 @@
 
 ``gamma`` is a scalar or one value per class (gamma_{y_i} is used), finite and ``>= 0``; the
 per-class factor ``w`` (the paper's alpha) is the loss's ``weight``, as for every acwa loss
-(``alpha=`` is its deprecated old name). gamma = 0 and no weight give plain cross-entropy. Targets are class indices (the focusing term has no soft-target form here).
+(``alpha=`` is its deprecated old name). gamma = 0 and no weight give plain cross-entropy.
+Targets are class indices (the focusing term has no soft-target form here).
 The one-logit / multi-label sigmoid form with scalar alpha is :class:`acwa.losses.SigmoidFocalLoss`.
 """
 

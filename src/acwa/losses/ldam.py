@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from acwa._internal.validation import check_float, check_int
 from acwa.losses.base import LossBatch, Unpack, class_dim_view, counts_vector, functional_twin
 from acwa.losses.cross_entropy import CEOptions, LogitTransformLoss
-from acwa.weights._class_weights import effective_number
+from acwa.weights import effective_number
 
 __all__ = ["ldam_margins", "ldam_loss", "LDAMLoss", "NormedLinear", "drw_weights", "DeferredReweighting"]
 

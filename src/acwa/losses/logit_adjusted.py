@@ -30,7 +30,7 @@ from acwa.losses.base import (
     functional_twin,
 )
 from acwa.losses.cross_entropy import CEOptions, LogitTransformLoss
-from acwa.weights._counts import log_prior
+from acwa.weights import log_prior
 
 __all__ = [
     "log_prior",

@@ -39,7 +39,7 @@ from acwa._internal.validation import check_choice, check_int
 from acwa.losses.base import DEFAULT_IGNORE_INDEX, LossBatch, check_finite_vector, combine_weights, prepare_multiclass
 from acwa.losses.cross_entropy import LogitTransformLoss, cross_entropy_values
 from acwa.losses.reducers import check_reduction, reduce_values
-from acwa.weights._counts import log_prior
+from acwa.weights import log_prior
 
 __all__ = ["parametric_cross_entropy", "ParametricCrossEntropyLoss", "DELTA_TRANSFORMS"]
 

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from acwa.losses.base import BaseLoss, LossBatch, as_class_vector, check_class_vector, combine_weights, upcast
 from acwa.losses.reducers import check_reduction
-from acwa.tasks._tasks import BinaryTask, MultilabelTask
+from acwa.tasks import BinaryTask, MultilabelTask
 
 __all__ = ["SigmoidLoss", "NegPosCounts", "PosWeight", "check_pos_weight", "neg_pos_counts", "bce_values"]
 

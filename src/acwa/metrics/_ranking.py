@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from acwa._internal.validation import check_choice
-from acwa.tasks._tasks import MultilabelTask
+from acwa.tasks import MultilabelTask
 
 __all__ = [
     "average_precision",

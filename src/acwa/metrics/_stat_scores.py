@@ -25,7 +25,7 @@ from torch import Tensor
 
 from acwa._internal.state import Stateful
 from acwa._internal.validation import check_choice, check_int, check_num_classes
-from acwa.tasks._tasks import MulticlassTask, Task
+from acwa.tasks import MulticlassTask, Task
 
 __all__ = [
     "stat_scores",

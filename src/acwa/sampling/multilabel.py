@@ -33,7 +33,7 @@ from torch import Tensor
 from acwa.sampling._labels import ClassIndex
 from acwa.sampling.distributed import DistributedClassBalancedSampler
 from acwa.sampling.samplers import ClassBalancedSampler
-from acwa.weights._counts import label_positive_counts
+from acwa.weights import label_positive_counts
 
 __all__ = ["MultiLabelBalancedSampler", "DistributedMultiLabelBalancedSampler", "multi_hot_labels"]
 

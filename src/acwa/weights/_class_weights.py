@@ -41,7 +41,6 @@ Zero-count classes (``zero_counts=``): every formula above needs ``n_c > 0``.
 from __future__ import annotations
 
 import inspect
-
 import math
 from collections.abc import Sequence
 
@@ -252,7 +251,8 @@ def pos_weight(counts: Counts | Sequence[Sequence[float]], max_weight: float | N
     t = (counts if isinstance(counts, Tensor) else torch.as_tensor(np.asarray(counts))).detach()
     if t.is_complex() or t.dtype == torch.bool or t.dim() not in (1, 2) or t.shape[0] != 2:
         raise ValueError(
-            f"counts must be [n_neg, n_pos] (shape [2], or [2, L] per label: acwa.weights.label_neg_pos_counts(labels)), "
+            "counts must be [n_neg, n_pos] (shape [2], or [2, L] per label: "
+            f"acwa.weights.label_neg_pos_counts(labels)), "
             f"got shape {tuple(t.shape)} and dtype {t.dtype}"
         )
     t = t.to(torch.float64).reshape(2, -1)
