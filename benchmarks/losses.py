@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from acwa.losses import LOSS_NAMES, SIGMOID_LOSS_NAMES, make_loss
-from acwa.weights import class_counts, positive_counts
+from acwa.weights import class_counts, label_neg_pos_counts
 
 
 def best(fn, reps):
@@ -77,7 +77,7 @@ def main():
     L = 20
     zl = torch.randn(N, L)
     yl = (torch.rand(N, L) < torch.linspace(0.3, 0.01, L)).long()
-    neg_pos = positive_counts(yl) + 1
+    neg_pos = label_neg_pos_counts(yl) + 1
     ref = best(lambda: F.binary_cross_entropy_with_logits(zl, yl.float()), 50)
     print(f"sigmoid forward, N={N}, L={L}: F.binary_cross_entropy_with_logits {ref * 1e3:.3f} ms")
     for name in SIGMOID_LOSS_NAMES:

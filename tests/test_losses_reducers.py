@@ -8,7 +8,7 @@ from torch import nn
 
 from acwa.losses import LOSS_NAMES, REDUCTIONS, SIGMOID_LOSS_NAMES, BaseLoss, check_reduction, make_loss, reduce_values
 from acwa.losses.base import LossBatch
-from acwa.weights import positive_counts
+from acwa.weights import label_neg_pos_counts
 
 V = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64)
 W = torch.tensor([0.5, 1.0, 2.0, 4.0], dtype=torch.float64)
@@ -83,7 +83,7 @@ def test_every_loss_traces_as_one_graph_with_value_checks_off(name):
     if name in SIGMOID_LOSS_NAMES:
         z, y = torch.randn(16, 3), (torch.rand(16, 3) > 0.5).long()
         y[0, 0] = -100
-        loss = make_loss(name, class_counts=positive_counts(y.clamp_min(0)) + 1, validate=False)
+        loss = make_loss(name, class_counts=label_neg_pos_counts(y.clamp_min(0)) + 1, validate=False)
         inputs = [(z, y)]
     else:
         z, y = torch.randn(16, 5), torch.randint(0, 5, (16,))

@@ -32,7 +32,7 @@ from acwa.losses import (
     make_loss,
     sigmoid_focal_loss,
 )
-from acwa.weights import pos_weight, positive_counts
+from acwa.weights import pos_weight, label_neg_pos_counts
 
 IGNORE = -100
 L = 4
@@ -279,7 +279,7 @@ def test_bce_equals_torch_bce_with_logits_and_pos_weight_from_counts():
     torch.testing.assert_close(pos_weight(NEG_POS), torch.tensor([1.5, 60 / 90, 14.0, 74.0]))
     torch.testing.assert_close(pos_weight(NEG_POS, max_weight=20.0), torch.tensor([1.5, 60 / 90, 14.0, 20.0]))
     labels = torch.tensor([[1, 0], [0, 0], [0, 1], [0, 0]])
-    torch.testing.assert_close(pos_weight(positive_counts(labels)), torch.tensor([3.0, 3.0]))
+    torch.testing.assert_close(pos_weight(label_neg_pos_counts(labels)), torch.tensor([3.0, 3.0]))
     built = make_loss("bce", class_counts=NEG_POS, weighting="pos_weight")
     torch.testing.assert_close(built.pos_weight, pos_weight(NEG_POS))
 
