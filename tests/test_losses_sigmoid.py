@@ -32,7 +32,7 @@ from acwa.losses import (
     make_loss,
     sigmoid_focal_loss,
 )
-from acwa.weights import pos_weight, label_neg_pos_counts
+from acwa.weights import label_neg_pos_counts, pos_weight
 
 IGNORE = -100
 L = 4
