@@ -294,7 +294,7 @@ def test_plain_trainer_predict_leaves_the_window_empty(tmp_path):
     assert acwa.last_metric is not None
     f1_val = acwa.last_metric.clone()
     trainer.predict(test)
-    assert acwa.adaptive is not None and not acwa.adaptive.stats.counts.any()  # dropped after predict()
+    assert acwa.window is not None and not acwa.window.stats.counts.any()  # dropped after predict()
     trainer.evaluate()
     torch.testing.assert_close(acwa.last_metric, f1_val)
 

@@ -104,7 +104,7 @@ def hand_log_prior(counts):
 
 
 # reference per-element losses (before the per-class weight), for the non-neutral settings
-def ref_focal(z, y, gamma=2.0, alpha=(1.0, 0.8, 0.6, 0.4, 0.2)):
+def ref_focal(z, y, gamma=2.0, alpha=(1.0, 1.0, 1.0, 1.0, 1.0)):  # the per-class factor is the weight
     p = torch.exp(ref_log_softmax(z))
     p_y = (onehot(y, C) * p).sum(1)
     return -pick(list(alpha), y) * (1 - p_y) ** gamma * torch.log(p_y)
@@ -193,8 +193,8 @@ CASES = [
     ),
     Case(
         "focal",
-        lambda w, ii, r: FocalLoss(gamma=2.0, alpha=[1.0, 0.8, 0.6, 0.4, 0.2], weight=w, ignore_index=ii, reduction=r),
-        lambda z, y, w, ii, r, **k: focal_loss(z, y, 2.0, torch.tensor([1.0, 0.8, 0.6, 0.4, 0.2]), w, ii, r, **k),
+        lambda w, ii, r: FocalLoss(gamma=2.0, weight=w, ignore_index=ii, reduction=r),
+        lambda z, y, w, ii, r, **k: focal_loss(z, y, 2.0, None, w, ii, r, **k),
         ref_focal,
         lambda: FocalLoss(gamma=0.0),
     ),
@@ -587,7 +587,7 @@ def test_bad_hyper_parameters():
     z, y = make_batch(False)
     with pytest.raises(ValueError, match="weight must be a 1-D per-class vector with 5"):
         WeightedCrossEntropyLoss(weight=[1.0, 2.0])(z, y)
-    with pytest.raises(ValueError, match="alpha"):
+    with pytest.raises(ValueError, match="weight"), pytest.warns(DeprecationWarning):
         FocalLoss(alpha=[1.0, 2.0])(z, y)
     with pytest.raises(ValueError, match="target must have shape"):
         VSLoss(COUNTS)(z, y[:3])
