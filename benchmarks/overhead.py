@@ -259,17 +259,14 @@ def _profile_parts(c: int, batch: int, fastest) -> dict:
     zd, w = z.detach(), torch.ones(c) / batch
     trainer = ACWATrainer(num_classes=c, update_freq=None)
     task = MulticlassTask(num_classes=c)
-    raw = trainer.window.stats.raw_counts
-    pred = zd.argmax(1)
-    index = pred.add(y, alpha=c) if raw.numel() == c * c + 1 else torch.cat([y, pred + c, y + 2 * c])
-    ones = torch.ones(index.numel(), dtype=torch.long)
+    stats = trainer.window.stats
     parts = {
         "plain CE f+b": lambda: F.cross_entropy(z, y).backward(),
         "weighted CE f+b": lambda: F.cross_entropy(z, y, weight=w, reduction="sum").backward(),
         "value check": lambda: task.check(zd, y, True),
         "argmax (torch)": lambda: zd.argmax(1),
         "argmax (acwa)": lambda: argmax_classes(zd),
-        "count scatter": lambda: raw.index_add_(0, index, ones),
+        "count": lambda: stats.update(zd, y),
         "update_metrics": lambda: trainer.update_metrics(zd, y),
     }
     return {name: fastest(fn) for name, fn in parts.items()}
@@ -281,7 +278,7 @@ PROFILE_PARTS = (
     "value check",
     "argmax (torch)",
     "argmax (acwa)",
-    "count scatter",
+    "count",
     "update_metrics",
 )
 

@@ -93,9 +93,10 @@ class ClassWeightedLoss:
         else:
             values = self.per_element_fn(logits, target)
         values = _checked(values, labels)
-        if counted is not None:
+        weighted = weight is not None and self.takes_sample_weight
+        if counted is not None and not weighted:  # a weighted acwa loss is 0 there already (s_i = 0)
             values = values * counted.reshape(values.shape).to(values.dtype)
-        return values, weight is not None and self.takes_sample_weight, counted
+        return values, weighted, counted
 
     def _count(self, labels: Tensor, counted: Tensor | None, dtype: torch.dtype) -> Tensor | int:
         if counted is not None:

@@ -6,19 +6,9 @@
   rule, presets (:func:`acwa.adaptive.apply_preset`) and frequency-based initialisation;
 - the **loss with its reducer** (:class:`acwa.adaptive.ClassWeightedLoss`).
 
-Inputs are read through a task (:mod:`acwa.tasks`). Basic use, exactly as in the README::
-
-    trainer = ACWATrainer(num_classes=10, target_metric=0.85, alpha=0.02, beta=0.9, update_freq=100)
-    for inputs, labels in dataloader:
-        outputs = model(inputs)
-        loss = trainer.get_weighted_loss(outputs, labels)   # sum_i w_{y_i} * l_i / N
-        loss.backward(); optimizer.step(); optimizer.zero_grad()
-        trainer.update_metrics(outputs, labels)             # every update_freq calls: one ACWA step
-
-Validation-driven weights (what the README's feature list describes): pass ``update_freq=None``
-so training batches never move the weights, and once per epoch call
-``trainer.update_from_validation(model, val_loader)`` (or feed validation outputs to
-``update_metrics`` yourself and call ``trainer.step()``).
+Inputs are read through a task (:mod:`acwa.tasks`). Per step, either ``get_weighted_loss`` then
+``update_metrics`` (the README), or ``step_loss`` (both, the batch checked once). Validation-driven
+weights: ``update_freq=None`` and ``update_from_validation(model, val_loader)`` once per epoch.
 """
 
 from __future__ import annotations
