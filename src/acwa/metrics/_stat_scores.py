@@ -109,6 +109,8 @@ class ClassStatScores(Stateful):
     tensor([1., 1., 0.])
     """
 
+    counts: Tensor  # declared state: [3, K] rows tp, fp, fn
+
     def __init__(
         self, num_classes: int | None = None, ignore_index: int | None = None, device=None, *, task: Task | None = None
     ) -> None:

@@ -11,7 +11,7 @@ from ._tasks import TASKS, BinaryTask, MulticlassTask, MultilabelTask, Task, inf
 __all__ = ["TASKS", "Task", "MulticlassTask", "BinaryTask", "MultilabelTask", "make_task", "infer_task"]
 
 
-def _implied_task(logits, labels, num_classes=None):  # type: ignore[no-untyped-def]
+def _implied_task(logits, labels, num_classes=None):
     return infer_task(logits, labels, None, num_classes)
 
 

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -278,10 +278,13 @@ def class_weights(counts: Counts, method: str = "inverse", **options) -> Tensor:
     """Dispatch by name: ``'inverse'`` (power 1), ``'sqrt_inverse'`` (power 0.5),
     ``'effective_number'`` or ``'median_frequency'``; ``options`` go to that function (an
     option it does not take is a ``ValueError`` listing the ones it does)."""
-    fn = {"inverse": inverse_frequency, "sqrt_inverse": inverse_frequency}.get(method) or {
+    functions: dict[str, Callable[..., Tensor]] = {
+        "inverse": inverse_frequency,
+        "sqrt_inverse": inverse_frequency,
         "effective_number": effective_number,
         "median_frequency": median_frequency,
-    }.get(method)
+    }
+    fn = functions.get(method)
     if fn is not None:
         valid = [p for p in inspect.signature(fn).parameters if p != "counts"]
         unknown = sorted(set(options) - set(valid))
