@@ -89,7 +89,7 @@ for name, kwargs in {
     "class_frequencies negative": dict(num_classes=3, class_frequencies=[1, -2, 3]),
     "class_frequencies nan": dict(num_classes=3, class_frequencies=[1, float("nan"), 3]),
     "mode='fast'": dict(num_classes=3, mode="fast"),
-    "mode='auto' without counts": dict(num_classes=3, mode="auto"),
+    "mode='la-adaptive' without counts": dict(num_classes=3, mode="la-adaptive"),
     "adjust='bias'": dict(num_classes=3, adjust="bias"),
     "offset_radius=-1": dict(num_classes=3, adjust="logits", offset_radius=-1.0),
     "logit_tau=nan": dict(num_classes=3, adjust="logits", class_frequencies=[1, 2, 3], logit_tau=float("nan")),

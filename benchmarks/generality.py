@@ -1,4 +1,4 @@
-"""Does the ``acwa-la-adaptive`` preset (``ACWATrainer(mode='auto')``, called ``acwa-auto`` before
+"""Does the ``acwa-la-adaptive`` preset (``ACWATrainer(mode='la-adaptive')``, called ``acwa-auto`` before
 issue 19) stay above cross-entropy on imbalanced data outside the suite?
 
 Issue 8 asks that the preset never fall below ``ce`` and that the preset be tuned for

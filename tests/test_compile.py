@@ -1,6 +1,6 @@
 """torch.compile: with value checks off, an ACWA training step traces without graph breaks.
 
-``get_weighted_loss`` (plain CE, ``mode='auto'`` logit offsets, an acwa focal loss) traces with
+``get_weighted_loss`` (plain CE, ``mode='la-adaptive'`` logit offsets, an acwa focal loss) traces with
 ``fullgraph=True``; the per-batch accumulation of ``update_metrics`` (:meth:`ACWATrainer.accumulate`)
 traces once and is not recompiled per call; compiled and eager runs give identical weights.
 The periodic weight update runs eagerly between steps.
@@ -24,7 +24,7 @@ def _data(steps=6, n=32, seed=0):
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "default": dict(),
-    "auto": dict(mode="auto", class_frequencies=[50, 20, 10, 5, 2]),
+    "auto": dict(mode="la-adaptive", class_frequencies=[50, 20, 10, 5, 2]),
     "focal": dict(loss_fn=FocalLoss(gamma=2.0)),
 }
 
