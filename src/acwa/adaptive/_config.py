@@ -24,14 +24,8 @@ from acwa.adaptive._window import is_stateful_metric, make_window
 from acwa.tasks import TASKS
 from acwa.weights import check_counts
 
-__all__ = ["TrainerConfig"]
+__all__ = ["TrainerConfig", "Option"]
 
-# the options a trainer exposes as read-only attributes (num_classes is the trainer's own property)
-_PUBLIC = (
-    "target_metric", "alpha", "beta", "update_freq", "metric_fn", "metric_mode", "loss_fn",
-    "class_frequencies", "weight_bounds", "ignore_index", "validate_inputs", "eps", "adjust", "normalize_weights",
-    "logit_tau", "offset_radius", "mode", "task", "threshold",
-)  # fmt: skip
 MODES = ("classic", "la-adaptive")
 
 
@@ -84,11 +78,6 @@ class TrainerConfig:
         args["num_classes"] = _num_classes(args["num_classes"], args["class_frequencies"], args["task"])
         _check_hyper_parameters(args)
         return cls(**args)
-
-    @staticmethod
-    def public_options() -> tuple[str, ...]:
-        """The options an :class:`acwa.ACWATrainer` exposes as read-only attributes."""
-        return _PUBLIC
 
     def replace(self, **changes: Any) -> TrainerConfig:
         """A copy with ``update_freq`` and/or ``validate_inputs`` changed (validated)."""
@@ -238,3 +227,28 @@ def _probe_task() -> Any:
 
 
 _PROBE_TASK = _probe_task()
+
+
+class Option:
+    """A trainer option read from its validated :class:`TrainerConfig`. Assigning one raises an
+    ``AttributeError`` that names the supported way to change it; ``mutable`` options (read on
+    every call) are re-validated and take effect at the next batch."""
+
+    def __init__(self, mutable: bool = False) -> None:
+        self.mutable = mutable
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        return self if obj is None else getattr(obj.config, self.name)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        if not self.mutable:
+            raise AttributeError(
+                f"{type(obj).__name__}.{self.name} is fixed at construction (the task, controller and loss were "
+                f"built with it); build a new trainer, {type(obj).__name__}(..., {self.name}=...), and carry the "
+                "weights over with new.load_state_dict(old.state_dict())"
+            )
+        obj._config = obj.config.replace(**{self.name: value})

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from acwa._internal.state import Stateful
 from acwa._internal.validation import check_choice, check_int, should_check_values
-from acwa.adaptive._config import TrainerConfig
+from acwa.adaptive._config import Option, TrainerConfig
 from acwa.adaptive._controller import AdaptiveClassWeights
 from acwa.adaptive._evaluation import evaluate, logits_of, model_device
 from acwa.adaptive._loss_weighting import ClassWeightedLoss
@@ -85,6 +85,26 @@ class ACWATrainer(Stateful):
     """
 
     num_calls: int  # declared state: calls of update_metrics so far
+    # the constructor's options, read from the validated config (assigning one raises, except
+    # update_freq and validate_inputs, which take effect at the next batch)
+    target_metric = Option()
+    alpha = Option()
+    beta = Option()
+    update_freq = Option(mutable=True)
+    metric_fn = Option()
+    metric_mode = Option()
+    loss_fn = Option()
+    class_frequencies = Option()
+    weight_bounds = Option()
+    ignore_index = Option()
+    validate_inputs = Option(mutable=True)
+    eps = Option()
+    adjust = Option()
+    normalize_weights = Option()
+    logit_tau = Option()
+    offset_radius = Option()
+    mode = Option()
+    threshold = Option()
 
     def __init__(
         self,
@@ -129,7 +149,7 @@ class ACWATrainer(Stateful):
     # ------------------------------------------------------------------ setup
     @property
     def config(self) -> TrainerConfig:
-        """Every option after presets and validation (read-only; see :meth:`__setattr__`)."""
+        """Every option after presets and validation (read-only)."""
         return self._config
 
     @property
@@ -137,22 +157,9 @@ class ACWATrainer(Stateful):
         """K: classes (multiclass, binary: 2) or labels (multi-label); None until known."""
         return self._task.size if self._task is not None else self._config.num_classes
 
-    def __getattr__(self, name: str) -> Any:
-        if name in _OPTIONS:  # the README's options read from the validated config
-            return getattr(self.__dict__["_config"], name)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _MUTABLE_OPTIONS:  # read on every call: a change takes effect at the next batch
-            self._config = self._config.replace(**{name: value})
-            return
-        if name in _OPTIONS or name == "num_classes":
-            raise AttributeError(
-                f"ACWATrainer.{name} is fixed at construction (the task, controller and loss were built with it); "
-                f"build a new trainer, ACWATrainer(..., {name}=...), and carry the weights over with "
-                "new.load_state_dict(old.state_dict())"
-            )
-        super().__setattr__(name, value)
+    @num_classes.setter
+    def num_classes(self, value: Any) -> None:
+        raise AttributeError("ACWATrainer.num_classes is fixed at construction; build a new trainer")
 
     def _build(self, task_name: str, size: int, device: Any, provisional: bool = False) -> None:
         cfg = self._config
@@ -422,8 +429,6 @@ class ACWATrainer(Stateful):
 
 
 _STATE_KEYS = {"num_classes", "num_calls", "task", "controller", "stats", "window", "metric_fn", "last_metric"}
-_OPTIONS = frozenset(TrainerConfig.public_options())
-_MUTABLE_OPTIONS = frozenset({"update_freq", "validate_inputs"})
 
 
 def _checked_last_metric(value: Any, size: int | None) -> Tensor | None:
