@@ -145,6 +145,11 @@ class AutoSelector:
             candidates = DEFAULT_MULTILABEL_CANDIDATES if multilabel else DEFAULT_CANDIDATES
         else:
             candidates = tuple(self.candidates)
+        unknown = [c for c in candidates if c not in PORTFOLIO and c not in MULTILABEL_PORTFOLIO]
+        if unknown:
+            raise ValueError(
+                f"unknown candidates {unknown}; choose among {', '.join([*PORTFOLIO, *MULTILABEL_PORTFOLIO])}"
+            )
         other, kind = (PORTFOLIO, "multi-hot") if multilabel else (MULTILABEL_PORTFOLIO, "class-id")
         wrong = [c for c in candidates if c in other]
         if wrong:
@@ -292,6 +297,11 @@ def _check_labels(labels: Any) -> Tensor:
     y = torch.as_tensor(labels).detach().cpu()
     if y.dim() == 2:
         y = check_multi_hot(y, "labels")
+        if y.shape[1] > 1 and bool((y.sum(1) == 1).all()):
+            raise ValueError(
+                "labels holds one-hot rows (exactly one 1 per row): for a multi-class problem pass class ids "
+                "labels.argmax(1); multi-hot [N, L] labels are read as multi-label data"
+            )
         if not bool(y.any()):
             raise ValueError("labels (multi-hot) has no positive in any column; at least one label needs positives")
         return y
