@@ -82,6 +82,7 @@ def score_fit(
     row["train_seconds"] = float(fit.train_seconds)
     if fit.train_cpu_seconds is not None:
         row["train_cpu_seconds"] = float(fit.train_cpu_seconds)
+    row["trainings"] = int(fit.trainings if fit.trainings is not None else method.trainings)
     row["history"] = {k: [clean(v) for v in vals] for k, vals in fit.history.items()}
     if fit.weight_history is not None:
         row["weight_history"] = np.asarray(fit.weight_history).tolist()
