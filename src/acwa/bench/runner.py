@@ -291,6 +291,10 @@ def run_bench(
     recipe = default_recipe(ds, epochs=epochs, batch_size=batch_size, lr=lr)
     chosen, skipped = _choose(names, ds, reference, explicit)
     chosen = _with_options(chosen, method_options or {})
+    if (method_options or {}).get("acwa-auto"):
+        from acwa.bench.auto import check_auto_options
+
+        check_auto_options(dict(method_options["acwa-auto"]), ds.task, len(ds.y_train))  # type: ignore[index]
     if jobs > 1:
         check_picklable(chosen)
     folder, plots = None, importlib.util.find_spec("matplotlib") is not None
