@@ -54,7 +54,7 @@ def _trainer(X, Y, outputs, calls):
 def test_one_training_heldout_scores_and_final_model():
     X, y = _data()
     calls = []
-    res = select_head(X, y, train_fn=_trainer(X, y, 5, calls))
+    res = select_head(X, y, train_fn=_trainer(X, y, 5, calls), refit=False)
     assert len(calls) == 1 and res.trainings == 1
     tr, ho = res.train_idx, res.heldout_idx
     assert torch.equal(calls[0], tr) and not np.intersect1d(tr.numpy(), ho.numpy()).size
@@ -140,3 +140,11 @@ def test_select_method_refuses_one_hot_and_unknown_candidates_before_training():
     with pytest.raises(ValueError, match="unknown candidates"):
         select_method(fn, y, candidates=["la", "crt-typo"], num_folds=2)
     assert calls == []
+
+
+def test_refit_keeps_the_choice_and_refits_the_head_on_all_features():
+    X, y = _data()
+    plain = select_head(X, y, train_fn=_trainer(X, y, 5, []), refit=False, candidates=["joint", "crt"])
+    refit = select_head(X, y, train_fn=_trainer(X, y, 5, []), candidates=["joint", "crt"])
+    assert plain.method == refit.method == "crt" and plain.scores == refit.scores
+    assert not torch.equal(plain.head.weight, refit.head.weight)

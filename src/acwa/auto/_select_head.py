@@ -24,7 +24,9 @@ of :mod:`acwa.posthoc`), which cost a feature pass and a few epochs on ``[N, d]`
 
 The test split is never touched: everything happens inside the training data the caller
 passes. The returned model is the backbone trained on the training part with the chosen head
-(and correction); it is not retrained on the held-out part (that would be a second training).
+(and correction); the backbone is not retrained on the held-out part (that would be a second
+training), but with ``refit=True`` (default) a head fitted on features is fitted again on the
+features of all samples once chosen, so the held-out samples of the tail classes count.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ HEAD_TASKS: dict[str, tuple[str, ...]] = {
 }
 """The candidates that apply to each kind of head (the default candidates)."""
 
+_FITTED = ("crt", "lws", "ncm", "weight-balanced", "reweighted")  # heads fitted on the training part's features
 _WHY = {
     "tau-norm": "a positive scale of a single sigmoid logit changes no decision and no ranking",
     "lws": "a positive scale of a single sigmoid logit changes no decision and no ranking",
@@ -139,6 +142,7 @@ def select_head(
     metric: str | None = None,
     head_epochs: int = 20,
     tune_folds: int = 3,
+    refit: bool = True,
     batch_size: int = 1024,
     seed: int = 0,
 ) -> HeadSelection:
@@ -162,6 +166,10 @@ def select_head(
             ``'mean_average_precision'``).
         head_epochs: epochs of the trained heads; tune_folds: folds inside the held-out part
             for the tuned candidates; batch_size: of the feature pass; seed: split and heads.
+        refit: once chosen, a head fitted on features (``crt``, ``lws``, ``ncm``,
+            ``weight-balanced``, ``reweighted``) is fitted again on the features of all the
+            samples (training and held-out part; no backbone training), so the tail classes'
+            held-out samples count too; the scores stay those of the held-out comparison.
     """
     t_start = time.perf_counter()
     y = _check_labels(labels)
@@ -175,6 +183,8 @@ def select_head(
             "(features of trained-on samples are nearly separable, so heads must be chosen on unseen ones), "
             "or pass train_fn and let select_head hold them out"
         )
+    if not isinstance(refit, bool):
+        raise ValueError(f"refit must be True or False, got {refit!r}")
     if not isinstance(holdout, (int, float)) or isinstance(holdout, bool) or not 0 < holdout < 1:
         raise ValueError(f"holdout must be a fraction in (0, 1) of the training samples, got {holdout!r}")
     metric_name = metric if metric is not None else ("mean_average_precision" if multilabel else "balanced_accuracy")
@@ -218,6 +228,10 @@ def select_head(
         scores[name], finals[name] = ctx.candidate(name, score, tune_folds)
     best = max(run, key=lambda n: scores[n])
     final_head, bias, tau = finals[best]
+    if refit and best in _FITTED:
+        all_idx = torch.cat([train_idx, ho_idx])
+        full = _Context(feats[all_idx], y[all_idx], feats[ho_idx], y[ho_idx], head, task, seed, head_epochs)
+        final_head = full.candidate(best, score, tune_folds)[1][0]
     final_head = final_head.to(head.weight.device)  # the heads were fitted on CPU features
     seconds = {
         "training": t_trained - t_start,

@@ -25,7 +25,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from acwa.auto import select_head
+from acwa.auto import method_recipe, select_head
 from acwa.bench.registry import register_method
 from acwa.bench.training import Fit, RunContext
 from acwa.heads import HeadModel, extract_features, fit_crt, fit_lws, fit_ncm, fit_weight_balanced, split_model
@@ -119,12 +119,15 @@ def drs(ctx: RunContext) -> Fit:
     return ctx.fit(WeightedCrossEntropyLoss(), sampler=sampler)
 
 
-def _select(ctx: RunContext, candidates: Any = None) -> Fit:
+def _select(ctx: RunContext, candidates: Any = None, backbone: str = "ce") -> Fit:
     t0, cpu0 = time.perf_counter(), time.process_time()
     history: dict[str, list[float]] = {}
 
     def train_fn(train_idx: Tensor) -> nn.Module:
-        fit = ctx.fit(indices=train_idx)  # CE (BCE for multi-hot labels), instance sampling
+        loss = None  # CE (BCE for multi-hot labels), instance sampling
+        if backbone != "ce" and ctx.task != "multilabel":
+            loss = method_recipe(backbone, ctx.y[train_idx], ctx.num_classes, seed=ctx.seed).loss
+        fit = ctx.fit(loss, indices=train_idx)
         history.update(fit.history)
         return fit.model
 
@@ -163,10 +166,11 @@ def tau_norm(ctx: RunContext) -> Fit:
     "acwa-auto-fast",
     family="adaptive",
     tasks=("multiclass", "binary", "multilabel"),
+    options=("backbone",),
     in_default=False,
     description="acwa.auto.select_head: one CE training on 80% of the training split, then the head and "
     "correction (cRT, tau-norm, LWS, NCM, weight-balanced, LA, bias...) with the best balanced "
     "accuracy (mAP) on the other 20%",
 )
-def auto_fast(ctx: RunContext) -> Fit:
-    return _select(ctx)
+def auto_fast(ctx: RunContext, backbone: str = "ce") -> Fit:
+    return _select(ctx, backbone=backbone)
