@@ -148,3 +148,30 @@ def test_refit_keeps_the_choice_and_refits_the_head_on_all_features():
     refit = select_head(X, y, train_fn=_trainer(X, y, 5, []), candidates=["joint", "crt"])
     assert plain.method == refit.method == "crt" and plain.scores == refit.scores
     assert not torch.equal(plain.head.weight, refit.head.weight)
+
+
+def _fold_model(method, train_idx, predict_idx):
+    """A deterministic nearest-class-mean 'training' (module level: picklable for processes)."""
+    X, y = _data(seed=3)
+    shift = {"weighted-ce": 0.0, "la": 0.3, "balanced-sampler": 0.1}[method]
+    means = torch.stack([X[train_idx][y[train_idx] == c].mean(0) for c in range(5)])
+    return -torch.cdist(X[predict_idx], means) + shift * torch.arange(5.0)
+
+
+@pytest.mark.parametrize("kind", ["thread", "process"])
+def test_select_method_on_an_executor_gives_the_same_result(kind, capsys):
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+    _, y = _data(seed=3)
+    kw = dict(candidates=["weighted-ce", "la", "balanced-sampler"], num_folds=3, retrain=False)
+    plain = select_method(_fold_model, y, **kw)
+    pool = ThreadPoolExecutor(2) if kind == "thread" else ProcessPoolExecutor(2)
+    with pool:
+        parallel = select_method(_fold_model, y, executor=pool, verbose=True, **kw)
+    assert parallel.method == plain.method and parallel.trainings == plain.trainings == 9
+    for m in kw["candidates"]:
+        assert torch.equal(parallel.oof_logits[m], plain.oof_logits[m])
+        assert parallel.candidates[m].fold_scores == plain.candidates[m].fold_scores
+    assert capsys.readouterr().out.count("trained (") == 9  # each training reported as it finishes
+    with pytest.raises(ValueError, match="executor"):
+        select_method(_fold_model, y, executor="threads", **kw)
