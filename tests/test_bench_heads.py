@@ -27,3 +27,21 @@ def test_head_methods_run_and_record_cost():
     assert auto["heldout"][auto["method"]] == max(auto["heldout"].values())
     summary = {s["method"]: s for s in res["summary"]}
     assert summary["crt"]["trainings_mean"] == 1
+
+
+def test_bench_jobs_takes_an_executor_with_the_same_results():
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    kw = dict(methods="ce,crt", seeds=2, epochs=2, progress=False, write_report=False)
+    plain = run_bench("digits-lt", **kw)
+    lines = []
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pooled = run_bench("digits-lt", jobs=pool, log=lines.append, **kw)
+
+    def metrics(res):
+        return sorted((r["method"], r["seed"], r["balanced_accuracy"], r["per_class_f1"]) for r in res["runs"])
+
+    assert metrics(pooled) == metrics(plain)
+    assert pooled["config"]["jobs"] == "ProcessPoolExecutor"
+    assert sum("seed" in line and "bal. acc" in line for line in lines) == 4  # each run reported
