@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from acwa.bench.auto import check_auto_options
 from acwa.bench.execution import STANDARDISED_MODALITIES, Progress, check_picklable, cpu_seconds, execute
 from acwa.bench.output import RunLog, move_into_place, prepare_out_dir
 from acwa.bench.registry import METHODS, Method, get_method, resolve_methods
@@ -295,9 +296,7 @@ def run_bench(
     recipe = default_recipe(ds, epochs=epochs, batch_size=batch_size, lr=lr)
     chosen, skipped = _choose(names, ds, reference, explicit)
     chosen = _with_options(chosen, method_options or {})
-    if (method_options or {}).get("acwa-auto"):
-        from acwa.bench.auto import check_auto_options
-
+    if (method_options or {}).get("acwa-auto"):  # before any training
         check_auto_options(dict(method_options["acwa-auto"]), ds.task, len(ds.y_train))  # type: ignore[index]
     if jobs > 1:
         check_picklable(chosen)
