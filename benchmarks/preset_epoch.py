@@ -72,7 +72,9 @@ def measure(name: str, epochs: int, max_train: int) -> None:
         model = build_model(ds.modality, tuple(X.shape[1:]), ds.num_classes)
         opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)
         trainer = (
-            ACWATrainer(num_classes=ds.num_classes, mode="la-adaptive", class_frequencies=counts) if v == "auto" else None
+            ACWATrainer(num_classes=ds.num_classes, mode="la-adaptive", class_frequencies=counts)
+            if v == "auto"
+            else None
         )
         loss_fn = LogitAdjustedLoss(counts) if v == "la" else F.cross_entropy
         variants[v] = (model, opt, trainer, loss_fn, [])

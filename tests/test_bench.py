@@ -40,6 +40,7 @@ def test_resolve_methods():
     assert resolve_methods("all") == list_methods()
     # the default set leaves out the opt-in methods (crossfit-la: 6 trainings per seed; the mixup methods)
     opt_in = {"crossfit-la", "weighted-ce-mixup", "acwa-mixup"}
+    opt_in |= {"crt", "tau-norm", "lws", "ncm", "weight-balancing", "drs", "acwa-auto-fast"}  # issue 25
     assert resolve_methods("default") == resolve_methods(None) == [n for n in list_methods() if n not in opt_in]
     assert resolve_methods("la, ce,la") == ["la", "ce"]
     with pytest.raises(ValueError, match=r"unknown method\(s\) nope; valid names: default, all, ce"):

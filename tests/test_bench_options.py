@@ -98,3 +98,15 @@ def test_cli_auto_folds_and_candidates_reach_the_selection(tmp_path):
     assert cells[3] == auto["best_oof"] and cells[6] == "7"
     assert (cells[4] == "–") == (auto["best_oof"] == "la")
     assert "acwa-auto: the choice per seed" in (out / "report.html").read_text()
+
+
+def test_cli_auto_options_checked_against_the_data_before_training(tmp_path, capsys):
+    from acwa.cli import main
+
+    base = ["bench", "--dataset", "digits-lt", "--seeds", "1", "--epochs", "1", "--no-progress", "--out", str(tmp_path)]
+    assert main(base + ["--methods", "acwa-auto", "--auto-candidates", "la,bce"]) == 2
+    err = capsys.readouterr().err
+    assert "--auto-candidates bce do not train on this multiclass (class-id) dataset" in err
+    assert main(base + ["--methods", "acwa-auto", "--auto-folds", "100000"]) == 2
+    assert "--auto-folds 100000 exceeds the" in capsys.readouterr().err
+    assert not (tmp_path / "results.json").exists()

@@ -8,13 +8,15 @@
 - :mod:`acwa.sampling` (class-balanced and distributed samplers, over/under-sampling, SMOTE,
   generative oversampling), :mod:`acwa.autobalance` (bilevel loss tuning).
 - :mod:`acwa.posthoc` (a per-class logit bias fitted on held-out or cross-fitted logits; a
-  binary decision threshold), :mod:`acwa.auto` (choose the method per dataset by cross-fitting).
+  binary decision threshold), :mod:`acwa.auto` (choose the method per dataset by cross-fitting,
+  or the head after one training), :mod:`acwa.heads` (decoupled heads: cRT, tau-norm, LWS, NCM,
+  weight balancing).
 - :mod:`acwa.metrics` (streaming per-class counts), :mod:`acwa.splits`, :class:`EarlyStopping`.
 - :mod:`acwa.integrations` (Lightning, Hugging Face, Keras), :mod:`acwa.data` and
   :mod:`acwa.bench` (the ``acwa bench`` command).
 """
 
-from . import adaptive, auto, losses, metrics, posthoc, tasks, weights
+from . import adaptive, auto, heads, losses, metrics, posthoc, tasks, weights
 from .adaptive import ACWATrainer, AdaptiveClassWeights, EarlyStopping, acwa_update
 from .losses import (
     AsymmetricLoss,
@@ -64,6 +66,7 @@ __all__ = [
     "logit_adjust",
     "adaptive",
     "auto",
+    "heads",
     "losses",
     "metrics",
     "posthoc",

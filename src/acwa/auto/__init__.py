@@ -10,8 +10,14 @@ Multi-hot labels ``[N, L]`` (one sigmoid logit per label): :data:`MULTILABEL_POR
 default :data:`DEFAULT_MULTILABEL_CANDIDATES`, mean average precision, folds from
 :func:`acwa.splits.multilabel_folds`. :func:`method_recipe` builds each method's loss and
 sampler for the training function.
+
+:func:`select_head` is the one-training alternative for deep models: it trains the model once
+on part of the training data and chooses a decoupled head (:mod:`acwa.heads`) and a logit
+correction among :data:`HEAD_CANDIDATES` on the held-out part; :class:`HeadSelection` says why.
 """
 
+from acwa.auto._head_result import HEAD_CANDIDATES, HeadSelection
+from acwa.auto._select_head import HEAD_TASKS, select_head
 from acwa.auto.portfolio import (
     DEFAULT_CANDIDATES,
     DEFAULT_MULTILABEL_CANDIDATES,
@@ -25,6 +31,10 @@ from acwa.auto.scoring import METRICS
 from acwa.auto.select import AutoSelector, TrainAndPredict, select_method
 
 __all__ = [
+    "select_head",
+    "HeadSelection",
+    "HEAD_CANDIDATES",
+    "HEAD_TASKS",
     "select_method",
     "AutoSelector",
     "SelectionResult",

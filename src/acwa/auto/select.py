@@ -9,7 +9,7 @@ training split are the one honest signal a user has without a test set. :func:`s
    never out-of-fold, takes no part in scoring); every other class keeps >= 1 training sample
    in every fold;
 2. for each candidate method, calls the user's ``train_and_predict(method, train_idx,
-   heldout_idx)`` once per fold through :func:`acwa.posthoc.cross_fitted_logits`, giving every
+   heldout_idx)`` once per fold (in order, or on ``executor``: :mod:`acwa.auto._runs`), giving every
    sample an out-of-fold (OOF) logit vector;
 3. scores each candidate on its OOF logits with ``metric`` (balanced accuracy by default):
    pooled over all samples (the selection criterion) and per fold (the spread);
@@ -54,6 +54,7 @@ steps, with these differences:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +63,7 @@ import torch
 from torch import Tensor
 
 from acwa._internal.validation import check_bool, check_choice, check_float, check_int
+from acwa.auto._runs import as_logits, fold_logits
 from acwa.auto.portfolio import (
     DEFAULT_CANDIDATES,
     DEFAULT_MULTILABEL_CANDIDATES,
@@ -71,7 +73,7 @@ from acwa.auto.portfolio import (
 )
 from acwa.auto.result import CandidateScore, SelectionResult
 from acwa.auto.scoring import METRICS, THRESHOLD_FREE, MetricFn, resolve_metric
-from acwa.posthoc import cross_fitted_logits, fit_class_bias, tune_threshold
+from acwa.posthoc import fit_class_bias, tune_threshold
 from acwa.splits import multilabel_folds, stratified_folds
 
 __all__ = ["AutoSelector", "SelectionResult", "CandidateScore", "select_method", "TrainAndPredict"]
@@ -110,6 +112,7 @@ class AutoSelector:
     verbose: bool = False
     fallback: str | None = "la"
     fallback_se: float = 1.0
+    executor: Executor | None = None
 
     def __post_init__(self) -> None:
         self.num_folds = check_int(self.num_folds, "num_folds", min=2)
@@ -120,6 +123,10 @@ class AutoSelector:
         self.correct = check_bool(self.correct, "correct")
         self.retrain = check_bool(self.retrain, "retrain")
         self.verbose = check_bool(self.verbose, "verbose")
+        if self.executor is not None and not isinstance(self.executor, Executor):
+            raise ValueError(
+                f"executor must be a concurrent.futures.Executor (e.g. ThreadPoolExecutor), got {self.executor!r}"
+            )
         if self.candidates is not None:
             if isinstance(self.candidates, str) or not all(isinstance(c, str) for c in self.candidates):
                 raise ValueError(f"candidates must be a sequence of method names, got {self.candidates!r}")
@@ -145,6 +152,11 @@ class AutoSelector:
             candidates = DEFAULT_MULTILABEL_CANDIDATES if multilabel else DEFAULT_CANDIDATES
         else:
             candidates = tuple(self.candidates)
+        unknown = [c for c in candidates if c not in PORTFOLIO and c not in MULTILABEL_PORTFOLIO]
+        if unknown:
+            raise ValueError(
+                f"unknown candidates {unknown}; choose among {', '.join([*PORTFOLIO, *MULTILABEL_PORTFOLIO])}"
+            )
         other, kind = (PORTFOLIO, "multi-hot") if multilabel else (MULTILABEL_PORTFOLIO, "class-id")
         wrong = [c for c in candidates if c in other]
         if wrong:
@@ -187,28 +199,18 @@ class AutoSelector:
 
         def run(method: str, train_idx: Tensor, predict_idx: Tensor) -> tuple[Tensor, Any]:
             calls[0] += 1
-            out = train_and_predict(method, train_idx, predict_idx)
-            logits, model = out if isinstance(out, tuple) else (out, None)
-            if not isinstance(logits, Tensor):
-                raise ValueError(f"train_and_predict({method!r}, ...) must return logits, got {type(logits).__name__}")
-            return (logits.unsqueeze(1) if logits.dim() == 1 else logits), model
+            return as_logits(train_and_predict(method, train_idx, predict_idx), method)
 
-        oof: dict[str, Tensor] = {}
+        def done(method: str, fold: int, finished: int, total: int) -> None:
+            calls[0] += 1
+            if self.verbose:
+                print(f"acwa.auto: {method} fold {fold + 1}/{self.num_folds} trained ({finished}/{total})")
+
+        width = y.shape[1] if multilabel else None
+        oof = fold_logits(train_and_predict, candidates, folds, self.num_folds, always, width, self.executor, done)
         scores: dict[str, CandidateScore] = {}
         for method in candidates:
-
-            def fold_fn(train_idx: Tensor, heldout_idx: Tensor, method: str = method) -> Tensor:
-                train = torch.unique(torch.cat([train_idx, always]))  # sorted, singletons always in
-                return run(method, train, heldout_idx)[0]
-
-            if multilabel:
-                z = _cross_fit(fold_fn, folds, self.num_folds, y.shape[1], method)
-            else:
-                z = cross_fitted_logits(fold_fn, y, num_folds=self.num_folds, seed=self.seed)
-            if not bool(torch.isfinite(z).all()):
-                raise ValueError(f"train_and_predict returned NaN/Inf logits for method {method!r}")
-            oof[method] = z
-            scores[method] = _score(method, z, y, folds, scored, metric, self.num_folds)
+            scores[method] = _score(method, oof[method], y, folds, scored, metric, self.num_folds)
             if self.verbose:
                 print(f"acwa.auto: {method}: OOF {metric_name} {scores[method].score:.4f}")
         fits: dict[str, tuple[Tensor | None, float | None, float | None]] = {}
@@ -268,13 +270,18 @@ def select_method(
     verbose: bool = False,
     fallback: str | None = "la",
     fallback_se: float = 1.0,
+    executor: Executor | None = None,
 ) -> SelectionResult:
     """Cross-fit ``candidates``, pick the best out-of-fold ``metric``, fit the post-hoc
     correction when it helps, retrain the winner (module docstring). ``labels``: class ids
     ``[N]`` or multi-hot ``[N, L]``; ``candidates`` / ``metric`` ``None``: the defaults for
     those labels (:class:`AutoSelector`). Budget: ``num_folds * len(candidates) + 1``
-    trainings."""
-    selector = AutoSelector(candidates, num_folds, metric, correct, retrain, seed, verbose, fallback, fallback_se)
+    trainings. ``executor``: a :class:`concurrent.futures.Executor` that runs the fold trainings
+    (all independent; :mod:`acwa.auto._runs`): same result, each reported as it finishes
+    with ``verbose``."""
+    selector = AutoSelector(
+        candidates, num_folds, metric, correct, retrain, seed, verbose, fallback, fallback_se, executor
+    )
     return selector.fit(train_and_predict, labels)
 
 
@@ -292,6 +299,11 @@ def _check_labels(labels: Any) -> Tensor:
     y = torch.as_tensor(labels).detach().cpu()
     if y.dim() == 2:
         y = check_multi_hot(y, "labels")
+        if y.shape[1] > 1 and bool((y.sum(1) == 1).all()):
+            raise ValueError(
+                "labels holds one-hot rows (exactly one 1 per row): for a multi-class problem pass class ids "
+                "labels.argmax(1); multi-hot [N, L] labels are read as multi-label data"
+            )
         if not bool(y.any()):
             raise ValueError("labels (multi-hot) has no positive in any column; at least one label needs positives")
         return y
@@ -307,27 +319,6 @@ def _check_labels(labels: Any) -> Tensor:
     if torch.unique(y).numel() < 2:
         raise ValueError("labels must contain at least two classes to compare methods")
     return y.long()
-
-
-def _cross_fit(
-    fold_fn: Callable[[Tensor, Tensor], Tensor], folds: Tensor, num_folds: int, num_labels: int, method: str
-) -> Tensor:
-    """Out-of-fold ``[N, L]`` logits over precomputed (multi-label) folds: the multi-hot twin of
-    :func:`acwa.posthoc.cross_fitted_logits`."""
-    out = torch.empty(folds.numel(), num_labels, dtype=torch.float32)
-    for k in range(num_folds):
-        train_idx = torch.nonzero(folds != k).flatten()
-        heldout_idx = torch.nonzero(folds == k).flatten()
-        z = fold_fn(train_idx, heldout_idx)
-        if z.dim() != 2 or tuple(z.shape) != (heldout_idx.numel(), num_labels):
-            raise ValueError(
-                f"train_and_predict({method!r}, ...) must return logits [{heldout_idx.numel()}, {num_labels}] "
-                f"(one per label) for the held-out fold, got {tuple(z.shape)}"
-            )
-        if not z.is_floating_point() or not bool(torch.isfinite(z).all()):
-            raise ValueError(f"train_and_predict returned NaN/Inf logits for method {method!r}")
-        out[heldout_idx] = z.detach().float().cpu()
-    return out
 
 
 def _score(

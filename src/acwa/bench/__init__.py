@@ -6,6 +6,8 @@
 
 * :mod:`acwa.bench.registry`: the method registry shared by API and CLI (a leaf; how to add one).
 * :mod:`acwa.bench.methods`: the built-in methods (each with the public acwa API).
+* :mod:`acwa.bench.heads`: decoupled heads (cRT, tau-norm, LWS, NCM, weight balancing), DRS and
+  ``acwa-auto-fast`` (:func:`acwa.auto.select_head`).
 * :mod:`acwa.bench.recipes`: reusable recipes (cross-fitted class bias).
 * :mod:`acwa.bench.training`: the shared recipe and :class:`RunContext` every method trains with.
 * :mod:`acwa.bench.scoring`: test metrics, summary over seeds, ranking.
@@ -15,6 +17,7 @@
 """
 
 from acwa.bench import auto as _auto_method  # noqa: F401  (acwa-auto: the acwa.auto selection API)
+from acwa.bench import heads as _head_methods  # noqa: F401  (decoupled heads, DRS, acwa-auto-fast)
 from acwa.bench import methods as _builtin_methods  # noqa: F401  (registers the built-in methods)
 from acwa.bench import reference as _reference_rows  # noqa: F401  (registers the scikit-learn reference rows)
 from acwa.bench import sigmoid as _sigmoid_methods  # noqa: F401  (one-logit binary and multi-label methods)

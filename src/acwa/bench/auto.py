@@ -30,11 +30,25 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from acwa.auto import DEFAULT_CANDIDATES, DEFAULT_MULTILABEL_CANDIDATES, method_recipe, select_method
+from acwa.auto import (
+    DEFAULT_CANDIDATES,
+    DEFAULT_MULTILABEL_CANDIDATES,
+    MULTILABEL_PORTFOLIO,
+    PORTFOLIO,
+    method_recipe,
+    select_method,
+)
 from acwa.bench.registry import register_method
 from acwa.bench.training import Fit, RunContext, predict_logits
 
-__all__ = ["AUTO_FOLDS", "AUTO_CANDIDATES", "AUTO_MULTILABEL_CANDIDATES", "auto_trainings", "select_and_train"]
+__all__ = [
+    "check_auto_options",
+    "AUTO_FOLDS",
+    "AUTO_CANDIDATES",
+    "AUTO_MULTILABEL_CANDIDATES",
+    "auto_trainings",
+    "select_and_train",
+]
 
 AUTO_FOLDS = 5  # the API default: 5 x 4 candidates + 1 = 21 trainings (BENCHMARKS.md: 2 folds lost 1.7 points)
 AUTO_CANDIDATES: tuple[str, ...] = tuple(DEFAULT_CANDIDATES)
@@ -87,6 +101,24 @@ def select_and_train(ctx: RunContext, folds: int = AUTO_FOLDS, candidates: Seque
         "fallback_gain": None if result.fallback_gain is None else [round(v, 4) for v in result.fallback_gain],
     }
     return fit
+
+
+def check_auto_options(options: dict[str, Any], task: str, num_train: int) -> None:
+    """``acwa-auto``'s ``folds`` / ``candidates`` against the dataset, before any training: a
+    one-line ``ValueError`` naming the flag when they cannot run on it."""
+    folds = options.get("folds")
+    if folds is not None and folds > num_train:
+        raise ValueError(f"--auto-folds {folds} exceeds the {num_train} training samples; lower it")
+    candidates = options.get("candidates")
+    if candidates is not None:
+        fits = MULTILABEL_PORTFOLIO if task == "multilabel" else PORTFOLIO
+        wrong = [c for c in candidates if c not in fits]
+        if wrong:
+            kind = "multi-label" if task == "multilabel" else f"{task} (class-id)"
+            raise ValueError(
+                f"--auto-candidates {','.join(wrong)} do not train on this {kind} dataset; "
+                f"choose among {', '.join(c for c in fits if c != 'autobalance')}"
+            )
 
 
 def auto_trainings(folds: int = AUTO_FOLDS, candidates: Sequence[str] | None = None) -> int:

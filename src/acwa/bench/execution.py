@@ -20,7 +20,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -82,6 +82,7 @@ def score_fit(
     row["train_seconds"] = float(fit.train_seconds)
     if fit.train_cpu_seconds is not None:
         row["train_cpu_seconds"] = float(fit.train_cpu_seconds)
+    row["trainings"] = int(fit.trainings if fit.trainings is not None else method.trainings)
     row["history"] = {k: [clean(v) for v in vals] for k, vals in fit.history.items()}
     if fit.weight_history is not None:
         row["weight_history"] = np.asarray(fit.weight_history).tolist()
@@ -160,11 +161,19 @@ def _stop(pool: ProcessPoolExecutor) -> None:
 
 
 def _in_processes(
-    ds: BenchDataset, recipe: Recipe, methods: Sequence[Method], seeds: int, jobs: int, threads: int
+    ds: BenchDataset,
+    recipe: Recipe,
+    methods: Sequence[Method],
+    seeds: int,
+    jobs: int,
+    threads: int,
+    given: Executor | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
-    """Yield each seed's rows as its worker finishes, with at most ``2 * jobs`` seeds queued."""
-    check_picklable(methods)
-    pool = ProcessPoolExecutor(
+    """Yield each seed's rows as its worker finishes, with at most ``2 * jobs`` seeds queued;
+    on the caller's executor ``given`` when set (never shut down here)."""
+    if given is None:
+        check_picklable(methods)
+    pool: Any = given or ProcessPoolExecutor(
         max_workers=jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init
     )
     pending: set[Future] = set()
@@ -178,16 +187,26 @@ def _in_processes(
             for future in done:
                 yield future.result()
     except BrokenProcessPool:
-        _stop(pool)
+        _release(pool, given, pending)
         raise RuntimeError(
             "a bench worker process died before finishing (see its traceback above). Worker processes "
             "re-import your main script: run a script file (not stdin) that calls run_bench under "
             "'if __name__ == \"__main__\":', or run with jobs=1"
         ) from None
     except BaseException:
-        _stop(pool)
+        _release(pool, given, pending)
         raise
-    pool.shutdown(wait=True)
+    if given is None:
+        pool.shutdown(wait=True)
+
+
+def _release(pool: Any, given: Executor | None, pending: set[Future]) -> None:
+    """Stop our own pool; on the caller's executor, only cancel the seeds not started yet."""
+    if given is None:
+        _stop(pool)
+        return
+    for future in pending:
+        future.cancel()
 
 
 class Progress:
@@ -247,7 +266,7 @@ def execute(
     recipe: Recipe,
     methods: Sequence[Method],
     seeds: int,
-    jobs: int,
+    jobs: int | Executor,
     threads: int,
     on_run: OnRun,
     progress: Progress | None = None,
@@ -255,14 +274,17 @@ def execute(
     """Run every method for seeds ``0 .. seeds-1``; ``on_run(row)`` for each finished row (in
     this process as soon as it finishes; with workers, a seed's rows when its worker returns).
     A ``KeyboardInterrupt`` propagates after the workers are stopped; rows already passed to
-    ``on_run`` are the finished runs."""
+    ``on_run`` are the finished runs. ``jobs`` may be a :class:`concurrent.futures.Executor`,
+    which then runs the seeds (each seed's rows reported when it finishes)."""
 
     def report(row: dict[str, Any]) -> None:
         on_run(row)
         if progress is not None:
             progress.finished([row])
 
-    if jobs == 1:
+    given = jobs if isinstance(jobs, Executor) else None
+    workers = max(1, int(getattr(given, "_max_workers", 1) or 1)) if given is not None else int(jobs)  # type: ignore[arg-type]
+    if workers == 1 and given is None:
         old_threads = torch.get_num_threads()
         torch.set_num_threads(threads)
         try:
@@ -280,7 +302,7 @@ def execute(
         finally:
             torch.set_num_threads(old_threads)
         return
-    for rows in _in_processes(ds, recipe, methods, seeds, jobs, threads):
+    for rows in _in_processes(ds, recipe, methods, seeds, workers, threads, given):
         for row in rows:
             on_run(row)
         if progress is not None:

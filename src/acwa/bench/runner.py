@@ -25,12 +25,14 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from acwa.bench.auto import check_auto_options
 from acwa.bench.execution import STANDARDISED_MODALITIES, Progress, check_picklable, cpu_seconds, execute
 from acwa.bench.output import RunLog, move_into_place, prepare_out_dir
 from acwa.bench.registry import METHODS, Method, get_method, resolve_methods
@@ -214,7 +216,7 @@ def run_bench(
     max_test: int | None = None,
     dataset_obj: BenchDataset | None = None,
     log: Log | None = None,
-    jobs: int = 1,
+    jobs: int | Executor = 1,
     rank_by: str | None = None,
     reference: bool = True,
     test_fraction: float | None = None,
@@ -250,6 +252,8 @@ def run_bench(
             still share models), with ``threads`` threads; results equal those of ``jobs=1``.
             Workers are spawned: a method registered in your own script must be a module-level
             function and the script must call ``run_bench`` under ``if __name__ == "__main__":``.
+            Or any :class:`concurrent.futures.Executor` (threads, processes, Dask's
+            ``client.get_executor()``): it runs the seeds, each reported as it finishes.
         rank_by: the metric that orders the summary (:data:`acwa.bench.scoring.METRICS`; default
             balanced accuracy, mAP on multi-label data).
         reference: add the scikit-learn reference rows on tabular/embedding data (never ranked).
@@ -262,7 +266,8 @@ def run_bench(
         BenchInterrupted: on Ctrl-C, after keeping (and writing) the finished runs.
     """
     seeds = _check_count(seeds, "seeds", "number of seeds")
-    jobs = min(_check_count(jobs, "jobs", "worker processes, one or more seeds each"), seeds)
+    executor = jobs if isinstance(jobs, Executor) else None
+    jobs = 1 if executor else min(_check_count(jobs, "jobs", "worker processes, one or more seeds each"), seeds)
     if rank_by is not None:
         check_rank_by(rank_by)
     names = resolve_methods(methods)
@@ -291,6 +296,8 @@ def run_bench(
     recipe = default_recipe(ds, epochs=epochs, batch_size=batch_size, lr=lr)
     chosen, skipped = _choose(names, ds, reference, explicit)
     chosen = _with_options(chosen, method_options or {})
+    if (method_options or {}).get("acwa-auto"):  # before any training
+        check_auto_options(dict(method_options["acwa-auto"]), ds.task, len(ds.y_train))  # type: ignore[index]
     if jobs > 1:
         check_picklable(chosen)
     folder, plots = None, importlib.util.find_spec("matplotlib") is not None
@@ -317,7 +324,7 @@ def run_bench(
     bar = Progress(len(chosen) * seeds, progress, log, rank_by)
     interrupted = False
     try:
-        execute(ds, recipe, chosen, seeds, jobs, threads or 1, on_run, bar)
+        execute(ds, recipe, chosen, seeds, executor or jobs, threads or 1, on_run, bar)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -341,7 +348,7 @@ def run_bench(
         target=target,
         data_seed=data_seed,
         threads=threads or 1,
-        jobs=jobs,
+        jobs=type(executor).__name__ if executor else jobs,
         rank_by=rank_by,
         reference=reference,
         started=started,

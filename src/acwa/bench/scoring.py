@@ -85,7 +85,7 @@ TASK_RANK_BY = {
     "binary": "balanced_accuracy",
     "multilabel": "mean_average_precision",
 }
-_COST_KEYS = ("train_seconds", "train_cpu_seconds")
+_COST_KEYS = ("train_seconds", "train_cpu_seconds", "trainings")
 
 
 def clean(x: float | None) -> float | None:

@@ -119,6 +119,7 @@ class Fit:
     extra: dict[str, Any] = field(default_factory=dict)
     train_cpu_seconds: float | None = None  # CPU time of the training (robust on a shared CPU)
     adapted: list[Trace] = field(default_factory=list)  # what an adaptive method adapted
+    trainings: int | None = None  # full-model trainings behind this fit (None: the method's declared count)
 
     def with_posthoc(self, fn: Callable[[Tensor], Tensor]) -> Fit:
         return Fit(
@@ -131,6 +132,7 @@ class Fit:
             dict(self.extra),
             self.train_cpu_seconds,
             list(self.adapted),
+            self.trainings,
         )
 
 

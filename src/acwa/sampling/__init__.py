@@ -6,6 +6,8 @@
   global draw) or, with ``shard=False``, for Accelerate / the HF Trainer.
 * :class:`MultiLabelBalancedSampler` / :class:`DistributedMultiLabelBalancedSampler`: multi-hot
   labels, a label first (P(l) ∝ w_l n_l^(1-q)), then an instance carrying it (Shen et al. 2016).
+* :class:`DeferredResampler`: deferred re-sampling (DRS, Cao et al. 2019): instance sampling
+  until a deferral epoch, then class-balanced (:class:`DeferredQ`, the step schedule of q).
 * :class:`MLSMOTE`: synthetic minority instances for multi-label data (Charte et al. 2015).
 * :class:`RandomOverSampler`, :class:`RandomUnderSampler`, :class:`SMOTE`,
   :class:`BorderlineSMOTE`, :class:`ADASYN`: imbalanced-learn conventions on torch tensors
@@ -13,6 +15,7 @@
 * :class:`GenerativeOverSampler`: a class-conditional VAE on feature vectors.
 """
 
+from acwa.sampling._deferred import DeferredQ, DeferredResampler
 from acwa.sampling._labels import extract_labels
 from acwa.sampling.distributed import DistributedClassBalancedSampler
 from acwa.sampling.generative import GenerativeOverSampler
@@ -32,6 +35,8 @@ __all__ = [
     "multi_hot_labels",
     "MLSMOTE",
     "ProgressiveQ",
+    "DeferredResampler",
+    "DeferredQ",
     "class_sampling_probabilities",
     "RandomOverSampler",
     "RandomUnderSampler",
