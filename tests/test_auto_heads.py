@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from acwa.auto import HEAD_TASKS, select_head, select_method
-from acwa.auto.scoring import METRICS
+from acwa.auto.scoring import SELECTION_METRICS
 
 
 class Net(nn.Module):
@@ -67,12 +67,12 @@ def test_one_training_heldout_scores_and_final_model():
     with torch.no_grad():
         z = model(X[ho])
     if res.method not in ("bias", "tau-norm"):
-        assert METRICS["balanced_accuracy"](z, y[ho]) == pytest.approx(res.scores[res.method])
+        assert SELECTION_METRICS["balanced_accuracy"](z, y[ho]) == pytest.approx(res.scores[res.method])
     assert res.scores[res.method] > res.scores["joint"]  # a long-tailed problem: re-balancing helps
     Xt, yt = _data(n_test=200, seed=0)  # same class means (seed 0), balanced
-    joint = METRICS["balanced_accuracy"](_joint(calls, X, y, Xt).detach(), yt)
+    joint = SELECTION_METRICS["balanced_accuracy"](_joint(calls, X, y, Xt).detach(), yt)
     with torch.no_grad():
-        chosen = METRICS["balanced_accuracy"](res.model(Xt), yt)
+        chosen = SELECTION_METRICS["balanced_accuracy"](res.model(Xt), yt)
     assert chosen > joint
     text = res.explain()
     assert "<- chosen" in text and res.method in text and "test split was not used" in text

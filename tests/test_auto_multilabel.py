@@ -10,8 +10,8 @@ from torch import nn
 from acwa.auto import (
     DEFAULT_CANDIDATES,
     DEFAULT_MULTILABEL_CANDIDATES,
-    METRICS,
     MULTILABEL_PORTFOLIO,
+    SELECTION_METRICS,
     AutoSelector,
     method_recipe,
     select_method,
@@ -103,7 +103,7 @@ def test_per_label_thresholds_for_macro_f1_when_they_help():
     assert res.thresholds is not None and res.thresholds.shape == (4,) and res.corrected_score > res.raw_score
     assert float(res.thresholds[3]) < float(res.thresholds[0])  # the shy rare label gets the lower threshold
     z = _oracle(y, torch.arange(len(y)), 1.0, 9, shift=shift)
-    f1 = METRICS["macro_f1"]
+    f1 = SELECTION_METRICS["macro_f1"]
     assert f1(res.adjust(z), y) > f1(z, y) + 0.05
     assert res.predict(z).shape == y.shape and "per-label threshold" in res.explain() and "applied" in res.explain()
 

@@ -16,6 +16,7 @@ on part of the training data and chooses a decoupled head (:mod:`acwa.heads`) an
 correction among :data:`HEAD_CANDIDATES` on the held-out part; :class:`HeadSelection` says why.
 """
 
+from acwa._internal.deprecation import deprecated_names
 from acwa.auto._head_result import HEAD_CANDIDATES, HeadSelection
 from acwa.auto._select_head import HEAD_TASKS, select_head
 from acwa.auto.portfolio import (
@@ -27,7 +28,7 @@ from acwa.auto.portfolio import (
     method_recipe,
 )
 from acwa.auto.result import CandidateScore, SelectionResult
-from acwa.auto.scoring import METRICS
+from acwa.auto.scoring import SELECTION_METRICS
 from acwa.auto.select import AutoSelector, TrainAndPredict, select_method
 
 __all__ = [
@@ -46,5 +47,10 @@ __all__ = [
     "MULTILABEL_PORTFOLIO",
     "DEFAULT_CANDIDATES",
     "DEFAULT_MULTILABEL_CANDIDATES",
-    "METRICS",
+    "SELECTION_METRICS",
 ]
+
+__getattr__ = deprecated_names(
+    "acwa.auto",
+    {"METRICS": (lambda: SELECTION_METRICS, "acwa.auto.SELECTION_METRICS (the scores a selection ranks by)")},
+)

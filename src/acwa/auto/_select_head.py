@@ -42,7 +42,7 @@ import torch
 from torch import Tensor, nn
 
 from acwa.auto._head_result import HEAD_CANDIDATES, HeadSelection
-from acwa.auto.scoring import METRICS, resolve_metric
+from acwa.auto.scoring import SELECTION_METRICS, resolve_metric
 from acwa.heads import (
     TAU_GRID,
     HeadModel,
@@ -162,7 +162,7 @@ def select_head(
         holdout: fraction held out (0 < holdout < 1; default 0.2).
         candidates: names of :data:`HEAD_CANDIDATES` (default: all that apply to the head,
             :data:`HEAD_TASKS`); unknown names raise before any training.
-        metric: a name of :data:`acwa.auto.METRICS` (default balanced accuracy; multi-label:
+        metric: a name of :data:`acwa.auto.SELECTION_METRICS` (default balanced accuracy; multi-label:
             ``'mean_average_precision'``).
         head_epochs: epochs of the trained heads; tune_folds: folds inside the held-out part
             for the tuned candidates; batch_size: of the feature pass; seed: split and heads.
@@ -188,8 +188,8 @@ def select_head(
     if not isinstance(holdout, (int, float)) or isinstance(holdout, bool) or not 0 < holdout < 1:
         raise ValueError(f"holdout must be a fraction in (0, 1) of the training samples, got {holdout!r}")
     metric_name = metric if metric is not None else ("mean_average_precision" if multilabel else "balanced_accuracy")
-    if metric_name not in METRICS:
-        raise ValueError(f"metric must be one of {list(METRICS)}, got {metric_name!r}")
+    if metric_name not in SELECTION_METRICS:
+        raise ValueError(f"metric must be one of {list(SELECTION_METRICS)}, got {metric_name!r}")
     if len(X) != y.shape[0]:
         raise ValueError(f"X has {len(X)} samples but labels has {y.shape[0]}")
     if model is None:

@@ -1,6 +1,6 @@
 """Out-of-fold scores for :func:`acwa.auto.select_method`.
 
-A metric maps ``(logits, labels)`` to a float, higher is better. Every name of :data:`METRICS`
+A metric maps ``(logits, labels)`` to a float, higher is better. Every name of :data:`SELECTION_METRICS`
 works on the three kinds of labels:
 
 * class ids ``[N]`` with multi-class logits ``[N, C]`` (predictions: the arg-max) or one-logit
@@ -34,7 +34,7 @@ from torch import Tensor
 
 from acwa.metrics import balanced_accuracy, macro_f1, mean_average_precision, multilabel_f1
 
-__all__ = ["METRICS", "THRESHOLD_FREE", "MetricFn", "predictions", "resolve_metric"]
+__all__ = ["SELECTION_METRICS", "THRESHOLD_FREE", "MetricFn", "predictions", "resolve_metric"]
 
 MetricFn = Callable[[Tensor, Tensor], float]
 
@@ -85,7 +85,7 @@ def _mean_average_precision(logits: Tensor, labels: Tensor) -> float:
     return float(mean_average_precision(logits.float().softmax(1), onehot))
 
 
-METRICS: dict[str, MetricFn] = {
+SELECTION_METRICS: dict[str, MetricFn] = {
     "balanced_accuracy": _balanced_accuracy,
     "macro_f1": _macro_f1,
     "accuracy": _accuracy,
@@ -98,7 +98,7 @@ THRESHOLD_FREE: tuple[str, ...] = ("mean_average_precision",)
 def resolve_metric(metric: str | MetricFn) -> tuple[str, MetricFn]:
     """``(name, fn)``; a user callable's result is checked to be a finite number."""
     if isinstance(metric, str):
-        return metric, METRICS[metric]
+        return metric, SELECTION_METRICS[metric]
     name = getattr(metric, "__name__", "metric")
 
     def checked(logits: Tensor, labels: Tensor) -> float:

@@ -72,7 +72,7 @@ from acwa.auto.portfolio import (
     check_multi_hot,
 )
 from acwa.auto.result import CandidateScore, SelectionResult
-from acwa.auto.scoring import METRICS, THRESHOLD_FREE, MetricFn, resolve_metric
+from acwa.auto.scoring import SELECTION_METRICS, THRESHOLD_FREE, MetricFn, resolve_metric
 from acwa.posthoc import fit_class_bias, tune_threshold
 from acwa.splits import multilabel_folds, stratified_folds
 
@@ -93,7 +93,7 @@ class AutoSelector:
     :data:`acwa.auto.DEFAULT_CANDIDATES` for class ids,
     :data:`acwa.auto.DEFAULT_MULTILABEL_CANDIDATES` for multi-hot labels); ``num_folds`` (>= 2,
     default 5: on digits-lt 5 folds picked the test-best method in 4/5 seeds against 3/5 with 3,
-    BENCHMARKS.md); ``metric``: a name of :data:`acwa.auto.METRICS` or
+    BENCHMARKS.md); ``metric``: a name of :data:`acwa.auto.SELECTION_METRICS` or
     ``f(logits, labels) -> float`` (higher is better; default ``None``: balanced accuracy for
     class ids, mean average precision for multi-hot labels); ``correct``: try the post-hoc
     bias/threshold; ``retrain``: train the winner on all data; ``seed``: fold assignment;
@@ -134,9 +134,9 @@ class AutoSelector:
             if not self.candidates or len(set(self.candidates)) != len(self.candidates):
                 raise ValueError(f"candidates must be non-empty and distinct, got {list(self.candidates)}")
         if isinstance(self.metric, str):
-            check_choice(self.metric, METRICS, "metric")
+            check_choice(self.metric, SELECTION_METRICS, "metric")
         elif self.metric is not None and not callable(self.metric):
-            raise ValueError(f"metric must be a name in {list(METRICS)} or a callable, got {self.metric!r}")
+            raise ValueError(f"metric must be a name in {list(SELECTION_METRICS)} or a callable, got {self.metric!r}")
 
     @property
     def budget(self) -> int:
