@@ -172,8 +172,12 @@ def check_logits(logits: Tensor, name: str = "outputs", check_values: bool = Tru
 
 
 def all_finite(t: Tensor) -> bool:
-    """Whether every value of ``t`` is finite (no NaN, no Inf); one host read."""
-    return bool(torch.isfinite(t.detach()).all())
+    """Whether every value of ``t`` is finite (no NaN, no Inf). One ``aminmax`` reduction: NaN
+    propagates to both ends and an Inf is an end, and unlike a sum it cannot overflow."""
+    if t.numel() == 0:
+        return True
+    lo, hi = torch.aminmax(t.detach())
+    return math.isfinite(lo.item()) and math.isfinite(hi.item())
 
 
 def value_range(t: Tensor) -> tuple[Any, Any]:

@@ -11,8 +11,12 @@ same across batches and DDP ranks).
 
 How ``l_i`` is obtained, decided once when the loss is wrapped:
 
-- ``loss_fn=None``: :class:`acwa.losses.WeightedCrossEntropyLoss` (multiclass, soft targets
-  included) or :class:`acwa.losses.BinaryCrossEntropyLoss` (binary one-logit, multi-label);
+- ``loss_fn=None``: cross-entropy (multiclass) or binary cross-entropy (binary one-logit,
+  multi-label), the formulas of :class:`acwa.losses.WeightedCrossEntropyLoss` and
+  :class:`acwa.losses.BinaryCrossEntropyLoss`. The weighted sum is one call of PyTorch's kernel
+  with the weights as its ``weight`` (``F.cross_entropy(z, y, weight=w, reduction='sum')``, or
+  ``F.binary_cross_entropy_with_logits(z, y, weight=s, reduction='sum')``); soft-target rows and
+  :meth:`ClassWeightedLoss.per_sample_loss` use those acwa losses;
 - an acwa loss (its ``forward`` takes ``sample_weight=``): a shallow copy with
   ``reduction='none'`` and ``validate=False`` (the trainer checks each batch itself) receives
   ``s`` through ``sample_weight``, so its reducer applies it;
@@ -33,6 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from acwa.losses import BinaryCrossEntropyLoss, WeightedCrossEntropyLoss
@@ -58,6 +63,7 @@ class ClassWeightedLoss:
         if loss_fn is not None and not callable(loss_fn):
             raise ValueError(f"loss_fn must be callable (e.g. acwa.FocalLoss(gamma=2.0)), got {type(loss_fn).__name__}")
         self.task = task
+        self.builtin = loss_fn is None
         self.per_element_fn = _per_element_view(loss_fn if loss_fn is not None else _default_loss(task))
         self.takes_sample_weight = accepts_sample_weight(self.per_element_fn)
 
@@ -73,7 +79,10 @@ class ClassWeightedLoss:
     def __call__(self, logits: Tensor, labels: Tensor, class_weights: Tensor) -> Tensor:
         """The weighted mean loss ``sum_i s_i l_i / N_counted``."""
         labels = self._index_labels(labels)
-        weight = self.task.sample_weight(class_weights.to(torch.promote_types(logits.dtype, torch.float32)), labels)
+        dtype = torch.promote_types(logits.dtype, torch.float32)
+        if self.builtin and not (isinstance(self.task, MulticlassTask) and labels.is_floating_point()):
+            return self._builtin(logits.to(dtype), labels, class_weights.to(dtype))
+        weight = self.task.sample_weight(class_weights.to(dtype), labels)
         values, weighted, counted = self._values(logits, labels, weight)
         if not weighted:
             values = weight.to(values.dtype).reshape(values.shape) * values
@@ -97,6 +106,19 @@ class ClassWeightedLoss:
         if counted is not None and not weighted:  # a weighted acwa loss is 0 there already (s_i = 0)
             values = values * counted.reshape(values.shape).to(values.dtype)
         return values, weighted, counted
+
+    def _builtin(self, z: Tensor, labels: Tensor, w: Tensor) -> Tensor:
+        """The built-in loss's weighted sum in one PyTorch kernel, over ``N_counted``."""
+        counted = self.task.counted(labels)
+        if isinstance(self.task, MulticlassTask):
+            ignore = -100 if self.task.ignore_index is None else self.task.ignore_index
+            total = F.cross_entropy(z, labels, weight=w, ignore_index=ignore, reduction="sum")
+        else:
+            y = labels if counted is None else torch.where(counted, labels, 0)
+            z = z.reshape(y.shape)
+            s = self.task.sample_weight(w, labels).reshape(y.shape)  # 0 where not counted
+            total = F.binary_cross_entropy_with_logits(z, y.to(z.dtype), weight=s, reduction="sum")
+        return total / self._count(labels, counted, z.dtype)
 
     def _count(self, labels: Tensor, counted: Tensor | None, dtype: torch.dtype) -> Tensor | int:
         if counted is not None:

@@ -60,7 +60,8 @@ def add_class_counts(counts: Tensor, pred: Tensor, target: Tensor, counted: Tens
         miss = ~hit
     else:
         target = torch.where(counted, target, 0)  # ignored labels (e.g. -100) index a real slot, adding 0
-        hit, miss = hit & counted, ~hit & counted
+        hit = hit & counted
+        miss = counted ^ hit  # counted and not a hit
     index = torch.cat([target, pred + k, target + 2 * k])
     source = torch.cat([hit, miss, miss]).long()
     counts.view(-1).index_add_(0, index, source)
