@@ -11,7 +11,7 @@ import numpy as np
 from torch import Tensor
 
 from acwa.auto.scoring import THRESHOLD_FREE
-from acwa.posthoc._decisions import binary_scores
+from acwa.posthoc._threshold import binary_scores
 
 __all__ = ["CandidateScore", "SelectionResult"]
 
