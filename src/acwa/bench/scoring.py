@@ -22,6 +22,9 @@ and recall, ``macro_f1`` (mean per-label F1), ``micro_f1`` (pooled counts),
 ``balanced_accuracy`` (mean over labels of ``(TPR + TNR) / 2``), ``accuracy`` (fraction of
 correct label decisions, 1 - Hamming loss) and ``mean_average_precision`` (mAP: mean per-label
 AP of ``sigma(z)`` over the labels with a test positive; the default ``rank_by`` there).
+
+Calibration (``log_loss``, ``brier``, ``classwise_ece``, their temperature-scaled ``*_ts``) and
+``expected_cost`` (with ``--costs``): :mod:`acwa.bench.calibration`; lower is better.
 """
 
 from __future__ import annotations
@@ -77,6 +80,13 @@ METRICS: dict[str, Metric] = {
         Metric("minority_f1", "min. F1", "F1 of the minority class (two classes)"),
         Metric("mean_average_precision", "mAP", "mean over labels of the average precision (multi-label)"),
         Metric("micro_f1", "micro-F1", "F1 of all label decisions pooled (multi-label)"),
+        Metric("log_loss", "log-loss", "negative log-likelihood of the test labels", False),
+        Metric("brier", "Brier", "Brier score of the probabilities", False),
+        Metric("classwise_ece", "cw-ECE", "classwise ECE, 15 equal-mass bins", False),
+        Metric("log_loss_ts", "log-loss (TS)", "log-loss after temperature scaling (cross-fitted)", False),
+        Metric("brier_ts", "Brier (TS)", "Brier score after temperature scaling", False),
+        Metric("classwise_ece_ts", "cw-ECE (TS)", "classwise ECE after temperature scaling", False),
+        Metric("expected_cost", "exp. cost", "mean cost K[y, d] of the Bayes decision for --costs", False),
     )
 }
 DEFAULT_RANK_BY = "balanced_accuracy"
