@@ -252,6 +252,7 @@ def check_rank_by(rank_by: str, available: Sequence[str] | None = None) -> str:
         raise ValueError(
             f"rank_by {rank_by!r} is not computed for this data; choose one of {', '.join(available)}"
             + (" (AP, ROC-AUC and minority metrics need two classes)" if rank_by in _BINARY_ONLY else "")
+            + (" (expected_cost needs a cost matrix: --costs / costs=)" if rank_by == "expected_cost" else "")
         )
     return rank_by
 

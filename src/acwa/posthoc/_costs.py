@@ -46,7 +46,9 @@ def check_costs(costs: Any, num_classes: int | None = None, name: str = "costs")
         K = torch.as_tensor(costs, dtype=torch.float64).detach().cpu()
     except (TypeError, ValueError, RuntimeError):
         raise ValueError(f"{name} must be a [C, C] cost matrix K[true, pred] or a pair (c_fp, c_fn), got {costs!r}") from None
-    if K.shape == (2,) and num_classes in (None, 2):
+    if K.shape == (2,):
+        if num_classes not in (None, 2):
+            raise ValueError(f"{name}: a pair (c_fp, c_fn) is for two classes, but there are {num_classes} classes; pass a [{num_classes}, {num_classes}] matrix")
         K = torch.tensor([[0.0, float(K[0])], [float(K[1]), 0.0]], dtype=torch.float64)
     if K.dim() != 2 or K.shape[0] != K.shape[1] or K.shape[0] < 2:
         raise ValueError(f"{name} must be a square [C, C] matrix K[true, pred] with C >= 2, got shape {tuple(K.shape)}")

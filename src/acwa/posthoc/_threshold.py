@@ -36,9 +36,8 @@ class ThresholdResult:
     ``objective='recall'``, the expected cost per sample for ``'expected_cost'``, lower better).
     ``thresholds``, ``precision`` and ``recall`` are the precision-recall curve over every cut of
     the sorted logits (thresholds decreasing), so any other operating point can be read off it.
-    ``threshold_interval`` / ``score_interval``: percentile bootstrap intervals (``None`` with
-    ``n_boot=0``): the threshold re-tuned on each resample, and the objective of the chosen
-    threshold on each resample.
+    ``threshold_interval`` / ``score_interval``: bootstrap intervals of the threshold and of the
+    population score at it (``None`` with ``n_boot=0``; see :func:`tune_threshold`).
     """
 
     threshold: float
@@ -183,9 +182,14 @@ def tune_threshold(
     upper in float64), above the largest / below the smallest at the ends, so ``predict`` on these
     logits reproduces ``score`` exactly. Ties in the objective go to the higher threshold.
 
-    ``n_boot`` > 0 adds percentile bootstrap intervals at ``confidence`` (seeded by ``seed``):
-    ``threshold_interval`` re-tunes on each resample, ``score_interval`` scores the chosen
-    threshold on each resample; ``n_boot=0`` skips them.
+    ``n_boot`` > 0 adds bootstrap intervals at ``confidence`` (seeded by ``seed``; ``n_boot=0``
+    skips them). ``threshold_interval``: the percentile interval of the threshold re-tuned on
+    each resample. ``score_interval``: an interval for the population score of the chosen
+    threshold. The score on the tuning data is optimistic (the threshold was chosen to maximise
+    it), so the interval uses the bootstrap optimism ``o_b = s_b(t_b) - s(t_b)`` (the score of
+    the threshold tuned on resample b, on that resample minus on the original data; Efron,
+    "Estimating the error rate of a prediction rule", JASA 1983):
+    ``[score - q_{1-a/2}(o), score - q_{a/2}(o)]``; it need not contain ``score``.
     """
     if objective is None:
         objective = "f1" if costs is None else "expected_cost"
@@ -216,17 +220,20 @@ def tune_threshold(
         _, confidence, seed = check_bootstrap(max(n_boot, 2), confidence, seed)
         rng = np.random.default_rng(seed)
         n = z.numel()
-        ts, ss = [], []
+        ts, optimism = [], []
         for _ in range(n_boot):
             idx = torch.from_numpy(rng.integers(0, n, n))
             zb, yb = z[idx], y[idx]
-            ss.append(_score_at(zb, yb, t, objective, target, c))
             Pb = int(yb.sum())
             if 0 < Pb < n:
-                b, _, th, *_ = _tune(zb, yb, objective, target, c)
-                ts.append(float(th[b]))
+                b, vb, th, *_ = _tune(zb, yb, objective, target, c)
+                tb = float(th[b])
+                sb = -float(vb[b]) if objective == "expected_cost" else float(vb[b])
+                ts.append(tb)
+                optimism.append(sb - _score_at(z, y, tb, objective, target, c))
         t_int = percentile(ts, t, confidence)
-        s_int = percentile(ss, score, confidence)
+        o = percentile(optimism, 0.0, confidence)
+        s_int = Interval(score, score - o.high, score - o.low, confidence, o.n_boot)
     keep = torch.nonzero(valid).flatten()
     return ThresholdResult(
         t, score, objective, precision[keep].float(), recall[keep].float(), thresholds[keep], t_int, s_int
