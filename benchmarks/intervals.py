@@ -74,8 +74,10 @@ def main() -> None:
         truth = (_phi(1 - r.threshold) + _phi(r.threshold + 1)) / 2
         assert r.score_interval is not None
         hits["threshold score"] += r.score_interval.contains(truth)
-    print(f"{args.reps} repetitions, {args.n_boot} bootstrap draws, n = {args.n}, 95% intervals "
-          f"({time.perf_counter() - start:.0f} s)")
+    print(
+        f"{args.reps} repetitions, {args.n_boot} bootstrap draws, n = {args.n}, 95% intervals "
+        f"({time.perf_counter() - start:.0f} s)"
+    )
     for name, h in hits.items():
         cov = h / args.reps
         verdict = "in 93-97%" if 0.93 <= cov <= 0.97 else "OUTSIDE 93-97%"

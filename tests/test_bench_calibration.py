@@ -20,7 +20,11 @@ def test_parse_costs_forms(tmp_path):
     assert parse_costs("1,5") == [[0.0, 1.0], [5.0, 0.0]]
     (tmp_path / "k.json").write_text(json.dumps({"costs": [[0, 1, 2], [1, 0, 1], [3, 1, 0]]}))
     (tmp_path / "k.csv").write_text("0,1,2\n1,0,1\n3,1,0\n")
-    assert parse_costs(str(tmp_path / "k.json")) == parse_costs(str(tmp_path / "k.csv")) == [[0, 1, 2], [1, 0, 1], [3, 1, 0]]
+    assert (
+        parse_costs(str(tmp_path / "k.json"))
+        == parse_costs(str(tmp_path / "k.csv"))
+        == [[0, 1, 2], [1, 0, 1], [3, 1, 0]]
+    )
     with pytest.raises(ValueError, match="non-negative"):
         parse_costs("-1,2")
     with pytest.raises(ValueError, match="not found"):
@@ -46,7 +50,10 @@ def test_bench_costs_intervals_and_report(tmp_path):
     res = run_bench("digits-lt", out=str(tmp_path / "r"), costs=K, rank_by="expected_cost", **FAST)
     assert all(r["expected_cost"] >= 0 and "log_loss_ts" in r for r in res["runs"])
     assert all(PRIVATE_KEY not in r for r in res["runs"])
-    assert res["config"]["costs"] == K and res["summary"][0]["expected_cost_mean"] <= res["summary"][-1]["expected_cost_mean"]
+    assert (
+        res["config"]["costs"] == K
+        and res["summary"][0]["expected_cost_mean"] <= res["summary"][-1]["expected_cost_mean"]
+    )
     iv = res["intervals"]
     assert iv["metric"] == "expected_cost" and iv["best"] == res["summary"][0]["method"]
     other = [m for m in ("ce", "la") if m != iv["best"]][0]
@@ -80,6 +87,26 @@ def test_interval_verdict_tied_or_ahead():
 
 def test_cli_bad_costs_is_one_line(tmp_path, capsys):
     for bad in ("1,x", str(tmp_path / "nope.csv"), "1,2"):  # the last: 2x2 for 10 classes
-        code = main(["bench", "--costs", bad, "--methods", "ce", "--seeds", "1", "--epochs", "1", "--out", str(tmp_path / "o"), "--no-progress"])
+        code = main(
+            [
+                "bench",
+                "--costs",
+                bad,
+                "--methods",
+                "ce",
+                "--seeds",
+                "1",
+                "--epochs",
+                "1",
+                "--out",
+                str(tmp_path / "o"),
+                "--no-progress",
+            ]
+        )
         err = capsys.readouterr().err.strip().splitlines()
-        assert code == 2 and len(err) >= 1 and err[-1].startswith("acwa bench: error: ") and "Traceback" not in "".join(err)
+        assert (
+            code == 2
+            and len(err) >= 1
+            and err[-1].startswith("acwa bench: error: ")
+            and "Traceback" not in "".join(err)
+        )

@@ -61,7 +61,9 @@ def test_vector_and_bias_scaling_reach_scipy_minimum(method):
         return float(torch.nn.functional.cross_entropy(z * torch.exp(-log_t) + b, y))
 
     x0 = np.zeros(2 * C if method == "vector" else C + 1)
-    ref = minimize(f, x0, method="Nelder-Mead", options={"xatol": 1e-9, "fatol": 1e-12, "maxiter": 40000, "maxfev": 40000})
+    ref = minimize(
+        f, x0, method="Nelder-Mead", options={"xatol": 1e-9, "fatol": 1e-12, "maxiter": 40000, "maxfev": 40000}
+    )
     cal = Calibrator(method).fit(z, y)
     p = cal.predict_proba(z)
     ours = float(torch.nn.functional.nll_loss(p.log(), y))

@@ -50,10 +50,14 @@ def test_threshold_costs_match_brute_force():
         c_fp, c_fn = 1.0, float(trial % 5 + 1)
         r = tune_threshold(z, y, costs=(c_fp, c_fn), n_boot=0)
         cands = [float(z.max()) + 1] + sorted(set(z.tolist())) + [float(z.min()) - 1]
-        best = min((c_fp * int(((z > t) & (y == 0)).sum()) + c_fn * int(((z <= t) & (y == 1)).sum())) / n for t in cands)
+        best = min(
+            (c_fp * int(((z > t) & (y == 0)).sum()) + c_fn * int(((z <= t) & (y == 1)).sum())) / n for t in cands
+        )
         assert r.score == pytest.approx(best)
         pred = r.predict(z)
-        assert (c_fp * int(((pred == 1) & (y == 0)).sum()) + c_fn * int(((pred == 0) & (y == 1)).sum())) / n == pytest.approx(r.score)
+        assert (
+            c_fp * int(((pred == 1) & (y == 0)).sum()) + c_fn * int(((pred == 0) & (y == 1)).sum())
+        ) / n == pytest.approx(r.score)
 
 
 def _objective(pred, y, objective):

@@ -24,7 +24,9 @@ def _loop_ece(conf, outcome, n_bins=15):
     bins = [[] for _ in range(n_bins)]
     for r, i in enumerate(order):
         bins[(r * n_bins) // N].append(i)
-    return sum(len(b) / N * abs(sum(outcome[i] for i in b) / len(b) - sum(conf[i] for i in b) / len(b)) for b in bins if b)
+    return sum(
+        len(b) / N * abs(sum(outcome[i] for i in b) / len(b) - sum(conf[i] for i in b) / len(b)) for b in bins if b
+    )
 
 
 def _multiclass(n=700, C=5, seed=0):
@@ -43,7 +45,9 @@ def test_brier_and_log_loss_match_sklearn():
     assert np.isclose(brier_score(pb, yb), brier_score_loss(yb.numpy(), pb.numpy()))
     pm, ym = p[:, :3], torch.randint(0, 2, (p.shape[0], 3))
     assert np.isclose(log_loss(pm, ym), np.mean([sk_log_loss(ym[:, j].numpy(), pm[:, j].numpy()) for j in range(3)]))
-    assert np.isclose(brier_score(pm, ym), np.mean([brier_score_loss(ym[:, j].numpy(), pm[:, j].numpy()) for j in range(3)]))
+    assert np.isclose(
+        brier_score(pm, ym), np.mean([brier_score_loss(ym[:, j].numpy(), pm[:, j].numpy()) for j in range(3)])
+    )
 
 
 @pytest.mark.parametrize("n", [7, 100, 701])

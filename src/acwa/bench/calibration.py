@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from acwa.bench.scoring import METRICS
 from acwa.metrics import brier_score, classwise_ece, log_loss, paired_bootstrap, reliability_bins
 from acwa.posthoc import Calibrator, bayes_decision, check_costs
 from acwa.splits import stratified_folds
@@ -39,6 +40,7 @@ __all__ = [
     "add_expected_costs",
     "paired_intervals",
     "interval_verdict",
+    "extra_tables",
     "PRIVATE_KEY",
     "N_BOOT",
 ]
@@ -124,7 +126,9 @@ def parse_costs(text: str, num_classes: int | None = None) -> list[list[float]]:
     return K.tolist()
 
 
-def add_expected_costs(runs: Sequence[dict[str, Any]], private: dict[tuple[str, int], Any], y_test: np.ndarray, costs: Any) -> None:
+def add_expected_costs(
+    runs: Sequence[dict[str, Any]], private: dict[tuple[str, int], Any], y_test: np.ndarray, costs: Any
+) -> None:
     """``expected_cost`` of every run: the Bayes decision on its temperature-scaled probabilities."""
     K = check_costs(costs)
     for r in runs:
@@ -213,6 +217,53 @@ def paired_intervals(
             )
             out[label][m] = iv.to_dict()
     return out
+
+
+_CALIBRATION = ("log_loss", "brier", "classwise_ece", "log_loss_ts", "brier_ts", "classwise_ece_ts", "expected_cost")
+
+
+def extra_tables(results: dict[str, Any]) -> list[tuple[str, str, list[str], list[list[str]]]]:
+    """(title, note, head, rows) of the calibration table and the paired-interval table; empty
+    for results written before they existed."""
+    tables = []
+    summary = results["summary"]
+    cols = [k for k in _CALIBRATION if any(r.get(f"{k}_mean") is not None for r in summary)]
+    if cols:
+        note = (
+            "Lower is better. TS: temperature scaling cross-fitted on two stratified halves of the test split "
+            "(fitted on one half, scored on the other). Expected cost: the Bayes decision on the TS probabilities."
+        )
+        rows = [
+            [r["method"] + (f" (= {r['same_as']})" if r.get("same_as") else "")]
+            + [_fmt(r.get(f"{k}_mean"), r.get(f"{k}_std")) for k in cols]
+            for r in summary
+        ]
+        tables.append(("Calibration", note, ["method"] + [METRICS[k].label for k in cols], rows))
+    iv = results.get("intervals")
+    if iv:
+        pct = f"{round(100 * iv['confidence'])}%"
+
+        def cell(d: dict[str, float] | None) -> str:
+            if d is None:
+                return "–"
+            mark = " *" if d["low"] > 0 or d["high"] < 0 else ""
+            return f"{d['estimate']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]{mark}"
+
+        names = [r["method"] for r in summary if r.get("rank") is not None]
+        rows = [[m, cell(iv.get("vs_ce", {}).get(m)), cell(iv.get("vs_best", {}).get(m))] for m in names]
+        note = (
+            f"{METRICS[iv['metric']].label}: difference and {pct} paired bootstrap interval ({iv['n_boot']} draws, "
+            "test samples resampled once per draw, paired within each seed, averaged over seeds); * the interval "
+            "excludes 0."
+        )
+        tables.append(("Paired differences", note, ["method", "Δ vs ce", f"Δ vs {iv['best']}"], rows))
+    return tables
+
+
+def _fmt(mean: float | None, std: float | None) -> str:
+    if mean is None:
+        return "–"
+    return f"{mean:.3f}" if std is None else f"{mean:.3f} ± {std:.3f}"
 
 
 def interval_verdict(results: dict[str, Any]) -> str:

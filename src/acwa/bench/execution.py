@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from acwa.bench.registry import Method
 from acwa.bench.calibration import calibration_metrics
+from acwa.bench.registry import Method
 from acwa.bench.scoring import DEFAULT_RANK_BY, METRICS, clean, evaluate
 from acwa.bench.training import Fit, Recipe, RunContext, predict_logits, two_class_logits
 from acwa.data import BenchDataset

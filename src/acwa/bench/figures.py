@@ -214,7 +214,9 @@ def _reliability(results: dict[str, Any], out_dir: Path) -> str | None:
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.legend(fontsize=7, loc="upper left")
-    fig.suptitle("reliability: raw vs temperature-scaled (cross-fitted on test halves), 15 equal-mass bins", fontsize=10)
+    fig.suptitle(
+        "reliability: raw vs temperature-scaled (cross-fitted on test halves), 15 equal-mass bins", fontsize=10
+    )
     fig.savefig(out_dir / "reliability.png")
     return "reliability.png"
 

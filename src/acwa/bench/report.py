@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from acwa.bench.calibration import extra_tables as _extra_tables
 from acwa.bench.calibration import interval_verdict
 from acwa.bench.figures import FAMILY_COLOURS, baseline_row, make_figures
 from acwa.bench.scoring import DEFAULT_RANK_BY, METRICS
@@ -115,43 +116,6 @@ def takeaway(results: dict[str, Any]) -> str:
     if results.get("partial"):
         line = "PARTIAL (interrupted). " + line
     return line
-
-
-_CALIBRATION = ("log_loss", "brier", "classwise_ece", "log_loss_ts", "brier_ts", "classwise_ece_ts", "expected_cost")
-
-
-def _extra_tables(results: dict[str, Any]) -> list[tuple[str, str, list[str], list[list[str]]]]:
-    """(title, note, head, rows) of the calibration table and the paired-interval table; empty
-    for results written before they existed."""
-    tables = []
-    summary = results["summary"]
-    cols = [k for k in _CALIBRATION if any(r.get(f"{k}_mean") is not None for r in summary)]
-    if cols:
-        note = (
-            "Lower is better. TS: temperature scaling cross-fitted on two stratified halves of the test split "
-            "(fitted on one half, scored on the other). Expected cost: the Bayes decision on the TS probabilities."
-        )
-        rows = [[_name(r)] + [_fmt(r.get(f"{k}_mean"), r.get(f"{k}_std")) for k in cols] for r in summary]
-        tables.append(("Calibration", note, ["method"] + [METRICS[k].label for k in cols], rows))
-    iv = results.get("intervals")
-    if iv:
-        pct = f"{round(100 * iv['confidence'])}%"
-
-        def cell(d: dict[str, float] | None) -> str:
-            if d is None:
-                return "–"
-            mark = " *" if d["low"] > 0 or d["high"] < 0 else ""
-            return f"{d['estimate']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]{mark}"
-
-        names = [r["method"] for r in summary if r.get("rank") is not None]
-        rows = [[m, cell(iv.get("vs_ce", {}).get(m)), cell(iv.get("vs_best", {}).get(m))] for m in names]
-        note = (
-            f"{METRICS[iv['metric']].label}: difference and {pct} paired bootstrap interval ({iv['n_boot']} draws, "
-            "test samples resampled once per draw, paired within each seed, averaged over seeds); * the interval "
-            "excludes 0."
-        )
-        tables.append(("Paired differences", note, ["method", "Δ vs ce", f"Δ vs {iv['best']}"], rows))
-    return tables
 
 
 def _rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -374,7 +338,10 @@ def html_report(results: dict[str, Any], figures: dict[str, str], out_dir: Path)
     for title, note, head, rows in _extra_tables(results):
         parts += [f"<h2>{e(title)}</h2>", f"<p class='note'>{e(note)}</p>", "<div class='scroll'><table><tr>"]
         parts += [f"<th{' class=l' if i == 0 else ''}>{e(h)}</th>" for i, h in enumerate(head)] + ["</tr>"]
-        parts += ["<tr>" + "".join(f"<td{' class=l' if i == 0 else ''}>{e(c)}</td>" for i, c in enumerate(row)) + "</tr>" for row in rows]
+        parts += [
+            "<tr>" + "".join(f"<td{' class=l' if i == 0 else ''}>{e(c)}</td>" for i, c in enumerate(row)) + "</tr>"
+            for row in rows
+        ]
         parts.append("</table></div>")
     auto_head, auto_rows = auto_choices(results)
     if auto_rows:

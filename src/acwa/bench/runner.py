@@ -35,7 +35,7 @@ from acwa.bench.calibration import PRIVATE_KEY, add_expected_costs, paired_inter
 from acwa.bench.execution import STANDARDISED_MODALITIES, Progress, check_picklable, cpu_seconds, execute
 from acwa.bench.output import RunLog, move_into_place, prepare_out_dir
 from acwa.bench.registry import METHODS, Method, get_method, resolve_methods
-from acwa.bench.scoring import TASK_RANK_BY, check_rank_by, rankable_metrics, shot_groups, summarise
+from acwa.bench.scoring import TASK_RANK_BY, check_rank_by, expected_metrics, shot_groups, summarise
 from acwa.bench.training import default_recipe
 from acwa.data import BenchDataset, DataError, load_dataset, load_user_data, make_long_tailed
 from acwa.posthoc import check_costs
@@ -296,7 +296,7 @@ def run_bench(
             raise ValueError("costs apply to single-label data (a [C, C] matrix); this dataset is multi-label")
         costs = check_costs(costs, ds.num_classes, name="costs").tolist()
     rank_by = TASK_RANK_BY[ds.task] if rank_by is None else rank_by
-    check_rank_by(rank_by, _expected_metrics(ds, costs is not None))
+    check_rank_by(rank_by, expected_metrics(ds.task, ds.long_tailed, ds.num_classes, costs is not None))
     recipe = default_recipe(ds, epochs=epochs, batch_size=batch_size, lr=lr)
     chosen, skipped = _choose(names, ds, reference, explicit)
     chosen = _with_options(chosen, method_options or {})
@@ -403,18 +403,3 @@ def render_report(results: dict[str, Any], folder: Path, plots: bool = True) -> 
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return {k: str(folder / Path(v).name) for k, v in written.items()}
-
-
-def _expected_metrics(ds: BenchDataset, costs: bool = False) -> list[str]:
-    """The metrics every run on ``ds`` computes (what ``rank_by`` may be)."""
-    row: dict[str, Any] = {"balanced_accuracy": 0.0, "macro_f1": 0.0, "accuracy": 0.0}
-    row.update(log_loss=0.0, brier=0.0, classwise_ece=0.0)
-    if costs:
-        row.update(expected_cost=0.0)
-    if ds.task == "multilabel":
-        row.update(mean_average_precision=0.0, micro_f1=0.0)
-    if ds.long_tailed and ds.num_classes >= 3:
-        row.update(many_shot_accuracy=0.0, medium_shot_accuracy=0.0, few_shot_accuracy=0.0)
-    if ds.num_classes == 2:
-        row.update(average_precision=0.0, roc_auc=0.0, minority_precision=0.0, minority_recall=0.0, minority_f1=0.0)
-    return rankable_metrics([row])

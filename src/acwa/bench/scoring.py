@@ -48,6 +48,7 @@ __all__ = [
     "summarise",
     "rankable_metrics",
     "check_rank_by",
+    "expected_metrics",
     "TASK_RANK_BY",
     "average_precision",
     "roc_auc",
@@ -295,3 +296,18 @@ def summarise(
             rank += 1
             r["rank"] = rank
     return rows
+
+
+def expected_metrics(task: str, long_tailed: bool, num_classes: int, costs: bool = False) -> list[str]:
+    """The metrics every run on a dataset computes (what ``rank_by`` may be)."""
+    row: dict[str, Any] = {"balanced_accuracy": 0.0, "macro_f1": 0.0, "accuracy": 0.0}
+    row.update(log_loss=0.0, brier=0.0, classwise_ece=0.0)
+    if costs:
+        row.update(expected_cost=0.0)
+    if task == "multilabel":
+        row.update(mean_average_precision=0.0, micro_f1=0.0)
+    if long_tailed and num_classes >= 3:
+        row.update(many_shot_accuracy=0.0, medium_shot_accuracy=0.0, few_shot_accuracy=0.0)
+    if num_classes == 2:
+        row.update(average_precision=0.0, roc_auc=0.0, minority_precision=0.0, minority_recall=0.0, minority_f1=0.0)
+    return rankable_metrics([row])

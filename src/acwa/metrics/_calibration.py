@@ -59,7 +59,9 @@ def _as_columns(probs: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, str]:
     if p.numel() == 0 or p.shape[0] == 0:
         raise ValueError("probs is empty: a calibration metric needs at least one sample")
     if not bool(torch.isfinite(p).all()) or bool((p < 0).any()) or bool((p > 1).any()):
-        raise ValueError("probs must be probabilities in [0, 1]; pass torch.softmax(logits, 1) or torch.sigmoid(logits)")
+        raise ValueError(
+            "probs must be probabilities in [0, 1]; pass torch.softmax(logits, 1) or torch.sigmoid(logits)"
+        )
     if p.dim() == 1:
         if y.shape != p.shape or not bool(((y == 0) | (y == 1)).all()):
             raise ValueError(f"binary labels must be 0/1 with shape {tuple(p.shape)}, got shape {tuple(y.shape)}")

@@ -72,7 +72,9 @@ def _read(logits: Tensor, labels: Tensor, task: str | None) -> tuple[Tensor, Ten
             raise ValueError(f"labels must be 0/1, got values {sorted(set(yy[bad].tolist()))[:5]}")
         return z, yy.double(), task
     if z.dim() != 2 or y.dim() != 1 or y.shape[0] != z.shape[0]:
-        raise ValueError(f"multiclass calibration takes logits [N, C] and class ids [N], got {tuple(z.shape)} and {tuple(y.shape)}")
+        raise ValueError(
+            f"multiclass calibration takes logits [N, C] and class ids [N], got {tuple(z.shape)} and {tuple(y.shape)}"
+        )
     if y.is_floating_point() or y.dtype == torch.bool:
         raise ValueError(f"labels must be integer class ids, got dtype {y.dtype}")
     C = z.shape[1]
@@ -114,14 +116,18 @@ class Calibrator:
         if task == "multiclass":
             counts = torch.bincount(y.cpu(), minlength=K).double()
             if int((counts > 0).sum()) < 2:
-                raise ValueError("labels hold a single class; calibration needs held-out samples of at least two classes")
+                raise ValueError(
+                    "labels hold a single class; calibration needs held-out samples of at least two classes"
+                )
             freq = counts / counts.sum()
             varying = torch.ones(K, dtype=torch.bool)
         else:
             freq = y.mean(0).cpu()
             varying = (freq > 0) & (freq < 1)
             if not bool(varying.any()):
-                raise ValueError("labels hold a single class (every label all 0 or all 1); calibration needs both values")
+                raise ValueError(
+                    "labels hold a single class (every label all 0 or all 1); calibration needs both values"
+                )
         per_class = task == "multilabel" or self.method == "vector"
         log_t = torch.zeros(K if per_class else 1, dtype=torch.float64, device=z.device, requires_grad=True)
         b = torch.zeros(K, dtype=torch.float64, device=z.device, requires_grad=self.method != "temperature")
@@ -189,7 +195,9 @@ class Calibrator:
         K = self.bias.numel()
         width = logits.shape[-1] if logits.dim() == 2 else 1
         if (self.task == "binary") != (logits.dim() == 1 or width == 1) or width != K:
-            raise ValueError(f"logits {tuple(logits.shape)} do not match the calibrator, fitted for {self.task} with {K} outputs")
+            raise ValueError(
+                f"logits {tuple(logits.shape)} do not match the calibrator, fitted for {self.task} with {K} outputs"
+            )
         t = self.log_temperature.exp().to(logits.device, torch.float64)
         b = self.bias.to(logits.device, torch.float64)
         out = logits.detach().double().reshape(-1, K) / t + b
@@ -231,7 +239,12 @@ class Calibrator:
             raise ValueError(f"state holds an unknown method/task: {state['method']!r}, {state['task']!r}")
         lt, b, p = (torch.as_tensor(state[k], dtype=torch.float64) for k in ("log_temperature", "bias", "prior"))
         K = b.numel()
-        if b.dim() != 1 or lt.dim() != 1 or lt.numel() not in (1, K) or not bool(torch.isfinite(torch.cat([lt, b])).all()):
+        if (
+            b.dim() != 1
+            or lt.dim() != 1
+            or lt.numel() not in (1, K)
+            or not bool(torch.isfinite(torch.cat([lt, b])).all())
+        ):
             raise ValueError("state's log_temperature and bias must be finite vectors ([1] or [K], and [K])")
         check_prior(p, 2 if state["task"] == "binary" else K, "state['prior']", task=state["task"])
         self.method, self.task = state["method"], state["task"]

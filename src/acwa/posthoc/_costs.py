@@ -45,15 +45,23 @@ def check_costs(costs: Any, num_classes: int | None = None, name: str = "costs")
     try:
         K = torch.as_tensor(costs, dtype=torch.float64).detach().cpu()
     except (TypeError, ValueError, RuntimeError):
-        raise ValueError(f"{name} must be a [C, C] cost matrix K[true, pred] or a pair (c_fp, c_fn), got {costs!r}") from None
+        raise ValueError(
+            f"{name} must be a [C, C] cost matrix K[true, pred] or a pair (c_fp, c_fn), got {costs!r}"
+        ) from None
     if K.shape == (2,):
         if num_classes not in (None, 2):
-            raise ValueError(f"{name}: a pair (c_fp, c_fn) is for two classes, but there are {num_classes} classes; pass a [{num_classes}, {num_classes}] matrix")
+            raise ValueError(
+                f"{name}: a pair (c_fp, c_fn) is for two classes, but there are {num_classes} classes; "
+                f"pass a [{num_classes}, {num_classes}] matrix"
+            )
         K = torch.tensor([[0.0, float(K[0])], [float(K[1]), 0.0]], dtype=torch.float64)
     if K.dim() != 2 or K.shape[0] != K.shape[1] or K.shape[0] < 2:
         raise ValueError(f"{name} must be a square [C, C] matrix K[true, pred] with C >= 2, got shape {tuple(K.shape)}")
     if num_classes is not None and K.shape[0] != num_classes:
-        raise ValueError(f"{name} is [{K.shape[0]}, {K.shape[0]}] but the model has {num_classes} classes; pass a [{num_classes}, {num_classes}] matrix")
+        raise ValueError(
+            f"{name} is [{K.shape[0]}, {K.shape[0]}] but the model has {num_classes} classes; "
+            f"pass a [{num_classes}, {num_classes}] matrix"
+        )
     if not bool(torch.isfinite(K).all()):
         raise ValueError(f"{name} must be finite, got {K.tolist()}")
     if bool((K < 0).any()):
@@ -86,14 +94,21 @@ def _per_sample_cost(preds: Tensor, labels: Tensor, K: Tensor) -> Tensor:
 
 def expected_cost(preds: Tensor, labels: Tensor, costs: Any) -> float:
     """Empirical expected cost ``mean_n K[y_n, d_n]`` of decisions ``preds`` against ``labels``."""
-    if not isinstance(preds, Tensor) or not isinstance(labels, Tensor) or preds.shape != labels.shape or preds.dim() != 1:
+    if (
+        not isinstance(preds, Tensor)
+        or not isinstance(labels, Tensor)
+        or preds.shape != labels.shape
+        or preds.dim() != 1
+    ):
         raise ValueError("preds and labels must be 1-D tensors of class ids of the same length")
     K = check_costs(costs)
     C = K.shape[0]
     for t, nm in ((preds, "preds"), (labels, "labels")):
         bad = (t < 0) | (t >= C)
         if bool(bad.any()):
-            raise ValueError(f"{nm} hold class ids {sorted(set(t[bad].tolist()))[:5]} outside [0, {C}) of the cost matrix")
+            raise ValueError(
+                f"{nm} hold class ids {sorted(set(t[bad].tolist()))[:5]} outside [0, {C}) of the cost matrix"
+            )
     return float(_per_sample_cost(preds, labels, K).mean())
 
 
@@ -110,7 +125,9 @@ def _fit(z: Tensor, y: Tensor, K: Tensor, sweeps: int) -> Tensor:
     for _ in range(sweeps):
         changed = False
         for c in range(C):
-            for g in sorted(GRID.tolist(), key=lambda v, cur=float(b[c]): abs(v - cur)):
+            cur = float(b[c])
+            grid: list[float] = GRID.tolist()
+            for g in sorted(grid, key=lambda v: abs(v - cur)):
                 trial = b.clone()
                 trial[c] = g
                 cost = float(K[y, _decide(z, trial, K)].mean())
@@ -158,7 +175,9 @@ def fit_cost_bias(
     (validation or out-of-fold, ideally calibrated) ``logits [N, C]``, kept only when its
     cross-fitted cost beats the plain Bayes decision (module docstring)."""
     if not isinstance(logits, Tensor) or logits.dim() != 2 or not logits.is_floating_point():
-        raise ValueError("logits must be floating-point [N, C]; for a one-logit binary model use tune_threshold(costs=...)")
+        raise ValueError(
+            "logits must be floating-point [N, C]; for a one-logit binary model use tune_threshold(costs=...)"
+        )
     z = logits.detach().double().cpu()
     if not bool(torch.isfinite(z).all()):
         raise ValueError("logits must be finite")

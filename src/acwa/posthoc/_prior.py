@@ -62,12 +62,15 @@ def check_prior(
         zero = (p == 0) | (p == 1)
     else:
         if p.shape != (num_classes,):
-            raise ValueError(f"{name} must have shape [{num_classes}] (one probability per class), got {tuple(p.shape)}")
+            raise ValueError(
+                f"{name} must have shape [{num_classes}] (one probability per class), got {tuple(p.shape)}"
+            )
         if not bool(torch.isfinite(p).all()) or bool((p < 0).any()):
             raise ValueError(f"{name} must be finite and non-negative, got {p.tolist()}")
         if abs(float(p.sum()) - 1) > PRIOR_TOLERANCE:
             raise ValueError(
-                f"{name} must sum to 1 (within {PRIOR_TOLERANCE}), got sum {float(p.sum()):.8g}; pass prior / prior.sum()"
+                f"{name} must sum to 1 (within {PRIOR_TOLERANCE}), got sum {float(p.sum()):.8g}; "
+                "pass prior / prior.sum()"
             )
         zero = p == 0
     if present is not None and bool((zero & present.cpu()).any()):

@@ -100,7 +100,9 @@ def _cut_thresholds(zs: Tensor) -> Tensor:
     return torch.cat([torch.tensor([top], dtype=torch.float64), inner, torch.tensor([bottom], dtype=torch.float64)])
 
 
-def _values(tp: Tensor, k: Tensor, P: int, Nn: int, objective: str, target: float, costs: tuple[float, float]) -> Tensor:
+def _values(
+    tp: Tensor, k: Tensor, P: int, Nn: int, objective: str, target: float, costs: tuple[float, float]
+) -> Tensor:
     """The objective of each cut, oriented so that higher is better (costs negated)."""
     recall = tp / P
     precision = torch.where(k > 0, tp / k.clamp(min=1), torch.ones_like(tp))
@@ -113,7 +115,9 @@ def _values(tp: Tensor, k: Tensor, P: int, Nn: int, objective: str, target: floa
     return torch.where(recall >= target - 1e-12, precision, torch.full_like(precision, -1.0))
 
 
-def _tune(z: Tensor, y: Tensor, objective: str, target: float, costs: tuple[float, float]) -> tuple[int, Tensor, Tensor, Tensor, Tensor, Tensor]:
+def _tune(
+    z: Tensor, y: Tensor, objective: str, target: float, costs: tuple[float, float]
+) -> tuple[int, Tensor, Tensor, Tensor, Tensor, Tensor]:
     order = torch.argsort(z, descending=True, stable=True)
     zs, ys = z[order].cpu(), y[order].cpu().double()
     P = int(ys.sum())
@@ -201,7 +205,9 @@ def tune_threshold(
         raise ValueError("labels must contain both classes (positives and negatives) to tune a threshold")
     target = 1.0
     if objective == "recall":
-        target = check_float(target_recall, "target_recall", min=0.0, max=1.0, min_open=True, hint="e.g. target_recall=0.9")
+        target = check_float(
+            target_recall, "target_recall", min=0.0, max=1.0, min_open=True, hint="e.g. target_recall=0.9"
+        )
     elif target_recall is not None:
         raise ValueError("target_recall is only used with objective='recall'")
     c = (1.0, 1.0)
