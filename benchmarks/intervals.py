@@ -18,6 +18,7 @@ binomial spread of 200 draws at 95% is +-1.5 points).
 
     python benchmarks/intervals.py            # 200 repetitions, 1000 draws each
     python benchmarks/intervals.py --reps 50  # quicker
+    python benchmarks/intervals.py --only-threshold --threshold-boot 1000
 """
 
 from __future__ import annotations
@@ -50,16 +51,30 @@ def _phi(x: float) -> float:
     return 0.5 * (1 + math.erf(x / math.sqrt(2)))
 
 
+def _threshold_hit(rng: np.random.Generator, n: int, n_boot: int, rep: int) -> bool:
+    yt = rng.integers(0, 2, n)
+    z = torch.from_numpy(np.where(yt == 1, 1.0, -1.0) + rng.normal(size=n))
+    r = tune_threshold(z, torch.from_numpy(yt), "balanced_accuracy", n_boot=n_boot, seed=rep)
+    truth = (_phi(1 - r.threshold) + _phi(r.threshold + 1)) / 2
+    assert r.score_interval is not None
+    return r.score_interval.contains(truth)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=200)
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--n", type=int, default=300)
+    ap.add_argument("--threshold-boot", type=int, default=400, help="draws of the threshold interval (re-tunes each)")
+    ap.add_argument("--only-threshold", action="store_true")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     hits = {"accuracy": 0, "paired difference": 0, "paired difference, 3 seeds": 0, "threshold score": 0}
     start = time.perf_counter()
     for rep in range(args.reps):
+        if args.only_threshold:
+            hits["threshold score"] += _threshold_hit(rng, args.n, args.threshold_boot, rep)
+            continue
         y = rng.integers(0, 2, args.n)
         pred = np.where(rng.random(args.n) < 0.8, y, 1 - y)
         hits["accuracy"] += bootstrap_interval(_acc, pred, y, n_boot=args.n_boot, seed=rep).contains(0.8)
@@ -68,17 +83,14 @@ def main() -> None:
         seeds = [_pair(rng, args.n) for _ in range(3)]
         iv = paired_bootstrap(_acc, *([s[i] for s in seeds] for i in range(3)), n_boot=args.n_boot, seed=rep)
         hits["paired difference, 3 seeds"] += iv.contains(0.05)
-        yt = rng.integers(0, 2, args.n)
-        z = torch.from_numpy(np.where(yt == 1, 1.0, -1.0) + rng.normal(size=args.n))
-        r = tune_threshold(z, torch.from_numpy(yt), "balanced_accuracy", n_boot=min(args.n_boot, 400), seed=rep)
-        truth = (_phi(1 - r.threshold) + _phi(r.threshold + 1)) / 2
-        assert r.score_interval is not None
-        hits["threshold score"] += r.score_interval.contains(truth)
+        hits["threshold score"] += _threshold_hit(rng, args.n, args.threshold_boot, rep)
     print(
         f"{args.reps} repetitions, {args.n_boot} bootstrap draws, n = {args.n}, 95% intervals "
         f"({time.perf_counter() - start:.0f} s)"
     )
     for name, h in hits.items():
+        if args.only_threshold and name != "threshold score":
+            continue
         cov = h / args.reps
         verdict = "in 93-97%" if 0.93 <= cov <= 0.97 else "OUTSIDE 93-97%"
         print(f"  {name:28s} coverage {cov:.3f}  {verdict}")
