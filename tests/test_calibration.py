@@ -171,3 +171,23 @@ def test_calibration_input_errors():
         Calibrator().fit(z[:, 0], torch.full((20,), 2.0))
     with pytest.raises(ValueError, match="outside"):
         Calibrator().fit(z, torch.full((20,), 5))
+
+
+def test_binary_and_multilabel_prior_shift_and_em():
+    g = torch.Generator().manual_seed(6)
+    # binary: class-conditionals N(+-1, 1), posterior under a 50% source prior is sigmoid(2x)
+    y = (torch.rand(20000, generator=g) < 0.2).long()
+    x = torch.where(y == 1, 1.0, -1.0).double() + torch.randn(20000, generator=g, dtype=torch.float64)
+    est = estimate_prior(torch.sigmoid(2 * x), 0.5)
+    assert est.shape == (2,) and abs(float(est[1]) - 0.2) < 0.02
+    # multi-label: per label, logit(pi') - logit(pi)
+    z = torch.randn(5, 2, dtype=torch.float64)
+    out = shift_prior(z, [0.1, 0.7], source_prior=[0.5, 0.4], task="multilabel")
+    expect = (
+        z
+        + torch.logit(torch.tensor([0.1, 0.7], dtype=torch.float64))
+        - torch.logit(torch.tensor([0.5, 0.4], dtype=torch.float64))
+    )
+    torch.testing.assert_close(out, expect)
+    with pytest.raises(ValueError, match="positive rates"):
+        shift_prior(z, [0.1, 1.7], task="multilabel")
