@@ -191,3 +191,10 @@ def test_binary_and_multilabel_prior_shift_and_em():
     torch.testing.assert_close(out, expect)
     with pytest.raises(ValueError, match="positive rates"):
         shift_prior(z, [0.1, 1.7], task="multilabel")
+
+
+def test_prior_shift_needs_every_class_in_the_calibration_data():
+    z = torch.randn(30, 3)
+    cal = Calibrator().fit(z, torch.arange(30) % 2)  # class 2 never seen
+    with pytest.raises(ValueError, match=r"classes \[2\] are absent"):
+        cal.predict_proba(z, prior=[0.3, 0.3, 0.4])

@@ -208,6 +208,12 @@ class Calibrator:
         positive class) or ``[N, L]``. With ``prior``, moved from :attr:`prior` (the calibration
         data's) to the deployment ``prior`` by Bayes' rule (Saerens et al. 2002)."""
         z = self.calibrated_logits(logits).double()
+        if prior is not None and self.prior is not None and bool((self.prior == 0).any()):
+            absent = torch.nonzero(self.prior == 0).flatten().tolist()
+            raise ValueError(
+                f"classes {absent} are absent from the calibration labels, so their prior there is 0 and "
+                "Bayes' rule cannot move it; fit on calibration data that holds every class (e.g. cross-fitted logits)"
+            )
         if prior is not None:
             z = shift_prior(z, prior, self.prior, task=self.task)
         if self.task == "multiclass":
