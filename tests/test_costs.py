@@ -154,3 +154,18 @@ def test_cost_bias_fixes_a_shifted_model_and_matches_grid_search():
     # the true posterior needs no bias out of fold
     calibrated = fit_cost_bias(true, y, K3, n_boot=0)
     assert calibrated.crossfit_cost >= calibrated.raw_cost - 0.02
+
+
+@pytest.mark.parametrize("objective", ["f1", "balanced_accuracy", "recall", "expected_cost"])
+def test_bootstrap_scorer_agrees_with_the_tuner(objective):
+    from acwa.posthoc._threshold import _score_at
+
+    g = torch.Generator().manual_seed(8)
+    z = torch.randn(200, generator=g, dtype=torch.float64)
+    y = torch.bernoulli(torch.sigmoid(2 * z), generator=g).long()
+    kw: dict = {"target_recall": 0.6} if objective == "recall" else {}
+    costs = (1.0, 3.0) if objective == "expected_cost" else (1.0, 1.0)
+    if objective == "expected_cost":
+        kw["costs"] = costs
+    r = tune_threshold(z, y, objective, n_boot=0, **kw)
+    assert _score_at(z, y, r.threshold, objective, kw.get("target_recall", 1.0), costs) == pytest.approx(r.score)

@@ -134,16 +134,22 @@ def _tune(
 
 
 def _score_at(z: Tensor, y: Tensor, t: float, objective: str, target: float, costs: tuple[float, float]) -> float:
-    """The reported score of threshold ``t`` on ``(z, y)`` (precision for 'recall')."""
+    """The reported score of threshold ``t`` on ``(z, y)`` (precision for 'recall'; a ratio with
+    an empty denominator counts as 0, precision of no positive prediction as 1)."""
     pred = z > t
     yb = y.bool()
     tp = float((pred & yb).sum())
-    k = float(pred.sum())
+    fp = float((pred & ~yb).sum())
     P, N = float(yb.sum()), float(y.numel())
     if objective == "recall":
-        return tp / k if k > 0 else 1.0
-    v = _values(torch.tensor([tp]), torch.tensor([k]), max(int(P), 1), max(int(N - P), 1), objective, target, costs)
-    return float(-v[0]) if objective == "expected_cost" else float(v[0])
+        return tp / (tp + fp) if tp + fp > 0 else 1.0
+    if objective == "f1":
+        return 2 * tp / (tp + fp + P) if tp + fp + P > 0 else 0.0
+    if objective == "balanced_accuracy":
+        tpr = tp / P if P > 0 else 0.0
+        tnr = (N - P - fp) / (N - P) if N > P else 0.0
+        return (tpr + tnr) / 2
+    return (costs[0] * fp + costs[1] * (P - tp)) / N
 
 
 def _check_costs(costs: Any) -> tuple[float, float]:
