@@ -196,10 +196,11 @@ def tune_threshold(
     skips them). ``threshold_interval``: the percentile interval of the threshold re-tuned on
     each resample. ``score_interval``: an interval for the population score of the chosen
     threshold. The score on the tuning data is optimistic (the threshold was chosen to maximise
-    it), so the interval uses the bootstrap optimism ``o_b = s_b(t_b) - s(t_b)`` (the score of
-    the threshold tuned on resample b, on that resample minus on the original data; Efron,
-    "Estimating the error rate of a prediction rule", JASA 1983):
-    ``[score - q_{1-a/2}(o), score - q_{a/2}(o)]``; it need not contain ``score``.
+    it), so the percentile interval of the chosen threshold's score over the resamples is
+    shifted by the mean bootstrap optimism ``o_b = s_b(t_b) - s(t_b)`` (down for a score, up for
+    a cost): the score of the threshold tuned on resample b, on that resample minus on the
+    original data (Efron, "Estimating the error rate of a prediction rule", JASA 1983). It need
+    not contain ``score``.
     """
     if objective is None:
         objective = "f1" if costs is None else "expected_cost"
@@ -232,10 +233,11 @@ def tune_threshold(
         _, confidence, seed = check_bootstrap(max(n_boot, 2), confidence, seed)
         rng = np.random.default_rng(seed)
         n = z.numel()
-        ts, optimism = [], []
+        ts, optimism, fixed = [], [], []
         for _ in range(n_boot):
             idx = torch.from_numpy(rng.integers(0, n, n))
             zb, yb = z[idx], y[idx]
+            fixed.append(_score_at(zb, yb, t, objective, target, c))
             Pb = int(yb.sum())
             if 0 < Pb < n:
                 b, vb, th, *_ = _tune(zb, yb, objective, target, c)
@@ -244,8 +246,9 @@ def tune_threshold(
                 ts.append(tb)
                 optimism.append(sb - _score_at(z, y, tb, objective, target, c))
         t_int = percentile(ts, t, confidence)
-        o = percentile(optimism, 0.0, confidence)
-        s_int = Interval(score, score - o.high, score - o.low, confidence, o.n_boot)
+        spread = percentile(fixed, score, confidence)
+        bias = float(np.mean(optimism)) if optimism else 0.0
+        s_int = Interval(score, spread.low - bias, spread.high - bias, confidence, spread.n_boot)
     keep = torch.nonzero(valid).flatten()
     return ThresholdResult(
         t, score, objective, precision[keep].float(), recall[keep].float(), thresholds[keep], t_int, s_int
