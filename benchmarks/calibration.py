@@ -22,6 +22,7 @@ some cross-fitting folds without a class, which inverse-frequency weights and lo
 
     python benchmarks/calibration.py                       # digits-lt rho 30, 3 seeds, 5 methods
     python benchmarks/calibration.py --seeds 1 --methods ce,la
+    python benchmarks/calibration.py --dataset fashion-mnist-lt --max-train 4000 --seeds 1 --methods ce,weighted-ce,la
 """
 
 from __future__ import annotations
@@ -56,10 +57,14 @@ def main() -> None:
     ap.add_argument("--methods", default="ce,focal,weighted-ce,balanced-sampler,la")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--folds", type=int, default=3)
-    ap.add_argument("--rho", type=float, default=30.0, help="imbalance ratio (30: every class keeps >= 3 samples)")
+    ap.add_argument("--rho", type=float, help="imbalance ratio (digits-lt default here 30: every class keeps >= 3)")
+    ap.add_argument("--max-train", type=int, help="keep a stratified training subset (quicker)")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    ds = prepare_dataset(args.dataset, rho=args.rho)
+    rho = 30.0 if args.rho is None and args.dataset == "digits-lt" else args.rho
+    ds = prepare_dataset(args.dataset, rho=rho)
+    if args.max_train is not None:
+        ds = ds.subset(args.max_train, None, 0)
     recipe = default_recipe(ds)
     X_tr, y_tr, X_te, y_te = bench_tensors(ds)
     C = ds.num_classes
