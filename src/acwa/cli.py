@@ -146,6 +146,12 @@ def _bench_parser(sub: Any) -> None:
         f"data): {', '.join(METRICS)}",
     )
     run.add_argument(
+        "--costs",
+        metavar="K",
+        help="misclassification costs K[true, pred]: c_fp,c_fn (two classes) or a .json/.csv [C, C] matrix; "
+        "adds each method's expected cost of the Bayes decision (--rank-by expected_cost ranks by it)",
+    )
+    run.add_argument(
         "--no-reference", action="store_true", help="no scikit-learn reference rows (tabular/embedding data)"
     )
     run.add_argument(
@@ -261,6 +267,7 @@ def _auto_options(args: argparse.Namespace, methods: list[str]) -> dict[str, dic
 
 def _bench(args: argparse.Namespace, argv: list[str]) -> int:
     from acwa.bench import BenchInterrupted, resolve_methods, run_bench
+    from acwa.bench.calibration import parse_costs
     from acwa.data import DataError, list_datasets
 
     if args.list_methods:
@@ -282,6 +289,7 @@ def _bench(args: argparse.Namespace, argv: list[str]) -> int:
     previous = signal.signal(signal.SIGTERM, on_term)
     try:
         method_options = _auto_options(args, resolve_methods(args.methods))  # fail fast, before loading data
+        costs = None if args.costs is None else parse_costs(args.costs)
         if args.data is None and args.dataset not in list_datasets():
             raise DataError(f"unknown dataset {args.dataset!r}; valid names: {', '.join(list_datasets())}")
         results = run_bench(
@@ -310,6 +318,7 @@ def _bench(args: argparse.Namespace, argv: list[str]) -> int:
             overwrite=args.overwrite,
             command="acwa " + " ".join(shlex.quote(a) for a in argv),
             method_options=method_options,
+            costs=costs,
         )
     except BenchInterrupted as stop:
         res = stop.results

@@ -340,7 +340,7 @@ def _correction(
         fit_rows = (folds != k) & scored
         rows = folds == k
         if binary:
-            t = tune_threshold(z[fit_rows], y[fit_rows], "balanced_accuracy").threshold
+            t = tune_threshold(z[fit_rows], y[fit_rows], "balanced_accuracy", n_boot=0).threshold
             adjusted[rows] = z[rows] - t
         else:
             adjusted[rows] = z[rows] + fit_class_bias(z[fit_rows], y[fit_rows], z.shape[1])
@@ -348,7 +348,7 @@ def _correction(
     if not corrected > raw:
         return None, None, corrected
     if binary:
-        return None, tune_threshold(z[scored], y[scored], "balanced_accuracy").threshold, corrected
+        return None, tune_threshold(z[scored], y[scored], "balanced_accuracy", n_boot=0).threshold, corrected
     return fit_class_bias(z[scored], y[scored], z.shape[1]), None, corrected
 
 
@@ -374,5 +374,5 @@ def _fit_thresholds(z: Tensor, y: Tensor, objective: str) -> Tensor:
     for j in range(z.shape[1]):
         pos = int(y[:, j].sum())
         if 0 < pos < y.shape[0]:
-            out[j] = tune_threshold(z[:, j], y[:, j], objective).threshold
+            out[j] = tune_threshold(z[:, j], y[:, j], objective, n_boot=0).threshold
     return out

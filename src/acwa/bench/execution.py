@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from acwa.bench.calibration import calibration_metrics
 from acwa.bench.registry import Method
 from acwa.bench.scoring import DEFAULT_RANK_BY, METRICS, clean, evaluate
 from acwa.bench.training import Fit, Recipe, RunContext, predict_logits, two_class_logits
@@ -79,6 +80,7 @@ def score_fit(
         logits = two_class_logits(logits)
     row: dict[str, Any] = {"method": method.name, "family": method.family, "seed": seed}
     row.update(evaluate(logits, y_te, ds.num_classes, ds.train_counts, ds.long_tailed))
+    row.update(calibration_metrics(logits, y_te))
     row["train_seconds"] = float(fit.train_seconds)
     if fit.train_cpu_seconds is not None:
         row["train_cpu_seconds"] = float(fit.train_cpu_seconds)

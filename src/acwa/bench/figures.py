@@ -193,6 +193,34 @@ def _confusion(results: dict[str, Any], classes: list[str], out_dir: Path) -> st
     return "confusion.png"
 
 
+def _reliability(results: dict[str, Any], out_dir: Path) -> str | None:
+    """Top-label reliability diagrams (seed 0, equal-mass bins), raw and temperature-scaled."""
+    hl = [m for m in highlighted(results) if (seed0(results, m) or {}).get("reliability")]
+    if not hl:
+        return None  # multi-label data, or results from before calibration was recorded
+    fig = _figure(3.3 * len(hl) + 0.4, 3.5)
+    for i, m in enumerate(hl):
+        ax = fig.add_subplot(1, len(hl), i + 1)
+        run = seed0(results, m) or {}
+        ax.plot([0, 1], [0, 1], color="#999", lw=0.8, ls="--")
+        for name, colour in (("raw", "#d62728"), ("scaled", "#1f77b4")):
+            b = run["reliability"].get(name)
+            if b:
+                ax.plot(b["confidence"], b["outcome"], marker="o", ms=3, color=colour, label=name)
+        ece = run.get("classwise_ece")
+        ax.set_title(f"{m}" + (f" (cw-ECE {ece:.3f})" if ece is not None else ""), fontsize=9)
+        ax.set_xlabel("confidence (top label)")
+        ax.set_ylabel("accuracy" if i == 0 else "")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize=7, loc="upper left")
+    fig.suptitle(
+        "reliability: raw vs temperature-scaled (cross-fitted on test halves), 15 equal-mass bins", fontsize=10
+    )
+    fig.savefig(out_dir / "reliability.png")
+    return "reliability.png"
+
+
 def _adaptation(results: dict[str, Any], classes: list[str], out_dir: Path) -> str | None:
     panels = []
     for r in results["summary"]:
@@ -274,6 +302,7 @@ def make_figures(results: dict[str, Any], out_dir: Path) -> dict[str, str]:
     files.update(_per_class(results, classes, out_dir))
     for name, fn in (
         ("confusion", lambda: _confusion(results, classes, out_dir)),
+        ("reliability", lambda: _reliability(results, out_dir)),
         ("adaptation", lambda: _adaptation(results, classes, out_dir)),
         ("training_curves", lambda: _training_curves(results, out_dir)),
     ):

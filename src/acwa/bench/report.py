@@ -17,6 +17,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from acwa.bench.calibration import extra_tables as _extra_tables
+from acwa.bench.calibration import interval_verdict
 from acwa.bench.figures import FAMILY_COLOURS, baseline_row, make_figures
 from acwa.bench.scoring import DEFAULT_RANK_BY, METRICS
 
@@ -38,6 +40,7 @@ SECTIONS = {  # figure key -> section title (every title is unique)
     "per_class_f1": "Per-class F1 of the top methods",
     "per_class_f1_heatmap": "Per-class F1 of every method",
     "confusion": "Confusion matrices (row-normalised: recall on the diagonal)",
+    "reliability": "Reliability diagrams",
     "adaptation": "What the adaptive methods adapt",
     "training_curves": "Training curves",
 }
@@ -108,6 +111,9 @@ def takeaway(results: dict[str, Any]) -> str:
         d = ref[f"{rank_by}_mean"] - best[f"{rank_by}_mean"]
         verdict = "beats" if d > 0 else "does not beat"
         line += f" Reference {ref['method']} ({label} {_fmt(ref[f'{rank_by}_mean'])}) {verdict} it ({d:+.3f})."
+    verdict = interval_verdict(results)
+    if verdict:
+        line += " " + verdict
     if results.get("partial"):
         line = "PARTIAL (interrupted). " + line
     return line
@@ -252,6 +258,9 @@ def markdown_report(results: dict[str, Any], figures: dict[str, str]) -> str:
     if results.get("warnings"):
         out += ["", "## Warnings", ""] + [f"- {w}" for w in results["warnings"]]
     out += ["", "## Results", "", summary_table(results, "md"), ""] + [f"- {n}" for n in NOTES] + [""]
+    for title, note, head, rows in _extra_tables(results):
+        out += [f"## {title}", "", note, "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        out += ["| " + " | ".join(row) + " |" for row in rows] + [""]
     classes = cfg.get("class_names") or []
     if results["summary"]:
         out += [
@@ -327,6 +336,14 @@ def html_report(results: dict[str, Any], figures: dict[str, str], out_dir: Path)
         parts.append("<tr>" + "".join(tds) + "</tr>")
     parts.append("</table></div>")
     parts += [f"<p class='note'>{e(n)}</p>" for n in NOTES]
+    for title, note, head, rows in _extra_tables(results):
+        parts += [f"<h2>{e(title)}</h2>", f"<p class='note'>{e(note)}</p>", "<div class='scroll'><table><tr>"]
+        parts += [f"<th{' class=l' if i == 0 else ''}>{e(h)}</th>" for i, h in enumerate(head)] + ["</tr>"]
+        parts += [
+            "<tr>" + "".join(f"<td{' class=l' if i == 0 else ''}>{e(c)}</td>" for i, c in enumerate(row)) + "</tr>"
+            for row in rows
+        ]
+        parts.append("</table></div>")
     auto_head, auto_rows = auto_choices(results)
     if auto_rows:
         parts += ["<h2>acwa-auto: the choice per seed</h2>", f"<p class='note'>{e(AUTO_NOTE)}</p>"]

@@ -33,12 +33,14 @@ import numpy as np
 import torch
 
 from acwa.bench.auto import check_auto_options
+from acwa.bench.calibration import PRIVATE_KEY, add_expected_costs, paired_intervals
 from acwa.bench.execution import STANDARDISED_MODALITIES, Progress, check_picklable, cpu_seconds, execute
 from acwa.bench.output import RunLog, move_into_place, prepare_out_dir
 from acwa.bench.registry import METHODS, Method, get_method, resolve_methods
-from acwa.bench.scoring import TASK_RANK_BY, check_rank_by, rankable_metrics, shot_groups, summarise
+from acwa.bench.scoring import TASK_RANK_BY, check_rank_by, expected_metrics, shot_groups, summarise
 from acwa.bench.training import default_recipe
 from acwa.data import BenchDataset, DataError, load_dataset, load_user_data, make_long_tailed
+from acwa.posthoc import check_costs
 
 __all__ = ["run_bench", "prepare_dataset", "DEFAULT_SEEDS", "BenchInterrupted", "MIN_TEST_SAMPLES"]
 
@@ -225,6 +227,7 @@ def run_bench(
     overwrite: bool = False,
     command: str | None = None,
     method_options: Mapping[str, Mapping[str, Any]] | None = None,
+    costs: Any = None,
 ) -> dict[str, Any]:
     """Benchmark ``methods`` on a dataset; returns the results dict and (``write_report``)
     writes ``results.json``, ``report.md``, ``report.html`` and PNGs to ``out``.
@@ -261,6 +264,8 @@ def run_bench(
         method_options: ``{method: {option: value}}`` for methods that declare options, e.g.
             ``{"acwa-auto": {"folds": 3, "candidates": ("weighted-ce", "la")}}``; recorded in
             the report's method table.
+        costs: a misclassification cost matrix ``K[true, pred]`` ``[C, C]`` (or ``(c_fp, c_fn)``
+            for two classes): every run gets ``expected_cost`` (:mod:`acwa.bench.calibration`).
 
     Raises:
         BenchInterrupted: on Ctrl-C, after keeping (and writing) the finished runs.
@@ -291,8 +296,12 @@ def run_bench(
     )
     if max_train is not None or max_test is not None:
         ds = ds.subset(max_train, max_test, data_seed)
+    if costs is not None:
+        if ds.task == "multilabel":
+            raise ValueError("costs apply to single-label data (a [C, C] matrix); this dataset is multi-label")
+        costs = check_costs(costs, ds.num_classes, name="costs").tolist()
     rank_by = TASK_RANK_BY[ds.task] if rank_by is None else rank_by
-    check_rank_by(rank_by, _expected_metrics(ds))
+    check_rank_by(rank_by, expected_metrics(ds.task, ds.long_tailed, ds.num_classes, costs is not None))
     recipe = default_recipe(ds, epochs=epochs, batch_size=batch_size, lr=lr)
     chosen, skipped = _choose(names, ds, reference, explicit)
     chosen = _with_options(chosen, method_options or {})
@@ -317,7 +326,12 @@ def run_bench(
     failures: list[dict[str, Any]] = []
     run_log = RunLog(folder)
 
+    private: dict[tuple[str, int], Any] = {}
+
     def on_run(row: dict[str, Any]) -> None:
+        test = row.pop(PRIVATE_KEY, None)
+        if test is not None:
+            private[(row["method"], row["seed"])] = test
         (failures if "error" in row else runs).append(row)
         run_log.write(row)
 
@@ -334,6 +348,8 @@ def run_bench(
     runs.sort(key=lambda r: (order[r["method"]], r["seed"]))
     failures.sort(key=lambda f: (order[f["method"]], f["seed"]))
     runnable = [m.name for m in chosen]
+    if costs is not None:
+        add_expected_costs(runs, private, np.asarray(ds.y_test), costs)
     summary = summarise(runs, runnable, rank_by)
     for row in summary:
         same = METHODS[row["method"]].same_as if row["method"] in METHODS else None
@@ -355,6 +371,7 @@ def run_bench(
         command=command,
         plots=plots,
         out=None if folder is None else str(folder),
+        costs=costs,
     )
     if interrupted:
         warnings.append(f"interrupted: {len(runs)} finished run(s) kept; the results are partial")
@@ -368,6 +385,10 @@ def run_bench(
         "skipped": skipped,
         "failures": failures,
     }
+    if ds.task != "multilabel" and not interrupted:
+        intervals = paired_intervals(runs, private, summary, np.asarray(ds.y_test), rank_by, ds.num_classes, costs)
+        if intervals is not None:
+            results["intervals"] = intervals
     config["total_seconds"] = round(time.perf_counter() - t_start, 2)
     config["cpu_seconds"] = round(cpu_seconds() - cpu_start, 2)  # this process and its workers
     if folder is not None:
@@ -389,15 +410,3 @@ def render_report(results: dict[str, Any], folder: Path, plots: bool = True) -> 
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return {k: str(folder / Path(v).name) for k, v in written.items()}
-
-
-def _expected_metrics(ds: BenchDataset) -> list[str]:
-    """The metrics every run on ``ds`` computes (what ``rank_by`` may be)."""
-    row: dict[str, Any] = {"balanced_accuracy": 0.0, "macro_f1": 0.0, "accuracy": 0.0}
-    if ds.task == "multilabel":
-        row.update(mean_average_precision=0.0, micro_f1=0.0)
-    if ds.long_tailed and ds.num_classes >= 3:
-        row.update(many_shot_accuracy=0.0, medium_shot_accuracy=0.0, few_shot_accuracy=0.0)
-    if ds.num_classes == 2:
-        row.update(average_precision=0.0, roc_auc=0.0, minority_precision=0.0, minority_recall=0.0, minority_f1=0.0)
-    return rankable_metrics([row])

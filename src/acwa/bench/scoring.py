@@ -22,6 +22,9 @@ and recall, ``macro_f1`` (mean per-label F1), ``micro_f1`` (pooled counts),
 ``balanced_accuracy`` (mean over labels of ``(TPR + TNR) / 2``), ``accuracy`` (fraction of
 correct label decisions, 1 - Hamming loss) and ``mean_average_precision`` (mAP: mean per-label
 AP of ``sigma(z)`` over the labels with a test positive; the default ``rank_by`` there).
+
+Calibration (``log_loss``, ``brier``, ``classwise_ece``, their temperature-scaled ``*_ts``) and
+``expected_cost`` (with ``--costs``): :mod:`acwa.bench.calibration`; lower is better.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ __all__ = [
     "summarise",
     "rankable_metrics",
     "check_rank_by",
+    "expected_metrics",
     "TASK_RANK_BY",
     "average_precision",
     "roc_auc",
@@ -77,6 +81,13 @@ METRICS: dict[str, Metric] = {
         Metric("minority_f1", "min. F1", "F1 of the minority class (two classes)"),
         Metric("mean_average_precision", "mAP", "mean over labels of the average precision (multi-label)"),
         Metric("micro_f1", "micro-F1", "F1 of all label decisions pooled (multi-label)"),
+        Metric("log_loss", "log-loss", "negative log-likelihood of the test labels", False),
+        Metric("brier", "Brier", "Brier score of the probabilities", False),
+        Metric("classwise_ece", "cw-ECE", "classwise ECE, 15 equal-mass bins", False),
+        Metric("log_loss_ts", "log-loss (TS)", "log-loss after temperature scaling (cross-fitted)", False),
+        Metric("brier_ts", "Brier (TS)", "Brier score after temperature scaling", False),
+        Metric("classwise_ece_ts", "cw-ECE (TS)", "classwise ECE after temperature scaling", False),
+        Metric("expected_cost", "exp. cost", "mean cost K[y, d] of the Bayes decision for --costs", False),
     )
 }
 DEFAULT_RANK_BY = "balanced_accuracy"
@@ -242,6 +253,7 @@ def check_rank_by(rank_by: str, available: Sequence[str] | None = None) -> str:
         raise ValueError(
             f"rank_by {rank_by!r} is not computed for this data; choose one of {', '.join(available)}"
             + (" (AP, ROC-AUC and minority metrics need two classes)" if rank_by in _BINARY_ONLY else "")
+            + (" (expected_cost needs a cost matrix: --costs / costs=)" if rank_by == "expected_cost" else "")
         )
     return rank_by
 
@@ -284,3 +296,18 @@ def summarise(
             rank += 1
             r["rank"] = rank
     return rows
+
+
+def expected_metrics(task: str, long_tailed: bool, num_classes: int, costs: bool = False) -> list[str]:
+    """The metrics every run on a dataset computes (what ``rank_by`` may be)."""
+    row: dict[str, Any] = {"balanced_accuracy": 0.0, "macro_f1": 0.0, "accuracy": 0.0}
+    row.update(log_loss=0.0, brier=0.0, classwise_ece=0.0)
+    if costs:
+        row.update(expected_cost=0.0)
+    if task == "multilabel":
+        row.update(mean_average_precision=0.0, micro_f1=0.0)
+    if long_tailed and num_classes >= 3:
+        row.update(many_shot_accuracy=0.0, medium_shot_accuracy=0.0, few_shot_accuracy=0.0)
+    if num_classes == 2:
+        row.update(average_precision=0.0, roc_auc=0.0, minority_precision=0.0, minority_recall=0.0, minority_f1=0.0)
+    return rankable_metrics([row])

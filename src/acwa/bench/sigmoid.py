@@ -84,7 +84,7 @@ def bce_threshold(ctx: RunContext) -> Fit:
     train_idx, val_idx = ctx.validation_split(0.2)
     fit = fit_sigmoid(ctx, BinaryCrossEntropyLoss(), indices=train_idx)
     val_logits = predict_logits(fit.model, ctx.X[val_idx], ctx.recipe.eval_batch_size)
-    threshold = tune_threshold(val_logits, ctx.y[val_idx], "balanced_accuracy").threshold
+    threshold = tune_threshold(val_logits, ctx.y[val_idx], "balanced_accuracy", n_boot=0).threshold
     fit = fit.with_posthoc(lambda z: z - threshold)
     fit.extra["threshold"] = round(float(threshold), 4)
     return fit

@@ -1,7 +1,10 @@
 """``acwa.metrics``: streaming per-class counts (tp, fp, fn) and the metrics read from them
 (F1, recall, precision, balanced accuracy), plus ranking metrics (average precision, ROC-AUC,
-mAP) for binary and multi-label scores."""
+mAP) for binary and multi-label scores, calibration metrics (top-label and classwise ECE, Brier
+score, log-loss) and bootstrap intervals (one score, or the paired difference of two methods)."""
 
+from ._bootstrap import Interval, bootstrap_interval, paired_bootstrap
+from ._calibration import brier_score, classwise_ece, log_loss, reliability_bins, top_label_ece
 from ._ranking import (
     average_precision,
     binary_average_precision,
@@ -40,4 +43,12 @@ __all__ = [
     "mean_average_precision",
     "multilabel_stat_scores",
     "multilabel_f1",
+    "top_label_ece",
+    "classwise_ece",
+    "brier_score",
+    "log_loss",
+    "reliability_bins",
+    "Interval",
+    "bootstrap_interval",
+    "paired_bootstrap",
 ]

@@ -29,7 +29,6 @@ benchmark method: logit adjustment whose offsets are estimated from held-out log
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -37,23 +36,14 @@ from torch import Tensor
 
 from acwa._internal.progress import progress_iter
 from acwa._internal.validation import (
-    check_choice,
     check_float,
     check_int,
     check_logits_labels,
     check_num_classes,
-    check_probability,
 )
 from acwa.splits import stratified_folds
 
-__all__ = [
-    "fit_class_bias",
-    "cross_fitted_logits",
-    "tune_threshold",
-    "ThresholdResult",
-    "binary_scores",
-    "THRESHOLD_OBJECTIVES",
-]
+__all__ = ["fit_class_bias", "cross_fitted_logits"]
 
 
 def _check_logits_labels(logits: Tensor, labels: Tensor, num_classes: int | None) -> int:
@@ -169,116 +159,3 @@ def cross_fitted_logits(
         out[heldout_idx] = z.detach().float().cpu()
     assert out is not None  # num_folds >= 2 folds were filled
     return out
-
-
-# ---------------------------------------------------------------------------- binary threshold
-THRESHOLD_OBJECTIVES = ("f1", "balanced_accuracy", "recall")
-
-
-@dataclass
-class ThresholdResult:
-    """A decision threshold for a one-logit (binary) model, from :func:`tune_threshold`.
-
-    Predict positive when ``logit > threshold``. ``score`` is the objective at the threshold
-    (precision for ``objective='recall'``). ``thresholds``, ``precision`` and ``recall`` are the
-    precision-recall curve over every cut of the sorted logits (thresholds decreasing), so any
-    other operating point can be read off it.
-    """
-
-    threshold: float
-    score: float
-    objective: str
-    precision: Tensor
-    recall: Tensor
-    thresholds: Tensor
-
-    def predict(self, logits: Tensor) -> Tensor:
-        """0/1 predictions (int64) of one-logit (or two-logit) ``logits`` at the threshold."""
-        return (binary_scores(logits) > self.threshold).long()
-
-
-def binary_scores(logits: Tensor, name: str = "logits") -> Tensor:
-    """The score of the positive class as float64 ``[N]``: a one-logit model's logit (``[N]`` or
-    ``[N, 1]``), or ``z_1 - z_0`` for a two-logit model (the log-odds under the softmax)."""
-    if not isinstance(logits, Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor, got {type(logits).__name__}")
-    z = logits.detach()
-    if z.dim() == 2 and z.shape[1] == 2:
-        z = z[:, 1] - z[:, 0]
-    elif z.dim() == 2 and z.shape[1] == 1:
-        z = z[:, 0]
-    elif z.dim() != 1:
-        raise ValueError(f"{name} must have shape [N], [N, 1] or [N, 2] (binary), got {tuple(logits.shape)}")
-    if not z.is_floating_point() or not bool(torch.isfinite(z).all()):
-        raise ValueError(f"{name} must be finite floating-point logits")
-    return z.double()
-
-
-def tune_threshold(
-    logits: Tensor, labels: Tensor, objective: str = "f1", target_recall: float | None = None
-) -> ThresholdResult:
-    """The decision threshold of a binary model that maximises ``objective`` on held-out
-    (validation or cross-fitted) logits: the binary twin of :func:`fit_class_bias`.
-
-    With the logits sorted in decreasing order, cutting after the k-th gives ``tp_k`` (positives
-    among the top k), ``fp_k = k - tp_k``, ``recall = tp_k / P``, ``precision = tp_k / k`` and
-
-    * ``'f1'``: ``2 tp_k / (k + P)``;
-    * ``'balanced_accuracy'``: ``(recall + (Nn - fp_k) / Nn) / 2`` (``Nn`` negatives);
-    * ``'recall'``: the smallest k (highest threshold) whose recall reaches ``target_recall``;
-      ``score`` is then the precision there (a fraud team's "catch 90% at the best precision").
-
-    Only cuts between distinct logit values are candidates; the threshold is the midpoint of the
-    two logits around the cut (below the smallest / above the largest at the ends). All cuts are
-    evaluated at once (one sort, cumulative sums). Ties in the objective go to the higher
-    threshold.
-    """
-    check_choice(objective, THRESHOLD_OBJECTIVES, "objective")
-    z = binary_scores(logits)
-    y = torch.as_tensor(labels).detach()
-    if y.dtype == torch.bool:
-        y = y.long()
-    if y.is_floating_point():
-        if not bool(((y == 0) | (y == 1)).all()):
-            raise ValueError("labels must be 0/1 for a binary threshold; got values other than 0 and 1")
-        y = y.long()
-    if y.shape != z.shape or not bool(((y == 0) | (y == 1)).all()):
-        raise ValueError(f"labels must be 0/1 with one entry per logit ({z.shape[0]}), got shape {tuple(y.shape)}")
-    P = int(y.sum())
-    Nn = y.numel() - P
-    if P == 0 or Nn == 0:
-        raise ValueError("labels must contain both classes (positives and negatives) to tune a threshold")
-    if objective == "recall":
-        target = check_probability(target_recall, "target_recall", hint="e.g. target_recall=0.9")
-    elif target_recall is not None:
-        raise ValueError("target_recall is only used with objective='recall'")
-    order = torch.argsort(z, descending=True, stable=True)
-    zs, ys = z[order].cpu(), y[order].cpu().double()
-    tp = torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(ys, 0)])
-    k = torch.arange(zs.numel() + 1, dtype=torch.float64)
-    # cut after position k is valid when it separates distinct values (and at both ends)
-    valid = torch.ones(zs.numel() + 1, dtype=torch.bool)
-    valid[1:-1] = zs[:-1] > zs[1:]
-    upper = torch.cat([zs[:1] + 1.0, zs])  # logit just above the cut
-    lower = torch.cat([zs, zs[-1:] - 1.0])  # logit just below the cut
-    thresholds = (upper + lower) / 2
-    recall = tp / P
-    precision = torch.where(k > 0, tp / k.clamp(min=1), torch.ones_like(tp))
-    if objective == "f1":
-        value = 2 * tp / (k + P)
-    elif objective == "balanced_accuracy":
-        value = (recall + (Nn - (k - tp)) / Nn) / 2
-    else:
-        value = torch.where(recall >= target - 1e-12, precision, torch.full_like(precision, -1.0))
-        value = torch.where(valid & (recall >= target - 1e-12), value, torch.full_like(value, -1.0))
-    value = torch.where(valid, value, torch.full_like(value, -1.0))
-    best = int(torch.argmax(value))  # first maximum = smallest k = highest threshold
-    keep = torch.nonzero(valid).flatten()
-    return ThresholdResult(
-        float(thresholds[best]),
-        float(value[best]),
-        objective,
-        precision[keep].float(),
-        recall[keep].float(),
-        thresholds[keep],
-    )
