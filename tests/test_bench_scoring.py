@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from acwa.bench.report import SECTIONS, markdown_report, summary_table, takeaway
-from acwa.bench.scoring import METRICS, average_precision, check_rank_by, evaluate, roc_auc, summarise
+from acwa.bench.scoring import BENCH_METRICS, average_precision, check_rank_by, evaluate, roc_auc, summarise
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -75,7 +75,7 @@ def test_rank_by_any_metric_and_reference_rows_are_not_ranked():
         summarise(runs, ["ce"], rank_by="auc")
     with pytest.raises(ValueError, match="not computed for this data.*two classes"):
         check_rank_by("average_precision", ["balanced_accuracy", "macro_f1", "accuracy"])
-    assert set(METRICS) >= {"balanced_accuracy", "macro_f1", "accuracy", "average_precision", "roc_auc"}
+    assert set(BENCH_METRICS) >= {"balanced_accuracy", "macro_f1", "accuracy", "average_precision", "roc_auc"}
 
 
 def _results(runs, methods, rank_by="balanced_accuracy", trainings=None):

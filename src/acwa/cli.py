@@ -92,7 +92,7 @@ def _methods_epilog() -> str:
 
 
 def _bench_parser(sub: Any) -> None:
-    from acwa.bench.scoring import DEFAULT_RANK_BY, METRICS
+    from acwa.bench.scoring import BENCH_METRICS, DEFAULT_RANK_BY
     from acwa.data.user import IMPUTE_CHOICES
 
     b = sub.add_parser(
@@ -139,11 +139,11 @@ def _bench_parser(sub: Any) -> None:
     run.add_argument("--jobs", type=_positive_int("--jobs"), default=1, help="worker processes (same results)")
     run.add_argument(
         "--rank-by",
-        choices=list(METRICS),
+        choices=list(BENCH_METRICS),
         default=None,
         metavar="METRIC",
         help=f"metric that ranks the methods (default {DEFAULT_RANK_BY}; mean_average_precision on multi-label "
-        f"data): {', '.join(METRICS)}",
+        f"data): {', '.join(BENCH_METRICS)}",
     )
     run.add_argument(
         "--costs",

@@ -16,6 +16,7 @@
 * :mod:`acwa.bench.report` / :mod:`acwa.bench.figures`: results.json, report.md, report.html, PNGs.
 """
 
+from acwa._internal.deprecation import deprecated_names
 from acwa.bench import auto as _auto_method  # noqa: F401  (acwa-auto: the acwa.auto selection API)
 from acwa.bench import heads as _head_methods  # noqa: F401  (decoupled heads, DRS, acwa-auto-fast)
 from acwa.bench import methods as _builtin_methods  # noqa: F401  (registers the built-in methods)
@@ -35,13 +36,13 @@ from acwa.bench.registry import (
 )
 from acwa.bench.report import summary_table, write_report
 from acwa.bench.runner import DEFAULT_SEEDS, BenchInterrupted, prepare_dataset, run_bench
-from acwa.bench.scoring import METRICS, evaluate, shot_groups, summarise
+from acwa.bench.scoring import BENCH_METRICS, evaluate, shot_groups, summarise
 from acwa.bench.training import Fit, Recipe, RunContext, Trace, default_recipe
 
 __all__ = [
     "run_bench",
     "BenchInterrupted",
-    "METRICS",
+    "BENCH_METRICS",
     "Trace",
     "prepare_dataset",
     "evaluate",
@@ -67,3 +68,5 @@ __all__ = [
     "summary_table",
     "write_report",
 ]
+
+__getattr__ = deprecated_names("acwa.bench", {"METRICS": (lambda: BENCH_METRICS, "acwa.bench.BENCH_METRICS")})

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from acwa.bench.scoring import METRICS
+from acwa.bench.scoring import BENCH_METRICS
 from acwa.metrics import brier_score, classwise_ece, log_loss, paired_bootstrap, reliability_bins
 from acwa.posthoc import Calibrator, bayes_decision, check_costs
 from acwa.splits import stratified_folds
@@ -238,7 +238,7 @@ def extra_tables(results: dict[str, Any]) -> list[tuple[str, str, list[str], lis
             + [_fmt(r.get(f"{k}_mean"), r.get(f"{k}_std")) for k in cols]
             for r in summary
         ]
-        tables.append(("Calibration", note, ["method"] + [METRICS[k].label for k in cols], rows))
+        tables.append(("Calibration", note, ["method"] + [BENCH_METRICS[k].label for k in cols], rows))
     iv = results.get("intervals")
     if iv:
         pct = f"{round(100 * iv['confidence'])}%"
@@ -252,7 +252,8 @@ def extra_tables(results: dict[str, Any]) -> list[tuple[str, str, list[str], lis
         names = [r["method"] for r in summary if r.get("rank") is not None]
         rows = [[m, cell(iv.get("vs_ce", {}).get(m)), cell(iv.get("vs_best", {}).get(m))] for m in names]
         note = (
-            f"{METRICS[iv['metric']].label}: difference and {pct} paired bootstrap interval ({iv['n_boot']} draws, "
+            f"{BENCH_METRICS[iv['metric']].label}: difference and {pct} paired bootstrap interval "
+            f"({iv['n_boot']} draws, "
             "test samples resampled once per draw, paired within each seed, averaged over seeds); * the interval "
             "excludes 0."
         )

@@ -29,7 +29,7 @@ import torch
 
 from acwa.bench.calibration import calibration_metrics
 from acwa.bench.registry import Method
-from acwa.bench.scoring import DEFAULT_RANK_BY, METRICS, clean, evaluate
+from acwa.bench.scoring import BENCH_METRICS, DEFAULT_RANK_BY, clean, evaluate
 from acwa.bench.training import Fit, Recipe, RunContext, predict_logits, two_class_logits
 from acwa.data import BenchDataset
 
@@ -242,7 +242,7 @@ class Progress:
         elapsed = time.perf_counter() - self.t0
         eta = elapsed / self.done * (self.total - self.done) if self.done else float("nan")
         for row in rows:
-            label = METRICS[self.rank_by].label
+            label = BENCH_METRICS[self.rank_by].label
             if "error" in row:
                 what = f"FAILED {row['error']}"
             else:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from acwa.bench.scoring import DEFAULT_RANK_BY, METRICS
+from acwa.bench.scoring import BENCH_METRICS, DEFAULT_RANK_BY
 
 __all__ = ["FAMILY_COLOURS", "make_figures", "highlighted", "adaptive_traces", "baseline_row"]
 
@@ -110,13 +110,15 @@ def _ranking(results: dict[str, Any], rank_by: str, out_dir: Path) -> str:
     lo, hi = min(means), max(means)
     ax.set_xlim(max(0.0, lo - 0.1), min(1.0, hi + 0.05) if hi <= 1 else hi * 1.05)
     n = len(results["config"]["seeds"]) if isinstance(results["config"]["seeds"], list) else 0
-    ax.set_xlabel(f"test {METRICS[rank_by].description} ({METRICS[rank_by].label}; mean ± std over {n} seed(s))")
+    ax.set_xlabel(
+        f"test {BENCH_METRICS[rank_by].description} ({BENCH_METRICS[rank_by].label}; mean ± std over {n} seed(s))"
+    )
     from matplotlib.patches import Patch
 
     families = sorted({r["family"] for r in summary}, key=list(FAMILY_COLOURS).index)
     ax.legend(handles=[Patch(color=FAMILY_COLOURS[f], label=f) for f in families], loc="lower right", fontsize="small")
     dashed = "" if base is None else f" (dashed: {base['method']})"
-    ax.set_title(f"{results['dataset']}: methods ranked by {METRICS[rank_by].label}{dashed}")
+    ax.set_title(f"{results['dataset']}: methods ranked by {BENCH_METRICS[rank_by].label}{dashed}")
     fig.savefig(out_dir / "ranking.png")
     return "ranking.png"
 

@@ -20,7 +20,7 @@ from typing import Any
 from acwa.bench.calibration import extra_tables as _extra_tables
 from acwa.bench.calibration import interval_verdict
 from acwa.bench.figures import FAMILY_COLOURS, baseline_row, make_figures
-from acwa.bench.scoring import DEFAULT_RANK_BY, METRICS
+from acwa.bench.scoring import BENCH_METRICS, DEFAULT_RANK_BY
 
 __all__ = ["write_report", "summary_table", "markdown_report", "html_report", "takeaway", "SECTIONS"]
 
@@ -83,7 +83,7 @@ def takeaway(results: dict[str, Any]) -> str:
     """One line: the best method and the best single-training method, their gain over ce and
     their cost (and how the best reference row compares)."""
     summary, rank_by = results["summary"], _rank_by(results)
-    label = METRICS[rank_by].label
+    label = BENCH_METRICS[rank_by].label
     ranked = [r for r in summary if r.get("rank") is not None and r.get(f"{rank_by}_mean") is not None]
     if not ranked:
         return "No method finished, so there is no winner (see Not run)."
@@ -125,7 +125,9 @@ def _rows(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     cols = _columns(summary, rank_by)
     cpu = bool(summary) and all(r.get("train_cpu_seconds_mean") is not None for r in summary)
     delta_head = "Δ vs " + ("ce" if base is None else base["method"])
-    head = ["#", "method", "family", METRICS[rank_by].label, delta_head] + [METRICS[k].label for k in cols[1:]]
+    head = ["#", "method", "family", BENCH_METRICS[rank_by].label, delta_head] + [
+        BENCH_METRICS[k].label for k in cols[1:]
+    ]
     head += ["train s"] + (["CPU s"] if cpu else [])
     rows = []
     for r in summary:
@@ -161,13 +163,14 @@ def _setup_lines(results: dict[str, Any]) -> list[str]:
     counts = cfg.get("train_counts") or []
     ir = (max(counts) / max(min(c for c in counts if c > 0), 1)) if counts else float("nan")
     seeds = cfg["seeds"] if isinstance(cfg["seeds"], list) else f"{cfg['seeds']['count']} seeds"
+    ranked = BENCH_METRICS[_rank_by(results)]
     lines = [
         f"- data: `{results['dataset']}` ({cfg['modality']}, {cfg['num_classes']} classes); train counts "
         f"{counts} (imbalance ratio {ir:.1f}); test counts {cfg.get('test_counts')}",
         f"- model `{cfg['model']}`, {r['optimizer']} lr {r['lr']} wd {r['weight_decay']}, {r['schedule']} schedule, "
         f"{r['epochs']} epochs, batch {r['batch_size']}; seeds {seeds}; {cfg['threads']} CPU thread(s)"
         + ("; features standardised on the training split" if cfg.get("standardised_features") else ""),
-        f"- ranked by {METRICS[_rank_by(results)].label} ({METRICS[_rank_by(results)].description}); total time "
+        f"- ranked by {ranked.label} ({ranked.description}); total time "
         f"{cfg.get('total_seconds', float('nan')):.1f} s wall, {cfg.get('cpu_seconds', float('nan')):.1f} s CPU; "
         f"torch {cfg['torch']}, python {cfg['python']}",
     ]
@@ -233,7 +236,7 @@ def auto_choices(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 _fmt(r.get(_rank_by(results))),
             ]
         )
-    metric = METRICS[_rank_by(results)].label
+    metric = BENCH_METRICS[_rank_by(results)].label
     head = ["seed", "chosen", f"out-of-fold {_auto_metric(results)}", "OOF winner", "gain over la", "correction"]
     return head + ["trainings", f"test {metric}"], rows
 

@@ -257,7 +257,7 @@ def run_bench(
             function and the script must call ``run_bench`` under ``if __name__ == "__main__":``.
             Or any :class:`concurrent.futures.Executor` (threads, processes, Dask's
             ``client.get_executor()``): it runs the seeds, each reported as it finishes.
-        rank_by: the metric that orders the summary (:data:`acwa.bench.scoring.METRICS`; default
+        rank_by: the metric that orders the summary (:data:`acwa.bench.scoring.BENCH_METRICS`; default
             balanced accuracy, mAP on multi-label data).
         reference: add the scikit-learn reference rows on tabular/embedding data (never ranked).
         command: the command line, recorded in the report.

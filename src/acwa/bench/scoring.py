@@ -14,7 +14,7 @@ Metrics are computed on the test split only, after training:
   positive outscores a negative, ties counting 1/2), ``minority_precision``, ``minority_recall``
   and ``minority_f1`` of the argmax prediction.
 
-:data:`METRICS` names each scalar metric with its label and direction; ``rank_by`` may be any of
+:data:`BENCH_METRICS` names each scalar metric with its label and direction; ``rank_by`` may be any of
 them that the run computed. Rows of family ``'reference'`` are summarised but never ranked.
 
 Multi-label data (multi-hot ``y [N, L]``, a sigmoid per label, decision ``z > 0``): per-label F1
@@ -41,7 +41,7 @@ from acwa.metrics import f1_from_counts, recall_from_counts, stat_scores
 
 __all__ = [
     "Metric",
-    "METRICS",
+    "BENCH_METRICS",
     "DEFAULT_RANK_BY",
     "evaluate",
     "shot_groups",
@@ -65,7 +65,7 @@ class Metric:
     higher_is_better: bool = True
 
 
-METRICS: dict[str, Metric] = {
+BENCH_METRICS: dict[str, Metric] = {
     m.key: m
     for m in (
         Metric("balanced_accuracy", "bal. acc", "mean per-class recall"),
@@ -239,16 +239,16 @@ def mean_std(values: Sequence[float | None]) -> tuple[float | None, float | None
 
 
 def rankable_metrics(runs: Sequence[dict[str, Any]]) -> list[str]:
-    """The :data:`METRICS` keys every run computed (what ``rank_by`` may be)."""
+    """The :data:`BENCH_METRICS` keys every run computed (what ``rank_by`` may be)."""
     if not runs:
         return [DEFAULT_RANK_BY]
-    return [k for k in METRICS if all(r.get(k) is not None for r in runs)]
+    return [k for k in BENCH_METRICS if all(r.get(k) is not None for r in runs)]
 
 
 def check_rank_by(rank_by: str, available: Sequence[str] | None = None) -> str:
     """Validate a ``rank_by`` metric name (against the metrics a run computed, when given)."""
-    if not isinstance(rank_by, str) or rank_by not in METRICS:
-        raise ValueError(f"rank_by must be one of {', '.join(METRICS)}, got {rank_by!r}")
+    if not isinstance(rank_by, str) or rank_by not in BENCH_METRICS:
+        raise ValueError(f"rank_by must be one of {', '.join(BENCH_METRICS)}, got {rank_by!r}")
     if available is not None and rank_by not in available:
         raise ValueError(
             f"rank_by {rank_by!r} is not computed for this data; choose one of {', '.join(available)}"
@@ -274,14 +274,14 @@ def summarise(
         if not rs:
             continue
         row: dict[str, Any] = {"method": name, "family": rs[0]["family"], "seeds": len(rs)}
-        for key in (*METRICS, *_COST_KEYS):
+        for key in (*BENCH_METRICS, *_COST_KEYS):
             if all(key in r for r in rs):
                 row[f"{key}_mean"], row[f"{key}_std"] = mean_std([r.get(key) for r in rs])
         C = len(rs[0]["per_class_f1"])
         for key in ("per_class_f1", "per_class_recall"):
             row[f"{key}_mean"] = [mean_std([r[key][c] for r in rs])[0] for c in range(C)]
         rows.append(row)
-    sign = 1.0 if METRICS[rank_by].higher_is_better else -1.0
+    sign = 1.0 if BENCH_METRICS[rank_by].higher_is_better else -1.0
 
     def order(r: dict[str, Any]) -> tuple[int, float]:
         v = r.get(f"{rank_by}_mean")
