@@ -49,6 +49,8 @@ def test_bench_costs_intervals_and_report(tmp_path):
     K = [[0.0 if i == j else (4.0 if i >= 7 else 1.0) for j in range(10)] for i in range(10)]
     res = run_bench("digits-lt", out=str(tmp_path / "r"), costs=K, rank_by="expected_cost", **FAST)
     assert all(r["expected_cost"] >= 0 and "log_loss_ts" in r for r in res["runs"])
+    # the method's own (cost-blind) decision, costed with the same matrix: a brute-force reference
+    assert all(0 <= r["decision_cost"] <= float(torch.as_tensor(K).max()) for r in res["runs"])
     assert all(PRIVATE_KEY not in r for r in res["runs"])
     assert (
         res["config"]["costs"] == K
@@ -66,10 +68,16 @@ def test_bench_costs_intervals_and_report(tmp_path):
     old = json.loads((tmp_path / "r" / "results.json").read_text())
     old.pop("intervals")
     for r in old["runs"]:
-        for k in [k for k in r if k.startswith(("log_loss", "brier", "classwise_ece", "reliability", "expected_cost"))]:
+        for k in [
+            k
+            for k in r
+            if k.startswith(("log_loss", "brier", "classwise_ece", "reliability", "expected_cost", "decision_cost"))
+        ]:
             r.pop(k)
     for r in old["summary"]:
-        for k in [k for k in r if k.startswith(("log_loss", "brier", "classwise_ece", "expected_cost"))]:
+        for k in [
+            k for k in r if k.startswith(("log_loss", "brier", "classwise_ece", "expected_cost", "decision_cost"))
+        ]:
             r.pop(k)
     old["config"]["rank_by"] = "balanced_accuracy"
     written = write_report(old, tmp_path / "old")

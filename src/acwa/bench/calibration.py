@@ -12,7 +12,8 @@ Per run (:func:`calibration_metrics`, on the test logits that the accuracy metri
 
 Per run, with a cost matrix ``K[true, pred]`` (``--costs``): ``expected_cost`` ``mean K[y, d]`` of
 the Bayes decision ``d = argmin_j sum_i p(i|x) K[i, j]`` on the temperature-scaled probabilities
-(:func:`acwa.posthoc.bayes_decision`).
+(:func:`acwa.posthoc.bayes_decision`), and ``decision_cost``, the same mean cost of the method's
+own decision (its argmax, or its tuned threshold), which ignores the costs.
 
 Per method (:func:`paired_intervals`): a paired bootstrap interval (:func:`acwa.metrics.paired_bootstrap`,
 95%, 500 draws, pairing within each seed) of the difference of the ranking metric from ``ce`` and
@@ -129,13 +130,16 @@ def parse_costs(text: str, num_classes: int | None = None) -> list[list[float]]:
 def add_expected_costs(
     runs: Sequence[dict[str, Any]], private: dict[tuple[str, int], Any], y_test: np.ndarray, costs: Any
 ) -> None:
-    """``expected_cost`` of every run: the Bayes decision on its temperature-scaled probabilities."""
+    """``expected_cost`` of every run (the Bayes decision on its temperature-scaled probabilities)
+    and ``decision_cost`` (its own decision, which ignores the costs)."""
     K = check_costs(costs)
+    y = torch.from_numpy(y_test).long()
     for r in runs:
         p = private.get((r["method"], r["seed"]))
         if p is not None:
             d = bayes_decision(torch.from_numpy(p["probs_ts"]), K)
-            r["expected_cost"] = float(K[torch.from_numpy(y_test).long(), d].mean())
+            r["expected_cost"] = float(K[y, d].mean())
+            r["decision_cost"] = float(K[y, torch.from_numpy(p["preds"])].mean())
 
 
 def _scorer(metric: str, num_classes: int, costs: Any) -> tuple[Callable[[Any, Any], float], str] | None:
@@ -219,7 +223,10 @@ def paired_intervals(
     return out
 
 
-_CALIBRATION = ("log_loss", "brier", "classwise_ece", "log_loss_ts", "brier_ts", "classwise_ece_ts", "expected_cost")
+_CALIBRATION = (
+    "log_loss", "brier", "classwise_ece", "log_loss_ts", "brier_ts", "classwise_ece_ts",
+    "expected_cost", "decision_cost",
+)  # fmt: skip
 
 
 def extra_tables(results: dict[str, Any]) -> list[tuple[str, str, list[str], list[list[str]]]]:

@@ -88,6 +88,9 @@ BENCH_METRICS: dict[str, Metric] = {
         Metric("brier_ts", "Brier (TS)", "Brier score after temperature scaling", False),
         Metric("classwise_ece_ts", "cw-ECE (TS)", "classwise ECE after temperature scaling", False),
         Metric("expected_cost", "exp. cost", "mean cost K[y, d] of the Bayes decision for --costs", False),
+        Metric(
+            "decision_cost", "own-decision cost", "mean cost K[y, d] of the method's own decision for --costs", False
+        ),
     )
 }
 DEFAULT_RANK_BY = "balanced_accuracy"
@@ -303,7 +306,7 @@ def expected_metrics(task: str, long_tailed: bool, num_classes: int, costs: bool
     row: dict[str, Any] = {"balanced_accuracy": 0.0, "macro_f1": 0.0, "accuracy": 0.0}
     row.update(log_loss=0.0, brier=0.0, classwise_ece=0.0)
     if costs:
-        row.update(expected_cost=0.0)
+        row.update(expected_cost=0.0, decision_cost=0.0)
     if task == "multilabel":
         row.update(mean_average_precision=0.0, micro_f1=0.0)
     if long_tailed and num_classes >= 3:
