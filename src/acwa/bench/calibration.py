@@ -11,8 +11,10 @@ Per run (:func:`calibration_metrics`, on the test logits that the accuracy metri
 * ``reliability``: the top-label reliability bins of the raw and the scaled probabilities.
 
 Per run, with a cost matrix ``K[true, pred]`` (``--costs``): ``expected_cost`` ``mean K[y, d]`` of
-the Bayes decision ``d = argmin_j sum_i p(i|x) K[i, j]`` on the temperature-scaled probabilities
-(:func:`acwa.posthoc.bayes_decision`), and ``decision_cost``, the same mean cost of the method's
+the Bayes decision ``d = argmin_j sum_i p(i|x) K[i, j]`` (:func:`acwa.posthoc.bayes_decision`) on
+probabilities calibrated by bias-corrected temperature scaling, cross-fitted as above (a
+re-balanced model's probabilities are offset by the prior it was trained for, which a temperature
+alone cannot remove), and ``decision_cost``, the same mean cost of the method's
 own decision (its argmax, or its tuned threshold), which ignores the costs.
 
 Per method (:func:`paired_intervals`): a paired bootstrap interval (:func:`acwa.metrics.paired_bootstrap`,
@@ -55,8 +57,9 @@ def _probs(z: torch.Tensor, multilabel: bool) -> torch.Tensor:
     return torch.sigmoid(z.double()) if multilabel else torch.softmax(z.double(), 1)
 
 
-def _scaled(z: torch.Tensor, y: torch.Tensor, multilabel: bool) -> torch.Tensor | None:
-    """Temperature-scaled probabilities, cross-fitted over two halves of the test split."""
+def _scaled(z: torch.Tensor, y: torch.Tensor, multilabel: bool, method: str = "temperature") -> torch.Tensor | None:
+    """Calibrated probabilities (``method`` of :class:`acwa.posthoc.Calibrator`), cross-fitted
+    over two halves of the test split."""
     if multilabel:
         halves = torch.arange(y.shape[0]) % 2
     else:
@@ -65,7 +68,7 @@ def _scaled(z: torch.Tensor, y: torch.Tensor, multilabel: bool) -> torch.Tensor 
     for k in (0, 1):
         fit, use = halves != k, halves == k
         try:
-            cal = Calibrator("temperature", task="multilabel" if multilabel else "multiclass").fit(z[fit], y[fit])
+            cal = Calibrator(method, task="multilabel" if multilabel else "multiclass").fit(z[fit], y[fit])
         except ValueError:  # a half with a single class: no temperature
             return None
         out[use] = cal.predict_proba(z[use])
@@ -95,10 +98,12 @@ def calibration_metrics(logits: torch.Tensor, y: torch.Tensor) -> dict[str, Any]
                 rel[name] = reliability_bins(conf, (pred == y).double())
         out["reliability"] = rel
         nll = -(p.gather(1, y.long().unsqueeze(1)).squeeze(1).clamp_min(1e-300)).log()
+        p_bcts = _scaled(z, y, multilabel, "bias")  # the decisions under costs: a bias removes a prior offset
         out[PRIVATE_KEY] = {
             "preds": z.argmax(1).numpy().astype(np.int64),
             "nll": nll.numpy(),
             "probs_ts": (p if p_ts is None else p_ts).numpy(),
+            "probs_bcts": (p if p_bcts is None else p_bcts).numpy(),
         }
     return out
 
@@ -130,14 +135,14 @@ def parse_costs(text: str, num_classes: int | None = None) -> list[list[float]]:
 def add_expected_costs(
     runs: Sequence[dict[str, Any]], private: dict[tuple[str, int], Any], y_test: np.ndarray, costs: Any
 ) -> None:
-    """``expected_cost`` of every run (the Bayes decision on its temperature-scaled probabilities)
+    """``expected_cost`` of every run (the Bayes decision on its calibrated probabilities)
     and ``decision_cost`` (its own decision, which ignores the costs)."""
     K = check_costs(costs)
     y = torch.from_numpy(y_test).long()
     for r in runs:
         p = private.get((r["method"], r["seed"]))
         if p is not None:
-            d = bayes_decision(torch.from_numpy(p["probs_ts"]), K)
+            d = bayes_decision(torch.from_numpy(p["probs_bcts"]), K)
             r["expected_cost"] = float(K[y, d].mean())
             r["decision_cost"] = float(K[y, torch.from_numpy(p["preds"])].mean())
 
@@ -195,7 +200,7 @@ def paired_intervals(
         if p is None:
             continue
         if key == "cost_preds":
-            v = bayes_decision(torch.from_numpy(p["probs_ts"]), K).numpy()
+            v = bayes_decision(torch.from_numpy(p["probs_bcts"]), K).numpy()
         else:
             v = p[key]
         values.setdefault(r["method"], {})[r["seed"]] = v
@@ -238,7 +243,9 @@ def extra_tables(results: dict[str, Any]) -> list[tuple[str, str, list[str], lis
     if cols:
         note = (
             "Lower is better. TS: temperature scaling cross-fitted on two stratified halves of the test split "
-            "(fitted on one half, scored on the other). Expected cost: the Bayes decision on the TS probabilities."
+            "(fitted on one half, scored on the other). Expected cost: the Bayes decision on probabilities "
+            "calibrated the same way by bias-corrected temperature scaling; own-decision cost: the method's own "
+            "decision, which ignores the costs."
         )
         rows = [
             [r["method"] + (f" (= {r['same_as']})" if r.get("same_as") else "")]
