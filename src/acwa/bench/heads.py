@@ -124,10 +124,11 @@ def _select(ctx: RunContext, candidates: Any = None, backbone: str = "ce") -> Fi
     history: dict[str, list[float]] = {}
 
     def train_fn(train_idx: Tensor) -> nn.Module:
-        loss = None  # CE (BCE for multi-hot labels), instance sampling
+        loss, sampler = None, None  # CE (BCE for multi-hot labels), instance sampling
         if backbone != "ce" and ctx.task != "multilabel":
-            loss = method_recipe(backbone, ctx.y[train_idx], ctx.num_classes, seed=ctx.seed).loss
-        fit = ctx.fit(loss, indices=train_idx)
+            recipe = method_recipe(backbone, ctx.y[train_idx], ctx.num_classes, seed=ctx.seed)
+            loss, sampler = recipe.loss, recipe.sampler
+        fit = ctx.fit(loss, indices=train_idx, sampler=sampler)
         history.update(fit.history)
         return fit.model
 
