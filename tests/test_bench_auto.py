@@ -22,8 +22,6 @@ def test_acwa_auto_selects_on_the_training_split_and_pays_for_every_training():
     )
     assert auto["trainings"] == AUTO_FOLDS * len(AUTO_CANDIDATES) + 1 == METHODS["acwa-auto"].trainings
     assert auto["folds"] == AUTO_FOLDS
-    # 21 trainings on (parts of) the same data cost clearly more than ce's one
-    assert by["acwa-auto"]["train_seconds"] > 3 * by["ce"]["train_seconds"]
     # the takeaway's single-training winner is never a multi-training method
     info = {m["method"]: m["trainings"] for m in res["config"]["method_info"]}
     assert info == {"ce": 1, "acwa-auto": AUTO_FOLDS * len(AUTO_CANDIDATES) + 1}

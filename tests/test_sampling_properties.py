@@ -4,7 +4,6 @@ regression test per defect class, and hypothesis property tests for the samplers
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -42,23 +41,23 @@ def test_nan_shrinkage_is_rejected_at_construction():
     assert bool(torch.isfinite(Xr).all()) and int((yr == 1).sum()) == 25
 
 
-def test_many_classes_are_fast_and_the_alias_table_is_cached():
+def test_many_classes_draw_and_the_alias_table_is_built_once(monkeypatch):
+    import acwa.sampling.samplers as samplers_module
+
+    builds: list[int] = []
+    build = samplers_module._alias_table
+    monkeypatch.setattr(samplers_module, "_alias_table", lambda pi: builds.append(len(pi)) or build(pi))
     C = 1_000_000
     g = torch.Generator().manual_seed(0)
     labels = torch.randint(0, C, (C,), generator=g)
     s = ClassBalancedSampler(labels, q=0.5, num_classes=C, num_samples=1000)
-    t0 = time.perf_counter()
-    s.sample_indices()
-    first = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    first = s.sample_indices()
     for e in range(3):
-        s.sample_indices(epoch=e)
-    again = (time.perf_counter() - t0) / 3
-    assert first < 5.0 and again < first  # the table is built once for a fixed q
+        assert not torch.equal(s.sample_indices(epoch=e + 1), first)
+    assert builds == [C]  # the table is built once for a fixed q
+    assert first.min() >= 0 and first.max() < C
     sparse = ClassBalancedSampler([0, 3_000_000])  # two samples, 3M classes
-    t0 = time.perf_counter()
     assert set(sparse.sample_indices().tolist()) <= {0, 1}
-    assert time.perf_counter() - t0 < 3.0
 
 
 def test_posthoc_and_splits_reject_what_they_would_mishandle():
