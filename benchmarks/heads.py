@@ -8,7 +8,7 @@ CPU seconds compare) and prints, per method, the mean +- std balanced accuracy o
 test split, the trainings and the CPU / wall seconds per run (backbone training, feature pass
 and head fits included), then acwa-auto-fast's CPU seconds relative to ``ce`` and its gap to
 ``acwa-auto`` (``--with-auto``) and to the best single-training method. ``--backbone`` sets the
-loss acwa-auto-fast trains its one backbone with (``ce`` by default; e.g. ``weighted-ce``).
+loss acwa-auto-fast trains its one backbone with (``weighted-ce`` by default; e.g. ``ce``, ``la``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--methods", default=METHODS)
-    p.add_argument("--backbone", default="ce")
+    p.add_argument("--backbone", default="weighted-ce")
     p.add_argument("--with-auto", action="store_true", help="also run acwa-auto (21 trainings per seed)")
     a = p.parse_args()
     methods = a.methods + (",acwa-auto" if a.with_auto else "")

@@ -110,3 +110,50 @@ def test_cli_auto_options_checked_against_the_data_before_training(tmp_path, cap
     assert main(base + ["--methods", "acwa-auto", "--auto-folds", "100000"]) == 2
     assert "--auto-folds 100000 exceeds the" in capsys.readouterr().err
     assert not (tmp_path / "results.json").exists()
+
+
+def test_cli_auto_fast_backbone_is_checked_before_any_data(tmp_path, capsys):
+    base = ["bench", "--data", _npz(tmp_path), "--seeds", "1", "--epochs", "1", "--no-progress"]
+    assert main(base + ["--methods", "ce", "--auto-fast-backbone", "la"]) == 2
+    err = capsys.readouterr().err
+    assert "--auto-fast-backbone sets acwa-auto-fast's option, but acwa-auto-fast is not among --methods" in err
+    assert main(base + ["--methods", "acwa-auto-fast", "--auto-fast-backbone", "autobalance"]) == 2
+    err = capsys.readouterr().err
+    assert "--auto-fast-backbone: 'autobalance' is not a single-training recipe; choose among ce, weighted-ce" in err
+    assert "Traceback" not in err
+    with pytest.raises(ValueError, match="backbone must be one of"):  # the API checks it before training, too
+        run_bench(
+            data=_npz(tmp_path),
+            methods="acwa-auto-fast",
+            seeds=1,
+            epochs=1,
+            write_report=False,
+            progress=False,
+            method_options={"acwa-auto-fast": {"backbone": "focal"}},
+        )
+
+
+@pytest.mark.parametrize("backbone", [None, "ce", "la"])
+def test_auto_fast_trains_its_one_backbone_with_the_chosen_recipe(tmp_path, monkeypatch, backbone):
+    from acwa.bench import RunContext
+    from acwa.losses import LogitAdjustedLoss, WeightedCrossEntropyLoss
+
+    losses: list = []
+    fit = RunContext.fit
+    monkeypatch.setattr(RunContext, "fit", lambda self, loss=None, **kw: losses.append(loss) or fit(self, loss, **kw))
+    out = tmp_path / "o"
+    args = ["bench", "--data", _npz(tmp_path), "--methods", "acwa-auto-fast", "--seeds", "1", "--epochs", "1"]
+    args += ["--no-progress", "--out", str(out)] + ([] if backbone is None else ["--auto-fast-backbone", backbone])
+    assert main(args) == 0
+    assert len(losses) == 1
+    (loss,) = losses
+    if backbone == "la":
+        assert isinstance(loss, LogitAdjustedLoss)
+    elif backbone == "ce":
+        assert loss is None or (isinstance(loss, WeightedCrossEntropyLoss) and loss.weight is None)
+    else:  # the default: inverse-frequency weighted CE
+        assert isinstance(loss, WeightedCrossEntropyLoss) and loss.weight is not None
+        assert float(loss.weight.max()) > float(loss.weight.min())
+    res = json.loads((out / "results.json").read_text())
+    info = {m["method"]: m for m in res["config"]["method_info"]}
+    assert info["acwa-auto-fast"]["options"] == ({} if backbone is None else {"backbone": backbone})

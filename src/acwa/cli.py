@@ -166,6 +166,11 @@ def _bench_parser(sub: Any) -> None:
         help="acwa-auto: the methods it chooses among (default: weighted-ce,balanced-sampler,la,cb-focal; "
         "see acwa.auto.PORTFOLIO)",
     )
+    run.add_argument(
+        "--auto-fast-backbone",
+        metavar="NAME",
+        help="acwa-auto-fast: the recipe of its one training (default weighted-ce; ce, balanced-sampler, la, cb-focal)",
+    )
     out = b.add_argument_group("output")
     out.add_argument("--out", metavar="DIR", help="output folder (default reports/<dataset>-<timestamp>/)")
     out.add_argument("--overwrite", action="store_true", help="reuse a non-empty --out folder (old report removed)")
@@ -239,7 +244,7 @@ def _print_results(results: dict[str, Any], html: str) -> None:
 
 
 def _auto_options(args: argparse.Namespace, methods: list[str]) -> dict[str, dict[str, Any]]:
-    """``--auto-folds`` / ``--auto-candidates`` as ``run_bench(method_options=...)``."""
+    """``--auto-folds`` / ``--auto-candidates`` / ``--auto-fast-backbone`` as ``run_bench(method_options=...)``."""
     options: dict[str, Any] = {}
     if args.auto_folds is not None:
         if args.auto_folds < 2:
@@ -262,7 +267,21 @@ def _auto_options(args: argparse.Namespace, methods: list[str]) -> dict[str, dic
             if v is not None
         )
         raise ValueError(f"{flags} set acwa-auto's options, but acwa-auto is not among --methods; add it")
-    return {"acwa-auto": options} if options else {}
+    method_options = {"acwa-auto": options} if options else {}
+    if args.auto_fast_backbone is not None:
+        if "acwa-auto-fast" not in methods:
+            raise ValueError(
+                "--auto-fast-backbone sets acwa-auto-fast's option, but acwa-auto-fast is not among --methods; add it"
+            )
+        from acwa.bench.heads import BACKBONES
+
+        if args.auto_fast_backbone not in BACKBONES:
+            raise ValueError(
+                f"--auto-fast-backbone: {args.auto_fast_backbone!r} is not a single-training recipe; "
+                f"choose among {', '.join(BACKBONES)}"
+            )
+        method_options["acwa-auto-fast"] = {"backbone": args.auto_fast_backbone}
+    return method_options
 
 
 def _bench(args: argparse.Namespace, argv: list[str]) -> int:

@@ -153,8 +153,10 @@ def select_head(
         labels: class ids ``[N]`` (multi-class, or 0/1 for a one-logit binary model) or
             multi-hot ``[N, L]``; one-hot rows are refused (pass ``labels.argmax(1)``).
         train_fn: ``train_fn(train_idx) -> model``: train the user's model on ``X[train_idx]``
-            with its usual recipe (plain CE / BCE, instance sampling: the representation
-            Kang et al. found best). Called once.
+            with its usual recipe; called once. Plain CE / BCE with instance sampling gives the
+            representation Kang et al. found best for re-trained heads; a re-balanced recipe
+            (e.g. :func:`acwa.auto.method_recipe` ``'weighted-ce'``) also makes ``joint`` a
+            re-balanced model, and the heads are still chosen against it.
         model, heldout_idx: instead of ``train_fn``, an already trained model and the indices of
             the samples it did *not* train on (the held-out part).
         features_fn, head: the backbone ``x -> [n, d]`` and the linear head (default
