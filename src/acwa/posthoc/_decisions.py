@@ -147,10 +147,12 @@ def cross_fitted_logits(
     seed: int = 0,
     progress: bool = False,
 ) -> Tensor:
-    """Out-of-fold logits: for each of ``num_folds`` folds, ``train_and_predict(train_idx,
-    heldout_idx)`` trains a fresh model on ``train_idx`` and returns its logits for
-    ``heldout_idx`` (both int64 index tensors into the training data). Every row of the result
-    is predicted by a model that never saw that sample.
+    """Out-of-fold logits for multiclass, binary one-logit or multi-label data (K folds, K models).
+
+    For each of ``num_folds`` folds, ``train_and_predict(train_idx, heldout_idx)`` trains a fresh
+    model on ``train_idx`` and returns its logits for ``heldout_idx`` (both int64 index tensors
+    into the training data). Every row of the result is predicted by a model that never saw that
+    sample.
 
     The three task shapes (the shape of the returned logits follows the model):
 
