@@ -206,6 +206,7 @@ def main() -> None:
     print(f"({time.perf_counter() - start:.0f} s)  mean over seeds; lower is better")
     print("| method | way | log-loss | classwise ECE | Brier |\n|---|---|---|---|---|")
     mean = {key: np.mean(vals, 0) for key, vals in table.items()}
+    std = {key: np.std(vals, 0) for key, vals in table.items()}  # over seeds (population std)
     for (name, way), m in mean.items():
         print(f"| {name} | {way} | {m[0]:.4f} | {m[1]:.4f} | {m[2]:.4f} |")
     for name, errs in em_err.items():
@@ -214,7 +215,11 @@ def main() -> None:
             f"{_l1(train_prior, test_prior):.4f})"
         )
     base = mean[(baseline, "raw")]
-    print(f"\nverdict (target: calibrated log-loss and cw-ECE <= {baseline} raw: {base[0]:.4f} / {base[1]:.4f})")
+    sb = std[(baseline, "raw")]
+    print(
+        f"\nverdict (target: calibrated log-loss and cw-ECE <= {baseline} raw: {base[0]:.4f} ± {sb[0]:.4f} / "
+        f"{base[1]:.4f} ± {sb[1]:.4f}; ± std over seeds)"
+    )
     candidates = {"with prior": ("TS", "BCTS+prior"), "without prior": ("TS", "BCTS")}
     if not shifted:
         candidates = {"with prior = without (training prior)": ("TS", "BCTS")}
@@ -228,8 +233,8 @@ def main() -> None:
             way, m = min(passing or rows, key=lambda r: r[1][0])
             verdict = "MET" if passing else "MISSED"
             parts.append(
-                f"{label}: {verdict} via {way} (log-loss {m[0]:.4f} [{m[0] - base[0]:+.4f}], "
-                f"cw-ECE {m[1]:.4f} [{m[1] - base[1]:+.4f}])"
+                f"{label}: {verdict} via {way} (log-loss {m[0]:.4f} ± {std[(name, way)][0]:.4f} "
+                f"[{m[0] - base[0]:+.4f}], cw-ECE {m[1]:.4f} ± {std[(name, way)][1]:.4f} [{m[1] - base[1]:+.4f}])"
             )
         print(f"{name}: " + "; ".join(parts))
 
