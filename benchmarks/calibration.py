@@ -208,7 +208,7 @@ def main() -> None:
     mean = {key: np.mean(vals, 0) for key, vals in table.items()}
     std = {key: np.std(vals, 0) for key, vals in table.items()}  # over seeds (population std)
     for (name, way), m in mean.items():
-        print(f"| {name} | {way} | {m[0]:.4f} | {m[1]:.4f} | {m[2]:.4f} |")
+        print(f"| {name} | {way} | {m[0]:.4g} | {m[1]:.4g} | {m[2]:.4g} |")  # 4 significant digits
     for name, errs in em_err.items():
         print(
             f"EM prior estimate, {name}: L1 error vs the test prior {np.mean(errs):.4f} (train prior's L1 error "
@@ -217,8 +217,8 @@ def main() -> None:
     base = mean[(baseline, "raw")]
     sb = std[(baseline, "raw")]
     print(
-        f"\nverdict (target: calibrated log-loss and cw-ECE <= {baseline} raw: {base[0]:.4f} ± {sb[0]:.4f} / "
-        f"{base[1]:.4f} ± {sb[1]:.4f}; ± std over seeds)"
+        f"\nverdict (target: calibrated log-loss and cw-ECE <= {baseline} raw: {base[0]:.4g} ± {sb[0]:.2g} / "
+        f"{base[1]:.4g} ± {sb[1]:.2g}; ± std over seeds)"
     )
     candidates = {"with prior": ("TS", "BCTS+prior"), "without prior": ("TS", "BCTS")}
     if not shifted:
@@ -233,8 +233,8 @@ def main() -> None:
             way, m = min(passing or rows, key=lambda r: r[1][0])
             verdict = "MET" if passing else "MISSED"
             parts.append(
-                f"{label}: {verdict} via {way} (log-loss {m[0]:.4f} ± {std[(name, way)][0]:.4f} "
-                f"[{m[0] - base[0]:+.4f}], cw-ECE {m[1]:.4f} ± {std[(name, way)][1]:.4f} [{m[1] - base[1]:+.4f}])"
+                f"{label}: {verdict} via {way} (log-loss {m[0]:.4g} ± {std[(name, way)][0]:.2g} "
+                f"[{m[0] - base[0]:+.3g}], cw-ECE {m[1]:.4g} ± {std[(name, way)][1]:.2g} [{m[1] - base[1]:+.3g}])"
             )
         print(f"{name}: " + "; ".join(parts))
 
