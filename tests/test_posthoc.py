@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -139,3 +141,166 @@ def test_cross_fitted_logits_checks_the_callback():
         cross_fitted_logits(lambda tr, ho: torch.zeros(3, 2), y, num_folds=2)
     with pytest.raises(ValueError, match="must be callable"):
         cross_fitted_logits(None, y)
+
+
+def _fold_recorder(labels, width, folds_log):
+    """A callback whose logits for a held-out row say which fold predicted it (``k``) and, as
+    +100, whether that row was in the fold's training part (it must never be)."""
+
+    def train_and_predict(train_idx, heldout_idx):
+        k = len(folds_log)
+        folds_log.append((train_idx.clone(), heldout_idx.clone()))
+        seen = torch.isin(heldout_idx, train_idx).float() * 100
+        value = (k + seen).unsqueeze(1)
+        return value.squeeze(1) if width is None else value.expand(-1, width).clone()
+
+    return train_and_predict
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "multiclass",
+        "binary-[n]",
+        "binary-[n,1]",
+        "binary-float",
+        "multilabel-int",
+        "multilabel-float",
+        "multilabel-bool",
+    ],
+)
+def test_cross_fitted_logits_every_task_shape_is_out_of_fold(shape):
+    from acwa.splits import multilabel_folds
+
+    g = torch.Generator().manual_seed(3)
+    N = 60
+    if shape == "multiclass":
+        labels, width = torch.from_numpy(np.repeat(np.arange(3), [35, 15, 10])), 3
+    elif shape.startswith("binary"):
+        labels = (torch.rand(N, generator=g) < 0.2).long()
+        width = {"binary-[n]": None, "binary-[n,1]": 1, "binary-float": None}[shape]
+        if shape == "binary-float":
+            labels = labels.float()
+    else:
+        labels = (torch.rand(N, 4, generator=g) < torch.tensor([0.5, 0.3, 0.1, 0.05])).long()
+        labels[0, 3] = labels[1, 3] = labels[2, 3] = 1  # the rarest label has >= 3 positives
+        width = 4
+        labels = {"multilabel-int": labels, "multilabel-float": labels.float(), "multilabel-bool": labels.bool()}[shape]
+    log = []
+    oof = cross_fitted_logits(_fold_recorder(labels, width, log), labels, num_folds=3, seed=5)
+    n = labels.shape[0]
+    expect_shape = {None: (n,), 1: (n, 1), 3: (n, 3), 4: (n, 4)}[width]
+    assert oof.shape == expect_shape and oof.dtype == torch.float32 and len(log) == 3
+    assert bool((oof < 100).all())  # no row was predicted by a model that trained on it
+    held = torch.cat([h for _, h in log])
+    assert sorted(held.tolist()) == list(range(n))  # every row held out exactly once
+    for k, (tr, ho) in enumerate(log):
+        assert sorted(torch.cat([tr, ho]).tolist()) == list(range(n))
+        assert bool((oof[ho] == k).all())
+    # the folds are the splits module's stratified folds (an independent call)
+    if shape.startswith("multilabel"):
+        ref = multilabel_folds(labels.long().numpy(), num_folds=3, seed=5)
+        for k in range(3):  # each label with >= 3 positives reaches every held-out fold
+            assert bool((labels[torch.from_numpy(ref == k)].long().sum(0) > 0).all())
+    else:
+        ref = stratified_folds(labels.long().numpy(), num_folds=3, seed=5)
+    for k, (_, ho) in enumerate(log):
+        np.testing.assert_array_equal(np.sort(ho.numpy()), np.flatnonzero(ref == k))
+
+
+def _logistic_fold_model(X, Y, scale):
+    """Per-label logistic regressions (torch L-BFGS) trained on the fold's rows; their logits
+    times ``scale`` (over-confident) for the held-out rows."""
+
+    def train_and_predict(train_idx, heldout_idx):
+        Xt, Yt = X[train_idx], Y[train_idx].double()
+        W = torch.zeros(X.shape[1], Yt.shape[1], dtype=torch.float64, requires_grad=True)
+        b = torch.zeros(Yt.shape[1], dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.LBFGS([W, b], max_iter=100, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(Xt @ W + b, Yt)
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        return ((X[heldout_idx] @ W + b) * scale).detach().float()
+
+    return train_and_predict
+
+
+def _per_label_temperature(z, y):
+    """Independent reference: scipy's 1-D minimiser of the binary NLL of z / T."""
+    from scipy.optimize import minimize_scalar
+
+    zz, yy = z.double().numpy(), y.double().numpy()
+
+    def nll(log_t):
+        s = zz / np.exp(log_t)
+        return float(np.mean(np.logaddexp(0, s) - yy * s))
+
+    return float(np.exp(minimize_scalar(nll, bounds=(-5, 5), method="bounded", options={"xatol": 1e-10}).x))
+
+
+def test_calibrator_on_cross_fitted_multilabel_and_binary_logits_round_trip():
+    from acwa.posthoc import Calibrator
+
+    g = torch.Generator().manual_seed(7)
+    N, d, L = 900, 4, 3
+    X = torch.randn(N, d, generator=g, dtype=torch.float64)
+    W = torch.randn(d, L, generator=g, dtype=torch.float64)
+    Y = torch.bernoulli(torch.sigmoid(X @ W + torch.tensor([0.0, -1.0, -2.5], dtype=torch.float64)), generator=g)
+    oof = cross_fitted_logits(_logistic_fold_model(X, Y, 3.0), Y, num_folds=3, seed=0)
+    assert oof.shape == (N, L)
+    cal = Calibrator("temperature").fit(oof, Y)
+    assert cal.task == "multilabel" and cal.temperature.shape == (L,)
+    for j in range(L):  # per label, the temperature of that label's column alone
+        T_ref = _per_label_temperature(oof[:, j], Y[:, j])
+        assert math.isclose(float(cal.temperature[j]), T_ref, rel_tol=1e-4)
+        assert 2.0 < T_ref < 4.5  # the fold models were made 3x over-confident
+    p = cal.predict_proba(oof)
+    assert p.shape == (N, L)
+    ref = torch.sigmoid(oof.double() / cal.temperature)
+    np.testing.assert_allclose(p.numpy(), ref.numpy(), atol=1e-6)  # calibrated logits keep float32
+    raw = torch.nn.functional.binary_cross_entropy(torch.sigmoid(oof.double()), Y)
+    assert float(torch.nn.functional.binary_cross_entropy(p, Y)) < float(raw)
+    # binary one-logit: labels 0/1 [N], a model returning [n] logits
+    yb = Y[:, 0].long()
+    model = _logistic_fold_model(X, Y[:, :1], 3.0)
+    oof_b = cross_fitted_logits(lambda tr, ho: model(tr, ho).squeeze(1), yb, num_folds=3, seed=0)
+    assert oof_b.shape == (N,)
+    cal_b = Calibrator("bias").fit(oof_b, yb)
+    assert cal_b.task == "binary" and cal_b.predict_proba(oof_b).shape == (N,)
+    assert math.isclose(
+        float(Calibrator("temperature").fit(oof_b, yb).temperature[0]), _per_label_temperature(oof_b, yb), rel_tol=1e-4
+    )
+
+
+def test_cross_fitted_logits_input_errors():
+    ok3 = lambda tr, ho: torch.zeros(len(ho), 3)  # noqa: E731
+    with pytest.raises(ValueError, match=r"labels must be a torch.Tensor of class ids \[N\]"):
+        cross_fitted_logits(ok3, [0, 1, 2, 0, 1, 2])
+    with pytest.raises(ValueError, match=r"labels must be a torch.Tensor .*got \(2, 3, 1\)"):
+        cross_fitted_logits(ok3, torch.zeros(2, 3, 1, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"labels is empty"):
+        cross_fitted_logits(ok3, torch.zeros(0, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"multi-hot matrix of 0/1 .*labels > 0.5"):
+        cross_fitted_logits(ok3, torch.full((6, 3), 0.7))
+    with pytest.raises(ValueError, match=r"values other than 0/1; pass labels.long\(\)"):
+        cross_fitted_logits(ok3, torch.tensor([0.0, 1.5, 2.0, 0.0, 1.0, 2.0]))
+    y_ids = torch.tensor([0, 1, 2, 0, 1, 2])
+    with pytest.raises(ValueError, match=r"one logit per sample \(binary\), but labels hold values \[2\]"):
+        cross_fitted_logits(lambda tr, ho: torch.zeros(len(ho)), y_ids, num_folds=2)
+    with pytest.raises(ValueError, match=r"class ids \[2\] outside \[0, 2\).*num_classes=C"):
+        cross_fitted_logits(lambda tr, ho: torch.zeros(len(ho), 2), y_ids, num_folds=2)
+    with pytest.raises(ValueError, match=r"integer class ids for \[n, 3\] .*labels.long\(\)"):
+        cross_fitted_logits(ok3, y_ids.float().clamp(max=1), num_folds=2)
+    multi = torch.tensor([[1, 0], [0, 1], [1, 1], [1, 0], [0, 1], [1, 1]])
+    with pytest.raises(ValueError, match=r"logits \[3, 2\] \(one logit per label\)"):
+        cross_fitted_logits(lambda tr, ho: torch.zeros(len(ho), 3), multi, num_folds=2)
+    shapes = iter([(3,), (3, 1)])
+    with pytest.raises(ValueError, match=r"rows of shape \(\) for an earlier fold"):
+        cross_fitted_logits(lambda tr, ho: torch.zeros(next(shapes)), torch.tensor([0, 1, 0, 1, 0, 1]), num_folds=2)
+    with pytest.raises(ValueError, match="NaN/Inf or non-float"):
+        cross_fitted_logits(lambda tr, ho: torch.full((len(ho), 3), float("nan")), y_ids, num_folds=2)

@@ -41,7 +41,7 @@ from acwa._internal.validation import (
     check_logits_labels,
     check_num_classes,
 )
-from acwa.splits import stratified_folds
+from acwa.splits import multilabel_folds, stratified_folds
 
 __all__ = ["fit_class_bias", "cross_fitted_logits"]
 
@@ -109,6 +109,37 @@ def fit_class_bias(
     return out
 
 
+def _fold_ids(labels: Tensor, num_folds: int, seed: int) -> tuple[Tensor, str]:
+    """(fold id per row, label kind): ``'ids'`` for class ids / binary 0/1 targets ``[N]``,
+    ``'multihot'`` for ``[N, L]``."""
+    if not isinstance(labels, Tensor) or labels.dim() not in (1, 2):
+        shape = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
+        raise ValueError(
+            "labels must be a torch.Tensor of class ids [N] (multiclass, or 0/1 for a binary one-logit "
+            f"model) or a multi-hot matrix [N, L] (multi-label), got {shape}"
+        )
+    if labels.is_complex():
+        raise ValueError(f"labels must hold class ids or 0/1 values, got dtype {labels.dtype}")
+    if labels.shape[0] == 0:
+        raise ValueError("labels is empty: cross-fitting needs at least num_folds samples")
+    y = labels.detach().cpu()
+    if labels.dim() == 2:
+        if labels.shape[1] == 0 or not bool(((y == 0) | (y == 1)).all()):
+            raise ValueError(
+                "labels [N, L] must be a multi-hot matrix of 0/1 (int, bool or float), one column per label; "
+                "threshold soft labels first (labels > 0.5)"
+            )
+        return torch.from_numpy(multilabel_folds(y, num_folds=num_folds, seed=seed)), "multihot"
+    if y.is_floating_point() or y.dtype == torch.bool:
+        if not bool(((y == 0) | (y == 1)).all()):
+            raise ValueError(
+                f"labels must hold integer class ids, got dtype {labels.dtype} with values other than 0/1; "
+                "pass labels.long() (float labels are taken only as 0/1 binary targets)"
+            )
+        y = y.long()
+    return torch.from_numpy(stratified_folds(y, num_folds=num_folds, seed=seed)), "ids"
+
+
 def cross_fitted_logits(
     train_and_predict: Callable[[Tensor, Tensor], Tensor],
     labels: Tensor,
@@ -116,46 +147,91 @@ def cross_fitted_logits(
     seed: int = 0,
     progress: bool = False,
 ) -> Tensor:
-    """Out-of-fold logits: for each of ``num_folds`` stratified folds
-    (:func:`acwa.splits.stratified_folds`), ``train_and_predict(train_idx, heldout_idx)`` trains
-    a fresh model on ``train_idx`` and returns its logits ``[len(heldout_idx), C]`` for
-    ``heldout_idx`` (both int64 index tensors into the training data).
+    """Out-of-fold logits for multiclass, binary one-logit or multi-label data (K folds, K models).
 
-    Returns the ``[N, C]`` float32 logits, every row predicted by a model that never saw that
-    sample. A class with fewer samples than folds is missing from the training part of the fold
-    that holds it out; its out-of-fold logits then say how the model treats a class it has not
-    seen, which is what pushes its bias up. ``progress=True`` shows a bar over the folds (tqdm).
+    For each of ``num_folds`` folds, ``train_and_predict(train_idx, heldout_idx)`` trains a fresh
+    model on ``train_idx`` and returns its logits for ``heldout_idx`` (both int64 index tensors
+    into the training data). Every row of the result is predicted by a model that never saw that
+    sample.
+
+    The three task shapes (the shape of the returned logits follows the model):
+
+    * multiclass: ``labels`` class ids ``[N]``, the model returns ``[n, C]``: result ``[N, C]``;
+    * binary one-logit: ``labels`` 0/1 ``[N]`` (int, bool or float), the model returns ``[n]``
+      or ``[n, 1]``: result ``[N]`` or ``[N, 1]``, as :class:`acwa.posthoc.Calibrator` takes them;
+    * multi-label: ``labels`` multi-hot ``[N, L]`` (int, bool or float 0/1), the model returns
+      ``[n, L]``: result ``[N, L]``.
+
+    Folds: class ids are stratified per class (:func:`acwa.splits.stratified_folds`); multi-hot
+    rows by iterative stratification over the labels (:func:`acwa.splits.multilabel_folds`), so
+    each label's positives are spread over the folds as far as possible.
+
+    Returns float32 logits on the CPU. A class (label) with fewer samples (positives) than folds
+    is missing from the training part of the fold that holds it out; its out-of-fold logits then
+    say how the model treats a class it has not seen, which is what pushes its bias up.
+    ``progress=True`` shows a bar over the folds (tqdm).
     """
     if not callable(train_and_predict):
         raise ValueError(
             "train_and_predict must be callable (train_idx, heldout_idx) -> logits, "
             f"got {type(train_and_predict).__name__}"
         )
-    if not isinstance(labels, Tensor) or labels.dim() != 1:
-        raise ValueError("labels must be a 1-D tensor of class ids")
-    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        raise ValueError(f"labels must hold integer class ids, got dtype {labels.dtype}; pass labels.long()")
-    folds = torch.from_numpy(stratified_folds(labels, num_folds=num_folds, seed=seed))
+    folds, kind = _fold_ids(labels, num_folds, seed)
     out: Tensor | None = None
     for k in progress_iter(range(num_folds), progress, "cross-fitting folds", num_folds):
         train_idx = torch.nonzero(folds != k).flatten()
         heldout_idx = torch.nonzero(folds == k).flatten()
         z = train_and_predict(train_idx, heldout_idx)
-        if not isinstance(z, Tensor) or z.dim() != 2 or z.shape[0] != heldout_idx.numel():
+        n = heldout_idx.numel()
+        if kind == "multihot":
+            want = f"[{n}, {labels.shape[1]}] (one logit per label)"
+            ok = isinstance(z, Tensor) and tuple(z.shape) == (n, labels.shape[1])
+        else:
+            want = f"[{n}, C] (multiclass), or [{n}] / [{n}, 1] (binary one-logit)"
+            ok = isinstance(z, Tensor) and z.dim() in (1, 2) and z.shape[0] == n
+        if not ok:
             shape = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
+            raise ValueError(f"train_and_predict must return logits {want} for the held-out fold {k}, got {shape}")
+        if out is not None and z.shape[1:] != out.shape[1:]:
             raise ValueError(
-                f"train_and_predict must return logits [{heldout_idx.numel()}, C] for the held-out fold, got {shape}"
-            )
-        if out is not None and z.shape[1] != out.shape[1]:
-            raise ValueError(
-                f"train_and_predict returned {z.shape[1]} logit columns for fold {k} but {out.shape[1]} for "
-                "an earlier fold; every fold model must output all C classes (build the model with "
-                "num_classes=C even when a class is absent from a fold's training part)"
+                f"train_and_predict returned logits {tuple(z.shape)} for fold {k}, whose rows have shape "
+                f"{tuple(z.shape[1:])}, but rows of shape {tuple(out.shape[1:])} for an earlier fold; every fold "
+                "model must output all C classes (build the model with num_classes=C even when a class is absent "
+                "from a fold's training part)"
             )
         if not z.is_floating_point() or not bool(torch.isfinite(z).all()):
             raise ValueError(f"train_and_predict returned NaN/Inf or non-float logits for fold {k}")
         if out is None:
-            out = torch.empty(labels.shape[0], z.shape[1], dtype=torch.float32)
+            if kind == "ids":
+                _check_ids_fit_logits(labels, z)
+            out = torch.empty((labels.shape[0], *z.shape[1:]), dtype=torch.float32)
         out[heldout_idx] = z.detach().float().cpu()
     assert out is not None  # num_folds >= 2 folds were filled
     return out
+
+
+def _check_ids_fit_logits(labels: Tensor, z: Tensor) -> None:
+    """Class ids ``[N]`` against the first fold's logits: one logit takes 0/1 targets, ``C``
+    logits take ids in ``[0, C)``."""
+    y = labels.detach().cpu()
+    width = 1 if z.dim() == 1 else z.shape[1]
+    if width == 1:
+        bad = ~((y == 0) | (y == 1))
+        if bool(bad.any()):
+            raise ValueError(
+                f"train_and_predict returns one logit per sample (binary), but labels hold values "
+                f"{sorted(set(y[bad].tolist()))[:5]}; binary labels must be 0/1 (or return [n, C] logits "
+                "for C classes)"
+            )
+        return
+    if y.is_floating_point() or y.dtype == torch.bool:
+        raise ValueError(
+            f"labels must hold integer class ids for [n, {width}] (multiclass) logits, got dtype {labels.dtype}; "
+            "pass labels.long()"
+        )
+    bad = (y < 0) | (y >= width)
+    if bool(bad.any()):
+        raise ValueError(
+            f"labels hold class ids {sorted(set(y[bad].tolist()))[:5]} outside [0, {width}) for the "
+            f"{width} logit columns train_and_predict returns; build the model with num_classes=C"
+        )
