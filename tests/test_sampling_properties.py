@@ -75,7 +75,7 @@ def test_posthoc_and_splits_reject_what_they_would_mishandle():
     def ragged(tr, ho):  # a fold model that lost a class column
         return torch.zeros(len(ho), 3 if 0 in ho.tolist() else 2)
 
-    with pytest.raises(ValueError, match="logit columns"):
+    with pytest.raises(ValueError, match="every fold model must output all C classes"):
         cross_fitted_logits(ragged, y, num_folds=2)
     with pytest.raises(ValueError, match="NaN"):
         cross_fitted_logits(lambda tr, ho: torch.full((len(ho), 3), float("nan")), y, num_folds=2)
