@@ -243,49 +243,9 @@ def _print_results(results: dict[str, Any], html: str) -> None:
     print(f"report: {html}  (also report.md, results.json, runs.jsonl)")
 
 
-def _auto_options(args: argparse.Namespace, methods: list[str]) -> dict[str, dict[str, Any]]:
-    """``--auto-folds`` / ``--auto-candidates`` / ``--auto-fast-backbone`` as ``run_bench(method_options=...)``."""
-    options: dict[str, Any] = {}
-    if args.auto_folds is not None:
-        if args.auto_folds < 2:
-            raise ValueError(f"--auto-folds must be >= 2 (cross-fitting needs two folds), got {args.auto_folds}")
-        options["folds"] = args.auto_folds
-    if args.auto_candidates is not None:
-        from acwa.auto import MULTILABEL_PORTFOLIO, PORTFOLIO
-
-        names = tuple(c.strip() for c in args.auto_candidates.split(",") if c.strip())
-        unknown = [c for c in names if c not in PORTFOLIO and c not in MULTILABEL_PORTFOLIO]
-        trainable = [c for c in {**PORTFOLIO, **MULTILABEL_PORTFOLIO} if c != "autobalance"]
-        if not names or unknown or "autobalance" in names:
-            bad = ", ".join(unknown) if unknown else ("autobalance" if "autobalance" in names else "none given")
-            raise ValueError(f"--auto-candidates: {bad} is not a bench candidate; choose among {', '.join(trainable)}")
-        options["candidates"] = names
-    if options and "acwa-auto" not in methods:
-        flags = " and ".join(
-            f
-            for f, v in (("--auto-folds", args.auto_folds), ("--auto-candidates", args.auto_candidates))
-            if v is not None
-        )
-        raise ValueError(f"{flags} set acwa-auto's options, but acwa-auto is not among --methods; add it")
-    method_options = {"acwa-auto": options} if options else {}
-    if args.auto_fast_backbone is not None:
-        if "acwa-auto-fast" not in methods:
-            raise ValueError(
-                "--auto-fast-backbone sets acwa-auto-fast's option, but acwa-auto-fast is not among --methods; add it"
-            )
-        from acwa.bench.heads import BACKBONES
-
-        if args.auto_fast_backbone not in BACKBONES:
-            raise ValueError(
-                f"--auto-fast-backbone: {args.auto_fast_backbone!r} is not a single-training recipe; "
-                f"choose among {', '.join(BACKBONES)}"
-            )
-        method_options["acwa-auto-fast"] = {"backbone": args.auto_fast_backbone}
-    return method_options
-
-
 def _bench(args: argparse.Namespace, argv: list[str]) -> int:
     from acwa.bench import BenchInterrupted, resolve_methods, run_bench
+    from acwa.bench.auto import auto_options_from_flags
     from acwa.bench.calibration import parse_costs
     from acwa.data import DataError, list_datasets
 
@@ -307,7 +267,9 @@ def _bench(args: argparse.Namespace, argv: list[str]) -> int:
 
     previous = signal.signal(signal.SIGTERM, on_term)
     try:
-        method_options = _auto_options(args, resolve_methods(args.methods))  # fail fast, before loading data
+        method_options = auto_options_from_flags(  # fail fast, before loading data
+            resolve_methods(args.methods), args.auto_folds, args.auto_candidates, args.auto_fast_backbone
+        )
         costs = None if args.costs is None else parse_costs(args.costs)
         if args.data is None and args.dataset not in list_datasets():
             raise DataError(f"unknown dataset {args.dataset!r}; valid names: {', '.join(list_datasets())}")

@@ -43,6 +43,7 @@ from acwa.bench.training import Fit, RunContext, predict_logits
 
 __all__ = [
     "check_auto_options",
+    "auto_options_from_flags",
     "AUTO_FOLDS",
     "AUTO_CANDIDATES",
     "AUTO_MULTILABEL_CANDIDATES",
@@ -139,3 +140,43 @@ register_method(
     f"{', '.join(AUTO_MULTILABEL_CANDIDATES)} by out-of-fold mAP), retrains the winner "
     f"({auto_trainings()} trainings; --auto-folds, --auto-candidates)",
 )(select_and_train)
+
+
+def auto_options_from_flags(
+    methods: Sequence[str], folds: int | None, candidates: str | None, fast_backbone: str | None
+) -> dict[str, dict[str, Any]]:
+    """``acwa bench --auto-folds`` / ``--auto-candidates`` / ``--auto-fast-backbone`` as
+    ``run_bench(method_options=...)``, checked against the run's ``methods`` before any data loads."""
+    from acwa.bench.heads import BACKBONES
+
+    options: dict[str, Any] = {}
+    if folds is not None:
+        if folds < 2:
+            raise ValueError(f"--auto-folds must be >= 2 (cross-fitting needs two folds), got {folds}")
+        options["folds"] = folds
+    if candidates is not None:
+        names = tuple(c.strip() for c in candidates.split(",") if c.strip())
+        unknown = [c for c in names if c not in PORTFOLIO and c not in MULTILABEL_PORTFOLIO]
+        trainable = [c for c in {**PORTFOLIO, **MULTILABEL_PORTFOLIO} if c != "autobalance"]
+        if not names or unknown or "autobalance" in names:
+            bad = ", ".join(unknown) if unknown else ("autobalance" if "autobalance" in names else "none given")
+            raise ValueError(f"--auto-candidates: {bad} is not a bench candidate; choose among {', '.join(trainable)}")
+        options["candidates"] = names
+    if options and "acwa-auto" not in methods:
+        flags = " and ".join(
+            f for f, v in (("--auto-folds", folds), ("--auto-candidates", candidates)) if v is not None
+        )
+        raise ValueError(f"{flags} set acwa-auto's options, but acwa-auto is not among --methods; add it")
+    method_options = {"acwa-auto": options} if options else {}
+    if fast_backbone is not None:
+        if "acwa-auto-fast" not in methods:
+            raise ValueError(
+                "--auto-fast-backbone sets acwa-auto-fast's option, but acwa-auto-fast is not among --methods; add it"
+            )
+        if fast_backbone not in BACKBONES:
+            raise ValueError(
+                f"--auto-fast-backbone: {fast_backbone!r} is not a single-training recipe; "
+                f"choose among {', '.join(BACKBONES)}"
+            )
+        method_options["acwa-auto-fast"] = {"backbone": fast_backbone}
+    return method_options

@@ -28,7 +28,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from acwa._internal.validation import check_choice
-from acwa.auto import method_recipe, select_head
+from acwa.auto import PORTFOLIO, method_recipe, select_head
 from acwa.bench.registry import register_method
 from acwa.bench.training import Fit, RunContext
 from acwa.heads import HeadModel, extract_features, fit_crt, fit_lws, fit_ncm, fit_weight_balanced, split_model
@@ -37,7 +37,7 @@ from acwa.sampling import DeferredResampler
 
 __all__ = ["decoupled_head", "auto_fast"]
 
-BACKBONES = ("ce", "weighted-ce", "balanced-sampler", "la", "cb-focal")  # single-training acwa.auto recipes
+BACKBONES = tuple(m for m in PORTFOLIO if m != "autobalance")  # the single-training acwa.auto recipes
 DEFER_FRACTION = 0.8  # DRS / DRW: re-balance from 80% of the epochs (Cao et al. 2019)
 WB_DECAY_FACTOR = 10.0  # weight balancing, stage 1: 10x the recipe's weight decay
 
